@@ -1,0 +1,473 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Bounded, measured HTTP probe: the engine behind ``traffic_probe``.
+
+Everything here is independent of Ansible: ``validate_spec`` turns raw
+options into a ``ProbeSpec`` (or raises ``ProbeInputError`` naming the
+option, the value and what is expected), ``Target`` says where requests go,
+``run_probe`` sends them and ``summarize`` turns the recorded samples into
+the report the module returns.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import http.client
+import math
+import re
+import socket
+import ssl
+import threading
+import time
+
+try:
+    from urllib.parse import quote, urlsplit
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    quote = urlsplit = None
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+ERROR_KINDS = ("timeout", "connection_refused", "dns", "tls", "connection_reset", "protocol", "other")
+MAX_CONCURRENCY = 512
+MAX_DURATION_S = 3600.0
+MAX_REQUESTS = 10000000
+DEFAULT_REQUESTS = 10
+FIRST_ERRORS_KEPT = 5
+DETAIL_BYTES = 200
+PERCENTILES = (50, 90, 99)
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class ProbeInputError(ValueError):
+    """Bad input: the message names the option, the value and what is expected."""
+
+
+class ProbeSpec(object):
+    """The load shape and verdict of one probe, already validated."""
+
+    def __init__(self, requests=None, duration=None, qps=0.0, concurrency=1, timeout=5.0,
+                 method="GET", headers=None, body=None, validate_certs=True,
+                 expect_status=(200,), min_success_ratio=1.0):
+        self.requests = requests
+        self.duration = duration
+        self.qps = qps
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.method = method
+        self.headers = dict(headers or {})
+        self.body = body
+        self.validate_certs = validate_certs
+        self.expect_status = tuple(expect_status)
+        self.min_success_ratio = min_success_ratio
+
+
+def _bad(option, value, expected):
+    return ProbeInputError("%s=%r is invalid: expected %s" % (option, value, expected))
+
+
+def _number(option, value, cast, expected):
+    if isinstance(value, bool):
+        raise _bad(option, value, expected)
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        raise _bad(option, value, expected)
+
+
+def validate_spec(requests=None, duration=None, qps=None, concurrency=1, timeout=5.0,
+                  method="GET", headers=None, body=None, validate_certs=True,
+                  expect_status=None, min_success_ratio=1.0):
+    """Check the load shape and verdict options; return a ``ProbeSpec``.
+
+    ``requests`` and ``duration`` bound the run (one of them; with neither,
+    ``DEFAULT_REQUESTS`` requests are sent unless a ``qps`` was given, since a
+    rate with no bound is almost always a forgotten bound).
+    """
+    if requests is not None and duration is not None:
+        raise ProbeInputError(
+            "requests=%r and duration=%r are mutually exclusive: bound the probe by a "
+            "number of requests or by a duration in seconds, not both" % (requests, duration))
+    if requests is not None:
+        requests = _number("requests", requests, int, "a whole number of requests >= 1")
+        if requests < 1 or requests > MAX_REQUESTS:
+            raise _bad("requests", requests, "a whole number of requests between 1 and %d" % MAX_REQUESTS)
+    if duration is not None:
+        duration = _number("duration", duration, float, "a number of seconds > 0")
+        if not (0 < duration <= MAX_DURATION_S) or math.isnan(duration):
+            raise _bad("duration", duration, "a number of seconds > 0 and <= %d" % MAX_DURATION_S)
+    if qps is not None:
+        qps = _number("qps", qps, float, "requests per second >= 0 (0 = as fast as possible)")
+        if qps < 0 or math.isnan(qps) or math.isinf(qps):
+            raise _bad("qps", qps, "requests per second >= 0 (0 = as fast as possible)")
+        if requests is None and duration is None:
+            raise ProbeInputError(
+                "qps=%r has no bound: set requests (a count) or duration (seconds) as well, "
+                "so that the probe stops by itself" % (qps,))
+    else:
+        qps = 0.0
+    if requests is None and duration is None:
+        requests = DEFAULT_REQUESTS
+    concurrency = _number("concurrency", concurrency, int, "a whole number of workers >= 1")
+    if concurrency < 1 or concurrency > MAX_CONCURRENCY:
+        raise _bad("concurrency", concurrency, "a whole number of workers between 1 and %d" % MAX_CONCURRENCY)
+    timeout = _number("timeout", timeout, float, "a number of seconds > 0")
+    if not timeout > 0 or math.isinf(timeout):
+        raise _bad("timeout", timeout, "a number of seconds > 0")
+    method = str(method or "").upper()
+    if method not in METHODS:
+        raise _bad("method", method, "one of %s" % ", ".join(METHODS))
+    headers = headers or {}
+    if not isinstance(headers, dict):
+        raise ProbeInputError("headers is invalid: expected a mapping of header name to value")
+    for name, value in headers.items():
+        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", str(name)):
+            raise ProbeInputError("headers has an invalid header name %r: expected an HTTP token "
+                                  "(letters, digits and !#$%%&'*+.^_`|~-)" % (name,))
+        if "\r" in str(value) or "\n" in str(value):
+            raise ProbeInputError("headers[%s] is invalid: a header value may not contain line breaks" % name)
+    if expect_status is None:
+        expect_status = [200]
+    if not isinstance(expect_status, (list, tuple)) or not expect_status:
+        raise _bad("expect_status", expect_status, "a non-empty list of HTTP status codes (100-599)")
+    codes = []
+    for code in expect_status:
+        number = _number("expect_status", code, int, "a non-empty list of HTTP status codes (100-599)")
+        if not 100 <= number <= 599:
+            raise ProbeInputError("expect_status contains %r, which is not an HTTP status code: "
+                                  "expected codes between 100 and 599" % (code,))
+        codes.append(number)
+    min_success_ratio = _number("min_success_ratio", min_success_ratio, float, "a ratio between 0.0 and 1.0")
+    if not 0.0 <= min_success_ratio <= 1.0:
+        raise _bad("min_success_ratio", min_success_ratio, "a ratio between 0.0 and 1.0")
+    return ProbeSpec(requests=requests, duration=duration, qps=qps, concurrency=concurrency,
+                     timeout=timeout, method=method, headers=headers, body=body,
+                     validate_certs=True if validate_certs is None else bool(validate_certs),
+                     expect_status=sorted(set(codes)), min_success_ratio=min_success_ratio)
+
+
+class Target(object):
+    """Where the probe sends its requests.
+
+    ``headers`` are sent with every request (authentication for the API
+    server); they are never part of the result.
+    """
+
+    def __init__(self, scheme, host, port, path, headers=None, ssl_context=None, display_url=None):
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.path = path
+        self.headers = dict(headers or {})
+        self.ssl_context = ssl_context
+        self.display_url = display_url or "%s://%s%s" % (scheme, _netloc(host, port, scheme), path)
+
+    def connect(self, timeout):
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.ssl_context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+
+def _netloc(host, port, scheme):
+    shown = "[%s]" % host if ":" in host else host
+    default = 443 if scheme == "https" else 80
+    return shown if port == default else "%s:%d" % (shown, port)
+
+
+def make_ssl_context(validate_certs=True, ca_file=None, cert_file=None, key_file=None):
+    context = ssl.create_default_context(cafile=ca_file)
+    if not validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def url_target(url, validate_certs=True):
+    """A ``Target`` for an absolute http(s) URL; raises ``ProbeInputError``."""
+    if not isinstance(url, str) or not url:
+        raise _bad("url", url, "an absolute http:// or https:// URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise _bad("url", url, "an absolute URL starting with http:// or https://")
+    if not parts.hostname:
+        raise _bad("url", url, "an absolute URL with a host, such as http://a1b2.elb.amazonaws.com/v1")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise _bad("url", url, "a port between 1 and 65535")
+    if any(c.isspace() for c in url):
+        raise _bad("url", url, "a URL without spaces (percent-encode them as %20)")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    headers = {}
+    if parts.username is not None:
+        credentials = "%s:%s" % (parts.username, parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+    context = make_ssl_context(validate_certs) if parts.scheme == "https" else None
+    shown = "%s://%s%s" % (parts.scheme, _netloc(parts.hostname, port, parts.scheme), path)
+    return Target(parts.scheme, parts.hostname, port, path, headers=headers, ssl_context=context,
+                  display_url=shown)
+
+
+def validate_service(service):
+    """Check a ``service`` option; return (namespace, name, port, path, scheme)."""
+    if not isinstance(service, dict):
+        raise _bad("service", service, "a mapping with namespace, name, port and path")
+    namespace = service.get("namespace") or "default"
+    name = service.get("name")
+    port = service.get("port")
+    path = service.get("path") or "/"
+    scheme = service.get("scheme") or "http"
+    if not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+        raise _bad("service.namespace", namespace,
+                   "a Kubernetes namespace name (lower-case letters, digits and '-', at most 63 characters)")
+    if not isinstance(name, str) or len(name) > 63 or not _DNS_1035_LABEL.match(name):
+        raise _bad("service.name", name,
+                   "a Kubernetes Service name (starts with a letter; lower-case letters, digits and '-'; "
+                   "at most 63 characters)")
+    if isinstance(port, bool) or port is None:
+        raise _bad("service.port", port, "a port number between 1 and 65535 or a named port")
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        if not 1 <= int(port) <= 65535:
+            raise _bad("service.port", port, "a port number between 1 and 65535 or a named port")
+        port = int(port)
+    elif not (isinstance(port, str) and len(port) <= 15 and _PORT_NAME.match(port)):
+        raise _bad("service.port", port, "a port number between 1 and 65535 or a named port "
+                   "(lower-case letters, digits and '-', at most 15 characters)")
+    if not isinstance(path, str) or not path.startswith("/") or any(c.isspace() for c in path):
+        raise _bad("service.path", path, "a path starting with '/' and without spaces, such as /v1")
+    if scheme not in ("http", "https"):
+        raise _bad("service.scheme", scheme, "http or https (how the API server talks to the pods)")
+    return namespace, name, port, path, scheme
+
+
+def service_proxy_path(namespace, name, port, path, scheme="http"):
+    """The API server path of a Service's proxy subresource."""
+    prefix = "https:" if scheme == "https" else ""
+    return "/api/v1/namespaces/%s/services/%s%s:%s/proxy%s" % (
+        quote(namespace), prefix, quote(name), port, path)
+
+
+def service_target(api_server_url, namespace, name, port, path, scheme="http", headers=None,
+                   ssl_context=None):
+    """A ``Target`` that reaches a Service through the API server's proxy."""
+    parts = urlsplit(api_server_url.rstrip("/"))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProbeInputError("the Kubernetes API server URL %r taken from the connection options is not "
+                              "an http(s) URL" % (api_server_url,))
+    port_number = parts.port or (443 if parts.scheme == "https" else 80)
+    full_path = (parts.path or "") + service_proxy_path(namespace, name, port, path, scheme)
+    if parts.scheme == "https" and ssl_context is None:
+        ssl_context = make_ssl_context(True)
+    return Target(parts.scheme, parts.hostname, port_number, full_path, headers=headers,
+                  ssl_context=ssl_context)
+
+
+def classify_error(exc):
+    """Name the kind of a transport failure."""
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout"
+    if isinstance(exc, ssl.SSLError) or isinstance(exc, getattr(ssl, "CertificateError", ())):
+        return "tls"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                        http.client.RemoteDisconnected)):
+        return "connection_reset"
+    if isinstance(exc, http.client.HTTPException):
+        return "protocol"
+    return "other"
+
+
+class Sample(object):
+    __slots__ = ("start", "latency", "status", "error", "detail")
+
+    def __init__(self, start, latency, status=None, error=None, detail=None):
+        self.start = start
+        self.latency = latency
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+class _Worker(object):
+    """One connection, reused while the server keeps it alive."""
+
+    def __init__(self, target, spec):
+        self.target = target
+        self.spec = spec
+        self.conn = None
+        self.headers = dict(target.headers)
+        self.headers.update(spec.headers)
+        self.body = spec.body.encode("utf-8") if isinstance(spec.body, str) else spec.body
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def send(self, clock):
+        start = clock()
+        try:
+            if self.conn is None:
+                self.conn = self.target.connect(self.spec.timeout)
+            self.conn.request(self.spec.method, self.target.path, body=self.body, headers=self.headers)
+            response = self.conn.getresponse()
+            payload = response.read()
+            latency = clock() - start
+            if response.will_close:
+                self.close()
+            detail = None
+            if response.status not in self.spec.expect_status:
+                detail = " ".join(payload[:DETAIL_BYTES].decode("utf-8", "replace").split())
+            return Sample(start, latency, status=response.status, detail=detail)
+        except Exception as exc:  # every transport failure is a measured outcome
+            self.close()
+            return Sample(start, clock() - start, error=(classify_error(exc), "%s: %s" % (
+                type(exc).__name__, exc)))
+
+
+def run_probe(target, spec, clock=time.monotonic, sleep=time.sleep):
+    """Send the requests ``spec`` describes to ``target``; return (samples, wall seconds).
+
+    Request ``i`` is due at ``t0 + i / qps`` when a rate is set, so the rate
+    holds over the run whatever the latency (as long as ``concurrency``
+    workers can keep up); with ``qps`` 0 the workers send back to back.
+    """
+    lock = threading.Lock()
+    samples = []
+    state = {"next": 0}
+    workers = spec.concurrency if spec.requests is None else min(spec.concurrency, spec.requests)
+    t0 = clock()
+
+    def next_slot():
+        """When the next request is due, or None when the run is over."""
+        with lock:
+            index = state["next"]
+            if spec.requests is not None and index >= spec.requests:
+                return None
+            if spec.qps > 0:
+                due = t0 + index / spec.qps
+                if spec.duration is not None and due - t0 >= spec.duration:
+                    return None
+            else:
+                due = t0  # already past: send now
+                if spec.duration is not None and clock() - t0 >= spec.duration:
+                    return None
+            state["next"] = index + 1
+            return due
+
+    def loop():
+        worker = _Worker(target, spec)
+        mine = []
+        try:
+            due = next_slot()
+            while due is not None:
+                wait = due - clock()
+                if wait > 0:
+                    sleep(wait)
+                mine.append(worker.send(clock))
+                due = next_slot()
+        finally:
+            worker.close()
+            with lock:
+                samples.extend(mine)
+
+    threads = [threading.Thread(target=loop, name="probe-%d" % n) for n in range(workers)]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples, clock() - t0
+
+
+def percentile(sorted_values, pct):
+    """Exact nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return None
+    rank = int(math.ceil(pct / 100.0 * len(sorted_values)))
+    return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]
+
+
+def summarize(samples, wall, spec, url):
+    """The probe report: counts, histogram, ratio, exact latency percentiles."""
+    codes = {}
+    errors = dict((kind, 0) for kind in ERROR_KINDS)
+    first_errors = []
+    latencies = []
+    successes = 0
+    for sample in sorted(samples, key=lambda s: s.start):
+        if sample.error is not None:
+            kind, message = sample.error
+            errors[kind] += 1
+            if len(first_errors) < FIRST_ERRORS_KEPT:
+                first_errors.append("%s (%s)" % (message, kind))
+            continue
+        latencies.append(sample.latency * 1000.0)
+        key = str(sample.status)
+        codes[key] = codes.get(key, 0) + 1
+        if sample.status in spec.expect_status:
+            successes += 1
+        elif len(first_errors) < FIRST_ERRORS_KEPT:
+            first_errors.append("HTTP %d (expected %s)%s" % (
+                sample.status, ", ".join(str(c) for c in spec.expect_status),
+                ": " + sample.detail if sample.detail else ""))
+    total = len(samples)
+    latencies.sort()
+    latency = {"min": None, "mean": None, "max": None}
+    latency.update(("p%d" % p, None) for p in PERCENTILES)
+    if latencies:
+        latency["min"] = round(latencies[0], 3)
+        latency["max"] = round(latencies[-1], 3)
+        latency["mean"] = round(sum(latencies) / len(latencies), 3)
+        for p in PERCENTILES:
+            latency["p%d" % p] = round(percentile(latencies, p), 3)
+    ratio = float(successes) / total if total else 0.0
+    return {
+        "url": url,
+        "method": spec.method,
+        "requests": total,
+        "succeeded": successes,
+        "status_codes": codes,
+        "success_ratio": round(ratio, 4),
+        "min_success_ratio": spec.min_success_ratio,
+        "latency_ms": latency,
+        "rps": round(total / wall, 2) if wall > 0 else 0.0,
+        "duration_s": round(wall, 3),
+        "qps": spec.qps,
+        "concurrency": spec.concurrency,
+        "errors": dict((k, v) for k, v in errors.items() if v),
+        "first_errors": first_errors,
+        "passed": total > 0 and ratio >= spec.min_success_ratio,
+    }
+
+
+def failure_message(report):
+    """Why the verdict failed, in one paragraph a person can act on."""
+    return ("traffic probe of %s failed: %d of %d requests succeeded (success_ratio %.4f, "
+            "min_success_ratio %s); status codes %s; errors %s; first errors: %s" % (
+                report["url"], report["succeeded"], report["requests"], report["success_ratio"],
+                report["min_success_ratio"], _histogram(report["status_codes"]),
+                _histogram(report["errors"]), "; ".join(report["first_errors"]) or "none"))
+
+
+def _histogram(counts):
+    if not counts:
+        return "{}"
+    return "{" + ", ".join("%s: %d" % (k, counts[k]) for k in sorted(counts)) + "}"
+
+
+def probe(target, spec, clock=time.monotonic):
+    """Run the probe and return its report."""
+    samples, wall = run_probe(target, spec, clock=clock)
+    return summarize(samples, wall, spec, target.display_url)

@@ -1,0 +1,307 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: traffic_probe
+short_description: Send a bounded, measured burst of HTTP requests and judge the answers
+version_added: 0.1.0
+author:
+  - istio_demo.mesh developers
+description:
+  - Sends HTTP requests to a URL (an ingress load balancer, a port-forward) or to a Kubernetes
+    Service through the API server's service-proxy subresource, and reports what came back -
+    a status-code histogram, the success ratio, exact latency percentiles, the achieved rate
+    and transport errors counted by kind.
+  - Replaces C(while sleep 1; do curl ...; done) loops with a probe that stops by itself,
+    holds a fixed rate when asked to and fails with a report instead of scrolling forever.
+  - The module only reads, so it runs in check mode too.
+  - Request I(i) of a fixed-rate run is sent at I(i/qps) seconds after the start, so the rate
+    holds over the run as long as O(concurrency) workers can keep up with the latency.
+options:
+  url:
+    description:
+      - Absolute C(http://) or C(https://) URL to send requests to.
+      - Mutually exclusive with O(service); one of the two is required.
+      - Credentials in the URL (C(http://user:pass@host/)) are sent as basic authentication
+        and never reported.
+    type: str
+  service:
+    description:
+      - A Kubernetes Service reached through the API server's proxy subresource
+        (C(/api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH)), with the connection options
+        below (kubeconfig, context, ...).
+      - Mutually exclusive with O(url); one of the two is required.
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace of the Service.
+        type: str
+        default: default
+      name:
+        description: Name of the Service.
+        type: str
+        required: true
+      port:
+        description: Service port, as a number or as the port's name.
+        type: raw
+        required: true
+      path:
+        description: Path requested from the Service; must start with C(/).
+        type: str
+        default: /
+      scheme:
+        description: Scheme the API server uses to reach the Service's pods.
+        type: str
+        choices: [http, https]
+        default: http
+  requests:
+    description:
+      - Number of requests to send. Mutually exclusive with O(duration).
+      - When neither O(requests) nor O(duration) is given, 10 requests are sent, unless O(qps)
+        is set, which then needs an explicit bound.
+    type: int
+  duration:
+    description:
+      - Seconds to keep sending requests (at most 3600). Mutually exclusive with O(requests).
+    type: float
+  qps:
+    description:
+      - Requests per second to hold over the run; C(0) sends as fast as the workers can.
+      - A rate needs a bound, so O(requests) or O(duration) must be set with it.
+    type: float
+  concurrency:
+    description:
+      - Number of workers sending requests at the same time, each over its own keep-alive
+        connection (1 to 512).
+    type: int
+    default: 1
+  timeout:
+    description:
+      - Seconds to wait for a connection and for each read of an answer before the request
+        counts as a C(timeout) error.
+    type: float
+    default: 5
+  method:
+    description: HTTP method of every request.
+    type: str
+    choices: [GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS]
+    default: GET
+  headers:
+    description:
+      - Extra request headers. Their values are hidden from logs because they often carry
+        credentials.
+    type: dict
+  body:
+    description: Request body, sent with every request.
+    type: str
+  expect_status:
+    description: HTTP status codes that count as a success.
+    type: list
+    elements: int
+    default: [200]
+  min_success_ratio:
+    description:
+      - Fraction of requests (0.0 to 1.0) that must succeed for the task to pass. Transport
+        errors count as failures.
+    type: float
+    default: 1.0
+  validate_certs:
+    description:
+      - Whether to verify TLS certificates.
+      - For O(url) targets verification is B(on) unless this is set to V(false).
+      - For O(service) targets this applies to the API server and, when unset, the
+        kubeconfig's setting is used.
+    type: bool
+    aliases: [verify_ssl]
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it sends the same requests in check mode.
+  diff_mode:
+    support: none
+    description: Nothing is changed, so there is nothing to diff.
+  action_group:
+    support: full
+    membership: [istio_demo.mesh.k8s]
+    description: Part of the C(istio_demo.mesh.k8s) group for C(module_defaults).
+requirements:
+  - python >= 3.9
+  - kubernetes >= 24.2.0 (only for O(service) targets)
+notes:
+  - Latency is measured from the moment a request is sent until its answer has been read,
+    for requests that got an HTTP answer; percentiles are exact (nearest rank) over all of
+    them, not estimated.
+  - O(service) targets need the C(services/proxy) C(get) permission in the Service's namespace.
+  - HTTP proxies configured in the connection options are not supported for O(service) targets.
+seealso:
+  - module: kubernetes.core.k8s_info
+"""
+
+EXAMPLES = r"""
+- name: Probe the ingress gateway's /v1 route
+  istio_demo.mesh.traffic_probe:
+    url: "http://{{ ingress_host }}/v1"
+    requests: 20
+
+- name: Hold 50 requests per second for 30 seconds and accept 99% success
+  istio_demo.mesh.traffic_probe:
+    url: "http://{{ ingress_host }}/v2"
+    duration: 30
+    qps: 50
+    concurrency: 4
+    min_success_ratio: 0.99
+
+- name: Reach a Service through the API server, without exposing it
+  istio_demo.mesh.traffic_probe:
+    service:
+      namespace: my-app
+      name: nginx-svc
+      port: 80
+      path: /v1
+    requests: 10
+    kubeconfig: ~/.kube/config
+
+- name: Record the answer without failing, then decide
+  istio_demo.mesh.traffic_probe:
+    url: https://mesh.example.com/healthz
+    expect_status: [200, 204]
+    min_success_ratio: 0
+  register: health
+
+- name: Show the latency percentiles
+  ansible.builtin.debug:
+    msg: "p50 {{ health.latency_ms.p50 }} ms, p99 {{ health.latency_ms.p99 }} ms"
+"""
+
+RETURN = r"""
+url:
+  description: Where the requests went (credentials removed).
+  returned: always
+  type: str
+  sample: http://a1b2c3-123456.us-east-1.elb.amazonaws.com/v1
+method:
+  description: HTTP method used.
+  returned: always
+  type: str
+  sample: GET
+requests:
+  description: Number of requests sent.
+  returned: always
+  type: int
+  sample: 20
+succeeded:
+  description: Number of requests answered with one of O(expect_status).
+  returned: always
+  type: int
+  sample: 20
+status_codes:
+  description: Histogram of the HTTP status codes received, keyed by code.
+  returned: always
+  type: dict
+  sample: {"200": 19, "503": 1}
+success_ratio:
+  description: O(succeeded) divided by O(requests).
+  returned: always
+  type: float
+  sample: 0.95
+min_success_ratio:
+  description: The ratio the run had to reach.
+  returned: always
+  type: float
+  sample: 1.0
+latency_ms:
+  description: Latency in milliseconds of the requests that got an answer; null values when none did.
+  returned: always
+  type: dict
+  contains:
+    min:
+      description: Fastest answer.
+      type: float
+    mean:
+      description: Arithmetic mean.
+      type: float
+    p50:
+      description: Median (nearest rank).
+      type: float
+    p90:
+      description: 90th percentile (nearest rank).
+      type: float
+    p99:
+      description: 99th percentile (nearest rank).
+      type: float
+    max:
+      description: Slowest answer.
+      type: float
+  sample: {"min": 1.2, "mean": 2.9, "p50": 2.4, "p90": 4.8, "p99": 9.7, "max": 11.0}
+rps:
+  description: Requests completed per second over the whole run.
+  returned: always
+  type: float
+  sample: 49.8
+duration_s:
+  description: Wall time of the run in seconds.
+  returned: always
+  type: float
+  sample: 30.02
+qps:
+  description: The requested rate (0 = as fast as possible).
+  returned: always
+  type: float
+  sample: 50.0
+concurrency:
+  description: Number of workers.
+  returned: always
+  type: int
+  sample: 4
+errors:
+  description:
+    - Transport failures counted by kind - C(timeout), C(connection_refused), C(dns), C(tls),
+      C(connection_reset), C(protocol), C(other). Kinds that did not occur are left out.
+  returned: always
+  type: dict
+  sample: {"connection_refused": 2}
+first_errors:
+  description: The first few failures in words (transport errors and unexpected status codes).
+  returned: always
+  type: list
+  elements: str
+  sample: ["HTTP 503 (expected 200): no healthy upstream"]
+passed:
+  description: Whether the run met O(min_success_ratio).
+  returned: always
+  type: bool
+  sample: true
+"""
+
+from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_runner import (
+    ProbeInputError,
+    argument_spec,
+    run,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+
+def main():
+    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True,
+                              check_k8s=False, check_pyyaml=False)
+    try:
+        report = run(module)
+    except ProbeInputError as exc:
+        module.fail_json(msg=str(exc))
+    message = report.pop("message")
+    if not report["passed"]:
+        module.fail_json(msg=message, **report)
+    module.exit_json(changed=False, msg=message, **report)
+
+
+if __name__ == "__main__":
+    main()

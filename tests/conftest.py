@@ -1,0 +1,35 @@
+"""Shared pytest set-up: the collection and the test helpers on sys.path."""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+COLLECTIONS = os.path.join(ROOT, "build", "collections")
+
+for path in (os.path.join(HERE, "lib"), COLLECTIONS):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "istio_demo", "mesh")):
+    raise RuntimeError("run 'make setup' first: %s/ansible_collections/istio_demo/mesh is missing" % COLLECTIONS)
+
+
+import pytest  # noqa: E402
+
+import httpservers  # noqa: E402
+
+
+@pytest.fixture
+def server():
+    """Start loopback HTTP servers for a test; stop them after it."""
+    started = []
+
+    def start(answer, tls_context=None):
+        url, recorder, stop = httpservers.serve(answer, tls_context)
+        started.append(stop)
+        return url, recorder
+
+    yield start
+    for stop in started:
+        stop()

@@ -1,0 +1,148 @@
+"""traffic_probe as a user runs it: from a playbook, through ansible-playbook."""
+
+import json
+import os
+
+import pytest
+
+import httpservers
+from playbook import run_playbook
+
+
+def probe_task(name="probe", ignore_errors=False, **options):
+    task = {"name": name, "istio_demo.mesh.traffic_probe": options}
+    if ignore_errors:
+        task["ignore_errors"] = True
+    return task
+
+
+def test_probe_reports_and_passes_in_normal_and_check_mode(server, tmp_path):
+    url, seen = server(httpservers.ok_answer)
+    for extra in ([], ["--check"]):
+        run = run_playbook(tmp_path, [probe_task(url=url + "/v1", requests=12, concurrency=2)], extra)
+        assert run.rc == 0, run.stdout
+        result = run.result("probe")
+        assert result["changed"] is False
+        assert result["requests"] == 12
+        assert result["status_codes"] == {"200": 12}
+        assert result["success_ratio"] == 1.0
+        assert set(result["latency_ms"]) == {"min", "mean", "p50", "p90", "p99", "max"}
+        assert result["rps"] > 0 and result["duration_s"] > 0
+        assert result["errors"] == {}
+    assert seen.count == 24
+
+
+def test_failed_verdict_fails_the_task_with_the_report(server, tmp_path):
+    url, _ = server(httpservers.cycling_answer([200, 503]))
+    run = run_playbook(tmp_path, [probe_task(url=url, requests=10)])
+    assert run.rc != 0
+    result = run.result("probe")
+    assert result["failed"] is True
+    assert result["status_codes"] == {"200": 5, "503": 5}
+    for text in ("5 of 10", "success_ratio 0.5000", "503: 5", "HTTP 503"):
+        assert text in result["msg"]
+
+
+@pytest.mark.parametrize("options, expected", [
+    (dict(url="example.com/v1"), ["url='example.com/v1'", "http:// or https://"]),
+    (dict(url="URL", service={"name": "web", "port": 80}), ["url=", "service=", "mutually exclusive"]),
+    (dict(requests=3), ["neither url nor service", "expected url"]),
+    (dict(url="URL", requests=-5), ["requests=-5", "between 1 and"]),
+    (dict(url="URL", qps=20), ["qps=20.0", "no bound"]),
+    (dict(url="URL", expect_status=[200, 777]), ["expect_status", "777", "100 and 599"]),
+    (dict(url="URL", concurrency=0), ["concurrency=0"]),
+    (dict(url="URL", duration=-1), ["duration=-1.0"]),
+    (dict(url="URL", min_success_ratio=2), ["min_success_ratio=2.0"]),
+    (dict(service={"namespace": "Bad_NS", "name": "web", "port": 80}), ["service.namespace='Bad_NS'"]),
+    (dict(service={"name": "web", "port": 80, "path": "v1"}), ["service.path='v1'", "starting with '/'"]),
+])
+def test_bad_input_fails_before_any_request(server, tmp_path, options, expected):
+    url, seen = server(httpservers.ok_answer)
+    if options.get("url") == "URL":
+        options["url"] = url
+    run = run_playbook(tmp_path, [probe_task(**options)])
+    assert run.rc != 0
+    message = run.result("probe")["msg"]
+    for text in expected:
+        assert text in message, message
+    assert seen.count == 0
+
+
+def test_header_values_never_reach_the_output(server, tmp_path):
+    url, seen = server(httpservers.ok_answer)
+    run = run_playbook(tmp_path, [probe_task(url=url, requests=1, headers={"Authorization": "Bearer t0ps3cret"})],
+                       verbosity=3)
+    assert run.rc == 0, run.stdout
+    assert seen.headers[0]["Authorization"] == "Bearer t0ps3cret"
+    assert "t0ps3cret" not in run.stdout + run.stderr
+
+
+def fake_api_server(token):
+    """Just enough of an API server for kubernetes.core's client and the proxy
+    subresource: /version, /api, /apis and
+    /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH, behind a bearer token."""
+    def answer(handler):
+        if handler.headers.get("Authorization") != "Bearer " + token:
+            return 401, json.dumps({"kind": "Status", "code": 401, "reason": "Unauthorized"})
+        if handler.path == "/version":
+            return 200, json.dumps({"major": "1", "minor": "32", "gitVersion": "v1.32.0"})
+        if handler.path == "/api":
+            return 200, json.dumps({"kind": "APIVersions", "versions": ["v1"]})
+        if handler.path == "/apis":
+            return 200, json.dumps({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        prefix = "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy"
+        if handler.path.startswith(prefix):
+            return 200, "Hello version: %s\n" % handler.path[len(prefix):]
+        return 404, json.dumps({"kind": "Status", "code": 404, "reason": "NotFound"})
+    return answer
+
+
+def write_kubeconfig(tmp_path, server_url, token):
+    path = os.path.join(str(tmp_path), "kubeconfig")
+    with open(path, "w") as handle:
+        json.dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "probe",
+            "clusters": [{"name": "c", "cluster": {"server": server_url}}],
+            "users": [{"name": "u", "user": {"token": token}}],
+            "contexts": [{"name": "probe", "context": {"cluster": "c", "user": "u"}}],
+        }, handle)
+    return path
+
+
+def test_service_target_goes_through_the_api_server_proxy_with_kubeconfig_auth(server, tmp_path):
+    token = "kube-t0ken-value"
+    url, seen = server(fake_api_server(token))
+    kubeconfig = write_kubeconfig(tmp_path, url, token)
+    task = probe_task(service={"namespace": "my-app", "name": "nginx-svc", "port": 80, "path": "/v2"},
+                      requests=5, kubeconfig=kubeconfig)
+    run = run_playbook(tmp_path, [task], verbosity=3)
+    assert run.rc == 0, run.stdout
+    result = run.result("probe")
+    assert result["status_codes"] == {"200": 5}
+    assert result["url"].endswith("/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/v2")
+    proxied = [p for p in seen.paths if "/proxy/" in p]
+    assert proxied == ["/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/v2"] * 5
+    assert token not in run.stdout + run.stderr
+
+
+def test_service_that_does_not_answer_fails_with_the_api_servers_words(server, tmp_path):
+    token = "another-token"
+    url, _ = server(fake_api_server(token))
+    kubeconfig = write_kubeconfig(tmp_path, url, token)
+    task = probe_task(service={"namespace": "my-app", "name": "missing", "port": 80}, requests=2,
+                      kubeconfig=kubeconfig)
+    run = run_playbook(tmp_path, [task])
+    assert run.rc != 0
+    result = run.result("probe")
+    assert result["status_codes"] == {"404": 2}
+    assert "HTTP 404" in result["msg"] and "NotFound" in result["msg"]
+
+
+def test_missing_kubeconfig_is_named(tmp_path):
+    task = probe_task(service={"namespace": "my-app", "name": "web", "port": 80},
+                      kubeconfig=os.path.join(str(tmp_path), "no-such-kubeconfig"))
+    run = run_playbook(tmp_path, [task])
+    assert run.rc != 0
+    message = run.result("probe")["msg"]
+    assert "kubeconfig=" in message and "does not exist" in message
+    assert "no-such-kubeconfig" in message

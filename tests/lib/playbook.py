@@ -1,0 +1,58 @@
+"""Run a playbook the way a user would and read back each task's result."""
+
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+REPO_COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "build", "collections")
+
+
+class PlaybookRun(object):
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        start = proc.stdout.find("{")
+        self.data = json.loads(proc.stdout[start:]) if start >= 0 else {}
+
+    def results(self):
+        """{task name: result on localhost}, in play order."""
+        found = {}
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                for host_result in task.get("hosts", {}).values():
+                    found[task["task"]["name"]] = host_result
+        return found
+
+    def result(self, name):
+        return self.results()[name]
+
+
+def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None, verbosity=0):
+    """Write ``tasks`` into a localhost play under ``tmp_path`` and run it."""
+    play = [{"name": "test", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    path = os.path.join(str(tmp_path), "play.yml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(play, handle, sort_keys=False)
+    run_env = dict(os.environ)
+    run_env.update({
+        "ANSIBLE_STDOUT_CALLBACK": "json",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+    })
+    run_env["ANSIBLE_COLLECTIONS_PATH"] = collections_path or REPO_COLLECTIONS
+    run_env.pop("PYTHONPATH", None)
+    run_env.update(env or {})
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
+               "-c", "local", path] + list(extra_args)
+    if verbosity:
+        command.append("-" + "v" * verbosity)
+    proc = subprocess.run(command, cwd=str(tmp_path), env=run_env, capture_output=True, text=True,
+                          timeout=600)
+    return PlaybookRun(proc)

@@ -1,0 +1,241 @@
+"""The probe engine against real HTTP servers on loopback."""
+
+import pytest
+
+from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
+from ansible_collections.istio_demo.mesh.plugins.module_utils.traffic import (
+    ProbeInputError,
+    Sample,
+    percentile,
+    summarize,
+    validate_spec,
+)
+
+import httpservers
+
+
+def run(url, **options):
+    spec = validate_spec(**options)
+    return traffic.probe(traffic.url_target(url, validate_certs=spec.validate_certs), spec)
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("options, names", [
+    (dict(requests=-1), ["requests=-1", "between 1 and"]),
+    (dict(requests=0), ["requests=0"]),
+    (dict(duration=-2.5), ["duration=-2.5", "seconds > 0"]),
+    (dict(duration=0), ["duration=0"]),
+    (dict(duration=7200), ["duration=7200", "<= 3600"]),
+    (dict(requests=5, duration=3), ["requests=5", "duration=3", "mutually exclusive"]),
+    (dict(qps=10), ["qps=10", "no bound", "requests", "duration"]),
+    (dict(qps=-1, requests=3), ["qps=-1", ">= 0"]),
+    (dict(concurrency=0), ["concurrency=0", "between 1 and"]),
+    (dict(concurrency=-4), ["concurrency=-4"]),
+    (dict(timeout=0), ["timeout=0", "> 0"]),
+    (dict(method="FETCH"), ["method='FETCH'", "GET"]),
+    (dict(expect_status=[200, 999]), ["expect_status", "999", "100 and 599"]),
+    (dict(expect_status=[]), ["expect_status=[]", "non-empty"]),
+    (dict(expect_status=["ok"]), ["expect_status='ok'"]),
+    (dict(min_success_ratio=1.5), ["min_success_ratio=1.5", "0.0 and 1.0"]),
+    (dict(headers={"bad header": "x"}), ["headers", "bad header"]),
+    (dict(headers={"X-Ok": "a\r\nInjected: 1"}), ["headers[X-Ok]", "line breaks"]),
+    (dict(requests="many"), ["requests='many'"]),
+])
+def test_bad_load_shape_is_refused_with_option_value_and_expectation(options, names):
+    with pytest.raises(ProbeInputError) as info:
+        validate_spec(**options)
+    for text in names:
+        assert text in str(info.value)
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("example.com/v1", "http:// or https://"),
+    ("ftp://example.com/", "http:// or https://"),
+    ("http:///v1", "with a host"),
+    ("http://example.com:99999/", "between 1 and 65535"),
+    ("", "absolute"),
+])
+def test_bad_url_is_refused(url, expected):
+    with pytest.raises(ProbeInputError) as info:
+        traffic.url_target(url)
+    assert "url=%r" % url in str(info.value)
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("service, option", [
+    ({"namespace": "My_App", "name": "web", "port": 80}, "service.namespace"),
+    ({"namespace": "my-app", "name": "9web", "port": 80}, "service.name"),
+    ({"namespace": "my-app", "name": "web", "port": 0}, "service.port"),
+    ({"namespace": "my-app", "name": "web", "port": 70000}, "service.port"),
+    ({"namespace": "my-app", "name": "web", "port": "Http_Web"}, "service.port"),
+    ({"namespace": "my-app", "name": "web", "port": 80, "path": "v1"}, "service.path"),
+    ({"namespace": "my-app", "name": "web", "port": 80, "scheme": "gopher"}, "service.scheme"),
+])
+def test_bad_service_is_refused(service, option):
+    with pytest.raises(ProbeInputError) as info:
+        traffic.validate_service(service)
+    assert str(info.value).startswith(option + "=")
+
+
+def test_default_bound_is_ten_requests():
+    spec = validate_spec()
+    assert spec.requests == 10 and spec.duration is None and spec.qps == 0
+
+
+def test_service_proxy_path_follows_the_api_contract():
+    assert traffic.service_proxy_path("my-app", "nginx-svc", 80, "/v1") == \
+        "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/v1"
+    assert traffic.service_proxy_path("my-app", "web", "https-web", "/", "https") == \
+        "/api/v1/namespaces/my-app/services/https:web:https-web/proxy/"
+    target = traffic.service_target("https://api.example.com:6443/prefix", "ns", "svc", 8080, "/x")
+    assert (target.scheme, target.host, target.port) == ("https", "api.example.com", 6443)
+    assert target.path == "/prefix/api/v1/namespaces/ns/services/svc:8080/proxy/x"
+
+
+# ---------------------------------------------------------------- statistics
+
+@pytest.mark.parametrize("values, pct, expected", [
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50, 5),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90, 9),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99, 10),
+    (list(range(1, 1001)), 99, 990),
+    (list(range(1, 1001)), 50, 500),
+    ([42], 99, 42),
+    ([], 50, None),
+])
+def test_percentile_is_exact_nearest_rank(values, pct, expected):
+    assert percentile(values, pct) == expected
+
+
+def test_summary_counts_statuses_errors_and_latency():
+    spec = validate_spec(requests=6, expect_status=[200, 204])
+    samples = [
+        Sample(0.0, 0.010, status=200),
+        Sample(0.1, 0.020, status=204),
+        Sample(0.2, 0.030, status=503, detail="no healthy upstream"),
+        Sample(0.3, 0.040, status=200),
+        Sample(0.4, 0.001, error=("connection_refused", "ConnectionRefusedError: refused")),
+        Sample(0.5, 5.000, error=("timeout", "TimeoutError: timed out")),
+    ]
+    report = summarize(samples, 2.0, spec, "http://x/")
+    assert report["requests"] == 6
+    assert report["status_codes"] == {"200": 2, "204": 1, "503": 1}
+    assert report["succeeded"] == 3
+    assert report["success_ratio"] == 0.5
+    assert report["errors"] == {"connection_refused": 1, "timeout": 1}
+    assert report["latency_ms"]["min"] == 10.0
+    assert report["latency_ms"]["max"] == 40.0
+    assert report["latency_ms"]["mean"] == 25.0
+    assert report["latency_ms"]["p50"] == 20.0
+    assert report["rps"] == 3.0
+    assert report["passed"] is False
+    assert report["first_errors"][0] == "HTTP 503 (expected 200, 204): no healthy upstream"
+    message = traffic.failure_message(report)
+    for text in ("3 of 6", "success_ratio 0.5000", "200: 2", "503: 1", "connection_refused: 1",
+                 "no healthy upstream"):
+        assert text in message
+
+
+# ---------------------------------------------------------------- real servers
+
+def test_healthy_server_gets_every_request_and_passes(server):
+    url, seen = server(httpservers.ok_answer)
+    report = run(url + "/v1", requests=25, concurrency=3)
+    assert seen.count == 25
+    assert set(seen.paths) == {"/v1"}
+    assert report["requests"] == 25
+    assert report["status_codes"] == {"200": 25}
+    assert report["success_ratio"] == 1.0
+    assert report["passed"] is True
+    assert report["errors"] == {}
+    lat = report["latency_ms"]
+    assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    assert lat["min"] <= lat["mean"] <= lat["max"]
+
+
+def test_mixed_server_gives_the_exact_histogram_and_ratio(server):
+    url, seen = server(httpservers.cycling_answer([200, 200, 503, 200, 404, 200, 200, 503, 200, 200]))
+    report = run(url, requests=20)
+    assert report["status_codes"] == {"200": 14, "503": 4, "404": 2}
+    assert report["success_ratio"] == 0.7
+    assert report["passed"] is False
+    assert "HTTP 503" in report["first_errors"][0]
+    assert "status 503" in report["first_errors"][0]
+    assert run(url, requests=10, min_success_ratio=0.7)["passed"] is True
+    assert run(url, requests=10, expect_status=[200, 404, 503])["success_ratio"] == 1.0
+
+
+def test_slow_server_latency_is_measured_and_timeouts_are_counted(server):
+    url, _ = server(httpservers.slow_answer(0.2))
+    slow = run(url, requests=3, timeout=2)
+    assert slow["status_codes"] == {"200": 3}
+    assert slow["latency_ms"]["min"] >= 200
+    timed_out = run(url, requests=2, timeout=0.05)
+    assert timed_out["errors"] == {"timeout": 2}
+    assert timed_out["success_ratio"] == 0.0
+    assert timed_out["latency_ms"]["p50"] is None
+    assert "timeout" in traffic.failure_message(timed_out)
+
+
+def test_refused_connection_is_counted_by_kind():
+    report = run(httpservers.refused_url(), requests=4, concurrency=2)
+    assert report["errors"] == {"connection_refused": 4}
+    assert report["requests"] == 4
+    assert report["passed"] is False
+    assert "connection_refused" in report["first_errors"][0]
+
+
+def test_unknown_host_is_a_dns_error():
+    report = run("http://probe-target.invalid/", requests=1)
+    assert report["errors"] == {"dns": 1}
+
+
+def test_tls_is_verified_by_default_and_can_be_turned_off(server):
+    context, _ = httpservers.self_signed_context()
+    url, seen = server(httpservers.ok_answer, tls_context=context)
+    assert url.startswith("https://")
+    verified = run(url, requests=2)
+    assert verified["errors"] == {"tls": 2}
+    assert seen.count == 0
+    unverified = run(url, requests=2, validate_certs=False)
+    assert unverified["status_codes"] == {"200": 2}
+
+
+def test_concurrency_is_real(server):
+    url, seen = server(httpservers.slow_answer(0.1))
+    report = run(url, requests=8, concurrency=4)
+    assert report["status_codes"] == {"200": 8}
+    assert seen.peak == 4
+
+
+def test_headers_method_body_and_url_credentials_are_sent(server):
+    url, seen = server(httpservers.ok_answer)
+    target_url = url.replace("http://", "http://probe:s3cret@") + "/v2?x=1"
+    report = run(target_url, requests=1, method="POST", body="ping", headers={"X-Probe": "yes"})
+    assert report["status_codes"] == {"200": 1}
+    assert seen.paths == ["/v2?x=1"]
+    assert seen.headers[0]["X-Probe"] == "yes"
+    assert seen.headers[0]["Authorization"] == "Basic cHJvYmU6czNjcmV0"
+    assert "s3cret" not in report["url"]
+
+
+def test_fixed_rate_is_held_within_five_percent(server):
+    url, seen = server(httpservers.ok_answer)
+    report = run(url, requests=60, qps=40, concurrency=2)
+    assert seen.count == 60
+    assert abs(report["rps"] - 40) / 40 <= 0.05, report
+
+
+def test_duration_bound_sends_rate_times_duration(server):
+    url, seen = server(httpservers.ok_answer)
+    report = run(url, duration=1.0, qps=30)
+    assert report["requests"] == 30
+    assert seen.count == 30
+
+
+def test_duration_bound_without_rate_stops_by_itself(server):
+    url, seen = server(httpservers.ok_answer)
+    report = run(url, duration=0.3)
+    assert report["requests"] == seen.count > 0
+    assert report["duration_s"] >= 0.3
