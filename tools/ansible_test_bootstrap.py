@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, istio_demo.mesh developers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """Give ansible-test a pip bootstrap script that works without its download host.

@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, istio_demo.mesh developers
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,7 +14,7 @@ module: traffic_probe
 short_description: Send a bounded, measured burst of HTTP requests and judge the answers
 version_added: 0.1.0
 author:
-  - istio_demo.mesh developers
+  - istio_demo.mesh developers (@istio-demo-mesh)
 description:
   - Sends HTTP requests to a URL (an ingress load balancer, a port-forward) or to a Kubernetes
     Service through the API server's service-proxy subresource, and reports what came back -
@@ -209,7 +210,7 @@ status_codes:
   type: dict
   sample: {"200": 19, "503": 1}
 success_ratio:
-  description: O(succeeded) divided by O(requests).
+  description: RV(succeeded) divided by RV(requests).
   returned: always
   type: float
   sample: 0.95

@@ -33,7 +33,7 @@ def test_probe_reports_and_passes_in_normal_and_check_mode(server, tmp_path):
 
 
 def test_failed_verdict_fails_the_task_with_the_report(server, tmp_path):
-    url, _ = server(httpservers.cycling_answer([200, 503]))
+    url, dummy = server(httpservers.cycling_answer([200, 503]))
     run = run_playbook(tmp_path, [probe_task(url=url, requests=10)])
     assert run.rc != 0
     result = run.result("probe")
@@ -127,7 +127,7 @@ def test_service_target_goes_through_the_api_server_proxy_with_kubeconfig_auth(s
 
 def test_service_that_does_not_answer_fails_with_the_api_servers_words(server, tmp_path):
     token = "another-token"
-    url, _ = server(fake_api_server(token))
+    url, dummy = server(fake_api_server(token))
     kubeconfig = write_kubeconfig(tmp_path, url, token)
     task = probe_task(service={"namespace": "my-app", "name": "missing", "port": 80}, requests=2,
                       kubeconfig=kubeconfig)

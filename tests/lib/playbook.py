@@ -53,6 +53,6 @@ def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None
                "-c", "local", path] + list(extra_args)
     if verbosity:
         command.append("-" + "v" * verbosity)
-    proc = subprocess.run(command, cwd=str(tmp_path), env=run_env, capture_output=True, text=True,
+    proc = subprocess.run(command, cwd=str(tmp_path), env=run_env, capture_output=True, text=True, check=False,
                           timeout=600)
     return PlaybookRun(proc)

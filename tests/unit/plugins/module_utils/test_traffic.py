@@ -167,7 +167,7 @@ def test_mixed_server_gives_the_exact_histogram_and_ratio(server):
 
 
 def test_slow_server_latency_is_measured_and_timeouts_are_counted(server):
-    url, _ = server(httpservers.slow_answer(0.2))
+    url, dummy = server(httpservers.slow_answer(0.2))
     slow = run(url, requests=3, timeout=2)
     assert slow["status_codes"] == {"200": 3}
     assert slow["latency_ms"]["min"] >= 200
@@ -192,7 +192,7 @@ def test_unknown_host_is_a_dns_error():
 
 
 def test_tls_is_verified_by_default_and_can_be_turned_off(server):
-    context, _ = httpservers.self_signed_context()
+    context, dummy = httpservers.self_signed_context()
     url, seen = server(httpservers.ok_answer, tls_context=context)
     assert url.startswith("https://")
     verified = run(url, requests=2)
