@@ -26,12 +26,13 @@ def test_built_tarball_installs_and_its_module_runs_outside_the_repo(server, tmp
 
     # Dependencies (kubernetes.core, amazon.aws) come with the ansible package, so
     # the install needs no Galaxy server.
-    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(installed),
-                    tarballs[0]], check=True, capture_output=True, text=True, cwd=str(tmp_path))
-    assert (installed / "ansible_collections" / "istio_demo" / "mesh" / "MANIFEST.json").is_file()
-
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed))
     env.pop("PYTHONPATH", None)
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", "--no-deps",
+                    "-p", str(installed), tarballs[0]], check=True, capture_output=True, text=True,
+                   cwd=str(tmp_path), env=env)
+    assert (installed / "ansible_collections" / "istio_demo" / "mesh" / "MANIFEST.json").is_file()
+
     doc = subprocess.run([os.path.join(BIN, "ansible-doc"), "istio_demo.mesh.traffic_probe"], capture_output=True,
                          text=True, env=env, cwd=str(tmp_path), check=False)
     assert doc.returncode == 0, doc.stderr
