@@ -68,7 +68,7 @@ integration: setup
 	pytest -q tests/integration
 
 molecule: setup
-	@scenarios=$$(ls -d molecule/*/ 2>/dev/null | xargs -r -n1 basename); \
+	@scenarios=$$(test -d molecule && find molecule -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort || true); \
 	  if [ -z "$$scenarios" ]; then echo "molecule: no scenario yet"; exit 0; fi; \
 	  for s in $$scenarios; do molecule test -s $$s; done
 
