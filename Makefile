@@ -23,7 +23,9 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := true
 export PYTHONPATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+SANDBOX := $(BIN)/python tests/sandbox/ctl.py
+
+.PHONY: sandbox-up sandbox-down sandbox-status help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
@@ -42,6 +44,15 @@ $(STAMP): requirements.txt
 collection:
 	@mkdir -p $(dir $(LINK))
 	@test -L $(LINK) || ln -sfn $(CURDIR) $(LINK)
+
+sandbox-up: setup
+	$(SANDBOX) up
+
+sandbox-down:
+	@test -x $(BIN)/python && $(SANDBOX) down || rm -rf .sandbox
+
+sandbox-status: setup
+	$(SANDBOX) status
 
 lint: yamllint ansible-lint
 
@@ -64,6 +75,9 @@ sanity: setup
 unit: setup
 	pytest -q tests/unit
 
+sandbox-test: setup
+	pytest -q tests/sandbox_contract
+
 integration: setup
 	pytest -q tests/integration
 
@@ -72,7 +86,7 @@ molecule: setup
 	  if [ -z "$$scenarios" ]; then echo "molecule: no scenario yet"; exit 0; fi; \
 	  for s in $$scenarios; do molecule test -s $$s; done
 
-test: lint sanity unit integration molecule
+test: lint sanity unit sandbox-test integration molecule
 
 demo: setup
 	@echo "make demo: the sandbox and the roles are not built yet (see the open issues)."
@@ -85,6 +99,6 @@ build: setup
 	@mkdir -p $(BUILD)/dist
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist .
 
-clean:
+clean: sandbox-down
 	rm -rf $(BUILD) .pytest_cache tests/output
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,734 @@
+"""The emulated API server's semantics, apart from HTTP: storage, metadata,
+defaulting, admission, validation, patches, selectors, events for watch."""
+
+import collections
+import copy
+import datetime
+import hashlib
+import ipaddress
+import json
+import re
+import threading
+import uuid
+
+import yaml
+
+from . import patch as patching
+from .registry import Kind, Registry
+from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
+
+try:
+    import kubernetes_validate
+except ImportError:  # validation of built-in kinds is then skipped
+    kubernetes_validate = None
+
+try:
+    import jsonschema
+except ImportError:
+    jsonschema = None
+
+KUBE_VERSION = "1.32"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+GENERATION_GROUPS = {"apps", "batch", "policy", "networking.k8s.io", "autoscaling", "apiextensions.k8s.io"}
+LABEL_NAME_KINDS = {"Namespace", "Service"}
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ApiError(Exception):
+    """An error answered as a Kubernetes Status object."""
+
+    def __init__(self, code, reason, message, details=None):
+        Exception.__init__(self, message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details or {}
+
+    def status(self):
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def resource_name(kind):
+    return kind.plural + ("." + kind.group if kind.group else "")
+
+
+def kind_name(kind):
+    return kind.kind + ("." + kind.group if kind.group else "")
+
+
+def not_found(kind, name):
+    return ApiError(404, "NotFound", '%s "%s" not found' % (resource_name(kind), name),
+                    {"name": name, "group": kind.group, "kind": kind.plural})
+
+
+def invalid(kind, name, causes):
+    text = ", ".join("%s: %s" % (c["field"], c["message"]) for c in causes)
+    return ApiError(422, "Invalid", '%s "%s" is invalid: %s' % (kind_name(kind), name, text),
+                    {"name": name, "group": kind.group, "kind": kind.kind,
+                     "causes": [{"reason": c.get("reason", "FieldValueInvalid"), "message": c["message"],
+                                 "field": c["field"]} for c in causes]})
+
+
+class Event(object):
+    __slots__ = ("rv", "key", "type", "obj")
+
+    def __init__(self, rv, key, etype, obj):
+        self.rv = rv
+        self.key = key
+        self.type = etype
+        self.obj = obj
+
+
+class Api(object):
+    """Everything the HTTP layer and the controllers call."""
+
+    def __init__(self):
+        self.registry = Registry()
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.rv = 1000
+        self.objects = collections.defaultdict(dict)  # storage key -> {(ns, name): obj}
+        self.events = collections.deque(maxlen=50000)
+        self.admission = []  # callables(api, kind, obj, old, dry_run) run on create/update
+        self.next_ip = 10
+        self.node_ports = set()
+        self.service_cidr = ipaddress.ip_network("10.100.0.0/16")
+
+    # ------------------------------------------------------------ storage
+
+    def _bump(self):
+        self.rv += 1
+        return str(self.rv)
+
+    def _record(self, kind, etype, obj):
+        self.events.append(Event(int(obj["metadata"]["resourceVersion"]), kind.storage_key, etype,
+                                 copy.deepcopy(obj)))
+        self.changed.notify_all()
+
+    def current_rv(self):
+        with self.lock:
+            return str(self.rv)
+
+    def kind_for(self, group, version, plural):
+        kind = self.registry.find(group, version, plural)
+        if kind is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource",
+                           {"group": group, "kind": plural})
+        return kind
+
+    def decorate(self, kind, obj):
+        out = copy.deepcopy(obj)
+        out["apiVersion"] = kind.api_version
+        out["kind"] = kind.kind
+        return out
+
+    def get(self, kind, namespace, name):
+        with self.lock:
+            obj = self.objects[kind.storage_key].get((namespace if kind.namespaced else None, name))
+            if obj is None:
+                raise not_found(kind, name)
+            return self.decorate(kind, obj)
+
+    def find(self, kind, namespace, name):
+        try:
+            return self.get(kind, namespace, name)
+        except ApiError:
+            return None
+
+    def list(self, kind, namespace=None, label_selector=None, field_selector=None):
+        try:
+            labels = parse_label_selector(label_selector)
+            fields = parse_field_selector(field_selector)
+        except SelectorError as exc:
+            raise ApiError(400, "BadRequest", str(exc))
+        with self.lock:
+            items = []
+            for (ns, _name), obj in sorted(self.objects[kind.storage_key].items(),
+                                           key=lambda item: (item[0][0] or "", item[0][1])):
+                if namespace and kind.namespaced and ns != namespace:
+                    continue
+                if not label_matches(labels, obj["metadata"].get("labels")):
+                    continue
+                if not field_matches(fields, obj):
+                    continue
+                items.append(self.decorate(kind, obj))
+            return items, str(self.rv)
+
+    def all_objects(self):
+        """Every stored object as (kind, obj); for snapshots and garbage collection."""
+        with self.lock:
+            out = []
+            for kind in list(self.registry.kinds):
+                if getattr(kind, "storage", True) is False:
+                    continue
+                for obj in self.objects.get(kind.storage_key, {}).values():
+                    out.append((kind, self.decorate(kind, obj)))
+            seen = set()
+            unique = []
+            for kind, obj in out:
+                uid = obj["metadata"]["uid"]
+                if uid not in seen:
+                    seen.add(uid)
+                    unique.append((kind, obj))
+            return unique
+
+    # ------------------------------------------------------------ writes
+
+    def create(self, kind, namespace, body, dry_run=False, field_manager=None, operation="Update"):
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body of the request was not a JSON object")
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if kind.namespaced:
+            if meta.get("namespace") and namespace and meta["namespace"] != namespace:
+                raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the "
+                                                  "namespace sent on the request")
+            meta["namespace"] = namespace or meta.get("namespace") or "default"
+        else:
+            meta.pop("namespace", None)
+        self._check_kind(kind, obj)
+        with self.lock:
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            name = meta.get("name")
+            if not name:
+                raise invalid(kind, "", [{"field": "metadata.name", "reason": "FieldValueRequired",
+                                          "message": "Required value: name or generateName is required"}])
+            if kind.namespaced:
+                self._check_namespace(meta["namespace"])
+            key = (meta.get("namespace"), name)
+            if key in self.objects[kind.storage_key]:
+                raise ApiError(409, "AlreadyExists", '%s "%s" already exists' % (resource_name(kind), name),
+                               {"name": name, "group": kind.group, "kind": kind.plural})
+            meta.pop("resourceVersion", None)
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now()
+            meta.pop("deletionTimestamp", None)
+            if self._has_generation(kind):
+                meta["generation"] = 1
+            obj["apiVersion"] = kind.api_version
+            obj["kind"] = kind.kind
+            self._default(kind, obj, None)
+            for hook in self.admission:
+                hook(self, kind, obj, None, dry_run)
+            self._validate(kind, obj)
+            if field_manager:
+                self._manage(obj, field_manager, operation, body, kind)
+            if dry_run:
+                return self.decorate(kind, obj)
+            meta["resourceVersion"] = self._bump()
+            stored = self._strip(obj)
+            self.objects[kind.storage_key][key] = stored
+            self._record(kind, "ADDED", stored)
+            self._after_write(kind, stored, None)
+            return self.decorate(kind, stored)
+
+    def replace(self, kind, namespace, name, body, dry_run=False, subresource=None, field_manager=None):
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body of the request was not a JSON object")
+        with self.lock:
+            old = self._stored(kind, namespace, name)
+            meta = body.get("metadata") or {}
+            if meta.get("name") and meta["name"] != name:
+                raise ApiError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL "
+                                                  "(%s)" % (meta["name"], name))
+            rv = meta.get("resourceVersion")
+            if rv and rv != old["metadata"]["resourceVersion"]:
+                raise self._conflict(kind, name)
+            return self._update(kind, old, copy.deepcopy(body), dry_run, subresource, field_manager, "Update")
+
+    def patch(self, kind, namespace, name, content_type, raw, dry_run=False, subresource=None,
+              field_manager=None, force=False):
+        content_type = (content_type or "").split(";")[0].strip()
+        try:
+            if content_type == "application/apply-patch+yaml":
+                body = yaml.safe_load(raw) if raw else {}
+            else:
+                body = json.loads(raw or b"null")
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ApiError(400, "BadRequest", "error decoding patch: %s" % exc)
+        with self.lock:
+            old = self.objects[kind.storage_key].get((namespace if kind.namespaced else None, name))
+            if content_type == "application/apply-patch+yaml":
+                if not isinstance(body, dict):
+                    raise ApiError(400, "BadRequest", "apply patch must be an object")
+                if not field_manager:
+                    raise ApiError(400, "BadRequest", "PATCH, application/apply-patch+yaml requests require a "
+                                                      "fieldManager")
+                if old is None:
+                    return self.create(kind, namespace, body, dry_run=dry_run, field_manager=field_manager,
+                                       operation="Apply")
+                current = self.decorate(kind, old)
+                merged = patching.strategic_merge(current, body)
+                self._drop_released_fields(old, body, merged, field_manager)
+                return self._update(kind, old, merged, dry_run, subresource, field_manager, "Apply", applied=body)
+            if old is None:
+                raise not_found(kind, name)
+            current = self.decorate(kind, old)
+            if content_type == "application/json-patch+json":
+                if not isinstance(body, list):
+                    raise ApiError(400, "BadRequest", "json patch must be a list of operations")
+                try:
+                    merged = patching.json_patch(current, body)
+                except patching.PatchError as exc:
+                    raise ApiError(422, "Invalid", "the server rejected our request due to an error in our "
+                                                   "request: %s" % exc)
+            elif content_type == "application/merge-patch+json":
+                merged = patching.merge_patch(current, body)
+            elif content_type == "application/strategic-merge-patch+json":
+                if kind.group not in self.registry.builtin_groups or kind.schema is not None:
+                    raise ApiError(415, "UnsupportedMediaType",
+                                   "the body of the request was in an unknown format - accepted media types "
+                                   "include: application/json-patch+json, application/merge-patch+json, "
+                                   "application/apply-patch+yaml")
+                merged = patching.strategic_merge(current, body)
+            else:
+                raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                                            "accepted media types include: "
+                                                            "application/json-patch+json, "
+                                                            "application/merge-patch+json, "
+                                                            "application/apply-patch+yaml, "
+                                                            "application/strategic-merge-patch+json")
+            rv = ((body if isinstance(body, dict) else {}).get("metadata") or {}).get("resourceVersion")
+            if rv and rv != old["metadata"]["resourceVersion"]:
+                raise self._conflict(kind, name)
+            return self._update(kind, old, merged, dry_run, subresource, field_manager, "Update")
+
+    def _update(self, kind, old, new, dry_run, subresource, field_manager, operation, applied=None):
+        name = old["metadata"]["name"]
+        if not isinstance(new, dict):
+            raise ApiError(400, "BadRequest", "the patched object is not a JSON object")
+        new.setdefault("metadata", {})
+        if subresource == "status":
+            merged = copy.deepcopy(old)
+            merged["status"] = copy.deepcopy(new.get("status"))
+            new = merged
+        elif subresource in (None, "") and "status" in kind.subresources:
+            new["status"] = copy.deepcopy(old.get("status"))
+            if new["status"] is None:
+                new.pop("status")
+        elif subresource == "scale":
+            replicas = ((new.get("spec") or {}).get("replicas"))
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["replicas"] = replicas
+        meta = new["metadata"]
+        for field in ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp"):
+            if field in old["metadata"]:
+                meta[field] = old["metadata"][field]
+        meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if "generation" in old["metadata"]:
+            meta["generation"] = old["metadata"]["generation"]
+        if meta.get("managedFields") is None and old["metadata"].get("managedFields"):
+            meta["managedFields"] = copy.deepcopy(old["metadata"]["managedFields"])
+        self._check_kind(kind, new)
+        new["apiVersion"] = kind.api_version
+        new["kind"] = kind.kind
+        self._default(kind, new, old)
+        for hook in self.admission:
+            hook(self, kind, new, old, dry_run)
+        self._validate(kind, new)
+        if self._has_generation(kind) and self._spec_of(new) != self._spec_of(old):
+            meta["generation"] = old["metadata"].get("generation", 1) + 1
+        if field_manager:
+            self._manage(new, field_manager, operation, applied if applied is not None else new, kind)
+        if self._strip(new) == self._strip(old):
+            return self.decorate(kind, old)  # no change: same resourceVersion, no event
+        if dry_run:
+            return self.decorate(kind, new)
+        meta["resourceVersion"] = self._bump()
+        stored = self._strip(new)
+        self.objects[kind.storage_key][(meta.get("namespace"), name)] = stored
+        self._record(kind, "MODIFIED", stored)
+        self._after_write(kind, stored, old)
+        return self.decorate(kind, stored)
+
+    def delete(self, kind, namespace, name, dry_run=False, propagation=None, preconditions=None):
+        with self.lock:
+            old = self._stored(kind, namespace, name)
+            if preconditions:
+                if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
+                    raise ApiError(409, "Conflict", "Precondition failed: UID in precondition: %s, UID in object "
+                                                    "meta: %s" % (preconditions["uid"], old["metadata"]["uid"]))
+                if preconditions.get("resourceVersion") and \
+                        preconditions["resourceVersion"] != old["metadata"]["resourceVersion"]:
+                    raise self._conflict(kind, name)
+            if dry_run:
+                return self.decorate(kind, old)
+            if kind.kind == "Namespace":
+                return self._terminate_namespace(kind, old)
+            return self.remove(kind, old, propagation)
+
+    def remove(self, kind, old, propagation=None):
+        """Take an object out of storage and let the garbage collector follow."""
+        with self.lock:
+            key = (old["metadata"].get("namespace"), old["metadata"]["name"])
+            if key not in self.objects[kind.storage_key]:
+                return self.decorate(kind, old)
+            del self.objects[kind.storage_key][key]
+            gone = copy.deepcopy(old)
+            gone["metadata"]["resourceVersion"] = self._bump()
+            self._record(kind, "DELETED", gone)
+            if kind.kind == "CustomResourceDefinition":
+                self._drop_crd(gone)
+            self._collect_dependents(gone["metadata"]["uid"], propagation == "Orphan")
+            return self.decorate(kind, gone)
+
+    def _terminate_namespace(self, kind, old):
+        if old.get("status", {}).get("phase") == "Terminating":
+            return self.decorate(kind, old)
+        new = copy.deepcopy(old)
+        new["metadata"]["deletionTimestamp"] = now()
+        new.setdefault("status", {})["phase"] = "Terminating"
+        new["status"]["conditions"] = [{"type": "NamespaceContentRemaining", "status": "True",
+                                        "lastTransitionTime": now(), "reason": "SomeResourcesRemain",
+                                        "message": "namespace is being emptied"}]
+        new["metadata"]["resourceVersion"] = self._bump()
+        self.objects[kind.storage_key][(None, old["metadata"]["name"])] = new
+        self._record(kind, "MODIFIED", new)
+        return self.decorate(kind, new)
+
+    def _collect_dependents(self, uid, orphan):
+        for kind, obj in self.all_objects():
+            refs = obj["metadata"].get("ownerReferences") or []
+            if not any(r.get("uid") == uid for r in refs):
+                continue
+            if orphan:
+                stored = self.objects[kind.storage_key][(obj["metadata"].get("namespace"), obj["metadata"]["name"])]
+                stored["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid] or None
+                if stored["metadata"]["ownerReferences"] is None:
+                    del stored["metadata"]["ownerReferences"]
+                stored["metadata"]["resourceVersion"] = self._bump()
+                self._record(kind, "MODIFIED", stored)
+            elif all(r.get("uid") == uid or not self._uid_exists(r.get("uid")) for r in refs):
+                self.remove(kind, obj)
+
+    def _uid_exists(self, uid):
+        for store in self.objects.values():
+            for obj in store.values():
+                if obj["metadata"]["uid"] == uid:
+                    return True
+        return False
+
+    def _conflict(self, kind, name):
+        return ApiError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been modified; '
+                                         'please apply your changes to the latest version and try again'
+                        % (resource_name(kind), name), {"name": name, "group": kind.group, "kind": kind.plural})
+
+    def _stored(self, kind, namespace, name):
+        obj = self.objects[kind.storage_key].get((namespace if kind.namespaced else None, name))
+        if obj is None:
+            raise not_found(kind, name)
+        return obj
+
+    def _check_namespace(self, namespace):
+        ns = self.objects[("", "namespaces")].get((None, namespace))
+        if ns is None:
+            raise ApiError(404, "NotFound", 'namespaces "%s" not found' % namespace,
+                           {"name": namespace, "kind": "namespaces"})
+        if ns.get("status", {}).get("phase") == "Terminating":
+            raise ApiError(403, "Forbidden", "unable to create new content in namespace %s because it is being "
+                                             "terminated" % namespace,
+                           {"name": namespace, "kind": "namespaces",
+                            "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                        "message": "namespace %s is being terminated" % namespace}]})
+
+    def _check_kind(self, kind, obj):
+        api_version, kind_field = obj.get("apiVersion"), obj.get("kind")
+        if kind_field and kind_field != kind.kind:
+            raise ApiError(400, "BadRequest", "the kind of the object (%s) does not match the resource (%s)"
+                           % (kind_field, kind.kind))
+        if api_version and api_version != kind.api_version:
+            other = self.registry.by_kind(api_version, kind.kind)
+            if other is None:
+                raise ApiError(400, "BadRequest", "the API version in the data (%s) does not match the expected API "
+                                                  "version (%s)" % (api_version, kind.api_version))
+
+    @staticmethod
+    def _has_generation(kind):
+        return kind.group in GENERATION_GROUPS or kind.schema is not None
+
+    @staticmethod
+    def _spec_of(obj):
+        return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+    @staticmethod
+    def _strip(obj):
+        out = copy.deepcopy(obj)
+        out.pop("apiVersion", None)
+        out.pop("kind", None)
+        meta = out.get("metadata", {})
+        for key in [k for k, v in meta.items() if v in (None, {}, [])]:
+            del meta[key]
+        return out
+
+    def _manage(self, obj, manager, operation, applied, kind):
+        entries = [e for e in obj["metadata"].get("managedFields") or []
+                   if not (e.get("manager") == manager and e.get("operation") == operation)]
+        fields = patching.field_set(applied if isinstance(applied, dict) else {})
+        fields.setdefault("f:metadata", {})
+        entries.append({"manager": manager, "operation": operation, "apiVersion": kind.api_version,
+                        "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields})
+        obj["metadata"]["managedFields"] = entries
+
+    def _drop_released_fields(self, old, applied, merged, manager):
+        """Top-level labels/annotations a manager applied before and omits now are removed."""
+        previous = None
+        for entry in old["metadata"].get("managedFields") or []:
+            if entry.get("manager") == manager and entry.get("operation") == "Apply":
+                previous = entry.get("fieldsV1", {})
+        if not previous:
+            return
+        for section in ("labels", "annotations"):
+            owned = previous.get("f:metadata", {}).get("f:" + section, {})
+            now_applied = (applied.get("metadata") or {}).get(section) or {}
+            for key in owned:
+                name = key[2:]
+                if name not in now_applied:
+                    (merged.get("metadata", {}).get(section) or {}).pop(name, None)
+
+    # ------------------------------------------------------------ defaults and validation
+
+    def _default(self, kind, obj, old):
+        name = kind.kind
+        if name == "Namespace":
+            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            obj.setdefault("status", (old or {}).get("status") or {"phase": "Active"})
+        elif name == "Pod":
+            default_pod_spec(obj.setdefault("spec", {}))
+            obj.setdefault("status", (old or {}).get("status") or {"phase": "Pending", "qosClass": "BestEffort"})
+        elif name in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
+            spec = obj.setdefault("spec", {})
+            if name in ("Deployment", "ReplicaSet", "StatefulSet"):
+                spec.setdefault("replicas", 1)
+            if name == "Deployment":
+                spec.setdefault("revisionHistoryLimit", 10)
+                spec.setdefault("progressDeadlineSeconds", 600)
+                strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+                if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+                    strategy.setdefault("type", "RollingUpdate")
+                    strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
+            template = spec.get("template")
+            if isinstance(template, dict):
+                template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+                default_pod_spec(template.setdefault("spec", {}),
+                                 restart="Never" if name == "Job" else "Always")
+            obj.setdefault("status", (old or {}).get("status") or {})
+        elif name == "Service":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("type", "ClusterIP")
+            spec.setdefault("sessionAffinity", "None")
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+            old_spec = (old or {}).get("spec") or {}
+            if old_spec.get("clusterIP") and not spec.get("clusterIP"):
+                spec["clusterIP"] = old_spec["clusterIP"]
+            if spec.get("clusterIP") != "None" and not spec.get("clusterIP"):
+                spec["clusterIP"] = self._allocate_ip()
+            spec["clusterIPs"] = [spec["clusterIP"]]
+            old_ports = {p.get("port"): p for p in old_spec.get("ports") or []}
+            for port in spec.get("ports") or []:
+                port.setdefault("protocol", "TCP")
+                port.setdefault("targetPort", port.get("port"))
+                if spec["type"] in ("NodePort", "LoadBalancer") and not port.get("nodePort"):
+                    port["nodePort"] = old_ports.get(port.get("port"), {}).get("nodePort") or self._allocate_node_port()
+            if spec["type"] == "LoadBalancer":
+                spec.setdefault("externalTrafficPolicy", "Cluster")
+                spec.setdefault("allocateLoadBalancerNodePorts", True)
+            obj.setdefault("status", (old or {}).get("status") or {"loadBalancer": {}})
+        elif name == "CustomResourceDefinition":
+            obj.setdefault("status", (old or {}).get("status") or {})
+
+    def _allocate_ip(self):
+        self.next_ip += 1
+        return str(self.service_cidr.network_address + self.next_ip)
+
+    def _allocate_node_port(self):
+        port = 30000 + int(hashlib.sha256(uuid.uuid4().bytes).hexdigest(), 16) % 2768
+        while port in self.node_ports:
+            port = 30000 + (port - 30000 + 1) % 2768
+        self.node_ports.add(port)
+        return port
+
+    def _validate(self, kind, obj):
+        causes = []
+        name = obj["metadata"].get("name", "")
+        pattern = DNS_LABEL if kind.kind in LABEL_NAME_KINDS else DNS_SUBDOMAIN
+        if kind.kind != "Event" and (len(name) > (63 if kind.kind in LABEL_NAME_KINDS else 253)
+                                     or not pattern.match(name)):
+            causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": a lowercase RFC 1123 %s must '
+                                                                'consist of lower case alphanumeric characters or '
+                                                                "'-'" % (name, "label" if pattern is DNS_LABEL
+                                                                         else "subdomain")})
+        for key, value in (obj["metadata"].get("labels") or {}).items():
+            if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+                causes.append({"field": "metadata.labels", "message": 'Invalid value: "%s": a valid label must be an '
+                                                                      'empty string or consist of alphanumeric '
+                                                                      "characters, '-', '_' or '.'" % (value,)})
+        causes.extend(port_causes(obj))
+        if not causes and kind.schema is not None and jsonschema is not None:
+            causes.extend(schema_causes(kind.schema, obj))
+        elif not causes and kind.group in self.registry.builtin_groups and kubernetes_validate is not None:
+            causes.extend(builtin_causes(kind, obj))
+        if causes:
+            raise invalid(kind, name, causes)
+
+    # ------------------------------------------------------------ CRDs
+
+    def _after_write(self, kind, obj, old):
+        """An established CRD serves its kinds (the controller establishes new ones)."""
+        if kind.kind != "CustomResourceDefinition":
+            return
+        if old is not None:
+            for previous in self.registry.crd_kinds(old):
+                self.registry.remove_group_resource(previous.group, previous.plural)
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            for new_kind in self.registry.crd_kinds(obj):
+                self.registry.add(new_kind)
+
+    def _drop_crd(self, crd):
+        spec = crd.get("spec", {})
+        group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
+        kinds = [k for k in self.registry.kinds if k.group == group and k.plural == plural]
+        self.registry.remove_group_resource(group, plural)
+        if kinds:
+            store = self.objects.pop((group, plural), {})
+            for obj in store.values():
+                gone = copy.deepcopy(obj)
+                gone["metadata"]["resourceVersion"] = self._bump()
+                self.events.append(Event(int(gone["metadata"]["resourceVersion"]), (group, plural), "DELETED", gone))
+            self.changed.notify_all()
+
+    # ------------------------------------------------------------ watch
+
+    def events_after(self, rv, key, namespace=None):
+        """Events newer than ``rv`` for a storage key; None when ``rv`` is too old (410 Gone)."""
+        if self.events and rv < self.events[0].rv - 1 and rv < self.rv:
+            return None
+        out = []
+        for event in self.events:
+            if event.rv <= rv or event.key != key:
+                continue
+            if namespace and event.obj["metadata"].get("namespace") != namespace:
+                continue
+            out.append(event)
+        return out
+
+
+def default_pod_spec(spec, restart="Always"):
+    spec.setdefault("restartPolicy", restart)
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("enableServiceLinks", True)
+    if spec.get("serviceAccountName") or spec.get("serviceAccount"):
+        spec.setdefault("serviceAccountName", spec.get("serviceAccount"))
+        spec.setdefault("serviceAccount", spec.get("serviceAccountName"))
+    for field in ("containers", "initContainers"):
+        for container in spec.get(field) or []:
+            if not isinstance(container, dict):
+                continue
+            image = str(container.get("image", ""))
+            tag = image.rsplit("/", 1)[-1]
+            latest = ":" not in tag or tag.endswith(":latest")
+            container.setdefault("imagePullPolicy", "Always" if latest and "@" not in tag else "IfNotPresent")
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            container.setdefault("terminationMessagePolicy", "File")
+            container.setdefault("resources", {})
+            for port in container.get("ports") or []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
+def port_causes(obj):
+    """Port ranges, which the API server checks beyond the OpenAPI schema."""
+    causes = []
+
+    def check(path, value):
+        if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 65535:
+            causes.append({"field": path, "message": "Invalid value: %d: must be between 1 and 65535, inclusive"
+                                                     % value})
+
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "Service":
+        for n, port in enumerate(spec.get("ports") or []):
+            if isinstance(port, dict):
+                check("spec.ports[%d].port" % n, port.get("port"))
+                check("spec.ports[%d].targetPort" % n, port.get("targetPort"))
+    pod_specs = [("spec", spec)] if obj.get("kind") == "Pod" else []
+    template = spec.get("template") if isinstance(spec, dict) else None
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        pod_specs.append(("spec.template.spec", template["spec"]))
+    for prefix, pod in pod_specs:
+        for field in ("containers", "initContainers"):
+            for n, container in enumerate(pod.get(field) or []):
+                for m, port in enumerate((container or {}).get("ports") or [] if isinstance(container, dict) else []):
+                    if isinstance(port, dict):
+                        check("%s.%s[%d].ports[%d].containerPort" % (prefix, field, n, m), port.get("containerPort"))
+    return causes
+
+
+def builtin_causes(kind, obj):
+    body = {k: v for k, v in obj.items() if k != "status"}  # status is the controllers' to write
+    try:
+        kubernetes_validate.validate(body, KUBE_VERSION, strict=False)
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(p) for p in getattr(exc, "absolute_path", []) or [])
+        message = getattr(exc, "message", None) or str(exc).splitlines()[0]
+        return [{"field": path or "<root>", "message": "Invalid value: " + message}]
+    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError):
+        return []
+    return []
+
+
+def schema_causes(schema, obj):
+    cleaned = _schema_for_jsonschema(schema)
+    body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+    props = dict(cleaned.get("properties") or {})
+    for key in ("metadata", "apiVersion", "kind"):
+        props.pop(key, None)
+    cleaned["properties"] = props
+    causes = []
+    for error in jsonschema.Draft4Validator(cleaned).iter_errors(body):
+        path = ".".join(str(p) for p in error.absolute_path)
+        causes.append({"field": path or "<root>", "message": "Invalid value: %s" % error.message})
+    return causes
+
+
+def _schema_for_jsonschema(schema):
+    """Kubernetes' structural schemas use x-kubernetes-* extensions; keep the rest."""
+    if isinstance(schema, dict):
+        out = {}
+        for key, value in schema.items():
+            if key == "x-kubernetes-int-or-string" and value:
+                out.pop("type", None)
+                out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+                continue
+            if key.startswith("x-kubernetes-"):
+                continue
+            if key == "nullable":
+                continue
+            out[key] = _schema_for_jsonschema(value)
+        if schema.get("x-kubernetes-int-or-string"):
+            out.pop("type", None)
+        if schema.get("x-kubernetes-preserve-unknown-fields") and "type" not in out:
+            pass
+        return out
+    if isinstance(schema, list):
+        return [_schema_for_jsonschema(v) for v in schema]
+    return schema
+
+
+__all__ = ["Api", "ApiError", "Kind", "now", "resource_name"]

@@ -1,0 +1,322 @@
+"""Lifecycle of the sandbox: up, down, status, reset, faults.
+
+    python tests/sandbox/ctl.py up [--state-dir .sandbox]
+    source .sandbox/env        # KUBECONFIG, AWS endpoint and credentials, istioctl on PATH
+    python tests/sandbox/ctl.py status | faults '{"error_rate": 0.1}' | reset | down
+
+``up`` is a no-op when the sandbox already runs; a state directory left by
+a killed run is detected and replaced. ``down`` stops only the processes
+recorded in the state directory.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+ROOT = os.path.dirname(TESTS)
+DEFAULT_STATE = os.path.join(ROOT, ".sandbox")
+REGION = "us-east-1"
+CLUSTER = "demo"
+START_TIMEOUT = 60.0
+
+
+def _free_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def _answers(url, timeout=1.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # nosec - loopback only
+            return response.status < 500
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _wait_until(check, what, timeout=START_TIMEOUT, proc=None):
+    """Poll ``check`` until it holds; fail naming ``what`` (and the process' exit) otherwise."""
+    deadline = time.time() + timeout
+    delay = 0.05
+    while time.time() < deadline:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("%s exited with code %s before answering" % (what, proc.returncode))
+        time.sleep(delay)  # polling a condition with backoff, bounded by the deadline
+        delay = min(delay * 2, 0.5)
+    raise RuntimeError("%s did not answer within %.0f s" % (what, timeout))
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class State(object):
+    def __init__(self, directory):
+        self.dir = os.path.abspath(directory)
+
+    def path(self, *names):
+        return os.path.join(self.dir, *names)
+
+    def read(self):
+        try:
+            with open(self.path("state.json")) as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None
+
+    def write(self, data):
+        with open(self.path("state.json"), "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+
+    def healthy(self):
+        data = self.read()
+        if not data:
+            return False
+        if not all(_alive(pid) for pid in data.get("pids", {}).values()):
+            return False
+        return _answers(data["apiserver"] + "/readyz") and _answers(data["aws_endpoint"] + "/moto-api/")
+
+
+def _spawn(args, log_path, env=None):
+    log = open(log_path, "ab")  # pylint: disable=consider-using-with
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                            start_new_session=True, env=env, cwd=ROOT)
+
+
+def up(state, faults=None, istio_version="1.27.3"):
+    if state.healthy():
+        print("sandbox already up: source %s" % state.path("env"))
+        return 0
+    if os.path.isdir(state.dir):
+        down(state, quiet=True)
+    os.makedirs(state.path("bin"), exist_ok=True)
+    python = sys.executable
+    env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    pids = {}
+    try:
+        cluster = _spawn([python, "-m", "sandbox.cluster", "--state-dir", state.dir, "--faults",
+                          json.dumps(faults or {})], state.path("cluster.log"), env)
+        pids["cluster"] = cluster.pid
+        _wait_until(lambda: os.path.exists(state.path("apiserver.port")), "the API server", proc=cluster)
+        with open(state.path("apiserver.port")) as handle:
+            api_url = "http://127.0.0.1:%s" % handle.read().strip()
+        _wait_until(lambda: _answers(api_url + "/readyz"), "the API server", proc=cluster)
+        moto_port = _free_port()
+        moto_bin = os.path.join(os.path.dirname(python), "moto_server")
+        moto = _spawn([moto_bin, "-H", "127.0.0.1", "-p", str(moto_port)], state.path("moto.log"))
+        pids["moto"] = moto.pid
+        aws_url = "http://127.0.0.1:%d" % moto_port
+        _wait_until(lambda: _answers(aws_url + "/moto-api/"), "moto's AWS server", proc=moto)
+        state.write({"pids": pids, "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir})
+        aws = seed_aws(aws_url)
+        _write_files(state, api_url, aws_url, aws, istio_version)
+        data = state.read()
+        data["aws"] = aws
+        state.write(data)
+    except Exception:
+        for pid in pids.values():
+            _stop_pid(pid)
+        raise
+    print("sandbox up: API %s, AWS %s\nuse it: source %s" % (api_url, aws_url, state.path("env")))
+    return 0
+
+
+def seed_aws(endpoint):
+    """A VPC, subnets, the cluster and node security groups and the EKS cluster, as EKS makes them."""
+    import boto3  # pylint: disable=import-outside-toplevel
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name=REGION)
+    ec2 = session.client("ec2", endpoint_url=endpoint)
+    vpc = ec2.create_vpc(CidrBlock="192.168.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": "eksctl-demo-cluster/VPC"}])
+    subnets = []
+    for n, zone in enumerate(("us-east-1a", "us-east-1b")):
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="192.168.%d.0/19" % (n * 32),
+                                   AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        subnets.append(subnet)
+    cluster_sg = ec2.create_security_group(
+        GroupName="eks-cluster-sg-%s-1234567890" % CLUSTER, VpcId=vpc,
+        Description="EKS created security group applied to ENI that is attached to EKS Control Plane master "
+                    "nodes, as well as any managed workloads.")["GroupId"]
+    ec2.create_tags(Resources=[cluster_sg], Tags=[
+        {"Key": "Name", "Value": "eks-cluster-sg-%s-1234567890" % CLUSTER},
+        {"Key": "kubernetes.io/cluster/%s" % CLUSTER, "Value": "owned"},
+        {"Key": "aws:eks:cluster-name", "Value": CLUSTER}])
+    node_sg = ec2.create_security_group(
+        GroupName="eksctl-%s-nodegroup-demo-nodes-SG" % CLUSTER, VpcId=vpc,
+        Description="Communication between the control plane and worker nodes in group demo-nodes")["GroupId"]
+    ec2.create_tags(Resources=[node_sg], Tags=[
+        {"Key": "Name", "Value": "eksctl-%s-nodegroup-demo-nodes/SG" % CLUSTER},
+        {"Key": "kubernetes.io/cluster/%s" % CLUSTER, "Value": "owned"},
+        {"Key": "alpha.eksctl.io/nodegroup-name", "Value": "demo-nodes"}])
+    # Rules EKS itself adds: cluster and nodes talk freely to each other.
+    for group, peer in ((cluster_sg, node_sg), (node_sg, cluster_sg), (node_sg, node_sg)):
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": peer, "Description": "eks managed"}]}])
+    # moto keeps resourcesVpcConfig as sent; EKS reports clusterSecurityGroupId and vpcId, so send them.
+    body = json.dumps({"name": CLUSTER, "version": "1.32", "roleArn": "arn:aws:iam::123456789012:role/eks-demo",
+                       "resourcesVpcConfig": {"subnetIds": subnets, "securityGroupIds": [],
+                                              "clusterSecurityGroupId": cluster_sg, "vpcId": vpc,
+                                              "endpointPublicAccess": True, "endpointPrivateAccess": False,
+                                              "publicAccessCidrs": ["0.0.0.0/0"]},
+                       "tags": {"alpha.eksctl.io/cluster-name": CLUSTER}}).encode()
+    request = urllib.request.Request(endpoint + "/clusters", data=body, method="POST", headers={
+        "Content-Type": "application/json",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/%s/eks/aws4_request, "
+                         "SignedHeaders=host, Signature=0" % REGION})
+    with urllib.request.urlopen(request, timeout=10) as response:  # nosec - loopback moto
+        response.read()
+    described = session.client("eks", endpoint_url=endpoint).describe_cluster(name=CLUSTER)["cluster"]
+    if described["resourcesVpcConfig"].get("clusterSecurityGroupId") != cluster_sg:
+        raise RuntimeError("moto did not keep clusterSecurityGroupId for the EKS cluster")
+    return {"region": REGION, "cluster": CLUSTER, "vpc_id": vpc, "subnet_ids": subnets,
+            "cluster_security_group_id": cluster_sg, "node_security_group_id": node_sg}
+
+
+def _write_files(state, api_url, aws_url, aws, istio_version):
+    kubeconfig = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "sandbox", "preferences": {},
+        "clusters": [{"name": "sandbox", "cluster": {"server": api_url}}],
+        "users": [{"name": "sandbox-admin", "user": {"token": "sandbox-token-not-a-secret"}}],
+        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox-admin"}}],
+    }
+    with open(state.path("kubeconfig"), "w") as handle:
+        json.dump(kubeconfig, handle, indent=2)
+    os.chmod(state.path("kubeconfig"), 0o600)
+    istioctl = state.path("bin", "istioctl")
+    with open(istioctl, "w") as handle:
+        handle.write("#!/bin/sh\n# istioctl stand-in of the sandbox (a test double)\n"
+                     "SANDBOX_ISTIO_VERSION=\"${SANDBOX_ISTIO_VERSION:-%s}\" PYTHONPATH=\"%s\" exec \"%s\" -m "
+                     "sandbox.istioctl \"$@\"\n" % (istio_version, TESTS, sys.executable))
+    os.chmod(istioctl, 0o755)
+    lines = {
+        "KUBECONFIG": state.path("kubeconfig"),
+        "K8S_AUTH_KUBECONFIG": state.path("kubeconfig"),
+        "AWS_ENDPOINT_URL": aws_url,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SANDBOX_API": api_url,
+        "SANDBOX_STATE_DIR": state.dir,
+        "SANDBOX_ISTIO_VERSION": istio_version,
+        "SANDBOX_EKS_CLUSTER": aws["cluster"],
+    }
+    with open(state.path("env"), "w") as handle:
+        handle.write("# sandbox environment: source this file\n")
+        for key, value in lines.items():
+            handle.write("export %s=%s\n" % (key, json.dumps(value)))
+        handle.write("export PATH=%s:\"$PATH\"\n" % json.dumps(state.path("bin")))
+
+
+def _stop_pid(pid, timeout=10.0):
+    if not _alive(pid):
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+    deadline = time.time() + timeout
+    while time.time() < deadline and _alive(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)  # polling for the process to exit, bounded
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def down(state, quiet=False):
+    data = state.read() or {}
+    for pid in (data.get("pids") or {}).values():
+        _stop_pid(pid)
+    if os.path.isdir(state.dir):
+        shutil.rmtree(state.dir, ignore_errors=True)
+    if not quiet:
+        print("sandbox down")
+    return 0
+
+
+def status(state):
+    data = state.read()
+    if not data:
+        print(json.dumps({"up": False, "state_dir": state.dir}))
+        return 3
+    report = {"up": state.healthy(), "state_dir": state.dir, "apiserver": data.get("apiserver"),
+              "aws_endpoint": data.get("aws_endpoint"),
+              "pids": {name: {"pid": pid, "alive": _alive(pid)} for name, pid in data.get("pids", {}).items()}}
+    print(json.dumps(report, indent=2))
+    return 0 if report["up"] else 3
+
+
+def faults(state, values):
+    data = state.read()
+    if not data:
+        raise SystemExit("the sandbox is not up")
+    request = urllib.request.Request(data["apiserver"] + "/sandbox/faults", data=json.dumps(values).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # nosec - loopback
+        print(response.read().decode())
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="sandbox", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state-dir", default=os.environ.get("SANDBOX_STATE_DIR") or DEFAULT_STATE)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up_parser = sub.add_parser("up")
+    up_parser.add_argument("--faults", default="{}", help="initial fault knobs, JSON")
+    up_parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", "1.27.3"),
+                           help="version the istioctl stand-in reports and installs")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    reset_parser = sub.add_parser("reset")
+    reset_parser.add_argument("--faults", default="{}")
+    reset_parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", "1.27.3"))
+    faults_parser = sub.add_parser("faults")
+    faults_parser.add_argument("values", help="fault knobs as JSON, e.g. '{\"error_rate\": 0.1}'")
+    args = parser.parse_args(argv)
+    state = State(args.state_dir)
+    if args.command == "up":
+        return up(state, json.loads(args.faults), args.istio_version)
+    if args.command == "down":
+        return down(state)
+    if args.command == "status":
+        return status(state)
+    if args.command == "reset":
+        down(state, quiet=True)
+        return up(state, json.loads(args.faults), args.istio_version)
+    return faults(state, json.loads(args.values))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, TESTS)
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""A small data plane: what the demo's workloads would answer.
+
+Requests arrive through the API server's service-proxy subresource or on a
+loopback listener per LoadBalancer Service port, and are answered the way
+the workload behind them would: the hello app names its version and pod,
+Istio's ingress gateway routes by the Gateway and VirtualService objects
+that exist, NGINX routes by the location/proxy_pass blocks of its mounted
+ConfigMap. No container runs; no Envoy runs."""
+
+import http.server
+import itertools
+import json
+import re
+import threading
+
+from .selection import label_matches, selector_from_match
+
+MAX_HOPS = 8
+NOT_READY = (503, {"Content-Type": "text/plain"}, b"no healthy upstream")
+
+
+def _ready(pod):
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _status(code, reason, message):
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+    return code, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class DataPlane(object):
+    def __init__(self, api, log=None):
+        self.api = api
+        self.log = log
+        self.counter = itertools.count()
+        self.lock = threading.Lock()
+        self.servers = {}  # (namespace, name, port) -> (server, hostname)
+
+    def kind(self, group, version, plural):
+        return self.api.registry.find(group, version, plural)
+
+    # ------------------------------------------------------------ entry points
+
+    def proxy(self, kind_name, namespace, name, method, path, headers, body):
+        """The API server's .../services/NAME:PORT/proxy/PATH and pods/NAME/proxy."""
+        parts = name.split(":")
+        if kind_name == "Pod":
+            pod = self.api.find(self.kind("", "v1", "pods"), namespace, parts[0])
+            if pod is None:
+                return _status(404, "NotFound", 'pods "%s" not found' % parts[0])
+            port = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+            return self.workload(pod, port, method, path, headers, body, 0)
+        if len(parts) == 3:
+            parts = parts[1:]
+        svc_name, port = parts[0], (parts[1] if len(parts) > 1 else "")
+        svc = self.api.find(self.kind("", "v1", "services"), namespace, svc_name)
+        if svc is None:
+            return _status(404, "NotFound", 'services "%s" not found' % svc_name)
+        result = self.service(svc, port, method, path, headers, body, 0)
+        if result is NOT_READY:
+            return _status(503, "ServiceUnavailable", 'no endpoints available for service "%s"' % svc_name)
+        return result
+
+    def service(self, svc, port, method, path, headers, body, hops):
+        """Route to one ready endpoint of ``svc`` (round robin)."""
+        ports = (svc.get("spec") or {}).get("ports") or []
+        chosen = None
+        for candidate in ports:
+            if str(candidate.get("port")) == str(port) or (port and candidate.get("name") == port) or (
+                    not port and len(ports) == 1):
+                chosen = candidate
+                break
+        if chosen is None:
+            return _status(503, "ServiceUnavailable", 'no endpoints available for service "%s"'
+                           % svc["metadata"]["name"])
+        selector = (svc.get("spec") or {}).get("selector")
+        if not selector:
+            return NOT_READY
+        reqs = selector_from_match({"matchLabels": selector})
+        items, dummy = self.api.list(self.kind("", "v1", "pods"), svc["metadata"]["namespace"])
+        ready = [p for p in items if label_matches(reqs, p["metadata"].get("labels")) and _ready(p)]
+        if not ready:
+            return NOT_READY
+        pod = ready[next(self.counter) % len(ready)]
+        target = chosen.get("targetPort", chosen.get("port"))
+        if not isinstance(target, int):
+            target = next((p.get("containerPort") for c in pod["spec"].get("containers") or []
+                           for p in c.get("ports") or [] if p.get("name") == target), chosen.get("port"))
+        return self.workload(pod, target, method, path, headers, body, hops)
+
+    def by_host(self, host, namespace, port, method, path, headers, body, hops):
+        """In-cluster DNS: name, name.ns, name.ns.svc, name.ns.svc.cluster.local."""
+        pieces = host.split(".")
+        name = pieces[0]
+        ns = pieces[1] if len(pieces) > 1 and pieces[1] != "svc" else namespace
+        svc = self.api.find(self.kind("", "v1", "services"), ns, name)
+        if svc is None:
+            return 502, {"Content-Type": "text/plain"}, b"upstream host not found: " + host.encode()
+        return self.service(svc, port or 80, method, path, headers, body, hops + 1)
+
+    # ------------------------------------------------------------ workloads
+
+    def workload(self, pod, port, method, path, headers, body, hops):
+        if hops > MAX_HOPS:
+            return 508, {"Content-Type": "text/plain"}, b"loop detected"
+        if not _ready(pod):
+            return NOT_READY
+        containers = (pod.get("spec") or {}).get("containers") or []
+        labels = pod["metadata"].get("labels") or {}
+        images = " ".join(c.get("image", "") for c in containers)
+        if labels.get("istio") in ("ingressgateway", "egressgateway") or "istio/proxyv2" in images and not any(
+                c.get("name") != "istio-proxy" for c in containers):
+            return self.gateway(pod, port, method, path, headers, body, hops)
+        app = next((c for c in containers if c.get("name") != "istio-proxy"), containers[0] if containers else {})
+        image = app.get("image", "")
+        if "nginx" in image:
+            return self.nginx(pod, method, path, headers, body, hops)
+        if "hello" in image:
+            tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else "1.0"
+            version = tag if tag.count(".") >= 2 else tag + ".0"
+            text = "Hello, world!\nVersion: %s\nHostname: %s\n" % (version, pod["metadata"]["name"])
+            return 200, {"Content-Type": "text/plain; charset=utf-8"}, text.encode()
+        name = labels.get("app") or pod["metadata"]["name"]
+        if path.rstrip("/").endswith(("/-/ready", "/-/healthy", "/healthz", "/ready", "/api/health")):
+            return 200, {"Content-Type": "text/plain"}, b"OK"
+        return 200, {"Content-Type": "text/html"}, ("<html><title>%s</title><body>%s is running on %s</body></html>"
+                                                    % (name, name, pod["metadata"]["name"])).encode()
+
+    def nginx(self, pod, method, path, headers, body, hops):
+        config = self._nginx_config(pod)
+        if config is None:
+            if path in ("/", "/index.html"):
+                return 200, {"Content-Type": "text/html"}, b"<html><head><title>Welcome to nginx!</title></head></html>"
+            return 404, {"Content-Type": "text/html"}, b"<html><center><h1>404 Not Found</h1></center></html>"
+        best = None
+        for prefix, exact, target in config:
+            if (exact and path.split("?")[0] == prefix) or (not exact and path.startswith(prefix)):
+                if best is None or (exact and not best[1]) or len(prefix) > len(best[0]):
+                    best = (prefix, exact, target)
+        if best is None or best[2] is None:
+            return 404, {"Content-Type": "text/html"}, b"<html><center><h1>404 Not Found</h1></center></html>"
+        prefix, dummy, target = best
+        match = re.match(r"^https?://([^/:]+)(?::(\d+))?(/.*)?$", target)
+        if not match:
+            return 502, {"Content-Type": "text/html"}, b"<html><h1>502 Bad Gateway</h1></html>"
+        host, port, uri = match.groups()
+        upstream_path = path if uri is None else uri + path[len(prefix):]
+        status, out_headers, out_body = self.by_host(host, pod["metadata"]["namespace"], int(port or 80), method,
+                                                     upstream_path or "/", headers, body, hops)
+        if status == 503 and out_body == NOT_READY[2]:
+            return 502, {"Content-Type": "text/html"}, b"<html><h1>502 Bad Gateway</h1></html>"
+        return status, out_headers, out_body
+
+    def _nginx_config(self, pod):
+        """[(prefix, exact, proxy_pass target)] from the pod's mounted ConfigMaps."""
+        configmaps = self.kind("", "v1", "configmaps")
+        texts = []
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            ref = volume.get("configMap")
+            if not ref:
+                continue
+            cm = self.api.find(configmaps, pod["metadata"]["namespace"], ref.get("name"))
+            if cm is None:
+                continue
+            texts.extend(v for k, v in (cm.get("data") or {}).items() if k.endswith(".conf") or "server" in v)
+        if not texts:
+            return None
+        routes = []
+        for text in texts:
+            for match in re.finditer(r"location\s+(=\s*)?(\S+)\s*\{([^}]*)\}", text):
+                exact, prefix, block = match.groups()
+                target = re.search(r"proxy_pass\s+([^;\s]+)\s*;", block)
+                routes.append((prefix, bool(exact), target.group(1) if target else None))
+        return routes
+
+    def gateway(self, pod, port, method, path, headers, body, hops):
+        """Envoy in an Istio gateway: Gateway servers -> VirtualService http routes."""
+        gateways_kind = self.kind("networking.istio.io", "v1", "gateways") or self.kind(
+            "networking.istio.io", "v1beta1", "gateways") or self.kind("networking.istio.io", "v1alpha3", "gateways")
+        vs_kind = self.kind("networking.istio.io", "v1", "virtualservices") or self.kind(
+            "networking.istio.io", "v1beta1", "virtualservices") or self.kind(
+            "networking.istio.io", "v1alpha3", "virtualservices")
+        not_found = (404, {"Content-Type": "text/plain", "server": "istio-envoy"}, b"")
+        if gateways_kind is None or vs_kind is None:
+            return not_found
+        labels = pod["metadata"].get("labels") or {}
+        host = (headers.get("Host") or headers.get("host") or "").split(":")[0]
+        gateways, dummy = self.api.list(gateways_kind)
+        bound = []
+        for gw in gateways:
+            selector = (gw.get("spec") or {}).get("selector") or {}
+            if not all(labels.get(k) == v for k, v in selector.items()):
+                continue
+            for server in (gw.get("spec") or {}).get("servers") or []:
+                server_port = (server.get("port") or {}).get("number")
+                if port is not None and server_port not in (port, _gateway_service_port(port)):
+                    continue
+                if _host_matches(server.get("hosts") or [], host):
+                    bound.append(gw)
+                    break
+        if not bound:
+            return not_found
+        services, dummy = self.api.list(vs_kind)
+        for vs in services:
+            spec = vs.get("spec") or {}
+            ns = vs["metadata"]["namespace"]
+            refs = set()
+            for ref in spec.get("gateways") or []:
+                refs.add(ref if "/" in ref else "%s/%s" % (ns, ref))
+            if not any("%s/%s" % (g["metadata"]["namespace"], g["metadata"]["name"]) in refs for g in bound):
+                continue
+            if not _host_matches(spec.get("hosts") or [], host):
+                continue
+            for route in spec.get("http") or []:
+                rewritten = _match_route(route, path, headers)
+                if rewritten is None:
+                    continue
+                destinations = route.get("route") or []
+                if not destinations:
+                    return not_found
+                dest = destinations[next(self.counter) % len(destinations)].get("destination") or {}
+                dest_host = dest.get("host", "")
+                dest_port = (dest.get("port") or {}).get("number")
+                status, out_headers, out_body = self.by_host(dest_host, ns, dest_port, method, rewritten, headers,
+                                                             body, hops)
+                out_headers = dict(out_headers, server="istio-envoy")
+                return status, out_headers, out_body
+        return not_found
+
+    # ------------------------------------------------------------ load balancers
+
+    def ensure_load_balancer(self, svc):
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if not ingress:
+            return
+        hostname = ingress[0].get("hostname") or ingress[0].get("ip")
+        namespace, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        wanted = set(p.get("port") for p in (svc.get("spec") or {}).get("ports") or [])
+        with self.lock:
+            for key in [k for k in self.servers if k[:2] == (namespace, name) and k[2] not in wanted]:
+                server, dummy = self.servers.pop(key)
+                server.shutdown()
+                server.server_close()
+            for port in wanted:
+                if (namespace, name, port) not in self.servers:
+                    server = _listener(self, namespace, name, port)
+                    self.servers[(namespace, name, port)] = (server, hostname)
+
+    def remove_load_balancer(self, namespace, name):
+        with self.lock:
+            for key in [k for k in self.servers if k[:2] == (namespace, name)]:
+                server, dummy = self.servers.pop(key)
+                server.shutdown()
+                server.server_close()
+
+    def listeners(self):
+        with self.lock:
+            out = {}
+            for (namespace, name, port), (server, hostname) in self.servers.items():
+                entry = out.setdefault(hostname, {"namespace": namespace, "service": name, "ports": {}})
+                entry["ports"][str(port)] = "127.0.0.1:%d" % server.server_address[1]
+            return out
+
+    def stop(self):
+        with self.lock:
+            for server, dummy in self.servers.values():
+                server.shutdown()
+                server.server_close()
+            self.servers.clear()
+
+
+def _gateway_service_port(target_port):
+    """Istio's gateway Service maps 80->8080 and 443->8443; Gateway servers name the Service port."""
+    return {8080: 80, 8443: 443}.get(target_port, target_port)
+
+
+def _host_matches(hosts, host):
+    for entry in hosts:
+        entry = entry.split("/", 1)[-1]
+        if entry == "*" or entry == host or (entry.startswith("*.") and host.endswith(entry[1:])):
+            return True
+    return False
+
+
+def _match_route(route, path, headers):
+    """The path to send upstream when ``route`` matches, else None."""
+    matches = route.get("match") or [{}]
+    for match in matches:
+        uri = match.get("uri")
+        ok = True
+        prefix = None
+        if uri:
+            plain = path.split("?")[0]
+            if "prefix" in uri:
+                ok = plain.startswith(uri["prefix"])
+                prefix = uri["prefix"]
+            elif "exact" in uri:
+                ok = plain == uri["exact"]
+                prefix = uri["exact"]
+            elif "regex" in uri:
+                ok = re.fullmatch(uri["regex"], plain) is not None
+        for name, rule in (match.get("headers") or {}).items():
+            value = headers.get(name) or headers.get(name.title())
+            if "exact" in rule and value != rule["exact"]:
+                ok = False
+        if ok:
+            rewrite = (route.get("rewrite") or {}).get("uri")
+            if rewrite is not None and prefix is not None:
+                rest = path[len(prefix):]
+                return (rewrite + rest) if rewrite else ("/" + rest.lstrip("/"))
+            return path
+    return None
+
+
+def _listener(plane, namespace, name, port):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _handle(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            svc = plane.api.find(plane.kind("", "v1", "services"), namespace, name)
+            if svc is None:
+                status, headers, data = 503, {"Content-Type": "text/plain"}, b"no healthy upstream"
+            else:
+                status, headers, data = plane.service(svc, port, self.command, self.path, dict(self.headers.items()),
+                                                      body, 0)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="lb-%s-%s-%d" % (namespace, name, port)).start()
+    return server

@@ -1,0 +1,511 @@
+"""HTTP front of the emulated Kubernetes API server."""
+
+import base64
+import http.server
+import json
+import random
+import socket
+import threading
+import time
+import urllib.parse
+
+import yaml
+
+from .api import ApiError
+from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
+from .tables import table
+
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class Faults(object):
+    """Run-time fault knobs (see the sandbox README)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.error_rate = 0.0
+        self.error_codes = [429, 500, 503]
+        self.drop_rate = 0.0
+        self.latency_ms = 0
+        self.never_ready = []
+        self.istioctl_fail_install = False
+        self.unauthorized = False
+        self.rng = random.Random()
+
+    def update(self, values):
+        with self.lock:
+            for key, value in values.items():
+                if not hasattr(self, key) or key in ("lock", "rng"):
+                    raise ValueError("unknown fault knob %r" % key)
+                setattr(self, key, value)
+            if "seed" in values:
+                self.rng.seed(values["seed"])
+
+    def as_dict(self):
+        with self.lock:
+            names = ("error_rate", "error_codes", "drop_rate", "latency_ms", "never_ready",
+                     "istioctl_fail_install", "unauthorized")
+            return {k: getattr(self, k) for k in names}
+
+    def draw(self):
+        """None, 'drop' or an HTTP status for this request."""
+        with self.lock:
+            if self.drop_rate and self.rng.random() < self.drop_rate:
+                return "drop"
+            if self.error_rate and self.rng.random() < self.error_rate:
+                return self.rng.choice(self.error_codes)
+        return None
+
+
+class RequestLog(object):
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.handle = open(path, "a", buffering=1) if path else None  # pylint: disable=consider-using-with
+
+    def write(self, entry):
+        if self.handle is None:
+            return
+        line = json.dumps(entry, sort_keys=True)
+        with self.lock:
+            self.handle.write(line + "\n")
+
+
+def _discovery_group(api, group):
+    versions = api.registry.groups().get(group, [])
+    entries = [{"groupVersion": "%s/%s" % (group, v), "version": v} for v in versions]
+    return {"name": group, "versions": entries, "preferredVersion": entries[0]} if entries else None
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sandbox-kube-apiserver"
+    sys_version = ""
+
+    # ------------------------------------------------------------ plumbing
+
+    def log_message(self, *args):
+        pass
+
+    def _send_json(self, code, body, headers=None):
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.status_sent = code
+
+    def _send_raw(self, code, data, content_type="text/plain; charset=utf-8", headers=None):
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.status_sent = code
+
+    def _error(self, exc):
+        self._send_json(exc.code, exc.status())
+
+    def _body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            return self.rfile.read(length)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        return b""
+
+    def _json_body(self, raw):
+        content_type = self.headers.get("Content-Type", "")
+        if "protobuf" in content_type or "cbor" in content_type:
+            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                                        "accepted media types include: application/json, "
+                                                        "application/yaml")
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError:
+                raise ApiError(400, "BadRequest", "the body of the request could not be decoded as JSON")
+
+    def _dispatch(self):
+        self.status_sent = 0
+        started = time.time()
+        parsed = urllib.parse.urlsplit(self.path)
+        self.query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+        path = parsed.path
+        sandbox = self.server.sandbox
+        fault = None
+        is_control = path.startswith("/sandbox/")
+        try:
+            if not is_control:
+                knobs = sandbox.faults
+                if knobs.latency_ms:
+                    time.sleep(knobs.latency_ms / 1000.0)  # injected latency: a fault knob, not synchronisation
+                fault = knobs.draw()
+                if fault == "drop":
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                if isinstance(fault, int):
+                    self._body()
+                    reason = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}.get(
+                        fault, "InternalError")
+                    headers = {"Retry-After": "1"} if fault in (429, 503) else None
+                    self._send_json(fault, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                            "status": "Failure", "message": "injected fault",
+                                            "reason": reason, "code": fault}, headers)
+                    return
+                if knobs.unauthorized and not path.startswith(("/healthz", "/readyz", "/livez")):
+                    self._body()
+                    self._send_json(401, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                          "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+                    return
+            self._route(path)
+        except ApiError as exc:
+            self._error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            if not is_control and fault != "drop":
+                sandbox.log.write({
+                    "time": round(started, 6), "verb": self.command, "path": path, "query": self.query,
+                    "status": self.status_sent, "ms": round((time.time() - started) * 1000, 3),
+                    "watch": self.query.get("watch") in ("true", "1"),
+                    "dry_run": self.query.get("dryRun") == "All",
+                    "user_agent": self.headers.get("User-Agent", ""),
+                })
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+    # ------------------------------------------------------------ routing
+
+    def _route(self, path):
+        api = self.server.sandbox.api
+        parts = [p for p in path.split("/") if p]
+        if path in ("/healthz", "/readyz", "/livez"):
+            self._send_raw(200, b"ok")
+            return
+        if path.startswith("/sandbox/"):
+            self._control(parts[1:])
+            return
+        if path == "/version":
+            self._send_json(200, {"major": "1", "minor": "32", "gitVersion": "v1.32.9-eks-sandbox",
+                                  "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+                                  "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"})
+            return
+        if path == "/openapi/v3":
+            self._send_json(200, {"paths": {gv: {"serverRelativeURL": "/openapi/v3/%s?hash=%s" % (gv, api.current_rv())}
+                                            for gv in _group_versions(api)}})
+            return
+        if path.startswith("/openapi/v3/"):
+            self._send_json(200, _openapi_v3(api, path[len("/openapi/v3/"):]))
+            return
+        if path == "/api":
+            self._send_json(200, {"kind": "APIVersions", "versions": ["v1"],
+                                  "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                                  "serverAddress": "127.0.0.1"}]})
+            return
+        if path == "/apis":
+            groups = [_discovery_group(api, g) for g in api.registry.groups()]
+            self._send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [g for g in groups if g]})
+            return
+        if parts and parts[0] == "api":
+            if len(parts) == 2:
+                self._resource_list("", parts[1])
+                return
+            if len(parts) >= 3:
+                self._resource("", parts[1], parts[2:])
+                return
+        if parts and parts[0] == "apis":
+            if len(parts) == 2:
+                group = _discovery_group(api, parts[1])
+                if group is None:
+                    raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                self._send_json(200, dict({"kind": "APIGroup", "apiVersion": "v1"}, **group))
+                return
+            if len(parts) == 3:
+                self._resource_list(parts[1], parts[2])
+                return
+            if len(parts) >= 4:
+                self._resource(parts[1], parts[2], parts[3:])
+                return
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _resource_list(self, group, version):
+        api = self.server.sandbox.api
+        kinds = api.registry.in_version(group, version)
+        if not kinds:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        resources = []
+        for kind in kinds:
+            resources.append(kind.resource_entry())
+            resources.extend(kind.subresource_entries())
+        self._send_json(200, {"kind": "APIResourceList", "apiVersion": "v1",
+                              "groupVersion": "%s/%s" % (group, version) if group else version,
+                              "resources": resources})
+
+    def _resource(self, group, version, rest):
+        api = self.server.sandbox.api
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            namespace = rest[1]
+            rest = rest[2:]
+        plural = rest[0]
+        name = rest[1] if len(rest) > 1 else None
+        sub = "/".join(rest[2:]) if len(rest) > 2 else None
+        kind = api.kind_for(group, version, plural)
+        if not kind.namespaced and namespace is not None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if kind.namespaced and namespace is None and name is not None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        dry_run = self.query.get("dryRun") == "All"
+        manager = self.query.get("fieldManager")
+        verb = self.command
+        if sub and sub.split("/", maxsplit=1)[0] == "proxy":
+            self._proxy(kind, namespace, name, sub)
+            return
+        if sub and sub not in kind.subresources and sub.split("/", maxsplit=1)[0] not in kind.subresources:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if name is None:
+            if verb == "GET":
+                if self.query.get("watch") in ("true", "1"):
+                    self._watch(kind, namespace)
+                    return
+                self._list(kind, namespace)
+                return
+            if verb == "POST":
+                body = self._json_body(self._body())
+                self._send_json(201,
+                                api.create(kind, namespace, body, dry_run=dry_run, field_manager=manager))
+                return
+            if verb == "DELETE":
+                items, dummy = api.list(kind, namespace, self.query.get("labelSelector"),
+                                        self.query.get("fieldSelector"))
+                self._body()
+                for item in items:
+                    api.delete(kind, namespace, item["metadata"]["name"], dry_run=dry_run)
+                self._send_json(200, {"kind": kind.kind + "List", "apiVersion": kind.api_version,
+                                      "metadata": {"resourceVersion": api.current_rv()}, "items": items})
+                return
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if verb == "GET":
+            if sub == "log":
+                self._send_raw(200, b"")
+                return
+            obj = api.get(kind, namespace, name)
+            if sub == "scale":
+                obj = _scale(kind, obj)
+            self._send_json(200, obj)
+            return
+        if verb == "PUT":
+            body = self._json_body(self._body())
+            self._send_json(200, api.replace(kind, namespace, name, body, dry_run=dry_run, subresource=sub,
+                                             field_manager=manager))
+            return
+        if verb == "PATCH":
+            raw = self._body()
+            content_type = self.headers.get("Content-Type", "")
+            existed = api.find(kind, namespace, name) is not None
+            result = api.patch(kind, namespace, name, content_type, raw, dry_run=dry_run, subresource=sub,
+                               field_manager=manager, force=self.query.get("force") == "true")
+            self._send_json(200 if existed else 201, _scale(kind, result) if sub == "scale" else result)
+            return
+        if verb == "DELETE":
+            options = self._json_body(self._body()) or {}
+            if isinstance(options, dict) and "All" in (options.get("dryRun") or []):
+                dry_run = True
+            propagation = self.query.get("propagationPolicy") or (options or {}).get("propagationPolicy")
+            self._send_json(200, api.delete(kind, namespace, name, dry_run=dry_run, propagation=propagation,
+                                            preconditions=(options or {}).get("preconditions")))
+            return
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _list(self, kind, namespace):
+        api = self.server.sandbox.api
+        items, rv = api.list(kind, namespace, self.query.get("labelSelector"), self.query.get("fieldSelector"))
+        meta = {"resourceVersion": rv}
+        limit = int(self.query.get("limit") or 0)
+        start = 0
+        if self.query.get("continue"):
+            try:
+                start = int(base64.b64decode(self.query["continue"]).decode())
+            except (ValueError, TypeError):
+                raise ApiError(400, "BadRequest", "continue key is not valid")
+        if limit:
+            end = start + limit
+            if end < len(items):
+                meta["continue"] = base64.b64encode(str(end).encode()).decode()
+                meta["remainingItemCount"] = len(items) - end
+            items = items[start:end]
+        elif start:
+            items = items[start:]
+        accept = self.headers.get("Accept", "")
+        if "as=Table" in accept:
+            self._send_json(200, table(kind, items, meta))
+            return
+        self._send_json(200, {"kind": kind.kind + "List", "apiVersion": kind.api_version, "metadata": meta,
+                              "items": items})
+
+    def _watch(self, kind, namespace):
+        api = self.server.sandbox.api
+        timeout = float(self.query.get("timeoutSeconds") or 1800)
+        deadline = time.time() + min(timeout, 1800)
+        rv_param = self.query.get("resourceVersion") or ""
+        try:
+            labels = parse_label_selector(self.query.get("labelSelector"))
+            fields = parse_field_selector(self.query.get("fieldSelector"))
+        except SelectorError as exc:
+            raise ApiError(400, "BadRequest", str(exc))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.status_sent = 200
+
+        def emit(etype, obj):
+            data = json.dumps({"type": etype, "object": obj}).encode("utf-8") + b"\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def wanted(obj):
+            return label_matches(labels, obj["metadata"].get("labels")) and field_matches(fields, obj)
+
+        try:
+            with api.lock:
+                if rv_param in ("", "0"):
+                    items, rv = api.list(kind, namespace)
+                    last = int(rv)
+                    initial = [i for i in items if wanted(i)]
+                else:
+                    last = int(rv_param)
+                    initial = []
+                    if api.events_after(last, kind.storage_key, namespace) is None:
+                        initial = None
+            if initial is None:
+                emit("ERROR", {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                               "message": "too old resource version: %s (%s)" % (rv_param, api.current_rv()),
+                               "reason": "Expired", "code": 410})
+            else:
+                for obj in initial:
+                    emit("ADDED", obj)
+                while time.time() < deadline:
+                    with api.lock:
+                        events = api.events_after(last, kind.storage_key, namespace)
+                        if not events:
+                            api.changed.wait(min(1.0, max(0.0, deadline - time.time())))
+                            events = api.events_after(last, kind.storage_key, namespace) or []
+                    for event in events:
+                        last = event.rv
+                        obj = api.decorate(kind, event.obj)
+                        if wanted(obj):
+                            emit(event.type, obj)
+                    if self.server.stopping:
+                        break
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
+    def _proxy(self, kind, namespace, name, sub):
+        raw = self._body()
+        path = "/" + sub[len("proxy"):].lstrip("/") if sub != "proxy" else "/"
+        query = urllib.parse.urlsplit(self.path).query
+        if query:
+            path += "?" + query
+        if self.path.endswith("/") and not path.endswith("/"):
+            path += "/"
+        status, headers, body = self.server.sandbox.dataplane.proxy(kind.kind, namespace, name, self.command, path,
+                                                                    dict(self.headers.items()), raw)
+        self._send_raw(status, body, headers.pop("Content-Type", "text/plain; charset=utf-8"), headers)
+
+    def _control(self, parts):
+        sandbox = self.server.sandbox
+        if parts == ["faults"]:
+            if self.command == "GET":
+                self._send_json(200, sandbox.faults.as_dict())
+                return
+            try:
+                sandbox.faults.update(self._json_body(self._body()) or {})
+            except ValueError as exc:
+                self._send_json(400, {"error": str(exc)})
+                return
+            self._send_json(200, sandbox.faults.as_dict())
+            return
+        if parts == ["snapshot"]:
+            self._send_json(200, sandbox.snapshot())
+            return
+        if parts == ["loadbalancers"]:
+            self._send_json(200, sandbox.dataplane.listeners())
+            return
+        self._send_json(404, {"error": "unknown sandbox control path"})
+
+
+def _group_versions(api):
+    out = ["api/v1"]
+    for group, versions in api.registry.groups().items():
+        out.extend("apis/%s/%s" % (group, v) for v in versions)
+    return out
+
+
+def _openapi_v3(api, gv_path):
+    """Just what clients read from OpenAPI v3: which PATCH operations take fieldValidation."""
+    parts = gv_path.split("/")
+    group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2] if len(parts) > 2 else "")
+    paths = {}
+    for kind in api.registry.in_version(group, version):
+        prefix = "/" + gv_path + ("/namespaces/{namespace}" if kind.namespaced else "")
+        gvk = {"group": group, "version": version, "kind": kind.kind}
+        params = [{"name": n, "in": "query", "schema": {"type": "string"}}
+                  for n in ("dryRun", "fieldManager", "fieldValidation", "force", "pretty")]
+        paths["%s/%s/{name}" % (prefix, kind.plural)] = {
+            "patch": {"operationId": "patch" + kind.kind, "parameters": params,
+                      "x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
+                      "responses": {"200": {"description": "OK"}}}}
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.9"}, "paths": paths,
+            "components": {"schemas": {}}}
+
+
+def _scale(kind, obj):
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: obj["metadata"].get(k) for k in ("name", "namespace", "uid", "resourceVersion",
+                                                             "creationTimestamp")},
+            "spec": {"replicas": spec.get("replicas", 0)},
+            "status": {"replicas": status.get("replicas", 0)}}
+
+
+class ApiHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, sandbox):
+        self.sandbox = sandbox
+        self.stopping = False
+        http.server.ThreadingHTTPServer.__init__(self, address, Handler)
+
+    def handle_error(self, request, client_address):
+        pass

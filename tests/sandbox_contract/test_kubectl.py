@@ -1,0 +1,94 @@
+"""kubectl, a client nobody here wrote, against the emulated API server."""
+
+import json
+
+import yaml
+
+APP = """
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: {ns}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {ns}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web, version: v1}}
+    spec:
+      containers:
+      - name: hello
+        image: gcr.io/google-samples/hello-app:1.0
+        ports: [{{containerPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: {ns}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+
+
+def test_create_get_label_apply_delete(sandbox):
+    manifest = APP.format(ns="kubectl-a")
+    created = sandbox.kubectl("create", "-f", "-", stdin=manifest)
+    assert "namespace/kubectl-a created" in created.stdout
+    assert "deployment.apps/web created" in created.stdout
+    again = sandbox.kubectl("create", "-f", "-", stdin=manifest, check=False)
+    assert again.returncode != 0 and "AlreadyExists" in again.stderr
+
+    sandbox.kubectl("rollout", "status", "deployment/web", "-n", "kubectl-a", "--timeout=30s")
+    pods = sandbox.kubectl("get", "pods", "-n", "kubectl-a", "-l", "app=web", "-o", "json")
+    items = json.loads(pods.stdout)["items"]
+    assert len(items) == 2
+    assert all(p["status"]["phase"] == "Running" for p in items)
+    table = sandbox.kubectl("get", "pods", "-n", "kubectl-a").stdout
+    assert "READY" in table and "1/1" in table and "Running" in table
+
+    sandbox.kubectl("label", "namespace", "kubectl-a", "istio-injection=enabled")
+    ns = yaml.safe_load(sandbox.kubectl("get", "namespace", "kubectl-a", "-o", "yaml").stdout)
+    assert ns["metadata"]["labels"]["istio-injection"] == "enabled"
+    assert ns["metadata"]["labels"]["kubernetes.io/metadata.name"] == "kubectl-a"
+
+    applied = sandbox.kubectl("apply", "--server-side", "-f", "-", stdin=manifest.replace("replicas: 2", "replicas: 3"))
+    assert "deployment.apps/web serverside-applied" in applied.stdout
+    sandbox.kubectl("rollout", "status", "deployment/web", "-n", "kubectl-a", "--timeout=30s")
+    deploy = json.loads(sandbox.kubectl("get", "deploy", "web", "-n", "kubectl-a", "-o", "json", "--show-managed-fields").stdout)
+    assert deploy["spec"]["replicas"] == 3 and deploy["status"]["readyReplicas"] == 3
+    managers = [m["manager"] for m in deploy["metadata"]["managedFields"]]
+    assert "kubectl" in managers
+
+    answer = sandbox.kubectl("get", "--raw", "/api/v1/namespaces/kubectl-a/services/web:80/proxy/").stdout
+    assert "Hello, world!" in answer and "Version: 1.0.0" in answer
+
+    sandbox.kubectl("delete", "namespace", "kubectl-a", "--wait=true", "--timeout=30s")
+    gone = sandbox.kubectl("get", "namespace", "kubectl-a", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+    leftovers = sandbox.kubectl("get", "pods", "-n", "kubectl-a", "-o", "json")
+    assert json.loads(leftovers.stdout)["items"] == []
+
+
+def test_client_side_apply_is_idempotent(sandbox):
+    manifest = APP.format(ns="kubectl-b")
+    sandbox.kubectl("apply", "-f", "-", stdin=manifest)
+    second = sandbox.kubectl("apply", "-f", "-", stdin=manifest)
+    assert "namespace/kubectl-b unchanged" in second.stdout
+    assert "deployment.apps/web unchanged" in second.stdout
+    sandbox.kubectl("delete", "-f", "-", "--wait=true", stdin=manifest)
+
+
+def test_invalid_object_is_refused_with_422(sandbox):
+    bad = APP.format(ns="default").split("---")[2].replace("port: 80,", "port: 99999,").replace("name: web", "name: bad")
+    result = sandbox.kubectl("create", "-f", "-", stdin=bad, check=False)
+    assert result.returncode != 0
+    assert "is invalid" in result.stderr and "99999" in result.stderr
