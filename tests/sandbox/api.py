@@ -471,12 +471,16 @@ class Api(object):
         return out
 
     def _manage(self, obj, manager, operation, applied, kind):
-        entries = [e for e in obj["metadata"].get("managedFields") or []
-                   if not (e.get("manager") == manager and e.get("operation") == operation)]
+        previous = [e for e in obj["metadata"].get("managedFields") or []
+                    if e.get("manager") == manager and e.get("operation") == operation]
+        entries = [e for e in obj["metadata"].get("managedFields") or [] if e not in previous]
         fields = patching.field_set(applied if isinstance(applied, dict) else {})
         fields.setdefault("f:metadata", {})
+        stamp = now()
+        if previous and previous[0].get("fieldsV1") == fields:
+            stamp = previous[0].get("time", stamp)  # a no-op write does not touch the entry
         entries.append({"manager": manager, "operation": operation, "apiVersion": kind.api_version,
-                        "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields})
+                        "time": stamp, "fieldsType": "FieldsV1", "fieldsV1": fields})
         obj["metadata"]["managedFields"] = entries
 
     def _drop_released_fields(self, old, applied, merged, manager):

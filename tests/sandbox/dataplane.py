@@ -317,6 +317,8 @@ def _match_route(route, path, headers):
 def _listener(plane, namespace, name, port):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        server_version = "istio-envoy"
+        sys_version = ""
 
         def log_message(self, *args):
             pass
@@ -332,7 +334,8 @@ def _listener(plane, namespace, name, port):
                                                       body, 0)
             self.send_response(status)
             for key, value in headers.items():
-                self.send_header(key, value)
+                if key.lower() != "server":
+                    self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if self.command != "HEAD":

@@ -202,6 +202,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _route(self, path):
         api = self.server.sandbox.api
+        if "/proxy" not in path:
+            path = path.rstrip("/") or "/"
         parts = [p for p in path.split("/") if p]
         if path in ("/healthz", "/readyz", "/livez"):
             self._send_raw(200, b"ok")
@@ -316,6 +318,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             obj = api.get(kind, namespace, name)
             if sub == "scale":
                 obj = _scale(kind, obj)
+            elif not sub and "as=Table" in self.headers.get("Accept", ""):
+                obj = table(kind, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]})
             self._send_json(200, obj)
             return
         if verb == "PUT":

@@ -1,0 +1,754 @@
+"""istioctl stand-in (a test double): the real command-line contract, acting
+on whatever API server the kubeconfig names.
+
+Commands: version, install, uninstall, x precheck, analyze, manifest
+generate, tag list, proxy-status. Output and exit codes follow the real
+tool's; the version is SANDBOX_ISTIO_VERSION.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import yaml
+
+VERSION = os.environ.get("SANDBOX_ISTIO_VERSION", "1.27.3")
+NAMESPACE = "istio-system"
+FIELD_MANAGER = "istio-operator"
+ANALYZE_FAILED = 79
+OWNER_LABEL = "install.operator.istio.io/owning-resource"
+COMPONENT_LABEL = "operator.istio.io/component"
+PROFILES = {
+    "default": ("Istio core", "Istiod", "Ingress gateways"),
+    "demo": ("Istio core", "Istiod", "Ingress gateways", "Egress gateways"),
+    "minimal": ("Istio core", "Istiod"),
+    "empty": (),
+    "remote": ("Istio core",),
+    "ambient": ("Istio core", "Istiod", "CNI", "Ztunnel"),
+    "preview": ("Istio core", "Istiod", "Ingress gateways"),
+    "openshift": ("Istio core", "Istiod", "CNI", "Ingress gateways"),
+}
+
+
+class Failure(Exception):
+    def __init__(self, message, code=1):
+        Exception.__init__(self, message)
+        self.code = code
+
+
+# ---------------------------------------------------------------- API client
+
+class Kube(object):
+    def __init__(self, kubeconfig=None, context=None):
+        path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser(
+            "~/.kube/config")
+        try:
+            with open(path) as handle:
+                config = yaml.safe_load(handle)
+        except OSError as exc:
+            raise Failure("Error: failed to load kubeconfig %s: %s" % (path, exc))
+        name = context or config.get("current-context")
+        ctx = next((c["context"] for c in config.get("contexts", []) if c["name"] == name), None)
+        if ctx is None:
+            raise Failure('Error: context "%s" does not exist' % name)
+        cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == ctx["cluster"])
+        user = next((u["user"] for u in config.get("users", []) if u["name"] == ctx.get("user")), {})
+        self.server = cluster["server"].rstrip("/")
+        self.token = user.get("token")
+
+    def request(self, method, path, body=None, content_type="application/json", query=None):
+        url = self.server + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Content-Type": content_type, "Accept": "application/json",
+                   "User-Agent": "istioctl/%s" % VERSION}
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(req, timeout=30) as response:
+                    payload = response.read()
+                    return json.loads(payload) if payload else {}
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return None
+                if exc.code in (429, 500, 503) and attempt < 4:
+                    time.sleep(0.2 * (attempt + 1))  # client-go style retry of retriable answers
+                    continue
+                text = exc.read().decode("utf-8", "replace")
+                try:
+                    text = json.loads(text).get("message", text)
+                except ValueError:
+                    pass
+                raise Failure("Error: %s %s: %s" % (method, path, text))
+            except (urllib.error.URLError, OSError) as exc:
+                if attempt < 4:
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise Failure("Error: failed to connect to the Kubernetes API at %s: %s" % (self.server, exc))
+        raise Failure("Error: the Kubernetes API at %s kept failing" % self.server)
+
+    def get(self, path, **query):
+        return self.request("GET", path, query=query or None)
+
+    def apply(self, obj):
+        path = object_path(obj, named=True)
+        return self.request("PATCH", path, body=json.dumps(obj).encode(), content_type="application/apply-patch+yaml",
+                            query={"fieldManager": FIELD_MANAGER, "force": "true"})
+
+    def delete(self, obj):
+        return self.request("DELETE", object_path(obj, named=True), body={"propagationPolicy": "Background"})
+
+    def faults(self):
+        try:
+            with urllib.request.urlopen(self.server + "/sandbox/faults", timeout=5) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+
+
+PLURALS = {"CustomResourceDefinition": "customresourcedefinitions", "MutatingWebhookConfiguration":
+           "mutatingwebhookconfigurations", "ValidatingWebhookConfiguration": "validatingwebhookconfigurations",
+           "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings", "Namespace": "namespaces",
+           "ServiceAccount": "serviceaccounts", "ConfigMap": "configmaps", "Service": "services",
+           "Deployment": "deployments", "Role": "roles", "RoleBinding": "rolebindings",
+           "PodDisruptionBudget": "poddisruptionbudgets"}
+CLUSTER_SCOPED = {"CustomResourceDefinition", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+                  "ClusterRole", "ClusterRoleBinding", "Namespace"}
+
+
+def object_path(obj, named=True):
+    api_version = obj["apiVersion"]
+    base = "/api/v1" if api_version == "v1" else "/apis/" + api_version
+    kind = obj["kind"]
+    if kind not in CLUSTER_SCOPED:
+        base += "/namespaces/" + obj["metadata"].get("namespace", NAMESPACE)
+    base += "/" + PLURALS[kind]
+    if named:
+        base += "/" + obj["metadata"]["name"]
+    return base
+
+
+# ---------------------------------------------------------------- manifests
+
+def _labels(component, revision, extra=None):
+    labels = {OWNER_LABEL: "installed-state", COMPONENT_LABEL: component, "istio.io/rev": revision or "default",
+              "app.kubernetes.io/part-of": "istio", "app.kubernetes.io/version": VERSION}
+    labels.update(extra or {})
+    return labels
+
+
+def _crd(plural, kind, group, versions, short=None, schema=None):
+    props = schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "%s.%s" % (plural, group),
+                         "labels": {"app": "istio-pilot", "chart": "istio", "heritage": "Tiller",
+                                    "release": "istio", COMPONENT_LABEL: "Base", OWNER_LABEL: "installed-state"}},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": kind + "List",
+                               "shortNames": short or [], "categories": ["istio-io", group.split(".")[0] + "-istio-io"]},
+                     "versions": [{"name": v, "served": True, "storage": v == versions[-1],
+                                   "subresources": {"status": {}},
+                                   "schema": {"openAPIV3Schema": {
+                                       "type": "object", "properties": {
+                                           "spec": props, "status": {"type": "object",
+                                                                     "x-kubernetes-preserve-unknown-fields": True}}}}}
+                                  for v in versions]}}
+
+
+STRINGS = {"type": "array", "items": {"type": "string"}}
+GATEWAY_SCHEMA = {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
+    "selector": {"type": "object", "additionalProperties": {"type": "string"}},
+    "servers": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                                           "required": ["port", "hosts"], "properties": {
+                                               "hosts": STRINGS,
+                                               "port": {"type": "object", "required": ["number"], "properties": {
+                                                   "number": {"type": "integer", "minimum": 1, "maximum": 4294967295},
+                                                   "protocol": {"type": "string"}, "name": {"type": "string"}}}}}}}}
+VS_SCHEMA = {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
+    "hosts": STRINGS, "gateways": STRINGS,
+    "http": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
+        "match": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        "route": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                                             "required": ["destination"], "properties": {
+                                                 "destination": {"type": "object", "required": ["host"],
+                                                                 "x-kubernetes-preserve-unknown-fields": True,
+                                                                 "properties": {"host": {"type": "string"}}}}}}}}}}}
+
+
+def crds():
+    net = ["v1alpha3", "v1beta1", "v1"]
+    return [
+        _crd("gateways", "Gateway", "networking.istio.io", net, ["gw"], GATEWAY_SCHEMA),
+        _crd("virtualservices", "VirtualService", "networking.istio.io", net, ["vs"], VS_SCHEMA),
+        _crd("destinationrules", "DestinationRule", "networking.istio.io", net, ["dr"]),
+        _crd("serviceentries", "ServiceEntry", "networking.istio.io", net, ["se"]),
+        _crd("sidecars", "Sidecar", "networking.istio.io", net),
+        _crd("workloadentries", "WorkloadEntry", "networking.istio.io", net, ["we"]),
+        _crd("workloadgroups", "WorkloadGroup", "networking.istio.io", net, ["wg"]),
+        _crd("envoyfilters", "EnvoyFilter", "networking.istio.io", ["v1alpha3"]),
+        _crd("proxyconfigs", "ProxyConfig", "networking.istio.io", ["v1beta1"]),
+        _crd("authorizationpolicies", "AuthorizationPolicy", "security.istio.io", ["v1beta1", "v1"], ["ap"]),
+        _crd("peerauthentications", "PeerAuthentication", "security.istio.io", ["v1beta1", "v1"], ["pa"]),
+        _crd("requestauthentications", "RequestAuthentication", "security.istio.io", ["v1beta1", "v1"], ["ra"]),
+        _crd("telemetries", "Telemetry", "telemetry.istio.io", ["v1alpha1", "v1"], ["telemetry"]),
+        _crd("wasmplugins", "WasmPlugin", "extensions.istio.io", ["v1alpha1"]),
+    ]
+
+
+def _deployment(name, labels, image, ports, component, revision, service_account, args=None, env=None):
+    pod_labels = dict(labels, **{"sidecar.istio.io/inject": "false"})
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": _labels(component, revision, labels)},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {k: v for k, v in labels.items()
+                                                                 if k in ("app", "istio")}},
+                     "strategy": {"type": "RollingUpdate",
+                                  "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": "25%"}},
+                     "template": {"metadata": {"labels": dict(pod_labels, **{"istio.io/rev": revision or "default"}),
+                                               "annotations": {"prometheus.io/port": "15014",
+                                                               "prometheus.io/scrape": "true",
+                                                               "sidecar.istio.io/inject": "false"}},
+                                  "spec": {"serviceAccountName": service_account,
+                                           "containers": [{"name": "discovery" if "pilot" in image else "istio-proxy",
+                                                           "image": image, "args": args or [],
+                                                           "env": env or [],
+                                                           "ports": [{"containerPort": p, "protocol": "TCP",
+                                                                      "name": n} for n, p in ports],
+                                                           "readinessProbe": {"httpGet": {
+                                                               "path": "/ready" if "pilot" in image
+                                                               else "/healthz/ready",
+                                                               "port": 8080 if "pilot" in image else 15021}}}]}}}}
+
+
+def _service(name, labels, selector, ports, component, revision, lb=False):
+    spec = {"selector": selector, "ports": [dict({"name": n, "port": p, "targetPort": t, "protocol": "TCP"})
+                                            for n, p, t in ports]}
+    if lb:
+        spec["type"] = "LoadBalancer"
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": _labels(component, revision, labels)},
+            "spec": spec}
+
+
+def manifests(profile="demo", revision="", values=None):
+    """Everything install applies, in order (CRDs first, as the real installer does)."""
+    values = values or {}
+    suffix = "-" + revision if revision else ""
+    hub = values.get("hub") or values.get("global.hub") or "docker.io/istio"
+    tag = values.get("tag") or values.get("global.tag") or VERSION
+    components = PROFILES[profile]
+    objs = []
+    objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    if "Istio core" in components:
+        objs.extend(crds())
+        objs.append({"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": "istio-reader-service-account", "namespace": NAMESPACE,
+                                  "labels": _labels("Base", revision)}})
+        objs.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                     "metadata": {"name": "istio-validator%s-istio-system" % suffix,
+                                  "labels": _labels("Pilot", revision, {"app": "istiod"})},
+                     "webhooks": [{"name": "rev.validation.istio.io", "admissionReviewVersions": ["v1"],
+                                   "sideEffects": "None", "failurePolicy": "Ignore",
+                                   "clientConfig": {"service": {"name": "istiod" + suffix, "namespace": NAMESPACE,
+                                                                "path": "/validate", "port": 443}},
+                                   "rules": [{"apiGroups": ["security.istio.io", "networking.istio.io",
+                                                            "telemetry.istio.io", "extensions.istio.io"],
+                                              "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                                              "resources": ["*"]}]}]})
+    if "Istiod" in components:
+        native = values.get("values.pilot.env.ENABLE_NATIVE_SIDECARS")
+        injector_values = {"global": {"hub": hub, "tag": tag, "istioNamespace": NAMESPACE},
+                           "revision": revision or "default",
+                           "istio_cni": {"enabled": str(values.get("components.cni.enabled", "false")).lower() == "true"},
+                           "pilot": {"env": {} if native is None else {"ENABLE_NATIVE_SIDECARS": native}}}
+        objs.append({"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": "istiod" + suffix, "namespace": NAMESPACE,
+                                  "labels": _labels("Pilot", revision, {"app": "istiod"})}})
+        objs.append({"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"name": "istio" + suffix, "namespace": NAMESPACE,
+                                  "labels": _labels("Pilot", revision, {"app": "istiod"})},
+                     "data": {"mesh": yaml.safe_dump({"accessLogFile": "/dev/stdout" if profile == "demo" else "",
+                                                      "defaultConfig": {"discoveryAddress": "istiod%s.%s.svc:15012"
+                                                                        % (suffix, NAMESPACE),
+                                                                        "tracing": {"zipkin": {
+                                                                            "address": "zipkin.istio-system:9411"}}},
+                                                      "enablePrometheusMerge": True, "rootNamespace": NAMESPACE,
+                                                      "trustDomain": "cluster.local"}),
+                              "meshNetworks": "networks: {}"}})
+        objs.append({"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"name": "istio-sidecar-injector" + suffix, "namespace": NAMESPACE,
+                                  "labels": _labels("Pilot", revision, {"app": "sidecar-injector"})},
+                     "data": {"values": json.dumps(injector_values, sort_keys=True),
+                              "config": "policy: enabled\nalwaysInjectSelector: []\nneverInjectSelector: []\n"}})
+        objs.append(_deployment("istiod" + suffix, {"app": "istiod", "istio": "pilot"}, "%s/pilot:%s" % (hub, tag),
+                                [("http-debug", 8080), ("grpc-xds", 15010), ("https-dns", 15012),
+                                 ("https-webhooks", 15017), ("http-monitoring", 15014)], "Pilot", revision,
+                                "istiod" + suffix, args=["discovery", "--monitoringAddr=:15014", "--log_output_level="
+                                                         "default:info", "--domain", "cluster.local",
+                                                         "--keepaliveMaxServerConnectionAge", "30m"],
+                                env=[{"name": "REVISION", "value": revision or "default"},
+                                     {"name": "PILOT_CERT_PROVIDER", "value": "istiod"}]))
+        objs.append(_service("istiod" + suffix, {"app": "istiod", "istio": "pilot"}, {"app": "istiod", "istio": "pilot"},
+                             [("grpc-xds", 15010, 15010), ("https-dns", 15012, 15012),
+                              ("https-webhook", 443, 15017), ("http-monitoring", 15014, 15014)], "Pilot", revision))
+        objs.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                     "metadata": {"name": "istio-sidecar-injector" + suffix,
+                                  "labels": _labels("Pilot", revision, {"app": "sidecar-injector"})},
+                     "webhooks": [{"name": "%s.sidecar-injector.istio.io" % name, "admissionReviewVersions": ["v1"],
+                                   "sideEffects": "None", "failurePolicy": "Fail", "reinvocationPolicy": "Never",
+                                   "clientConfig": {"service": {"name": "istiod" + suffix, "namespace": NAMESPACE,
+                                                                "path": "/inject", "port": 443}},
+                                   "namespaceSelector": selector,
+                                   "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                              "resources": ["pods"]}]}
+                                  for name, selector in (
+                                      ("rev.namespace", {"matchExpressions": [
+                                          {"key": "istio.io/rev", "operator": "In",
+                                           "values": [revision or "default"]}]}),
+                                      ("namespace", {"matchExpressions": [
+                                          {"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}))]})
+    gateways = []
+    if "Ingress gateways" in components:
+        gateways.append(("istio-ingressgateway", {"app": "istio-ingressgateway", "istio": "ingressgateway"},
+                         [("status-port", 15021, 15021), ("http2", 80, 8080), ("https", 443, 8443),
+                          ("tcp", 31400, 31400), ("tls", 15443, 15443)], True, "IngressGateways"))
+    if "Egress gateways" in components:
+        gateways.append(("istio-egressgateway", {"app": "istio-egressgateway", "istio": "egressgateway"},
+                         [("http2", 80, 8080), ("https", 443, 8443)], False, "EgressGateways"))
+    for name, labels, ports, lb, component in gateways:
+        objs.append({"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": name + "-service-account", "namespace": NAMESPACE,
+                                  "labels": _labels(component, revision, labels)}})
+        objs.append(_deployment(name, labels, "%s/proxyv2:%s" % (hub, tag),
+                                [(n, t) for n, p, t in ports] + [("http-envoy-prom", 15090)], component, revision,
+                                name + "-service-account", args=["proxy", "router", "--domain",
+                                                                 "$(POD_NAMESPACE).svc.cluster.local"]))
+        objs.append(_service(name, labels, {"app": labels["app"], "istio": labels["istio"]}, ports, component,
+                             revision, lb=lb))
+    return objs
+
+
+def component_of(obj):
+    return obj["metadata"].get("labels", {}).get(COMPONENT_LABEL, "Base")
+
+
+# ---------------------------------------------------------------- commands
+
+def parse_sets(sets, files):
+    values = {}
+    for path in files or []:
+        try:
+            with open(path) as handle:
+                doc = yaml.safe_load(handle) or {}
+        except OSError as exc:
+            raise Failure("Error: could not read %s: %s" % (path, exc))
+        if doc.get("kind") != "IstioOperator":
+            raise Failure('Error: %s: expected kind "IstioOperator", got %r' % (path, doc.get("kind")))
+        spec = doc.get("spec") or {}
+        if spec.get("profile"):
+            values["profile"] = spec["profile"]
+        for key, value in _flatten(spec).items():
+            values.setdefault(key, value)
+    for item in sets or []:
+        if "=" not in item:
+            raise Failure("Error: --set %s: expected key=value" % item)
+        key, value = item.split("=", 1)
+        values[key] = value
+    return values
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for key, value in (tree or {}).items():
+        path = prefix + key
+        if isinstance(value, dict):
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def deployments_ready(kube, names, timeout):
+    deadline = time.time() + timeout
+    pending = list(names)
+    while pending and time.time() < deadline:
+        still = []
+        for name in pending:
+            dep = kube.get("/apis/apps/v1/namespaces/%s/deployments/%s" % (NAMESPACE, name))
+            status = (dep or {}).get("status") or {}
+            spec = (dep or {}).get("spec") or {}
+            if not dep or status.get("availableReplicas", 0) < spec.get("replicas", 1) or \
+                    status.get("observedGeneration") != dep["metadata"].get("generation"):
+                still.append(name)
+        pending = still
+        if pending:
+            time.sleep(0.3)  # the real istioctl polls readiness too
+    return pending
+
+
+def cmd_install(args, kube):
+    values = parse_sets(args.set, args.filename)
+    profile = values.pop("profile", None) or "default"
+    if profile not in PROFILES:
+        raise Failure('Error: generate config: could not read profile %s: no such profile; available profiles: %s'
+                      % (profile, ", ".join(sorted(PROFILES))))
+    revision = args.revision or values.pop("revision", "") or ""
+    components = PROFILES[profile]
+    if not args.skip_confirmation:
+        sys.stdout.write('This will install the Istio %s "%s" profile (with components: %s) into the cluster. '
+                         "Proceed? (y/N) " % (VERSION, profile, ", ".join(components)))
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            print("Cancelled.")
+            return 1
+    objs = manifests(profile, revision, values)
+    fail_half_way = kube.faults().get("istioctl_fail_install")
+    done = []
+    for obj in objs:
+        if fail_half_way and obj["kind"] == "Deployment" and "gateway" in obj["metadata"]["name"]:
+            break
+        kube.apply(obj)
+        done.append(obj)
+    marks = {"Base": "Istio core", "Pilot": "Istiod", "IngressGateways": "Ingress gateways",
+             "EgressGateways": "Egress gateways"}
+    deployments = [o["metadata"]["name"] for o in done if o["kind"] == "Deployment"]
+    if fail_half_way:
+        print("\u2714 Istio core installed \u26f5\ufe0f")
+        print("\u2714 Istiod installed \U0001f9e0")
+        raise Failure("\u2718 Ingress gateways encountered an error: failed to wait for resource: resources not ready "
+                      "after %s: context deadline exceeded\n  Deployment/istio-system/istio-ingressgateway "
+                      "(container failed to start: ContainerCreating)\nError: failed to install manifests: errors "
+                      "occurred during operation" % args.readiness_timeout)
+    pending = deployments_ready(kube, deployments, _seconds(args.readiness_timeout))
+    for component in ("Base", "Pilot", "IngressGateways", "EgressGateways"):
+        if marks[component] in components:
+            owned = [o for o in done if component_of(o) == component and o["kind"] == "Deployment"]
+            failed = [o["metadata"]["name"] for o in owned if o["metadata"]["name"] in pending]
+            if failed:
+                raise Failure("\u2718 %s encountered an error: failed to wait for resource: resources not ready "
+                              "after %s: context deadline exceeded\n%s\nError: failed to install manifests: errors "
+                              "occurred during operation" % (marks[component], args.readiness_timeout, "\n".join(
+                                  "  Deployment/istio-system/%s (container failed to start)" % n for n in failed)))
+            print("\u2714 %s installed" % marks[component])
+    print("\u2714 Installation complete")
+    return 0
+
+
+def _seconds(text):
+    text = str(text)
+    total = 0.0
+    number = ""
+    for ch in text:
+        if ch.isdigit() or ch == ".":
+            number += ch
+        else:
+            total += float(number or 0) * {"h": 3600, "m": 60, "s": 1}.get(ch, 1)
+            number = ""
+    return total + float(number or 0)
+
+
+def installed_objects(kube, revision=None):
+    found = []
+    kinds = [("/apis/apps/v1", "deployments", True), ("/api/v1", "services", True), ("/api/v1", "configmaps", True),
+             ("/api/v1", "serviceaccounts", True),
+             ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False),
+             ("/apis/admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False)]
+    for base, plural, namespaced in kinds:
+        path = "%s/namespaces/%s/%s" % (base, NAMESPACE, plural) if namespaced else "%s/%s" % (base, plural)
+        listing = kube.get(path, labelSelector=OWNER_LABEL) or {}
+        for item in listing.get("items", []):
+            rev = item["metadata"].get("labels", {}).get("istio.io/rev", "default")
+            if revision is None or rev == (revision or "default"):
+                found.append(item)
+    return found
+
+
+def cmd_uninstall(args, kube):
+    if not args.purge and not args.revision and not args.filename:
+        raise Failure("Error: at least one of the --revision (or --set revision=<revision>), --filename or --purge "
+                      "flags must be set")
+    if not args.skip_confirmation:
+        sys.stdout.write("All Istio resources will be pruned from the cluster\nProceed? (y/N) ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("Cancelled.")
+            return 1
+    objs = installed_objects(kube, None if args.purge else args.revision)
+    if not objs and not args.purge:
+        print("\u2714 Uninstall complete")
+        return 0
+    for obj in objs:
+        print("  Removed %s:%s:%s." % (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
+        kube.delete(obj)
+    if args.purge:
+        for crd in crds():
+            if kube.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + crd["metadata"]["name"]):
+                kube.delete(crd)
+                print("  Removed CustomResourceDefinition::%s." % crd["metadata"]["name"])
+    print("\u2714 Uninstall complete")
+    return 0
+
+
+def control_plane(kube):
+    listing = kube.get("/api/v1/namespaces/%s/pods" % NAMESPACE, labelSelector="app=istiod") or {}
+    running = [p for p in listing.get("items", []) if (p.get("status") or {}).get("phase") == "Running"]
+    out = []
+    for pod in running:
+        image = pod["spec"]["containers"][0]["image"]
+        out.append({"Component": "istiod", "Revision": pod["metadata"]["labels"].get("istio.io/rev", "default"),
+                    "Info": {"version": image.rsplit(":", 1)[-1], "revision": "sandbox", "golang_version": "go1.24",
+                             "status": "Clean", "tag": image.rsplit(":", 1)[-1]}})
+    return out
+
+
+def data_plane(kube):
+    listing = kube.get("/api/v1/pods") or {}
+    out = []
+    for pod in listing.get("items", []):
+        spec = pod.get("spec") or {}
+        proxies = [c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+                   if c.get("name") == "istio-proxy" or (
+                       "proxyv2" in c.get("image", "") and pod["metadata"]["namespace"] == NAMESPACE)]
+        if proxies and (pod.get("status") or {}).get("phase") == "Running":
+            out.append({"ID": "%s.%s" % (pod["metadata"]["name"], pod["metadata"]["namespace"]),
+                        "IstioVersion": proxies[0]["image"].rsplit(":", 1)[-1]})
+    return out
+
+
+def cmd_version(args, kube):
+    client = {"version": VERSION, "revision": "sandbox", "golang_version": "go1.24", "status": "Clean",
+              "tag": VERSION}
+    result = {"clientVersion": client}
+    mesh = []
+    if args.remote:
+        mesh = control_plane(kube)
+        if mesh:
+            result["meshVersion"] = mesh
+            result["dataPlaneVersion"] = data_plane(kube)
+        else:
+            # the real tool says so on stdout, before the JSON, when no control plane runs
+            print('Istio is not present in the cluster: no running Istio pods in namespace "%s"' % NAMESPACE)
+    if args.output == "json":
+        print(json.dumps(result, indent=2))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(result), end="")
+    elif args.short or args.output == "short":
+        print(VERSION)
+    else:
+        print("client version: %s" % VERSION)
+        if mesh:
+            print("control plane version: %s" % ", ".join(sorted(set(m["Info"]["version"] for m in mesh))))
+            planes = result.get("dataPlaneVersion") or []
+            versions = sorted(set(p["IstioVersion"] for p in planes))
+            print("data plane version: %s" % ", ".join("%s (%d proxies)" % (
+                v, sum(1 for p in planes if p["IstioVersion"] == v)) for v in versions) if versions else
+                  "data plane version: none")
+    return 0
+
+
+def cmd_precheck(args, kube):
+    version = kube.get("/version") or {}
+    minor = int("".join(ch for ch in str(version.get("minor", "0")) if ch.isdigit()) or 0)
+    problems = []
+    if minor and minor < 28:
+        problems.append("Error [IST0136] (Cluster) The Kubernetes version v1.%d is lower than the minimum version "
+                        "1.28 supported by Istio %s." % (minor, VERSION))
+    if problems:
+        print("\n".join(problems))
+        return ANALYZE_FAILED
+    print("\u2714 No issues found when checking the cluster. Istio is safe to install or upgrade!\n"
+          "  To get started, check out https://istio.io/latest/docs/setup/getting-started/.")
+    return 0
+
+
+def _list_all(kube, path, namespace=None):
+    if namespace:
+        parts = path.split("/")
+        path = "/".join(parts[:-1]) + "/namespaces/%s/%s" % (namespace, parts[-1])
+    listing = kube.get(path) or {}
+    return listing.get("items", [])
+
+
+def cmd_analyze(args, kube):
+    namespace = None if args.all_namespaces else (args.namespace or "default")
+    messages = []
+    gateways = {}
+    for version in ("v1", "v1beta1", "v1alpha3"):
+        items = _list_all(kube, "/apis/networking.istio.io/%s/gateways" % version)
+        if items:
+            gateways = {"%s/%s" % (g["metadata"]["namespace"], g["metadata"]["name"]): g for g in items}
+            break
+    services = {"%s/%s" % (s["metadata"]["namespace"], s["metadata"]["name"])
+                for s in _list_all(kube, "/api/v1/services")}
+    for version in ("v1", "v1beta1", "v1alpha3"):
+        vss = _list_all(kube, "/apis/networking.istio.io/%s/virtualservices" % version, namespace)
+        if vss:
+            break
+    for vs in vss:
+        ns = vs["metadata"]["namespace"]
+        origin = "VirtualService %s/%s" % (ns, vs["metadata"]["name"])
+        for ref in (vs.get("spec") or {}).get("gateways") or []:
+            if ref == "mesh":
+                continue
+            key = ref if "/" in ref else "%s/%s" % (ns, ref)
+            if key not in gateways:
+                messages.append({"code": "IST0101", "level": "Error", "origin": origin,
+                                 "message": 'Referenced gateway not found: "%s"' % ref})
+        for route in (vs.get("spec") or {}).get("http") or []:
+            for dest in route.get("route") or []:
+                host = (dest.get("destination") or {}).get("host", "")
+                pieces = host.split(".")
+                key = "%s/%s" % (pieces[1] if len(pieces) > 1 else ns, pieces[0])
+                if "." not in host.replace(".svc.cluster.local", "").split(".", 1)[-1] and key not in services:
+                    messages.append({"code": "IST0101", "level": "Error", "origin": origin,
+                                     "message": 'Referenced host not found: "%s"' % host})
+    for ns in _list_all(kube, "/api/v1/namespaces"):
+        name = ns["metadata"]["name"]
+        labels = ns["metadata"].get("labels") or {}
+        if namespace and name != namespace:
+            continue
+        if name in ("kube-system", "kube-public", "kube-node-lease", NAMESPACE):
+            continue
+        if "istio-injection" not in labels and "istio.io/rev" not in labels:
+            if _list_all(kube, "/api/v1/pods", name):
+                messages.append({"code": "IST0102", "level": "Info", "origin": "Namespace %s" % name,
+                                 "message": 'The namespace is not enabled for Istio injection. Run \'kubectl label '
+                                            'namespace %s istio-injection=enabled\' to enable it, or \'kubectl label '
+                                            'namespace %s istio-injection=disabled\' to explicitly mark it as not '
+                                            'needing injection.' % (name, name)})
+    for message in messages:
+        message["documentationUrl"] = "https://istio.io/v%s/docs/reference/config/analysis/%s/" % (
+            ".".join(VERSION.split(".")[:2]), message["code"].lower())
+    if args.output == "json":
+        print(json.dumps(messages, indent=2))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(messages), end="")
+    elif messages:
+        for message in messages:
+            print("%s [%s] (%s) %s" % (message["level"], message["code"], message["origin"], message["message"]))
+    else:
+        print("\u2714 No validation issues found when analyzing %s." % (
+            "all namespaces" if namespace is None else "namespace: %s" % namespace))
+    if any(m["level"] == "Error" for m in messages):
+        if args.output not in ("json", "yaml"):
+            sys.stderr.write("Error: Analyzers found issues when analyzing %s.\nSee https://istio.io/v%s/docs/"
+                             "reference/config/analysis for more information about causes and resolutions.\n" % (
+                                 "all namespaces" if namespace is None else "namespace: %s" % namespace,
+                                 ".".join(VERSION.split(".")[:2])))
+        return ANALYZE_FAILED
+    return 0
+
+
+def cmd_manifest_generate(args, kube):
+    values = parse_sets(args.set, args.filename)
+    profile = values.pop("profile", None) or "default"
+    if profile not in PROFILES:
+        raise Failure("Error: could not read profile %s" % profile)
+    docs = manifests(profile, args.revision or values.pop("revision", ""), values)
+    print(yaml.safe_dump_all(docs, sort_keys=False), end="")
+    return 0
+
+
+def cmd_tag_list(args, kube):
+    hooks = (kube.get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations") or {}).get("items", [])
+    print("TAG  REVISION NAMESPACES")
+    for hook in hooks:
+        tag = hook["metadata"].get("labels", {}).get("istio.io/tag")
+        if tag:
+            print("%s  %s" % (tag, hook["metadata"]["labels"].get("istio.io/rev", "default")))
+    return 0
+
+
+def cmd_proxy_status(args, kube):
+    print("NAME                                     CLUSTER        CDS        LDS        EDS        RDS        "
+          "ECDS         ISTIOD                      VERSION")
+    istiod = control_plane(kube)
+    istiod_name = "istiod" if istiod else "<none>"
+    for plane in data_plane(kube):
+        print("%-40s Kubernetes     SYNCED     SYNCED     SYNCED     SYNCED     NOT SENT     %-27s %s" % (
+            plane["ID"], istiod_name, plane["IstioVersion"]))
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="istioctl", add_help=True)
+    parser.add_argument("--kubeconfig", "-c")
+    parser.add_argument("--context")
+    parser.add_argument("--istioNamespace", "-i", default=NAMESPACE)
+    parser.add_argument("--vklog", default=None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    version = sub.add_parser("version")
+    version.add_argument("--remote", default="true", type=lambda v: str(v).lower() != "false", nargs="?", const=True)
+    version.add_argument("-o", "--output", default="")
+    version.add_argument("--short", "-s", action="store_true")
+    for name in ("install", "upgrade"):
+        install = sub.add_parser(name)
+        install.add_argument("-y", "--skip-confirmation", action="store_true")
+        install.add_argument("--set", "-s", action="append")
+        install.add_argument("-f", "--filename", action="append")
+        install.add_argument("-r", "--revision", default="")
+        install.add_argument("--readiness-timeout", default="5m0s")
+        install.add_argument("--verify", action="store_true")
+    uninstall = sub.add_parser("uninstall")
+    uninstall.add_argument("-y", "--skip-confirmation", action="store_true")
+    uninstall.add_argument("--purge", action="store_true")
+    uninstall.add_argument("-r", "--revision", default="")
+    uninstall.add_argument("-f", "--filename", action="append")
+    experimental = sub.add_parser("x", aliases=["experimental"])
+    xsub = experimental.add_subparsers(dest="xcommand", required=True)
+    xsub.add_parser("precheck")
+    analyze = sub.add_parser("analyze")
+    analyze.add_argument("-n", "--namespace")
+    analyze.add_argument("-A", "--all-namespaces", action="store_true")
+    analyze.add_argument("-o", "--output", default="log")
+    manifest = sub.add_parser("manifest")
+    msub = manifest.add_subparsers(dest="mcommand", required=True)
+    generate = msub.add_parser("generate")
+    generate.add_argument("--set", "-s", action="append")
+    generate.add_argument("-f", "--filename", action="append")
+    generate.add_argument("-r", "--revision", default="")
+    tag = sub.add_parser("tag")
+    tsub = tag.add_subparsers(dest="tcommand", required=True)
+    tsub.add_parser("list")
+    sub.add_parser("proxy-status", aliases=["ps"])
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "manifest":
+            return cmd_manifest_generate(args, None)
+        if args.command == "version" and not args.remote:
+            return cmd_version(args, None)
+        kube = Kube(args.kubeconfig, args.context)
+        if args.command in ("install", "upgrade"):
+            return cmd_install(args, kube)
+        if args.command == "uninstall":
+            return cmd_uninstall(args, kube)
+        if args.command == "version":
+            return cmd_version(args, kube)
+        if args.command in ("x", "experimental"):
+            return cmd_precheck(args, kube)
+        if args.command == "analyze":
+            return cmd_analyze(args, kube)
+        if args.command == "tag":
+            return cmd_tag_list(args, kube)
+        return cmd_proxy_status(args, kube)
+    except Failure as exc:
+        sys.stderr.write(str(exc) + "\n")
+        return exc.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
