@@ -550,9 +550,8 @@ def cmd_version(args, kube):
             print("control plane version: %s" % ", ".join(sorted(set(m["Info"]["version"] for m in mesh))))
             planes = result.get("dataPlaneVersion") or []
             versions = sorted(set(p["IstioVersion"] for p in planes))
-            print("data plane version: %s" % ", ".join("%s (%d proxies)" % (
-                v, sum(1 for p in planes if p["IstioVersion"] == v)) for v in versions) if versions else
-                  "data plane version: none")
+            counts = ["%s (%d proxies)" % (v, sum(1 for p in planes if p["IstioVersion"] == v)) for v in versions]
+            print("data plane version: %s" % (", ".join(counts) or "none"))
     return 0
 
 

@@ -33,8 +33,8 @@ def test_create_apply_server_side_apply_wait_and_absent(sandbox, tmp_path):
             apply=True, server_side_apply={"field_manager": "contract-test"}),
         k8s("ssa cm again", definition=dict(CONFIGMAP, metadata={"name": "ssa", "namespace": "kc-demo"}),
             apply=True, server_side_apply={"field_manager": "contract-test"}),
-        {"name": "info", "kubernetes.core.k8s_info": {"kind": "Pod", "namespace": "kc-demo",
-                                                       "label_selectors": ["app=web"]}, "register": "info"},
+        {"name": "info", "register": "info",
+         "kubernetes.core.k8s_info": {"kind": "Pod", "namespace": "kc-demo", "label_selectors": ["app=web"]}},
     ]
     run = run_playbook(tmp_path, tasks, env=sandbox.env)
     assert run.rc == 0, run.stdout[-3000:]

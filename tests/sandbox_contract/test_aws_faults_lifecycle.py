@@ -1,0 +1,107 @@
+"""AWS through moto, the request log, the fault knobs and the up/down lifecycle."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import boto3
+
+CTL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sandbox", "ctl.py")
+
+
+def test_eks_cluster_reports_its_security_groups(sandbox):
+    session = boto3.session.Session(region_name=sandbox.env["AWS_REGION"], aws_access_key_id="testing",
+                                    aws_secret_access_key="testing")
+    endpoint = sandbox.env["AWS_ENDPOINT_URL"]
+    cluster = session.client("eks", endpoint_url=endpoint).describe_cluster(name="demo")["cluster"]
+    vpc_config = cluster["resourcesVpcConfig"]
+    ec2 = session.client("ec2", endpoint_url=endpoint)
+    groups = ec2.describe_security_groups(GroupIds=[vpc_config["clusterSecurityGroupId"]])["SecurityGroups"]
+    assert groups[0]["VpcId"] == vpc_config["vpcId"]
+    tagged = ec2.describe_security_groups(Filters=[{"Name": "tag:kubernetes.io/cluster/demo", "Values": ["owned"]},
+                                                   {"Name": "tag:alpha.eksctl.io/nodegroup-name",
+                                                    "Values": ["demo-nodes"]}])["SecurityGroups"]
+    assert len(tagged) == 1
+    node_sg = tagged[0]
+    assert {pair["GroupId"] for p in node_sg["IpPermissions"] for pair in p["UserIdGroupPairs"]} == {
+        vpc_config["clusterSecurityGroupId"], node_sg["GroupId"]}
+
+
+def test_aws_cli_works_with_the_sandbox_environment(sandbox):
+    result = subprocess.run(["aws", "eks", "describe-cluster", "--name", "demo", "--output", "json"],
+                            env=sandbox.env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["cluster"]["name"] == "demo"
+
+
+def test_request_log_records_verbs_paths_and_dry_run(sandbox):
+    before = len(sandbox.requests())
+    cm = '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "logged", "namespace": "default"}}'
+    sandbox.kubectl("create", "-f", "-", "--dry-run=server", stdin=cm)
+    sandbox.kubectl("get", "configmap", "logged", check=False)
+    entries = sandbox.requests()[before:]
+    post = [e for e in entries if e["verb"] == "POST"]
+    assert post and post[0]["dry_run"] is True and post[0]["path"] == "/api/v1/namespaces/default/configmaps"
+    get = [e for e in entries if e["verb"] == "GET" and e["path"].endswith("/configmaps/logged")]
+    assert get and get[0]["status"] == 404
+    assert all({"time", "verb", "path", "query", "status"} <= set(e) for e in entries)
+
+
+def test_fault_knobs_answer_errors_and_drop_connections(sandbox):
+    try:
+        sandbox.faults(error_rate=1.0, error_codes=[503])
+        failed = sandbox.kubectl("get", "namespaces", "--request-timeout=5s", check=False)
+        assert failed.returncode != 0
+        sandbox.faults(error_rate=0.0, drop_rate=1.0)
+        try:
+            urllib.request.urlopen(sandbox.api + "/api/v1/namespaces", timeout=5)
+            dropped = False
+        except (urllib.error.URLError, ConnectionError, OSError):
+            dropped = True
+        assert dropped
+    finally:
+        sandbox.faults(error_rate=0.0, drop_rate=0.0)
+    assert sandbox.kubectl("get", "namespaces").returncode == 0
+
+
+def _ctl(state_dir, *args):
+    return subprocess.run([sys.executable, CTL, "--state-dir", state_dir] + list(args), capture_output=True,
+                          text=True, timeout=180, check=False)
+
+
+def _pids(state_dir):
+    with open(os.path.join(state_dir, "state.json")) as handle:
+        return json.load(handle)["pids"]
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_is_idempotent_stale_state_is_replaced_and_down_leaves_nothing(tmp_path):
+    state_dir = str(tmp_path / "state")
+    first = _ctl(state_dir, "up")
+    assert first.returncode == 0, first.stderr
+    pids = _pids(state_dir)
+    second = _ctl(state_dir, "up")
+    assert second.returncode == 0 and "already up" in second.stdout
+    assert _pids(state_dir) == pids
+    for pid in pids.values():
+        os.killpg(pid, signal.SIGKILL)
+    stale = _ctl(state_dir, "status")
+    assert stale.returncode != 0
+    third = _ctl(state_dir, "up")
+    assert third.returncode == 0, third.stderr
+    new_pids = _pids(state_dir)
+    assert set(new_pids.values()).isdisjoint(pids.values())
+    assert _ctl(state_dir, "status").returncode == 0
+    assert _ctl(state_dir, "down").returncode == 0
+    assert not any(_alive(pid) for pid in new_pids.values())
+    assert not os.path.exists(state_dir)

@@ -1,0 +1,292 @@
+"""The istioctl stand-in, the injection webhook and the data plane, as the demo meets them."""
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+APPS = """
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: {ns}
+  labels: {labels}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: my-app-v1, namespace: {ns}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: my-app-v1}}}}
+  template:
+    metadata: {{labels: {{app: my-app-v1, version: v1}}}}
+    spec:
+      containers:
+      - {{name: hello, image: "gcr.io/google-samples/hello-app:1.0", ports: [{{containerPort: 8080}}]}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: my-app-v2, namespace: {ns}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: my-app-v2}}}}
+  template:
+    metadata: {{labels: {{app: my-app-v2, version: v2}}}}
+    spec:
+      containers:
+      - {{name: hello, image: "gcr.io/google-samples/hello-app:2.0", ports: [{{containerPort: 8080}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: my-app-v1-svc, namespace: {ns}}}
+spec: {{selector: {{app: my-app-v1}}, ports: [{{port: 80, targetPort: 8080}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: my-app-v2-svc, namespace: {ns}}}
+spec: {{selector: {{app: my-app-v2}}, ports: [{{port: 80, targetPort: 8080}}]}}
+"""
+
+ROUTES = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: my-app-gateway, namespace: NS}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: my-app, namespace: NS}
+spec:
+  hosts: ["*"]
+  gateways: [my-app-gateway]
+  http:
+  - match: [{uri: {prefix: /v1}}]
+    rewrite: {uri: /}
+    route: [{destination: {host: my-app-v1-svc, port: {number: 80}}}]
+  - match: [{uri: {prefix: /v2}}]
+    rewrite: {uri: /}
+    route: [{destination: {host: my-app-v2-svc, port: {number: 80}}}]
+"""
+
+NGINX = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: nginx-conf, namespace: NS}
+data:
+  default.conf: |
+    server {
+      listen 80;
+      location /v1 { proxy_pass http://my-app-v1-svc/; }
+      location /v2 { proxy_pass http://my-app-v2-svc.NS.svc.cluster.local/; }
+    }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nginx, namespace: NS}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports: [{containerPort: 80}]
+        volumeMounts: [{name: conf, mountPath: /etc/nginx/conf.d}]
+      volumes: [{name: conf, configMap: {name: nginx-conf}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nginx-svc, namespace: NS}
+spec: {selector: {app: nginx}, ports: [{port: 80, targetPort: 80}]}
+"""
+
+
+def istioctl(sandbox, *args, stdin=None):
+    return subprocess.run(["istioctl"] + list(args), env=sandbox.env, capture_output=True, text=True, input=stdin,
+                          timeout=120, check=False)
+
+
+def pods(sandbox, ns):
+    return json.loads(sandbox.kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.fixture(scope="module")
+def mesh(sandbox):
+    """Pods made before Istio (stay uninjected), then Istio 1.14.1 as in the seed, then injected apps."""
+    sandbox.kubectl("apply", "-f", "-", stdin=APPS.format(ns="before", labels="{istio-injection: enabled}"))
+    sandbox.kubectl("rollout", "status", "deploy/my-app-v1", "-n", "before", "--timeout=30s")
+    env = dict(sandbox.env, SANDBOX_ISTIO_VERSION="1.14.1")
+    install = subprocess.run(["istioctl", "install", "-y", "--set", "profile=demo"], env=env, capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert install.returncode == 0, install.stderr
+    assert "Installation complete" in install.stdout
+    sandbox.kubectl("apply", "-f", "-", stdin=APPS.format(ns="my-app", labels="{istio-injection: enabled}"))
+    sandbox.kubectl("apply", "-f", "-", stdin=APPS.format(ns="plain", labels="{}"))
+    for ns in ("my-app", "plain"):
+        for dep in ("my-app-v1", "my-app-v2"):
+            sandbox.kubectl("rollout", "status", "deploy/" + dep, "-n", ns, "--timeout=30s")
+    return env
+
+
+def test_install_creates_the_demo_profile(sandbox, mesh):
+    deployments = sandbox.kubectl("get", "deploy", "-n", "istio-system", "-o", "json").stdout
+    names = sorted(d["metadata"]["name"] for d in json.loads(deployments)["items"])
+    assert names == ["istio-egressgateway", "istio-ingressgateway", "istiod"]
+    svc = json.loads(sandbox.kubectl("get", "svc", "istio-ingressgateway", "-n", "istio-system", "-o", "json").stdout)
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert sorted(p["port"] for p in svc["spec"]["ports"]) == [80, 443, 15021, 15443, 31400]
+    assert svc["metadata"]["labels"]["istio"] == "ingressgateway"
+    crds = sandbox.kubectl("get", "crd", "-o", "name").stdout
+    for crd in ("gateways.networking.istio.io", "virtualservices.networking.istio.io",
+                "peerauthentications.security.istio.io", "telemetries.telemetry.istio.io"):
+        assert crd in crds
+    for kind, name in (("mutatingwebhookconfiguration", "istio-sidecar-injector"),
+                       ("validatingwebhookconfiguration", "istio-validator-istio-system"),
+                       ("configmap", "istio"), ("configmap", "istio-sidecar-injector")):
+        args = ["get", kind, name] + (["-n", "istio-system"] if kind == "configmap" else [])
+        sandbox.kubectl(*args)
+
+
+def test_version_json_reports_client_control_and_data_plane(sandbox, mesh):
+    result = istioctl(sandbox, "version", "-o", "json")
+    assert result.returncode == 0
+    data = json.loads(result.stdout)
+    assert data["clientVersion"]["version"] == "1.27.3"
+    assert data["meshVersion"][0]["Info"]["version"] == "1.14.1"
+    assert any(p["ID"].endswith(".my-app") for p in data["dataPlaneVersion"])
+    offline = istioctl(sandbox, "version", "--remote=false", "-o", "json")
+    assert json.loads(offline.stdout) == {"clientVersion": data["clientVersion"]}
+
+
+def test_seed_shape_of_an_injected_1_14_pod(sandbox, mesh):
+    for pod in pods(sandbox, "my-app"):
+        labels = pod["metadata"]["labels"]
+        app = labels["app"]
+        assert labels["security.istio.io/tlsMode"] == "istio"
+        assert labels["service.istio.io/canonical-name"] == app
+        assert labels["service.istio.io/canonical-revision"] in ("v1", "v2")
+        assert "sidecar.istio.io/status" in pod["metadata"]["annotations"]
+        init = pod["spec"]["initContainers"]
+        assert [c["name"] for c in init] == ["istio-init"]
+        assert init[0]["image"] == "docker.io/istio/proxyv2:1.14.1"
+        assert init[0]["args"][:16] == ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT",
+                                        "-i", "*", "-x", "", "-b", "*", "-d"]
+        assert init[0]["args"][16] == "15090,15021,15020"
+        containers = {c["name"]: c for c in pod["spec"]["containers"]}
+        assert set(containers) == {"hello", "istio-proxy"}
+        proxy = containers["istio-proxy"]
+        assert proxy["image"] == "docker.io/istio/proxyv2:1.14.1"
+        assert proxy["ports"][0]["containerPort"] == 15090
+        assert proxy["readinessProbe"]["httpGet"] == {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"}
+        env = {e["name"]: e.get("value") for e in proxy["env"]}
+        assert env["ISTIO_META_APP_CONTAINERS"] == "hello"
+        assert env["ISTIO_META_WORKLOAD_NAME"] == app
+        assert env["CA_ADDR"] == "istiod.istio-system.svc:15012"
+        statuses = pod["status"]["containerStatuses"]
+        assert len(statuses) == 2 and all(s["ready"] for s in statuses)
+    table = sandbox.kubectl("get", "pods", "-n", "my-app").stdout
+    assert table.count("2/2") == 4 and table.count("Running") == 4
+
+
+def test_pods_made_before_istio_and_unlabelled_namespaces_stay_uninjected(sandbox, mesh):
+    for ns in ("before", "plain"):
+        for pod in pods(sandbox, ns):
+            assert [c["name"] for c in pod["spec"]["containers"]] == ["hello"]
+            assert "initContainers" not in pod["spec"]
+            assert "security.istio.io/tlsMode" not in pod["metadata"]["labels"]
+    analysis = istioctl(sandbox, "analyze", "-n", "plain")
+    assert "IST0102" in analysis.stdout
+
+
+def test_native_sidecar_for_istio_1_27(sandbox, mesh):
+    upgrade = istioctl(sandbox, "install", "-y", "--set", "profile=demo")
+    assert upgrade.returncode == 0, upgrade.stderr
+    sandbox.kubectl("apply", "-f", "-", stdin=APPS.format(ns="native", labels="{istio-injection: enabled}"))
+    sandbox.kubectl("rollout", "status", "deploy/my-app-v1", "-n", "native", "--timeout=30s")
+    for pod in pods(sandbox, "native"):
+        init = pod["spec"]["initContainers"]
+        assert [c["name"] for c in init] == ["istio-init", "istio-proxy"]
+        assert init[1]["restartPolicy"] == "Always"
+        assert init[1]["image"].endswith("proxyv2:1.27.3")
+        assert [c["name"] for c in pod["spec"]["containers"]] == ["hello"]
+    assert "2/2" in sandbox.kubectl("get", "pods", "-n", "native").stdout
+    # back to the seed's version for the other tests of this module
+    back = subprocess.run(["istioctl", "install", "-y", "--set", "profile=demo"], env=mesh, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert back.returncode == 0
+
+
+def test_ingress_gateway_routes_by_gateway_and_virtualservice(sandbox, mesh):
+    status, body = get(sandbox.api + "/api/v1/namespaces/my-app/services/my-app-v2-svc:80/proxy/")
+    assert status == 200 and "Version: 2.0.0" in body
+    sandbox.kubectl("apply", "-f", "-", stdin=ROUTES.replace("NS", "my-app"))
+    svc = json.loads(sandbox.kubectl("get", "svc", "istio-ingressgateway", "-n", "istio-system", "-o", "json").stdout)
+    hostname = svc["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    assert hostname.endswith(".us-east-1.elb.amazonaws.com")
+    address = sandbox.load_balancers()[hostname]["ports"]["80"]
+    for path, version in (("/v1", "1.0.0"), ("/v2", "2.0.0")):
+        status, body = get("http://%s%s" % (address, path))
+        assert status == 200 and "Version: %s" % version in body
+    status, dummy = get("http://%s/v3" % address)
+    assert status == 404
+    assert istioctl(sandbox, "analyze", "-n", "my-app").returncode == 0
+
+
+def test_analyze_finds_a_virtualservice_without_its_gateway(sandbox, mesh):
+    broken = ROUTES.replace("NS", "plain").split("---")[1].replace("gateways: [my-app-gateway]",
+                                                                   "gateways: [missing-gateway]")
+    sandbox.kubectl("apply", "-f", "-", stdin=broken)
+    result = istioctl(sandbox, "analyze", "-n", "plain", "-o", "json")
+    assert result.returncode == 79
+    codes = [(m["code"], m["message"]) for m in json.loads(result.stdout)]
+    assert ("IST0101", 'Referenced gateway not found: "missing-gateway"') in codes
+    sandbox.kubectl("delete", "virtualservice", "my-app", "-n", "plain")
+
+
+def test_nginx_routes_by_its_configmap(sandbox, mesh):
+    sandbox.kubectl("apply", "-f", "-", stdin=NGINX.replace("NS", "my-app"))
+    sandbox.kubectl("rollout", "status", "deploy/nginx", "-n", "my-app", "--timeout=30s")
+    for path, version in (("v1", "1.0.0"), ("v2", "2.0.0")):
+        status, body = get(sandbox.api + "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/" + path)
+        assert status == 200 and "Version: %s" % version in body
+    status, dummy = get(sandbox.api + "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/other")
+    assert status == 404
+
+
+def test_unready_pods_get_no_traffic(sandbox, mesh):
+    sandbox.faults(never_ready=["slow/*"])
+    try:
+        sandbox.kubectl("apply", "-f", "-", stdin=APPS.format(ns="slow", labels="{}"))
+        rollout = sandbox.kubectl("rollout", "status", "deploy/my-app-v1", "-n", "slow", "--timeout=3s", check=False)
+        assert rollout.returncode != 0
+        pod = pods(sandbox, "slow")[0]
+        ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "False" and ready["reason"] == "ContainersNotReady"
+        status, body = get(sandbox.api + "/api/v1/namespaces/slow/services/my-app-v1-svc:80/proxy/")
+        assert status == 503 and "no endpoints available" in body
+    finally:
+        sandbox.faults(never_ready=[])
+
+
+def test_uninstall_purge_removes_istio(sandbox, mesh):
+    needs_flag = istioctl(sandbox, "uninstall", "-y")
+    assert needs_flag.returncode != 0 and "--purge" in needs_flag.stderr
+    result = istioctl(sandbox, "uninstall", "-y", "--purge")
+    assert result.returncode == 0 and "Uninstall complete" in result.stdout
+    assert json.loads(sandbox.kubectl("get", "deploy", "-n", "istio-system", "-o", "json").stdout)["items"] == []
+    assert "istio.io" not in sandbox.kubectl("get", "crd", "-o", "name").stdout
+    version = istioctl(sandbox, "version", "-o", "json")
+    assert version.stdout.startswith("Istio is not present in the cluster")

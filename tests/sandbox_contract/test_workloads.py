@@ -1,0 +1,101 @@
+"""Controllers: rollouts, scaling, garbage collection, half-failed installs."""
+
+import json
+import subprocess
+
+import yaml
+
+from sandbox import injection
+
+DEPLOY = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: roll, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: roll}}
+  template:
+    metadata: {labels: {app: roll}}
+    spec:
+      containers: [{name: hello, image: "gcr.io/google-samples/hello-app:IMAGE"}]
+"""
+
+
+def _json(sandbox, *args):
+    return json.loads(sandbox.kubectl(*(list(args) + ["-o", "json"])).stdout)
+
+
+def test_template_change_rolls_out_a_new_replicaset_and_delete_collects_dependents(sandbox):
+    sandbox.kubectl("apply", "-f", "-", stdin=DEPLOY.replace("IMAGE", "1.0"))
+    sandbox.kubectl("rollout", "status", "deploy/roll", "--timeout=30s")
+    first = _json(sandbox, "get", "rs", "-l", "app=roll")["items"]
+    assert len(first) == 1
+    sandbox.kubectl("apply", "-f", "-", stdin=DEPLOY.replace("IMAGE", "2.0"))
+    sandbox.kubectl("rollout", "status", "deploy/roll", "--timeout=30s")
+    sets = {rs["metadata"]["name"]: rs for rs in _json(sandbox, "get", "rs", "-l", "app=roll")["items"]}
+    assert len(sets) == 2
+    old = sets.pop(first[0]["metadata"]["name"])
+    assert old["spec"]["replicas"] == 0
+    new = list(sets.values())[0]
+    assert new["spec"]["replicas"] == 2
+    assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    pods = _json(sandbox, "get", "pods", "-l", "app=roll")["items"]
+    assert len(pods) == 2
+    assert all(p["spec"]["containers"][0]["image"].endswith(":2.0") for p in pods)
+    deploy = _json(sandbox, "get", "deploy", "roll")
+    assert deploy["metadata"]["generation"] == 2 and deploy["status"]["observedGeneration"] == 2
+
+    sandbox.kubectl("scale", "deploy/roll", "--replicas=3")
+    sandbox.kubectl("rollout", "status", "deploy/roll", "--timeout=30s")
+    assert len(_json(sandbox, "get", "pods", "-l", "app=roll")["items"]) == 3
+
+    sandbox.kubectl("delete", "deploy", "roll", "--wait=true")
+    assert _json(sandbox, "get", "rs", "-l", "app=roll")["items"] == []
+    assert _json(sandbox, "get", "pods", "-l", "app=roll")["items"] == []
+
+
+def test_half_failed_install_is_repaired_by_the_next_run(sandbox):
+    env = dict(sandbox.env)
+    sandbox.faults(istioctl_fail_install=True)
+    try:
+        failed = subprocess.run(["istioctl", "install", "-y", "--set", "profile=demo"], env=env, capture_output=True,
+                                text=True, timeout=120, check=False)
+    finally:
+        sandbox.faults(istioctl_fail_install=False)
+    assert failed.returncode != 0
+    assert "Ingress gateways encountered an error" in failed.stderr
+    names = [d["metadata"]["name"] for d in _json(sandbox, "get", "deploy", "-n", "istio-system")["items"]]
+    assert names == ["istiod"]
+    repaired = subprocess.run(["istioctl", "install", "-y", "--set", "profile=demo"], env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+    assert repaired.returncode == 0, repaired.stderr
+    names = sorted(d["metadata"]["name"] for d in _json(sandbox, "get", "deploy", "-n", "istio-system")["items"])
+    assert names == ["istio-egressgateway", "istio-ingressgateway", "istiod"]
+    prompt = subprocess.run(["istioctl", "install", "--set", "profile=demo"], env=env, capture_output=True, text=True,
+                            input="n\n", timeout=60, check=False)
+    assert "Proceed? (y/N)" in prompt.stdout and prompt.returncode != 0
+    removed = subprocess.run(["istioctl", "uninstall", "-y", "--purge"], env=env, capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert removed.returncode == 0
+
+
+def test_manifest_generate_and_revisions(sandbox):
+    generated = subprocess.run(["istioctl", "manifest", "generate", "--set", "profile=demo", "--revision", "canary"],
+                               env=sandbox.env, capture_output=True, text=True, timeout=60, check=False)
+    docs = [d for d in yaml.safe_load_all(generated.stdout) if d]
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("Deployment", "istiod-canary") in names
+    assert ("MutatingWebhookConfiguration", "istio-sidecar-injector-canary") in names
+    bad = subprocess.run(["istioctl", "install", "-y", "--set", "profile=galaxy"], env=sandbox.env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode != 0 and "profile galaxy" in bad.stderr
+
+
+def test_cni_mode_uses_istio_validation():
+    pod = {"metadata": {"name": "p", "namespace": "n", "labels": {"app": "a"}},
+           "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    injection.inject(pod, {"global": {"tag": "1.22.0"}, "istio_cni": {"enabled": True}})
+    init = pod["spec"]["initContainers"]
+    assert [c["name"] for c in init] == ["istio-validation"]
+    assert "--run-validation" in init[0]["args"] and "--skip-rule-apply" in init[0]["args"]
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["c", "istio-proxy"]
