@@ -18,6 +18,7 @@ if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "istio_dem
 import pytest  # noqa: E402
 
 import httpservers  # noqa: E402
+import sandboxrun  # noqa: E402
 
 
 @pytest.fixture
@@ -33,3 +34,21 @@ def server():
     yield start
     for stop in started:
         stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    """The sandbox, started once per test session in its own state directory."""
+    state_dir = str(tmp_path_factory.mktemp("sandbox") / "state")
+    running = sandboxrun.start(state_dir)
+    try:
+        yield running
+    finally:
+        sandboxrun.stop(state_dir)
+
+
+@pytest.fixture
+def kube(sandbox):
+    """kubernetes Python client configured from the sandbox's kubeconfig."""
+    import kubernetes  # pylint: disable=import-outside-toplevel
+    return kubernetes.config.new_client_from_config(config_file=sandbox.kubeconfig)

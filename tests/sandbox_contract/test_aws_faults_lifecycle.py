@@ -9,7 +9,7 @@ import urllib.request
 
 import boto3
 
-CTL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sandbox", "ctl.py")
+from sandboxrun import CTL
 
 
 def test_eks_cluster_reports_its_security_groups(sandbox):

@@ -33,9 +33,9 @@ def test_inventory_reaches_the_emulated_cluster_and_aws(sandbox, tmp_path):
     for key in ("KUBECONFIG", "K8S_AUTH_KUBECONFIG", "AWS_ENDPOINT_URL"):
         env[key] = ""  # the inventory alone must be enough
     tasks = [
-        {"name": "app", "kubernetes.core.k8s": dict(KUBE, definition="{{ lookup('ansible.builtin.template', "
-                                                                      "'app.yml') | from_yaml_all }}",
-                                                   wait=True, wait_sleep=1, wait_timeout=60)},
+        {"name": "app", "kubernetes.core.k8s": dict(
+            KUBE, definition="{{ lookup('ansible.builtin.template', 'app.yml') | from_yaml_all }}",
+            wait=True, wait_sleep=1, wait_timeout=60)},
         {"name": "probe", "register": "probe",
          "istio_demo.mesh.traffic_probe": dict(KUBE, service={"namespace": "default", "name": "probe-me",
                                                               "port": "http", "path": "/"},

@@ -1,4 +1,4 @@
-"""One sandbox for the contract suite, in its own state directory."""
+"""Start the sandbox for a test session and talk to it as the tests need."""
 
 import json
 import os
@@ -6,10 +6,17 @@ import subprocess
 import sys
 import urllib.request
 
-import pytest
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 CTL = os.path.join(os.path.dirname(HERE), "sandbox", "ctl.py")
+
+
+def start(state_dir):
+    subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "up"], check=True, timeout=180)
+    return Running(state_dir)
+
+
+def stop(state_dir):
+    subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "down"], check=False, timeout=60)
 
 
 class Running(object):
@@ -48,20 +55,3 @@ class Running(object):
     def load_balancers(self):
         with urllib.request.urlopen(self.api + "/sandbox/loadbalancers", timeout=10) as response:
             return json.loads(response.read())
-
-
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory):
-    state_dir = str(tmp_path_factory.mktemp("sandbox") / "state")
-    subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "up"], check=True, timeout=180)
-    try:
-        yield Running(state_dir)
-    finally:
-        subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "down"], check=False, timeout=60)
-
-
-@pytest.fixture
-def kube(sandbox):
-    """kubernetes Python client configured from the sandbox's kubeconfig."""
-    import kubernetes
-    return kubernetes.config.new_client_from_config(config_file=sandbox.kubeconfig)
