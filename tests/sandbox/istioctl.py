@@ -558,7 +558,7 @@ def cmd_version(args, kube):
 def cmd_precheck(args, kube):
     version = kube.get("/version") or {}
     minor = int("".join(ch for ch in str(version.get("minor", "0")) if ch.isdigit()) or 0)
-    problems = []
+    problems = list(kube.faults().get("precheck_findings") or [])
     if minor and minor < 28:
         problems.append("Error [IST0136] (Cluster) The Kubernetes version v1.%d is lower than the minimum version "
                         "1.28 supported by Istio %s." % (minor, VERSION))
@@ -723,8 +723,31 @@ def build_parser():
     return parser
 
 
+GLOBAL_FLAGS = {"--kubeconfig": "kubeconfig", "-c": "kubeconfig", "--context": "context",
+                "--istioNamespace": "istioNamespace", "-i": "istioNamespace", "--vklog": "vklog"}
+
+
+def split_global_flags(argv):
+    """Cobra takes persistent flags anywhere on the line; argparse wants them first."""
+    front, rest = [], []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_FLAGS:
+            if "=" in arg:
+                front.append(arg)
+            else:
+                front.extend(argv[index:index + 2])
+                index += 1
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(split_global_flags(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "manifest":
             return cmd_manifest_generate(args, None)

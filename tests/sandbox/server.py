@@ -29,6 +29,7 @@ class Faults(object):
         self.latency_ms = 0
         self.never_ready = []
         self.istioctl_fail_install = False
+        self.precheck_findings = []
         self.unauthorized = False
         self.rng = random.Random()
 
@@ -44,7 +45,7 @@ class Faults(object):
     def as_dict(self):
         with self.lock:
             names = ("error_rate", "error_codes", "drop_rate", "latency_ms", "never_ready",
-                     "istioctl_fail_install", "unauthorized")
+                     "istioctl_fail_install", "precheck_findings", "unauthorized")
             return {k: getattr(self, k) for k in names}
 
     def draw(self):

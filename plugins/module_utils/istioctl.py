@@ -1,0 +1,329 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""What the istioctl module needs beyond the istioctl binary: input checks,
+command lines, output parsing, the installed-spec record and its comparison.
+
+Pure functions where possible; ``IstioctlRunner`` runs the binary.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+
+RECORD_NAME = "istio-demo-mesh-installed-spec"
+RECORD_LABELS = {"app.kubernetes.io/managed-by": "istio_demo.mesh", "istio-demo-mesh/record": "installed-spec"}
+COMPONENT_LABEL = "operator.istio.io/component"
+PROFILES = ("ambient", "default", "demo", "empty", "minimal", "openshift", "openshift-ambient", "preview", "remote",
+            "stable")
+SECRET_WORDS = re.compile(r"(password|passwd|secret|token|credential|private|apikey|api_key|key$)", re.I)
+VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SET_KEY = re.compile(r"^[A-Za-z0-9_]+(\[\d+\])?(\.[A-Za-z0-9_]+(\[\d+\])?)*$")
+NOT_READY = re.compile(r"(Deployment|DaemonSet|StatefulSet)/([a-z0-9.-]+)/([a-z0-9.-]+)")
+DOWNLOAD_HINT = ("install it with the istio_demo.mesh.istio_install role, or download it from "
+                 "https://github.com/istio/istio/releases (istioctl-VERSION-linux-amd64.tar.gz), or set istioctl_path")
+
+
+class IstioctlError(Exception):
+    """A failure to report as it is; ``details`` go into the task result."""
+
+    def __init__(self, message, **details):
+        Exception.__init__(self, message)
+        self.details = details
+
+
+# ---------------------------------------------------------------- input
+
+def flatten_values(values, prefix=""):
+    """{'a': {'b': 1}} -> {'a.b': '1'}: the keys istioctl's --set takes."""
+    flat = {}
+    for key, value in (values or {}).items():
+        path = "%s.%s" % (prefix, key) if prefix else str(key)
+        if isinstance(value, dict):
+            if not value:
+                raise IstioctlError("set_values.%s is an empty mapping: expected a value or nested keys" % path)
+            flat.update(flatten_values(value, path))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    flat.update(flatten_values(item, "%s[%d]" % (path, index)))
+                else:
+                    flat["%s[%d]" % (path, index)] = render_value(item)
+        else:
+            flat[path] = render_value(value)
+    return flat
+
+
+def render_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def validate(params):
+    """Check every option before anything runs; raise IstioctlError naming option, value, expectation."""
+    state = params.get("state") or "present"
+    profile = params.get("profile")
+    if state == "present" and profile not in PROFILES:
+        raise IstioctlError("profile=%r is invalid: expected one of %s" % (profile, ", ".join(PROFILES)))
+    revision = params.get("revision")
+    if revision and (len(revision) > 63 or not DNS_LABEL.match(revision) or revision == "default"):
+        raise IstioctlError("revision=%r is invalid: expected a DNS label (lower-case letters, digits and '-', at "
+                            "most 63 characters) other than 'default'; leave it unset for the default revision"
+                            % (revision,))
+    version = params.get("version")
+    if version and not VERSION_RE.match(str(version)):
+        raise IstioctlError("version=%r is invalid: expected an Istio release such as 1.27.3" % (version,))
+    values = params.get("set_values") or {}
+    if not isinstance(values, dict):
+        raise IstioctlError("set_values=%r is invalid: expected a mapping of istioctl values" % (values,))
+    flat = flatten_values(values)
+    for key in flat:
+        if not SET_KEY.match(key):
+            raise IstioctlError("set_values key %r is invalid: expected dotted names such as "
+                                "values.global.proxy.resources.requests.cpu" % (key,))
+        if key == "profile":
+            raise IstioctlError("set_values.profile is not allowed: use the profile option")
+        if key == "revision":
+            raise IstioctlError("set_values.revision is not allowed: use the revision option")
+    for path in params.get("overlay_files") or []:
+        if not os.path.isfile(path):
+            raise IstioctlError("overlay_files entry %r does not exist: expected a readable IstioOperator YAML file"
+                                % (path,))
+        if not os.access(path, os.R_OK):
+            raise IstioctlError("overlay_files entry %r is not readable" % (path,))
+    timeout = params.get("wait_timeout")
+    if timeout is not None and timeout <= 0:
+        raise IstioctlError("wait_timeout=%r is invalid: expected a number of seconds > 0" % (timeout,))
+    if params.get("purge") and state != "absent":
+        raise IstioctlError("purge=true only applies with state=absent")
+    namespace = params.get("istio_namespace") or "istio-system"
+    if not DNS_LABEL.match(namespace):
+        raise IstioctlError("istio_namespace=%r is invalid: expected a Kubernetes namespace name" % (namespace,))
+    return flat
+
+
+def overlays_digest(paths):
+    digest = hashlib.sha256()
+    for path in paths or []:
+        with open(path, "rb") as handle:
+            digest.update(hashlib.sha256(handle.read()).hexdigest().encode())
+    return digest.hexdigest() if paths else ""
+
+
+def desired_spec(params, flat_values, client_version):
+    return {
+        "version": client_version,
+        "profile": params.get("profile"),
+        "revision": params.get("revision") or "default",
+        "values": dict(sorted(flat_values.items())),
+        "overlays_sha256": overlays_digest(params.get("overlay_files")),
+    }
+
+
+def mask_values(flat_values):
+    return {k: ("********" if SECRET_WORDS.search(k.split(".")[-1]) else v) for k, v in flat_values.items()}
+
+
+# ---------------------------------------------------------------- commands
+
+def connection_flags(kubeconfig=None, context=None):
+    flags = []
+    if kubeconfig:
+        flags += ["--kubeconfig", kubeconfig]
+    if context:
+        flags += ["--context", context]
+    return flags
+
+
+def install_command(binary, params, flat_values, connection, wait_timeout):
+    command = [binary, "install", "-y", "--set", "profile=%s" % params["profile"]]
+    if params.get("revision"):
+        command += ["--revision", params["revision"]]
+    for key, value in sorted(flat_values.items()):
+        command += ["--set", "%s=%s" % (key, value)]
+    for path in params.get("overlay_files") or []:
+        command += ["-f", path]
+    command += ["--readiness-timeout", "%ds" % int(wait_timeout)]
+    return command + connection
+
+
+def uninstall_command(binary, params, connection):
+    command = [binary, "uninstall", "-y"]
+    if params.get("purge"):
+        command.append("--purge")
+    else:
+        command += ["--revision", params.get("revision") or "default"]
+    return command + connection
+
+
+def masked(command, flat_values):
+    """The command as it may be shown: secret-looking --set values hidden."""
+    secret = set(k for k, v in mask_values(flat_values).items() if v == "********")
+    out = []
+    for part in command:
+        key = part.split("=", 1)[0]
+        out.append("%s=********" % key if "=" in part and key in secret else part)
+    return out
+
+
+# ---------------------------------------------------------------- parsing
+
+def parse_version_json(text):
+    """``istioctl version -o json`` output, tolerating lines printed before the JSON."""
+    start = text.find("{")
+    if start < 0:
+        raise IstioctlError("istioctl version printed no JSON: %s" % (text.strip()[:300] or "(nothing)"))
+    try:
+        data, dummy = json.JSONDecoder().raw_decode(text[start:])
+    except ValueError as exc:
+        raise IstioctlError("istioctl version printed JSON that does not parse (%s): %s" % (exc, text[:300]))
+    client = (data.get("clientVersion") or {}).get("version")
+    if not client:
+        raise IstioctlError("istioctl version -o json has no clientVersion.version: %s" % text[:300])
+    mesh = [m.get("Info", {}).get("version") for m in data.get("meshVersion") or []]
+    return {"client": client, "mesh": [v for v in mesh if v]}
+
+
+def precheck_findings(stdout, stderr):
+    """The lines of ``istioctl x precheck`` that name a problem."""
+    lines = [l.strip() for l in (stdout + "\n" + stderr).splitlines() if l.strip()]
+    findings = [l for l in lines if re.match(r"^(Error|Warning|Warn)\b", l) or "[IST" in l]
+    return findings or [l for l in lines if not l.startswith("\u2714")]
+
+
+def not_ready_components(text):
+    return sorted(set("%s/%s" % (m.group(2), m.group(3)) for m in NOT_READY.finditer(text or "")))
+
+
+def last_lines(text, count=15):
+    lines = [l for l in (text or "").splitlines() if l.strip()]
+    return "\n".join(lines[-count:])
+
+
+# ---------------------------------------------------------------- health and record
+
+def component_health(deployments, revision):
+    """[{name, ready, desired, healthy}] of the control-plane Deployments of ``revision``."""
+    out = []
+    for dep in deployments:
+        meta = dep.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if COMPONENT_LABEL not in labels:
+            continue
+        dep_rev = labels.get("istio.io/rev", "default")
+        if labels.get(COMPONENT_LABEL) == "Pilot" and dep_rev != (revision or "default"):
+            continue
+        spec = dep.get("spec") or {}
+        status = dep.get("status") or {}
+        desired = spec.get("replicas", 1)
+        ready = status.get("readyReplicas", 0) or 0
+        available = status.get("availableReplicas", 0) or 0
+        current = status.get("observedGeneration") == meta.get("generation")
+        out.append({"name": meta.get("name"), "component": labels.get(COMPONENT_LABEL), "desired": desired,
+                    "ready": ready, "healthy": current and available >= desired and ready >= desired})
+    return sorted(out, key=lambda c: c["name"])
+
+
+def control_plane_version(deployments, revision):
+    name = "istiod" if (revision or "default") == "default" else "istiod-%s" % revision
+    for dep in deployments:
+        if (dep.get("metadata") or {}).get("name") == name:
+            containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+            for container in containers:
+                image = container.get("image", "")
+                if ":" in image.rsplit("/", 1)[-1]:
+                    return image.rsplit(":", 1)[-1]
+    return None
+
+
+def record_body(namespace, spec, components):
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": record_name(spec.get("revision")), "namespace": namespace, "labels": dict(RECORD_LABELS)},
+        "data": {"spec": json.dumps(spec, sort_keys=True), "components": json.dumps(sorted(components))},
+    }
+
+
+def record_name(revision):
+    return RECORD_NAME if (revision or "default") == "default" else "%s-%s" % (RECORD_NAME, revision)
+
+
+def read_record(configmap):
+    if not configmap:
+        return None, []
+    data = configmap.get("data") or {}
+    try:
+        return json.loads(data.get("spec") or "null"), json.loads(data.get("components") or "[]")
+    except ValueError:
+        return None, []
+
+
+def plan(desired, recorded, recorded_components, health):
+    """('none' | 'install' | 'upgrade', reasons) for state=present."""
+    if recorded is None:
+        if any(c["component"] == "Pilot" for c in health):
+            return "upgrade", ["Istio runs but was not installed by this module: no record of its spec"]
+        return "install", ["Istio is not installed"]
+    reasons = []
+    for key in ("version", "profile", "revision", "values", "overlays_sha256"):
+        if recorded.get(key) != desired.get(key):
+            reasons.append("%s changed from %r to %r" % (key, recorded.get(key), desired.get(key)))
+    by_name = dict((c["name"], c) for c in health)
+    for name in recorded_components:
+        if name not in by_name:
+            reasons.append("component %s is missing" % name)
+        elif not by_name[name]["healthy"]:
+            reasons.append("component %s is not healthy (%d/%d ready)" % (
+                name, by_name[name]["ready"], by_name[name]["desired"]))
+    return ("upgrade" if reasons else "none"), reasons
+
+
+# ---------------------------------------------------------------- running
+
+class IstioctlRunner(object):
+    """Runs istioctl; never through a shell."""
+
+    def __init__(self, binary, env=None):
+        self.binary = binary
+        self.env = env
+
+    def run(self, args, timeout=None):
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=self.env, check=False,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise IstioctlError("%s did not finish within %s s" % (" ".join(args[:2]), timeout),
+                                stdout_lines=(exc.stdout or "").splitlines() if isinstance(exc.stdout, str) else [])
+        except OSError as exc:
+            raise IstioctlError("cannot run %s: %s; %s" % (args[0], exc, DOWNLOAD_HINT))
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def client_version(self):
+        rc, out, err = self.run([self.binary, "version", "--remote=false", "-o", "json"], timeout=60)
+        if rc != 0:
+            raise IstioctlError("istioctl version failed (exit %d): %s" % (rc, last_lines(err or out)))
+        return parse_version_json(out)["client"]
+
+
+def find_binary(path, which):
+    """The istioctl to run: ``path`` when given, else the first on PATH (``which`` is a lookup function)."""
+    if path:
+        if not os.path.isfile(path):
+            raise IstioctlError("istioctl_path=%r does not exist: %s" % (path, DOWNLOAD_HINT))
+        if not os.access(path, os.X_OK):
+            raise IstioctlError("istioctl_path=%r is not executable: expected the istioctl binary (chmod +x)" % path)
+        return path
+    found = which("istioctl")
+    if not found:
+        raise IstioctlError("istioctl is not on PATH: %s" % DOWNLOAD_HINT)
+    return found

@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istioctl
+short_description: Install, upgrade and remove Istio with istioctl, idempotently
+version_added: 0.1.0
+author:
+  - istio_demo.mesh developers (@istio-demo-mesh)
+description:
+  - Runs C(istioctl install) and C(istioctl uninstall) and supplies what the tool itself lacks - idempotence,
+    check mode, diffs and errors that name their cause.
+  - After a successful install the module records the desired spec (istioctl version, profile, revision, values and
+    a hash of the overlay files) and the control-plane Deployments it produced in a ConfigMap in O(istio_namespace),
+    the way Istio's installed-state record used to. A run whose spec matches that record and whose recorded
+    components are all ready changes nothing and does not call C(istioctl install).
+  - A different spec, or a recorded component that is missing or not ready, runs C(istioctl install) again (an
+    in-place upgrade or repair).
+  - O(state=absent) on a cluster without Istio changes nothing.
+options:
+  state:
+    description: Whether Istio should be installed.
+    type: str
+    choices: [present, absent]
+    default: present
+  profile:
+    description:
+      - Istio configuration profile.
+    type: str
+    choices: [ambient, default, demo, empty, minimal, openshift, openshift-ambient, preview, remote, stable]
+    default: demo
+  revision:
+    description:
+      - Control-plane revision (C(istioctl install --revision)). Leave unset for the default revision.
+    type: str
+  set_values:
+    description:
+      - Istio values passed as C(--set key=value). Nested mappings are flattened to dotted keys, lists to
+        C(key[0]) entries, booleans to C(true)/C(false).
+      - Values whose last key looks like a secret (password, token, key, ...) are masked in RV(command).
+    type: dict
+    default: {}
+  overlay_files:
+    description: IstioOperator overlay files passed as C(-f), in order. Their content is part of the recorded spec.
+    type: list
+    elements: path
+    default: []
+  version:
+    description:
+      - The istioctl version expected, such as C(1.27.3). A binary of another version is an error, so that a
+        playbook never installs a release it did not ask for.
+    type: str
+  istioctl_path:
+    description: Path of the istioctl binary. By default the first C(istioctl) on the PATH.
+    type: path
+  precheck:
+    description: Run C(istioctl x precheck) before installing and fail with its findings.
+    type: bool
+    default: true
+  purge:
+    description: With O(state=absent), remove every Istio resource including the CRDs (C(istioctl uninstall --purge)).
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for the control plane to become ready (also C(istioctl --readiness-timeout)).
+    type: int
+    default: 300
+  istio_namespace:
+    description: Namespace of the control plane, where the spec record is kept.
+    type: str
+    default: istio-system
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: Compares the desired spec with the record and reports what it would do; runs nothing that writes.
+  diff_mode:
+    support: full
+    description: Shows the recorded spec before and the desired spec after.
+  action_group:
+    support: full
+    membership: [istio_demo.mesh.k8s]
+    description: Part of the C(istio_demo.mesh.k8s) group for C(module_defaults).
+requirements:
+  - python >= 3.9
+  - kubernetes >= 24.2.0
+  - istioctl on the controller (the M(istio_demo.mesh.istioctl) module does not download it)
+notes:
+  - The connection options reach istioctl as C(--kubeconfig) and C(--context). When the cluster is given by
+    O(host) and credentials instead of a kubeconfig, the module writes a temporary kubeconfig (mode 0600) for
+    istioctl and removes it afterwards.
+  - Changes made to Istio outside this module (for example C(istioctl install) by hand) are seen as a missing
+    record and lead to one re-install that records the spec.
+seealso:
+  - name: istioctl install reference
+    description: The command this module wraps.
+    link: https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-install
+"""
+
+EXAMPLES = r"""
+- name: Install Istio with the demo profile
+  istio_demo.mesh.istioctl:
+    profile: demo
+    version: 1.27.3
+
+- name: Install a canary revision with a value and an overlay
+  istio_demo.mesh.istioctl:
+    profile: default
+    revision: canary
+    set_values:
+      meshConfig:
+        accessLogFile: /dev/stdout
+    overlay_files:
+      - files/ingress-overlay.yaml
+    kubeconfig: ~/.kube/eks-demo
+    context: demo
+
+- name: Remove Istio and its CRDs
+  istio_demo.mesh.istioctl:
+    state: absent
+    purge: true
+"""
+
+RETURN = r"""
+client_version:
+  description: Version of the istioctl binary that was used.
+  returned: always
+  type: str
+  sample: 1.27.3
+control_plane:
+  description: The control plane after the run.
+  returned: always
+  type: dict
+  contains:
+    version:
+      description: Version of istiod (from its image), null when it does not run.
+      type: str
+    revision:
+      description: Revision the module manages.
+      type: str
+    components:
+      description: Control-plane Deployments with their ready and desired replicas.
+      type: list
+      elements: dict
+  sample:
+    version: 1.27.3
+    revision: default
+    components:
+      - {name: istiod, component: Pilot, ready: 1, desired: 1, healthy: true}
+      - {name: istio-ingressgateway, component: IngressGateways, ready: 1, desired: 1, healthy: true}
+operation:
+  description: What the run decided for O(state=present) - C(none), C(install) or C(upgrade).
+  returned: when state is present
+  type: str
+  sample: none
+reasons:
+  description: Why it decided so.
+  returned: when state is present
+  type: list
+  elements: str
+  sample: ["profile changed from 'default' to 'demo'"]
+command:
+  description: The istioctl command as run, secret-looking values masked; empty when nothing ran.
+  returned: always
+  type: list
+  elements: str
+  sample: [istioctl, install, -y, --set, profile=demo, --readiness-timeout, 300s]
+stdout_lines:
+  description: What istioctl printed on standard output.
+  returned: always
+  type: list
+  elements: str
+stderr_lines:
+  description: What istioctl printed on standard error.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl import IstioctlError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl_runner import argument_spec, run
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+
+def main():
+    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, check_pyyaml=False)
+    try:
+        result = run(module)
+    except IstioctlError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    except K8sConnectionError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""istio_demo.mesh.istioctl on the sandbox, from a playbook."""
+
+import json
+import subprocess
+
+import pytest
+
+from playbook import run_playbook
+
+
+def task(name, **options):
+    return {"name": name, "register": name.replace(" ", "_"), "istio_demo.mesh.istioctl": options}
+
+
+def play(sandbox, tmp_path, tasks, extra=(), env=None):
+    return run_playbook(tmp_path, tasks, extra_args=list(extra), env=dict(sandbox.env, **(env or {})))
+
+
+def writes(sandbox, since):
+    return [e for e in sandbox.requests()[since:] if e["verb"] in ("POST", "PUT", "PATCH", "DELETE")
+            and not e["dry_run"]]
+
+
+@pytest.fixture
+def clean(sandbox):
+    """Each test starts and ends without Istio."""
+    sandbox.faults(istioctl_fail_install=False, never_ready=[], precheck_findings=[])
+    yield
+    sandbox.faults(istioctl_fail_install=False, never_ready=[], precheck_findings=[])
+    subprocess.run(["istioctl", "uninstall", "-y", "--purge"], env=sandbox.env, capture_output=True, check=False,
+                   timeout=120)
+    sandbox.kubectl("delete", "configmap", "-n", "istio-system", "-l", "istio-demo-mesh/record", "--ignore-not-found",
+                    check=False)
+
+
+def test_install_rerun_upgrade_check_mode_and_uninstall(sandbox, tmp_path, clean):
+    first = play(sandbox, tmp_path, [task("install", version="1.27.3", wait_timeout=60)])
+    assert first.rc == 0, first.stdout[-3000:]
+    installed = first.result("install")
+    assert installed["changed"] is True and installed["operation"] == "install"
+    assert installed["client_version"] == "1.27.3"
+    assert installed["command"][1:5] == ["install", "-y", "--set", "profile=demo"]
+    assert "Installation complete" in "\n".join(installed["stdout_lines"])
+    plane = installed["control_plane"]
+    assert plane["version"] == "1.27.3"
+    names = sorted(c["name"] for c in plane["components"])
+    assert names == ["istio-egressgateway", "istio-ingressgateway", "istiod"]
+    assert all(c["healthy"] and c["ready"] == c["desired"] == 1 for c in plane["components"])
+    record = json.loads(sandbox.kubectl("get", "configmap", "istio-demo-mesh-installed-spec", "-n", "istio-system",
+                                        "-o", "json").stdout)
+    assert json.loads(record["data"]["spec"])["profile"] == "demo"
+
+    before = len(sandbox.requests())
+    again = play(sandbox, tmp_path, [task("again", version="1.27.3", wait_timeout=60)])
+    assert again.rc == 0
+    assert again.result("again")["changed"] is False and again.result("again")["command"] == []
+    assert writes(sandbox, before) == []
+
+    values = {"meshConfig": {"accessLogFile": "/dev/stdout"}, "values": {"global": {"proxy": {"privileged": False}}}}
+    before = len(sandbox.requests())
+    checked = play(sandbox, tmp_path, [task("check", set_values=values)], extra=["--check", "--diff"])
+    assert checked.rc == 0
+    result = checked.result("check")
+    assert result["changed"] is True and result["operation"] == "upgrade"
+    assert "values changed" in result["reasons"][0]
+    assert "meshConfig.accessLogFile" in result["diff"]["after"]
+    assert writes(sandbox, before) == []
+
+    upgraded = play(sandbox, tmp_path, [task("upgrade", set_values=values, wait_timeout=60)])
+    assert upgraded.rc == 0, upgraded.stdout[-3000:]
+    command = upgraded.result("upgrade")["command"]
+    assert "meshConfig.accessLogFile=/dev/stdout" in command and "values.global.proxy.privileged=false" in command
+    assert upgraded.result("upgrade")["changed"] is True
+
+    removed = play(sandbox, tmp_path, [task("remove", state="absent", purge=True),
+                                       task("remove again", state="absent", purge=True)])
+    assert removed.rc == 0, removed.stdout[-3000:]
+    assert removed.result("remove")["changed"] is True
+    assert removed.result("remove again")["changed"] is False
+    assert json.loads(sandbox.kubectl("get", "deploy", "-n", "istio-system", "-o", "json").stdout)["items"] == []
+
+
+def test_missing_component_is_repaired(sandbox, tmp_path, clean):
+    assert play(sandbox, tmp_path, [task("install", wait_timeout=60)]).rc == 0
+    sandbox.kubectl("delete", "deployment", "istio-egressgateway", "-n", "istio-system")
+    repaired = play(sandbox, tmp_path, [task("repair", wait_timeout=60)])
+    assert repaired.rc == 0
+    assert repaired.result("repair")["changed"] is True
+    assert "component istio-egressgateway is missing" in repaired.result("repair")["reasons"]
+    sandbox.kubectl("get", "deployment", "istio-egressgateway", "-n", "istio-system")
+
+
+def test_half_failed_install_fails_with_istioctls_words_and_the_next_run_repairs(sandbox, tmp_path, clean):
+    sandbox.faults(istioctl_fail_install=True)
+    failed = play(sandbox, tmp_path, [task("install", wait_timeout=30)])
+    sandbox.faults(istioctl_fail_install=False)
+    assert failed.rc != 0
+    message = failed.result("install")["msg"]
+    assert "istioctl install failed" in message and "istio-system/istio-ingressgateway" in message
+    assert "Traceback" not in message
+    repaired = play(sandbox, tmp_path, [task("install", wait_timeout=60)])
+    assert repaired.rc == 0, repaired.stdout[-3000:]
+    result = repaired.result("install")
+    assert result["operation"] == "upgrade" and "no record of its spec" in result["reasons"][0]
+    assert sorted(c["name"] for c in result["control_plane"]["components"] if c["healthy"]) == [
+        "istio-egressgateway", "istio-ingressgateway", "istiod"]
+
+
+def test_component_that_never_gets_ready_is_named(sandbox, tmp_path, clean):
+    sandbox.faults(never_ready=["istio-system/istio-ingressgateway-*"])
+    failed = play(sandbox, tmp_path, [task("install", wait_timeout=3)])
+    assert failed.rc != 0
+    message = failed.result("install")["msg"]
+    assert "not ready within 3 s" in message and "istio-system/istio-ingressgateway" in message
+
+
+def test_precheck_findings_are_listed(sandbox, tmp_path, clean):
+    sandbox.faults(precheck_findings=["Error [IST0134] (ServiceAccount default/x) ServiceAccount is not ready"])
+    failed = play(sandbox, tmp_path, [task("install")])
+    assert failed.rc != 0
+    result = failed.result("install")
+    assert "precheck found 1 issue" in result["msg"] and "IST0134" in result["msg"]
+    assert json.loads(sandbox.kubectl("get", "deploy", "-n", "istio-system", "-o", "json").stdout)["items"] == []
+
+
+@pytest.mark.parametrize("options, expected", [
+    (dict(version="1.20.0"), ["version 1.27.3", "version=1.20.0"]),
+    (dict(istioctl_path="/nonexistent/istioctl"), ["istioctl_path='/nonexistent/istioctl' does not exist",
+                                                   "istio_install role"]),
+    (dict(profile="galaxy"), ["profile", "galaxy", "demo"]),
+    (dict(revision="Canary_1"), ["revision='Canary_1'", "DNS label"]),
+    (dict(set_values={"bad key!": 1}), ["set_values key 'bad key!'"]),
+    (dict(overlay_files=["/nonexistent/overlay.yaml"]), ["overlay_files entry '/nonexistent/overlay.yaml'"]),
+    (dict(version="latest"), ["version='latest'", "1.27.3"]),
+    (dict(wait_timeout=0), ["wait_timeout=0"]),
+])
+def test_bad_input_is_refused_before_anything_runs(sandbox, tmp_path, options, expected):
+    before = len(sandbox.requests())
+    failed = play(sandbox, tmp_path, [task("bad", **options)])
+    assert failed.rc != 0
+    message = failed.result("bad")["msg"]
+    for text in expected:
+        assert text in message, message
+    assert writes(sandbox, before) == []
+
+
+def test_unreachable_cluster_is_named(sandbox, tmp_path):
+    kubeconfig = tmp_path / "dead.kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
+        "clusters": [{"name": "dead", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "u"}}]}))
+    failed = play(sandbox, tmp_path, [task("dead", kubeconfig=str(kubeconfig))])
+    assert failed.rc != 0
+    message = failed.result("dead")["msg"]
+    assert "cannot" in message and ("connect" in message or "read the Istio control plane" in message)
+    assert "Traceback" not in message

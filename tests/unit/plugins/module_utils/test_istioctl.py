@@ -1,0 +1,99 @@
+"""Pure parts of the istioctl module: values, validation, parsing, the plan."""
+
+import pytest
+
+from ansible_collections.istio_demo.mesh.plugins.module_utils import istioctl as ic
+
+BASE = {"state": "present", "profile": "demo", "revision": None, "version": None, "set_values": {},
+        "overlay_files": [], "wait_timeout": 300, "purge": False, "istio_namespace": "istio-system"}
+
+
+def params(**changes):
+    return dict(BASE, **changes)
+
+
+@pytest.mark.parametrize("values, flat", [
+    ({"meshConfig": {"accessLogFile": "/dev/stdout"}}, {"meshConfig.accessLogFile": "/dev/stdout"}),
+    ({"values": {"global": {"proxy": {"privileged": False}}}}, {"values.global.proxy.privileged": "false"}),
+    ({"components": {"ingressGateways": [{"name": "gw", "enabled": True}]}},
+     {"components.ingressGateways[0].name": "gw", "components.ingressGateways[0].enabled": "true"}),
+    ({"values": {"pilot": {"replicaCount": 2}}}, {"values.pilot.replicaCount": "2"}),
+    ({}, {}),
+])
+def test_values_flatten_to_set_keys(values, flat):
+    assert ic.flatten_values(values) == flat
+
+
+@pytest.mark.parametrize("changes, expected", [
+    (dict(profile="galaxy"), "profile='galaxy' is invalid"),
+    (dict(revision="Canary"), "revision='Canary' is invalid"),
+    (dict(revision="default"), "other than 'default'"),
+    (dict(version="1.27"), "version='1.27' is invalid"),
+    (dict(set_values={"profile": "demo"}), "use the profile option"),
+    (dict(set_values={"a b": 1}), "set_values key 'a b'"),
+    (dict(set_values={"meshConfig": {}}), "set_values.meshConfig is an empty mapping"),
+    (dict(overlay_files=["/no/such/file.yaml"]), "overlay_files entry '/no/such/file.yaml' does not exist"),
+    (dict(wait_timeout=-1), "wait_timeout=-1"),
+    (dict(purge=True), "purge=true only applies with state=absent"),
+    (dict(istio_namespace="Istio_System"), "istio_namespace='Istio_System'"),
+])
+def test_bad_input_is_named(changes, expected):
+    with pytest.raises(ic.IstioctlError) as info:
+        ic.validate(params(**changes))
+    assert expected in str(info.value)
+
+
+def test_version_json_with_a_line_before_it():
+    text = ('Istio is not present in the cluster: no running Istio pods in namespace "istio-system"\n'
+            '{\n  "clientVersion": {"version": "1.24.2", "revision": "abc", "status": "Clean"}\n}\n')
+    assert ic.parse_version_json(text) == {"client": "1.24.2", "mesh": []}
+    mesh = '{"clientVersion": {"version": "1.27.3"}, "meshVersion": [{"Component": "istiod", ' \
+           '"Info": {"version": "1.26.1"}}]}'
+    assert ic.parse_version_json(mesh) == {"client": "1.27.3", "mesh": ["1.26.1"]}
+    with pytest.raises(ic.IstioctlError):
+        ic.parse_version_json("command not found")
+
+
+def test_precheck_findings_and_not_ready_components():
+    out = "Error [IST0136] (Cluster) The Kubernetes version v1.25 is lower than 1.28\nWarning [IST0150] x\n"
+    assert ic.precheck_findings(out, "") == ["Error [IST0136] (Cluster) The Kubernetes version v1.25 is lower "
+                                             "than 1.28", "Warning [IST0150] x"]
+    err = ("resources not ready after 5m0s\n  Deployment/istio-system/istio-ingressgateway (container failed)\n"
+           "  Deployment/istio-system/istiod (x)\n")
+    assert ic.not_ready_components(err) == ["istio-system/istio-ingressgateway", "istio-system/istiod"]
+
+
+def test_commands_and_masking():
+    flat = {"values.global.imagePullSecrets[0]": "regcred", "values.pilot.env.TOKEN": "s3cr3t"}
+    command = ic.install_command("/bin/istioctl", params(revision="canary"), flat, ["--context", "demo"], 120)
+    assert command[:6] == ["/bin/istioctl", "install", "-y", "--set", "profile=demo", "--revision"]
+    assert "--readiness-timeout" in command and "120s" in command and command[-2:] == ["--context", "demo"]
+    shown = ic.masked(command, flat)
+    assert "values.pilot.env.TOKEN=********" in shown and "s3cr3t" not in " ".join(shown)
+    assert ic.uninstall_command("istioctl", params(state="absent", purge=True), []) == [
+        "istioctl", "uninstall", "-y", "--purge"]
+    assert ic.uninstall_command("istioctl", params(state="absent"), []) == [
+        "istioctl", "uninstall", "-y", "--revision", "default"]
+
+
+def deployment(name, component, ready=1, desired=1, rev="default", image="docker.io/istio/pilot:1.27.3"):
+    return {"metadata": {"name": name, "generation": 1,
+                         "labels": {ic.COMPONENT_LABEL: component, "istio.io/rev": rev}},
+            "spec": {"replicas": desired, "template": {"spec": {"containers": [{"image": image}]}}},
+            "status": {"observedGeneration": 1, "readyReplicas": ready, "availableReplicas": ready}}
+
+
+def test_plan():
+    desired = ic.desired_spec(params(), {}, "1.27.3")
+    healthy = ic.component_health([deployment("istiod", "Pilot"), deployment("istio-ingressgateway",
+                                                                             "IngressGateways")], "default")
+    assert ic.plan(desired, None, [], [])[0] == "install"
+    assert ic.plan(desired, None, [], healthy)[0] == "upgrade"
+    assert ic.plan(desired, dict(desired), ["istiod", "istio-ingressgateway"], healthy) == ("none", [])
+    changed = dict(desired, profile="default")
+    action, reasons = ic.plan(desired, changed, ["istiod"], healthy)
+    assert action == "upgrade" and reasons == ["profile changed from 'default' to 'demo'"]
+    sick = ic.component_health([deployment("istiod", "Pilot", ready=0)], "default")
+    action, reasons = ic.plan(desired, dict(desired), ["istiod", "istio-egressgateway"], sick)
+    assert reasons == ["component istiod is not healthy (0/1 ready)", "component istio-egressgateway is missing"]
+    assert ic.control_plane_version([deployment("istiod", "Pilot")], "default") == "1.27.3"
