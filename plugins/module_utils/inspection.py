@@ -1,0 +1,241 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Judge whether Istio took hold of a pod: pure functions over pod objects."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+ISTIO_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
+REQUIREMENTS = ("injected", "ready", "labels", "init")
+INIT_NAMES = ("istio-init", "istio-validation")
+INJECT_FLAG = "sidecar.istio.io/inject"
+POD_FIELDS = ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+              "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_KEY = r"([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+LABEL_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+SELECTOR_TERM = re.compile(r"^\s*(!?\s*%s|%s\s*(=|==|!=)\s*%s|%s\s+(in|notin)\s*\(\s*%s(\s*,\s*%s)*\s*\))\s*$" % (
+    LABEL_KEY, LABEL_KEY, LABEL_VALUE, LABEL_KEY, LABEL_VALUE, LABEL_VALUE))
+
+# istio-iptables flags, short and long, and the field each one fills
+IPTABLES_FLAGS = {
+    "-p": "outbound_port", "--envoy-port": "outbound_port",
+    "-z": "inbound_port", "--inbound-capture-port": "inbound_port",
+    "-u": "proxy_uid", "--proxy-uid": "proxy_uid",
+    "-g": "proxy_gid", "--proxy-gid": "proxy_gid",
+    "-m": "mode", "--istio-inbound-interception-mode": "mode", "--inbound-interception-mode": "mode",
+    "-i": "include_ip_ranges", "--istio-service-cidr": "include_ip_ranges",
+    "--outbound-ip-ranges-include": "include_ip_ranges",
+    "-x": "exclude_ip_ranges", "--istio-service-exclude-cidr": "exclude_ip_ranges",
+    "--outbound-ip-ranges-exclude": "exclude_ip_ranges",
+    "-b": "include_inbound_ports", "--istio-inbound-ports": "include_inbound_ports",
+    "--inbound-ports-include": "include_inbound_ports",
+    "-d": "exclude_inbound_ports", "--istio-local-exclude-ports": "exclude_inbound_ports",
+    "--inbound-ports-exclude": "exclude_inbound_ports",
+    "-o": "exclude_outbound_ports", "--outbound-ports-exclude": "exclude_outbound_ports",
+    "-q": "include_outbound_ports", "--outbound-ports-include": "include_outbound_ports",
+}
+LIST_FIELDS = ("include_ip_ranges", "exclude_ip_ranges", "include_inbound_ports", "exclude_inbound_ports",
+               "exclude_outbound_ports", "include_outbound_ports")
+INT_FIELDS = ("outbound_port", "inbound_port")
+
+
+class InspectionInputError(ValueError):
+    pass
+
+
+def validate_inputs(namespaces, label_selector, field_selector):
+    """Refuse malformed namespaces and selectors before any request."""
+    for ns in namespaces:
+        if not isinstance(ns, str) or len(ns) > 63 or not DNS_LABEL.match(ns):
+            raise InspectionInputError("namespace=%r is invalid: expected Kubernetes namespace names (lower-case "
+                                       "letters, digits and '-', at most 63 characters)" % (ns,))
+    if label_selector:
+        for term in split_terms(label_selector):
+            if not SELECTOR_TERM.match(term):
+                raise InspectionInputError("label_selector=%r is invalid: cannot parse %r; expected terms such as "
+                                           "app=my-app, tier!=db, env in (a,b), !canary" % (label_selector, term))
+    if field_selector:
+        for term in split_terms(field_selector):
+            match = re.match(r"^\s*([A-Za-z.]+)\s*(=|==|!=)\s*([^,]*)$", term)
+            if not match:
+                raise InspectionInputError("field_selector=%r is invalid: cannot parse %r; expected terms such as "
+                                           "status.phase=Running" % (field_selector, term))
+            if match.group(1) not in POD_FIELDS:
+                raise InspectionInputError("field_selector=%r uses %r, which pods cannot be selected by: expected "
+                                           "one of %s" % (field_selector, match.group(1), ", ".join(POD_FIELDS)))
+
+
+def split_terms(selector):
+    terms, depth, current = [], 0, ""
+    for char in selector:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    terms.append(current)
+    return terms
+
+
+def parse_iptables(args):
+    """The istio-iptables arguments of an init container, as fields."""
+    fields = {"outbound_port": None, "inbound_port": None, "proxy_uid": None, "proxy_gid": None, "mode": None}
+    for name in LIST_FIELDS:
+        fields[name] = []
+    fields["run_validation"] = False
+    fields["skip_rule_apply"] = False
+    items = list(args or [])
+    index = 0
+    while index < len(items):
+        arg = str(items[index])
+        name, has_value, inline = arg.partition("=")
+        if name in IPTABLES_FLAGS:
+            if has_value:
+                value = inline
+            else:
+                value = items[index + 1] if index + 1 < len(items) else ""
+                index += 1
+            field = IPTABLES_FLAGS[name]
+            value = str(value).strip('"').strip("'")
+            if field in LIST_FIELDS:
+                fields[field] = [v.strip() for v in value.split(",") if v.strip()]
+            elif field in INT_FIELDS:
+                fields[field] = int(value) if value.isdigit() else value
+            else:
+                fields[field] = value
+        elif name == "--run-validation":
+            fields["run_validation"] = True
+        elif name == "--skip-rule-apply":
+            fields["skip_rule_apply"] = True
+        index += 1
+    return fields
+
+
+def _image_version(image):
+    image = (image or "").split("@", 1)[0]
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[-1] if ":" in last else None
+
+
+def _statuses(pod):
+    status = pod.get("status") or {}
+    return {s.get("name"): s for s in (status.get("containerStatuses") or []) + (
+        status.get("initContainerStatuses") or [])}
+
+
+def _waiting(status):
+    state = (status or {}).get("state") or {}
+    if "waiting" in state:
+        return state["waiting"].get("reason") or "Waiting"
+    if "terminated" in state and (status or {}).get("restartCount"):
+        return state["terminated"].get("reason") or "Terminated"
+    return None
+
+
+def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("injected",)):
+    """One pod's injection facts and violations, in words a person can act on."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    containers = spec.get("containers") or []
+    inits = spec.get("initContainers") or []
+    proxy = next((c for c in containers if c.get("name") == "istio-proxy"), None)
+    mode = "container" if proxy else "none"
+    native = next((c for c in inits if c.get("name") == "istio-proxy" and c.get("restartPolicy") == "Always"), None)
+    if native is not None:
+        proxy, mode = native, "native"
+    init = next((c for c in inits if c.get("name") in INIT_NAMES), None)
+    statuses = _statuses(pod)
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    ready_condition = next((c for c in conditions if c.get("type") == "Ready"), {})
+    ready = ready_condition.get("status") == "True"
+    proxy_status = statuses.get("istio-proxy") if proxy else None
+    restarts = sum((s or {}).get("restartCount", 0) for s in statuses.values())
+    info = {
+        "name": name, "namespace": namespace, "phase": (pod.get("status") or {}).get("phase"),
+        "injected": proxy is not None, "sidecar_mode": mode,
+        "proxy_image": proxy.get("image") if proxy else None,
+        "proxy_version": _image_version(proxy.get("image")) if proxy else None,
+        "proxy_ready": bool((proxy_status or {}).get("ready")) if proxy else None,
+        "proxy_restarts": (proxy_status or {}).get("restartCount", 0) if proxy else None,
+        "init": None,
+        "istio_labels": dict((key, labels.get(key)) for key in ISTIO_LABELS),
+        "ready": ready, "restarts": restarts,
+        "containers": [c.get("name") for c in containers],
+        "init_containers": [c.get("name") for c in inits],
+        "violations": [],
+    }
+    if init is not None:
+        info["init"] = {"name": init.get("name"), "image": init.get("image"),
+                        "iptables": parse_iptables(init.get("args") or init.get("command"))}
+    who = "pod %s in %s" % (name, namespace)
+    violations = info["violations"]
+    if "injected" in require and proxy is None:
+        violations.append("%s has no istio-proxy: %s" % (who, _why_not_injected(
+            labels, annotations, namespace, namespace_labels, injector_present)))
+    judge_details = proxy is not None or "injected" not in require
+    if "labels" in require and judge_details:
+        missing = [key for key in ISTIO_LABELS if not labels.get(key)]
+        if missing:
+            violations.append("%s lacks the Istio label%s %s: the injector sets them, so the pod was not injected "
+                              "by Istio's webhook" % (who, "s" if len(missing) > 1 else "", ", ".join(missing)))
+    if "init" in require and judge_details and init is None:
+        violations.append("%s has no istio-init init container (nor istio-validation, with Istio CNI): its traffic "
+                          "is not redirected through the proxy" % who)
+    if "ready" in require and not ready:
+        violations.append("%s is not ready: %s" % (who, _why_not_ready(pod, proxy_status, ready_condition)))
+    return info
+
+
+def _why_not_injected(labels, annotations, namespace, namespace_labels, injector_present):
+    flag = str(labels.get(INJECT_FLAG) or annotations.get(INJECT_FLAG) or "").lower()
+    if flag == "false":
+        return "injection is turned off on the pod by %s=false" % INJECT_FLAG
+    if namespace_labels is None:
+        return "the labels of namespace %s could not be read" % namespace
+    if namespace_labels.get("istio-injection") == "disabled":
+        return "namespace %s is labelled istio-injection=disabled" % namespace
+    enabled = namespace_labels.get("istio-injection") == "enabled" or namespace_labels.get("istio.io/rev")
+    if not enabled:
+        return ("namespace label istio-injection is missing (kubectl label namespace %s istio-injection=enabled, "
+                "then restart the pod)" % namespace)
+    if not injector_present:
+        return ("namespace %s asks for injection but no Istio sidecar injector webhook is installed - is Istio "
+                "installed?" % namespace)
+    return ("namespace %s asks for injection, but the pod was not injected: it was probably created before istiod "
+            "was running - restart it (kubectl rollout restart)" % namespace)
+
+
+def _why_not_ready(pod, proxy_status, condition):
+    reason = _waiting(proxy_status)
+    if reason:
+        return "container istio-proxy is %s (%d restarts)" % (reason, proxy_status.get("restartCount", 0))
+    for name, status in sorted(_statuses(pod).items()):
+        waiting = _waiting(status)
+        if waiting:
+            return "container %s is %s (%d restarts)" % (name, waiting, status.get("restartCount", 0))
+    phase = (pod.get("status") or {}).get("phase") or "Unknown"
+    if condition:
+        detail = condition.get("message") or condition.get("reason") or "Ready is %s" % condition.get("status")
+        return "phase %s, %s" % (phase, detail)
+    return "phase %s, no Ready condition yet" % phase
+
+
+def summarize(pods, missing_namespaces=()):
+    violations = [v for p in pods for v in p["violations"]]
+    violations += ["namespace %s does not exist" % ns for ns in missing_namespaces]
+    return {
+        "total": len(pods),
+        "injected": sum(1 for p in pods if p["injected"]),
+        "ready": sum(1 for p in pods if p["ready"]),
+        "violating_pods": sum(1 for p in pods if p["violations"]),
+        "violations": len(violations),
+    }, violations

@@ -1,0 +1,220 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: sidecar_info
+short_description: Prove that Istio took hold of each pod - sidecar, init step, labels, readiness
+version_added: 0.1.0
+author:
+  - istio_demo.mesh developers (@istio-demo-mesh)
+description:
+  - Reads pods and reports, for each one, whether Istio's injector gave it a sidecar (a classic C(istio-proxy)
+    container or, from Istio 1.27, a native sidecar - an init container with C(restartPolicy=Always)), the proxy
+    image and version, the traffic-redirection init step (C(istio-init), or C(istio-validation) with Istio CNI)
+    with its C(istio-iptables) arguments parsed into fields, the Istio labels, readiness and restarts.
+  - "Pods that miss a required property get violations in words a person can act on, such as
+    C(pod my-app-v2-abc in my-app has no istio-proxy: namespace label istio-injection is missing)."
+  - Makes one LIST of pods per namespace whatever the number of pods, one LIST of namespaces (for their injection
+    labels) and one LIST of mutating webhook configurations (to tell whether the injector is installed).
+options:
+  namespace:
+    description:
+      - Namespace or namespaces to inspect. All namespaces when empty.
+    type: list
+    elements: str
+    default: []
+  label_selector:
+    description: Only pods matching this label selector, such as C(app in (my-app-v1,my-app-v2)).
+    type: str
+  field_selector:
+    description: Only pods matching this field selector, such as C(status.phase=Running).
+    type: str
+  require:
+    description:
+      - What each pod must show to count as in the mesh.
+      - C(injected) - it has an istio-proxy sidecar. C(ready) - its Ready condition is true. C(labels) - it carries
+        C(security.istio.io/tlsMode), C(service.istio.io/canonical-name) and C(service.istio.io/canonical-revision).
+        C(init) - it has the istio-init (or istio-validation) init container.
+    type: list
+    elements: str
+    choices: [injected, ready, labels, init]
+    default: [injected]
+  fail_on_violation:
+    description: Fail, listing every violation, when any pod misses a requirement or a namespace does not exist.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads.
+  diff_mode:
+    support: none
+    description: Nothing is changed.
+  action_group:
+    support: full
+    membership: [istio_demo.mesh.k8s]
+    description: Part of the C(istio_demo.mesh.k8s) group for C(module_defaults).
+requirements:
+  - python >= 3.9
+  - kubernetes >= 24.2.0
+seealso:
+  - module: istio_demo.mesh.istioctl
+  - module: kubernetes.core.k8s_info
+"""
+
+EXAMPLES = r"""
+- name: Prove every demo pod is injected, labelled and ready
+  istio_demo.mesh.sidecar_info:
+    namespace: my-app
+    require: [injected, init, labels, ready]
+    fail_on_violation: true
+
+- name: Look at the gateways and apps without failing
+  istio_demo.mesh.sidecar_info:
+    namespace: [my-app, istio-system]
+    label_selector: app in (my-app-v1,my-app-v2,istio-ingressgateway)
+  register: mesh
+
+- name: Show the violations
+  ansible.builtin.debug:
+    var: mesh.violations
+"""
+
+RETURN = r"""
+pods:
+  description: One entry per pod, sorted by namespace and name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Pod name.
+      type: str
+    namespace:
+      description: Pod namespace.
+      type: str
+    phase:
+      description: Pod phase.
+      type: str
+    injected:
+      description: Whether the pod has an istio-proxy sidecar.
+      type: bool
+    sidecar_mode:
+      description: C(container) (classic sidecar), C(native) (init container with restartPolicy Always) or C(none).
+      type: str
+    proxy_image:
+      description: Image of istio-proxy.
+      type: str
+    proxy_version:
+      description: Tag of the proxy image.
+      type: str
+    proxy_ready:
+      description: Whether istio-proxy is ready.
+      type: bool
+    proxy_restarts:
+      description: Restarts of istio-proxy.
+      type: int
+    init:
+      description:
+        - The redirection init container (name, image) with its istio-iptables arguments as fields - outbound_port
+          (-p), inbound_port (-z), proxy_uid (-u), proxy_gid (-g), mode (-m), include_ip_ranges (-i),
+          exclude_ip_ranges (-x), include_inbound_ports (-b), exclude_inbound_ports (-d), exclude_outbound_ports
+          (-o), include_outbound_ports (-q), run_validation, skip_rule_apply. Null when there is none.
+      type: dict
+    istio_labels:
+      description: The values of the three Istio labels (null when missing).
+      type: dict
+    ready:
+      description: Whether the pod's Ready condition is true.
+      type: bool
+    restarts:
+      description: Restarts of all its containers.
+      type: int
+    containers:
+      description: Names of the containers.
+      type: list
+      elements: str
+    init_containers:
+      description: Names of the init containers.
+      type: list
+      elements: str
+    violations:
+      description: What the pod misses of O(require).
+      type: list
+      elements: str
+  sample:
+    - name: my-app-v1-7d9f8c6b5-x2x4z
+      namespace: my-app
+      phase: Running
+      injected: true
+      sidecar_mode: container
+      proxy_image: docker.io/istio/proxyv2:1.14.1
+      proxy_version: 1.14.1
+      proxy_ready: true
+      proxy_restarts: 0
+      init:
+        name: istio-init
+        image: docker.io/istio/proxyv2:1.14.1
+        iptables: {outbound_port: 15001, inbound_port: 15006, proxy_uid: "1337", mode: REDIRECT,
+                   include_ip_ranges: ["*"], exclude_ip_ranges: [], include_inbound_ports: ["*"],
+                   exclude_inbound_ports: ["15090", "15021", "15020"]}
+      istio_labels: {"security.istio.io/tlsMode": istio, "service.istio.io/canonical-name": my-app-v1,
+                     "service.istio.io/canonical-revision": latest}
+      ready: true
+      restarts: 0
+      containers: [hello, istio-proxy]
+      init_containers: [istio-init]
+      violations: []
+summary:
+  description: Counts over the pods.
+  returned: always
+  type: dict
+  sample: {total: 4, injected: 4, ready: 4, violating_pods: 0, violations: 0}
+violations:
+  description: Every violation of every pod, and namespaces that do not exist.
+  returned: always
+  type: list
+  elements: str
+  sample: ["pod my-app-v2-abc in my-app has no istio-proxy: namespace label istio-injection is missing"]
+missing_namespaces:
+  description: Requested namespaces that do not exist.
+  returned: always
+  type: list
+  elements: str
+injector_present:
+  description: Whether an Istio sidecar-injector webhook configuration exists.
+  returned: always
+  type: bool
+"""
+
+from ansible_collections.istio_demo.mesh.plugins.module_utils.inspection import InspectionInputError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.sidecar_runner import argument_spec, run
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+
+def main():
+    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, check_pyyaml=False)
+    try:
+        result, violations = run(module)
+    except (InspectionInputError, K8sConnectionError) as exc:
+        module.fail_json(msg=str(exc))
+    if violations and module.params["fail_on_violation"]:
+        module.fail_json(msg="%d of %d pods violate the mesh requirements (%s): %s" % (
+            result["summary"]["violating_pods"], result["summary"]["total"], ", ".join(module.params["require"]),
+            "; ".join(violations)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
