@@ -130,6 +130,7 @@ def up(state, faults=None, istio_version="1.27.3"):
         state.write({"pids": pids, "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir})
         aws = seed_aws(aws_url)
         _write_files(state, api_url, aws_url, aws, istio_version)
+        _write_addons(state)
         data = state.read()
         data["aws"] = aws
         state.write(data)
@@ -191,6 +192,16 @@ def seed_aws(endpoint):
         raise RuntimeError("moto did not keep clusterSecurityGroupId for the EKS cluster")
     return {"region": REGION, "cluster": CLUSTER, "vpc_id": vpc, "subnet_ids": subnets,
             "cluster_security_group_id": cluster_sg, "node_security_group_id": node_sg}
+
+
+def _write_addons(state):
+    """Istio addon stand-ins where the observability role reads them (observability_source: dir)."""
+    source = os.path.join(HERE, "addons")
+    target = state.path("addons")
+    os.makedirs(target, exist_ok=True)
+    for name in os.listdir(source):
+        if name.endswith(".yaml.in"):
+            shutil.copyfile(os.path.join(source, name), os.path.join(target, name[:-len(".in")]))
 
 
 def _write_files(state, api_url, aws_url, aws, istio_version):

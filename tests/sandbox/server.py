@@ -464,6 +464,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if parts == ["loadbalancers"]:
             self._send_json(200, sandbox.dataplane.listeners())
             return
+        if parts == ["addresses"]:
+            flat = {}
+            for hostname, entry in sandbox.dataplane.listeners().items():
+                for port, address in entry["ports"].items():
+                    flat["%s:%s" % (hostname, port)] = address
+            self._send_json(200, flat)
+            return
         self._send_json(404, {"error": "unknown sandbox control path"})
 
 
