@@ -25,7 +25,7 @@ export ANSIBLE_NOCOLOR := 1
 
 SANDBOX := $(BIN)/python tests/sandbox/ctl.py
 
-.PHONY: sandbox-up sandbox-down sandbox-status help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+.PHONY: sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
@@ -88,9 +88,23 @@ molecule: setup
 
 test: lint sanity unit sandbox-test integration molecule
 
-demo: setup
-	@echo "make demo: the sandbox and the roles are not built yet (see the open issues)."
-	@echo "What exists today: the traffic_probe module (ansible-doc istio_demo.mesh.traffic_probe)."
+PLAYBOOK := SANDBOX_STATE_DIR=$(CURDIR)/.sandbox ansible-playbook -i inventories/sandbox
+
+demo: setup sandbox-up
+	$(PLAYBOOK) playbooks/site.yml
+	$(PLAYBOOK) playbooks/verify.yml
+	@echo
+	@echo "The demo runs on the sandbox (a test double of EKS with Istio). Explore it:"
+	@echo "  source .sandbox/env && kubectl get pods -A && istioctl proxy-status"
+	@echo "  make demo-traffic    # 60 s of traffic through the mesh"
+	@echo "  make demo-down       # tear the demo down and stop the sandbox"
+
+demo-traffic: setup
+	$(PLAYBOOK) playbooks/traffic.yml
+
+demo-down: setup
+	@if [ -f .sandbox/state.json ]; then $(PLAYBOOK) playbooks/teardown.yml; fi
+	$(SANDBOX) down
 
 bench: setup
 	@echo "make bench: no benchmark yet."

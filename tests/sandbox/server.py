@@ -82,6 +82,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "sandbox-kube-apiserver"
     sys_version = ""
+    disable_nagle_algorithm = True  # headers and body leave without a 40 ms Nagle wait
 
     # ------------------------------------------------------------ plumbing
 
