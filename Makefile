@@ -82,7 +82,7 @@ integration: setup
 	pytest -q tests/integration
 
 molecule: setup
-	@scenarios=$$(test -d molecule && find molecule -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort || true); \
+	@scenarios=$$(test -d molecule && find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -rn1 basename | sort || true); \
 	  if [ -z "$$scenarios" ]; then echo "molecule: no scenario yet"; exit 0; fi; \
 	  for s in $$scenarios; do molecule test -s $$s; done
 
