@@ -42,8 +42,8 @@ def test_bad_role_input_fails_before_any_change(sandbox, tmp_path, role, variabl
     failures = [r for r in run.results().values() if r.get("failed")]
     assert failures, run.stdout[-2000:]
     # a looped check fails per item: the item's message is what the user reads
-    message = " ".join([failures[0].get("msg", "")] + [i.get("msg", "") for i in failures[0].get("results", [])
-                                                        if i.get("failed")])
+    items = [i.get("msg", "") for i in failures[0].get("results", []) if i.get("failed")]
+    message = " ".join([failures[0].get("msg", "")] + items)
     for text in expected:
         assert text in message, message
     writes = [e for e in sandbox.requests()[before:] if e["verb"] in ("POST", "PUT", "PATCH", "DELETE")]
