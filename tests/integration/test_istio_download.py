@@ -1,0 +1,87 @@
+"""istio_install downloads istioctl and verifies Istio's published sha256 (a local file server stands in)."""
+
+import functools
+import hashlib
+import http.server
+import io
+import os
+import tarfile
+import threading
+
+import pytest
+
+from playbook import run_playbook
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
+VERSION = "1.27.3"
+ARCHIVE = "istioctl-%s-linux-amd64.tar.gz" % VERSION
+
+
+def make_release(directory, istioctl_script, tamper=False):
+    """Istio's release layout: VERSION/istioctl-VERSION-linux-amd64.tar.gz and its .sha256."""
+    release = os.path.join(directory, VERSION)
+    os.makedirs(release)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("istioctl")
+        info.size = len(istioctl_script)
+        info.mode = 0o755
+        tar.addfile(info, io.BytesIO(istioctl_script))
+    data = buffer.getvalue()
+    with open(os.path.join(release, ARCHIVE + ".sha256"), "w") as handle:
+        handle.write("%s  %s\n" % (hashlib.sha256(data).hexdigest(), ARCHIVE))
+    if tamper:
+        data = data[:-1] + bytes([data[-1] ^ 0xFF])
+    with open(os.path.join(release, ARCHIVE), "wb") as handle:
+        handle.write(data)
+
+
+@pytest.fixture
+def release_server(tmp_path):
+    root = tmp_path / "releases"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield str(root), "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def install_play(base_url, download_dir):
+    return [{"name": "install", "ansible.builtin.include_role": {"name": "istio_demo.mesh.istio_install"},
+             "vars": {"istio_install_istioctl_path": "", "istio_install_download_base_url": base_url,
+                      "istio_install_download_dir": download_dir, "istio_install_version": VERSION,
+                      "istio_install_wait_timeout": 60}}]
+
+
+def test_verified_download_installs_and_tampered_archive_is_refused(sandbox, tmp_path, release_server):
+    root, url = release_server
+    with open(os.path.join(sandbox.state_dir, "bin", "istioctl"), "rb") as handle:
+        script = handle.read()
+    env = {"SANDBOX_STATE_DIR": sandbox.state_dir, "K8S_AUTH_KUBECONFIG": sandbox.kubeconfig}
+
+    make_release(root, script, tamper=True)
+    before = len(sandbox.requests())
+    tampered_dir = str(tmp_path / "tampered")
+    refused = run_playbook(tmp_path, install_play(url, tampered_dir), extra_args=["-i", INVENTORY], env=env)
+    assert refused.rc != 0
+    failed = [r for r in refused.results().values() if r.get("failed")]
+    assert failed and "checksum" in failed[0]["msg"].lower(), failed
+    assert not os.path.exists(os.path.join(tampered_dir, "istioctl"))
+    assert not os.path.exists(os.path.join(tampered_dir, ARCHIVE))
+    assert [e for e in sandbox.requests()[before:] if e["verb"] != "GET"] == []
+
+    os.rename(os.path.join(root, VERSION), os.path.join(root, "old"))
+    make_release(root, script)
+    good_dir = str(tmp_path / "good")
+    installed = run_playbook(tmp_path, install_play(url, good_dir), extra_args=["-i", INVENTORY], env=env)
+    assert installed.rc == 0, installed.stdout[-3000:]
+    assert os.access(os.path.join(good_dir, "istioctl"), os.X_OK)
+    sandbox.kubectl("get", "deployment", "istiod", "-n", "istio-system")
+    removed = run_playbook(tmp_path, [{"name": "remove", "ansible.builtin.include_role": {
+        "name": "istio_demo.mesh.istio_install"}, "vars": {"istio_install_state": "absent"}}],
+        extra_args=["-i", INVENTORY], env=env)
+    assert removed.rc == 0, removed.stdout[-3000:]
