@@ -25,7 +25,7 @@ export ANSIBLE_NOCOLOR := 1
 
 SANDBOX := $(BIN)/python tests/sandbox/ctl.py
 
-.PHONY: sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+.PHONY: reliability sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
@@ -81,12 +81,15 @@ sandbox-test: setup
 integration: setup
 	pytest -q tests/integration
 
+reliability: setup
+	pytest -q tests/reliability
+
 molecule: setup
 	@scenarios=$$(test -d molecule && find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -rn1 basename | sort || true); \
 	  if [ -z "$$scenarios" ]; then echo "molecule: no scenario yet"; exit 0; fi; \
 	  for s in $$scenarios; do molecule test -s $$s; done
 
-test: lint sanity unit sandbox-test integration molecule
+test: lint sanity unit sandbox-test integration reliability molecule
 
 PLAYBOOK := SANDBOX_STATE_DIR=$(CURDIR)/.sandbox ansible-playbook -i inventories/sandbox
 

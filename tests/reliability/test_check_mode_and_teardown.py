@@ -1,0 +1,85 @@
+"""Check mode tells the truth, and teardown leaves exactly what was there before.
+
+One flow on one sandbox, in order: --check on a fresh cluster, site.yml,
+--check on the converged cluster, teardown.yml, teardown.yml again.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import boto3
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
+PLAYBOOKS = os.path.join(ROOT, "playbooks")
+
+
+def playbook(sandbox, tmp_path, name, *extra):
+    """Run one of the collection's playbooks with the sandbox inventory; return (rc, stats, result data)."""
+    env = dict(os.environ, SANDBOX_STATE_DIR=sandbox.state_dir, ANSIBLE_STDOUT_CALLBACK="json",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, "build", "collections")
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY,
+                           os.path.join(PLAYBOOKS, name)] + list(extra), env=env, capture_output=True, text=True,
+                          timeout=900, check=False, cwd=str(tmp_path))
+    data = json.loads(proc.stdout[proc.stdout.find("{"):]) if "{" in proc.stdout else {}
+    return proc.returncode, data.get("stats", {}).get("localhost", {}), proc
+
+
+def snapshot(sandbox):
+    with urllib.request.urlopen(sandbox.api + "/sandbox/snapshot", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def rules(sandbox):
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    return sorted(json.dumps(g["IpPermissions"], sort_keys=True) + g["GroupId"] for g in groups)
+
+
+def writes(entries):
+    return [e for e in entries if e["verb"] in ("POST", "PUT", "PATCH", "DELETE")]
+
+
+@pytest.fixture(scope="module")
+def flow(sandbox):
+    return {"before": snapshot(sandbox), "rules": rules(sandbox)}
+
+
+def test_check_mode_on_a_fresh_cluster_predicts_and_writes_nothing(sandbox, tmp_path, flow):
+    start = len(sandbox.requests())
+    rc, stats, proc = playbook(sandbox, tmp_path, "site.yml", "--check", "--diff")
+    assert rc == 0, proc.stdout[-3000:]
+    assert stats["changed"] > 0
+    made = writes(sandbox.requests()[start:])
+    assert [e for e in made if not e["dry_run"]] == [], "a write without dryRun=All in check mode"
+    assert not [e for e in made if "istioctl" in e["user_agent"]], "istioctl was asked to install"
+    assert rules(sandbox) == flow["rules"]
+    assert snapshot(sandbox) == flow["before"]
+    assert "cannot dry-run" in proc.stdout
+
+
+def test_site_then_check_mode_reports_zero_changes(sandbox, tmp_path, flow):
+    rc, stats, proc = playbook(sandbox, tmp_path, "site.yml")
+    assert rc == 0, proc.stdout[-3000:]
+    start = len(sandbox.requests())
+    rc, stats, proc = playbook(sandbox, tmp_path, "site.yml", "--check")
+    assert rc == 0, proc.stdout[-3000:]
+    assert stats["changed"] == 0, proc.stdout[-3000:]
+    assert [e for e in writes(sandbox.requests()[start:]) if not e["dry_run"]] == []
+
+
+def test_teardown_leaves_what_was_there_and_a_second_teardown_changes_nothing(sandbox, tmp_path, flow):
+    rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml")
+    assert rc == 0, proc.stdout[-3000:]
+    after = snapshot(sandbox)
+    assert sorted(after) == sorted(flow["before"])
+    assert {k: v["uid"] for k, v in after.items()} == {k: v["uid"] for k, v in flow["before"].items()}
+    assert rules(sandbox) == flow["rules"]
+    rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml")
+    assert rc == 0 and stats["changed"] == 0, proc.stdout[-3000:]
