@@ -74,6 +74,17 @@ def test_site_then_check_mode_reports_zero_changes(sandbox, tmp_path, flow):
     assert [e for e in writes(sandbox.requests()[start:]) if not e["dry_run"]] == []
 
 
+def test_secrets_never_reach_the_output_even_at_vvv(sandbox, tmp_path, flow):
+    rc, stats, proc = playbook(sandbox, tmp_path, "verify.yml", "-vvv")
+    assert rc == 0, proc.stdout[-3000:]
+    output = proc.stdout + proc.stderr
+    with open(sandbox.kubeconfig) as handle:
+        token = json.load(handle)["users"][0]["user"]["token"]
+    assert token not in output
+    assert "sandbox-aws-secret-not-a-secret" not in output
+    assert '"secret_key": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output  # it was passed, and hidden
+
+
 def test_teardown_leaves_what_was_there_and_a_second_teardown_changes_nothing(sandbox, tmp_path, flow):
     rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml")
     assert rc == 0, proc.stdout[-3000:]
