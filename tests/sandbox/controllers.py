@@ -272,6 +272,19 @@ class Controllers(object):
         items, dummy = self.api.list(kind, namespace)
         return [i for i in items if any(r.get("uid") == uid for r in i["metadata"].get("ownerReferences") or [])]
 
+    def refresh_readiness(self):
+        """Readiness probes keep running: when the never_ready knob changes, pods follow it."""
+        pods = self.kind("", "v1", "pods")
+        items, dummy = self.api.list(pods)
+        for pod in items:
+            if (pod.get("status") or {}).get("phase") != "Running":
+                continue
+            meta = pod["metadata"]
+            stuck = any(fnmatch.fnmatch(meta["name"], p) or fnmatch.fnmatch("%s/%s" % (meta["namespace"], meta["name"]), p)
+                        for p in self.faults.never_ready or [])
+            if _pod_ready(pod) == stuck:
+                self.start_pod(meta["namespace"], meta["name"])
+
     def start_pod(self, namespace, name):
         """The kubelet: schedule, start the containers, report readiness."""
         pods = self.kind("", "v1", "pods")

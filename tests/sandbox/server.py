@@ -453,10 +453,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send_json(200, sandbox.faults.as_dict())
                 return
             try:
-                sandbox.faults.update(self._json_body(self._body()) or {})
+                values = self._json_body(self._body()) or {}
+                sandbox.faults.update(values)
             except ValueError as exc:
                 self._send_json(400, {"error": str(exc)})
                 return
+            if "never_ready" in values:
+                sandbox.controllers.later(0, sandbox.controllers.refresh_readiness)
             self._send_json(200, sandbox.faults.as_dict())
             return
         if parts == ["snapshot"]:
