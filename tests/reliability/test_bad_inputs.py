@@ -1,0 +1,105 @@
+"""Bad input is refused before anything changes: one table across roles and modules.
+
+For each case the play fails, the message names the variable or option, the
+value and what is expected, and neither the API server (request log) nor
+moto's security groups saw a change.
+"""
+
+import os
+
+import pytest
+
+from playbook import run_playbook
+from test_check_mode_and_teardown import rules
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
+
+
+def role(name, **variables):
+    return {"name": "case", "ansible.builtin.include_role": {"name": "istio_demo.mesh." + name}, "vars": variables}
+
+
+def module(name, **options):
+    return {"name": "case", "istio_demo.mesh." + name: options}
+
+
+CASES = [
+    ("namespace name", role("demo_apps", demo_apps_namespace="My_App"), ['demo_apps_namespace="My_App"', "namespace name"]),
+    ("port", role("demo_apps", demo_apps_container_port=70000), ["demo_apps_container_port=70000", "1 and 65535"]),
+    ("replicas", role("demo_apps", demo_apps_replicas="two"), ["demo_apps_replicas", "two"]),
+    ("app version", role("demo_apps", demo_apps_versions=[{"name": "V1!", "image": "x", "version": "v1"}]),
+     ["demo_apps_versions entry", "V1!"]),
+    ("route path", role("ingress", ingress_routes=[{"path": "v1", "service": "my-app-v1-svc", "port": 80}]),
+     ["ingress_routes entry", "'/'"]),
+    ("gateway port", role("ingress", ingress_port=0), ["ingress_port=0", "1 and 65535"]),
+    ("nginx route port", role("nginx_proxy", nginx_proxy_routes=[{"path": "/v1", "service": "s", "port": 99999}]),
+     ["nginx_proxy_routes entry", "99999"]),
+    ("addon", role("observability", observability_addons=["kiali", "splunk"]), ["observability_addons", "splunk"]),
+    ("addon directory", role("observability", observability_source="dir", observability_dir="/no/such/dir"),
+     ['observability_dir="/no/such/dir"', "existing directory"]),
+    ("profile", role("istio_install", istio_install_profile="galaxy"), ["istio_install_profile", "galaxy"]),
+    ("version", role("istio_install", istio_install_version="1.27"), ['istio_install_version="1.27"', "1.27.3"]),
+    ("istioctl path", role("istio_install", istio_install_istioctl_path="/no/such/istioctl"),
+     ['istio_install_istioctl_path="/no/such/istioctl"', "existing istioctl"]),
+    ("malformed CIDR", role("aws_security_groups", aws_security_groups_admin_cidrs=["10.0.0.300/8"]),
+     ['aws_security_groups_admin_cidrs contains "10.0.0.300/8"', "CIDR"]),
+    ("0.0.0.0/0 without opt-in", role("aws_security_groups", aws_security_groups_admin_cidrs=["0.0.0.0/0"]),
+     ["0.0.0.0/0", "aws_security_groups_allow_world_open"]),
+    ("EKS cluster that does not exist", role("aws_security_groups", aws_security_groups_cluster_name="no-such-cluster"),
+     ["cluster_name=no-such-cluster", "no security group carries the EKS tags"]),
+    ("security group that does not exist", role("aws_security_groups", aws_security_groups_cluster_name="",
+                                                aws_security_groups_group_id="sg-0123456789abcdef0"),
+     ["group_id=sg-0123456789abcdef0 does not exist"]),
+    ("URL without scheme", module("traffic_probe", url="example.com/v1"), ["url='example.com/v1'", "http://"]),
+    ("qps with no bound", module("traffic_probe", url="http://127.0.0.1:9/", qps=5), ["qps=5.0", "no bound"]),
+    ("negative duration", module("traffic_probe", url="http://127.0.0.1:9/", duration=-1), ["duration=-1.0", "> 0"]),
+    ("unknown status code", module("traffic_probe", url="http://127.0.0.1:9/", expect_status=[777]),
+     ["777", "100 and 599"]),
+    ("service path", module("traffic_probe", service={"name": "web", "port": 80, "path": "v1"}),
+     ["service.path='v1'", "'/'"]),
+    ("revision", module("istioctl", revision="Canary_1"), ["revision='Canary_1'", "DNS label"]),
+    ("values key", module("istioctl", set_values={"bad key!": 1}), ["set_values key 'bad key!'", "dotted names"]),
+    ("overlay path", module("istioctl", overlay_files=["/no/such/overlay.yaml"]),
+     ["overlay_files entry '/no/such/overlay.yaml'", "IstioOperator"]),
+    ("selector", module("sidecar_info", namespace="my-app", label_selector="app in (x"),
+     ["label_selector='app in (x'", "expected terms"]),
+    ("field selector", module("sidecar_info", namespace="my-app", field_selector="spec.image=x"),
+     ["spec.image", "expected one of"]),
+    ("namespace option", module("sidecar_info", namespace="Bad_NS"), ["namespace='Bad_NS'", "namespace names"]),
+    ("missing kubeconfig", module("sidecar_info", namespace="my-app", kubeconfig="/no/such/kubeconfig"),
+     ["kubeconfig=", "does not exist"]),
+]
+
+
+@pytest.mark.parametrize("case, task, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_before_any_change(sandbox, tmp_path, case, task, expected):
+    before_rules = rules(sandbox)
+    start = len(sandbox.requests())
+    env = {"SANDBOX_STATE_DIR": sandbox.state_dir, "K8S_AUTH_KUBECONFIG": sandbox.kubeconfig}
+    env.update((k, sandbox.env[k]) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+    run = run_playbook(tmp_path, [task], extra_args=["-i", INVENTORY], env=env)
+    assert run.rc != 0, case
+    failures = [r for r in run.results().values() if r.get("failed")]
+    assert failures, run.stdout[-2000:]
+    items = [i.get("msg", "") for i in failures[0].get("results", []) if i.get("failed")]
+    message = " ".join([failures[0].get("msg", "")] + items)
+    for text in expected:
+        assert text in message, message
+    assert [e for e in sandbox.requests()[start:] if e["verb"] not in ("GET", "HEAD")] == []
+    assert rules(sandbox) == before_rules
+
+
+def test_an_api_server_that_answers_401_is_reported(sandbox, tmp_path):
+    start = len(sandbox.requests())
+    sandbox.faults(unauthorized=True)
+    try:
+        run = run_playbook(tmp_path, [module("sidecar_info", namespace="default")],
+                           env={"K8S_AUTH_KUBECONFIG": sandbox.kubeconfig})
+    finally:
+        sandbox.faults(unauthorized=False)
+    assert run.rc != 0
+    message = [r for r in run.results().values() if r.get("failed")][0]["msg"]
+    assert "401" in message or "Unauthorized" in message, message
+    assert "Traceback" not in message
+    assert [e for e in sandbox.requests()[start:] if e["verb"] not in ("GET", "HEAD")] == []
