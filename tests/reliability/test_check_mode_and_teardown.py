@@ -74,6 +74,18 @@ def test_site_then_check_mode_reports_zero_changes(sandbox, tmp_path, flow):
     assert [e for e in writes(sandbox.requests()[start:]) if not e["dry_run"]] == []
 
 
+def test_traffic_is_bounded_and_its_generator_removed(sandbox, tmp_path, flow):
+    rc, stats, proc = playbook(sandbox, tmp_path, "traffic.yml", "-e", "traffic_duration=2", "-e", "traffic_qps=5")
+    assert rc == 0, proc.stdout[-3000:]
+    data = json.loads(proc.stdout[proc.stdout.find("{"):])
+    sent = [h for play in data["plays"] for task in play["tasks"] for h in task["hosts"].values()
+            if task["task"]["name"] == "Send traffic through the ingress for the whole duration"]
+    assert [r["requests"] for r in sent[0]["results"]] == [10, 10]
+    assert all(r["status_codes"] == {"200": 10} for r in sent[0]["results"])
+    left = sandbox.kubectl("get", "deployment", "traffic-generator", "-n", "my-app", check=False)
+    assert left.returncode != 0 and "NotFound" in left.stderr
+
+
 def test_secrets_never_reach_the_output_even_at_vvv(sandbox, tmp_path, flow):
     rc, stats, proc = playbook(sandbox, tmp_path, "verify.yml", "-vvv")
     assert rc == 0, proc.stdout[-3000:]
