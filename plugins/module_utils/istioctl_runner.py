@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import json
 import os
 import shutil
@@ -107,6 +108,16 @@ def connection_for_istioctl(module, client, workdir):
     return ic.connection_flags(None, context)
 
 
+@contextlib.contextmanager
+def istioctl_connection(module, client):
+    """The connection flags for istioctl; any temporary kubeconfig is removed afterwards."""
+    workdir = tempfile.mkdtemp(prefix="istioctl-")
+    try:
+        yield connection_for_istioctl(module, client, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _write_kubeconfig(configuration, workdir):
     """A kubeconfig holding the connection kubernetes.core resolved from host/api_key/cert options."""
     cluster = {"server": configuration.host}
@@ -140,13 +151,15 @@ def _control_plane(deployments, revision):
 
 
 def _wait_healthy(cluster, names, revision, timeout):
-    """Poll the control plane until every named Deployment is ready; name the ones that are not."""
+    """Poll the control plane until every named Deployment is ready (return the last LIST); name the ones that
+    are not."""
     deadline = time.time() + timeout
     while True:
-        health = dict((c["name"], c) for c in ic.component_health(cluster.list_deployments(), revision))
+        deployments = cluster.list_deployments()
+        health = dict((c["name"], c) for c in ic.component_health(deployments, revision))
         pending = [n for n in names if not health.get(n, {}).get("healthy")]
         if not pending:
-            return
+            return deployments
         if time.time() >= deadline:
             details = ", ".join("%s (%s)" % (n, "missing" if n not in health else "%d/%d ready" % (
                 health[n]["ready"], health[n]["desired"])) for n in pending)
@@ -193,9 +206,7 @@ def run(module, which=shutil.which):
     if module.check_mode:
         result["msg"] = "would %s Istio %s (%s): %s" % (action, client_version, params["profile"], "; ".join(reasons))
         return result
-    workdir = tempfile.mkdtemp(prefix="istioctl-")
-    try:
-        connection = connection_for_istioctl(module, client, workdir)
+    with istioctl_connection(module, client) as connection:
         if params["precheck"]:
             command = [binary, "x", "precheck"] + connection
             rc, out, err = runner.run(command, timeout=params["wait_timeout"])
@@ -207,8 +218,6 @@ def run(module, which=shutil.which):
         command = ic.install_command(binary, params, flat, connection, params["wait_timeout"])
         result["command"] = ic.masked(command, flat)
         rc, out, err = runner.run(command, timeout=params["wait_timeout"] + 120)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     result["stdout_lines"] = out.splitlines()
     result["stderr_lines"] = err.splitlines()
     if rc != 0:
@@ -218,10 +227,8 @@ def run(module, which=shutil.which):
             message += "; not ready within %d s: %s" % (params["wait_timeout"], ", ".join(waiting))
         raise ic.IstioctlError("%s: %s" % (message, ic.last_lines(err or out)), command=result["command"],
                                stdout_lines=result["stdout_lines"], stderr_lines=result["stderr_lines"])
-    deployments = cluster.list_deployments()
-    names = [c["name"] for c in ic.component_health(deployments, revision)]
-    _wait_healthy(cluster, names, revision, params["wait_timeout"])
-    deployments = cluster.list_deployments()
+    names = [c["name"] for c in ic.component_health(cluster.list_deployments(), revision)]
+    deployments = _wait_healthy(cluster, names, revision, params["wait_timeout"])
     cluster.write_record(ic.record_body(namespace, desired, names), cluster.get_record(revision))
     result["control_plane"] = _control_plane(deployments, revision)
     verb = "installed" if action == "install" else "upgraded"
@@ -243,13 +250,10 @@ def _absent(module, cluster, runner, recorded, deployments, revision, result):
     if module.check_mode:
         result["msg"] = "would uninstall Istio%s" % (" and purge its CRDs" if params["purge"] else "")
         return result
-    workdir = tempfile.mkdtemp(prefix="istioctl-")
-    try:
-        command = ic.uninstall_command(runner.binary, params, connection_for_istioctl(module, cluster.client, workdir))
+    with istioctl_connection(module, cluster.client) as connection:
+        command = ic.uninstall_command(runner.binary, params, connection)
         result["command"] = command
         rc, out, err = runner.run(command, timeout=params["wait_timeout"] + 120)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     result["stdout_lines"] = out.splitlines()
     result["stderr_lines"] = err.splitlines()
     if rc != 0:
