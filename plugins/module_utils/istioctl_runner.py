@@ -179,6 +179,14 @@ def run(module, which=shutil.which):
         raise ic.IstioctlError("istioctl at %s is version %s, but version=%s was asked for: point istioctl_path at "
                                "a %s binary or change version" % (binary, client_version, wanted, wanted))
     client = connect(module)
+    try:
+        return _run(module, params, flat, binary, runner, client_version, client)
+    finally:
+        if client.retry_log.warning():
+            module.warn(client.retry_log.warning())
+
+
+def _run(module, params, flat, binary, runner, client_version, client):
     namespace = params["istio_namespace"]
     revision = params.get("revision") or "default"
     cluster = Cluster(client, namespace)

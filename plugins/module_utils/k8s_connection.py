@@ -16,6 +16,12 @@ __metaclass__ = type
 import base64
 import copy
 import os
+import time
+
+try:
+    from urllib3.util.retry import Retry
+except ImportError:  # kubernetes requires urllib3; module.requires("kubernetes") reports its absence
+    Retry = object
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -63,6 +69,9 @@ def missing_kubeconfig(params):
 def connect(module):
     """kubernetes.core's client for ``module`` (an AnsibleK8SModule).
 
+    Its requests retry transient failures (see enable_retries); what was
+    retried is in ``client.retry_log``.
+
     Raises K8sConnectionError naming the settings that were used when the
     configuration cannot be loaded or the API server does not answer.
     """
@@ -72,11 +81,110 @@ def connect(module):
         raise K8sConnectionError(
             "kubeconfig=%s is invalid: expected a readable kubeconfig file, and %s does not exist"
             % (_file_names(module.params["kubeconfig"]), _file_names(os.pathsep.join(missing))))
+    attempt = 0
+    while True:
+        try:
+            client = get_api_client(module=module)
+            params = module.params
+            client.retry_log = enable_retries(client, params.get("api_retries", DEFAULT_RETRIES),
+                                              params.get("api_backoff", DEFAULT_BACKOFF))
+            return client
+        except Exception as exc:  # kubernetes raises many types; all mean "cannot connect"
+            # building the client asks for the server's version; a 429/5xx or a
+            # dropped connection there is worth another try, anything else is not
+            if attempt < DEFAULT_RETRIES and is_transient(exc):
+                time.sleep(min(DEFAULT_BACKOFF * 2 ** attempt, MAX_BACKOFF))  # backoff between retries
+                attempt += 1
+                continue
+            raise K8sConnectionError(
+                "cannot connect to the Kubernetes API with %s: %s" % (describe_source(module.params), _short(exc)))
+
+
+def is_transient(exc):
+    """Whether ``exc`` (or what caused it) is a 429/5xx answer or a dropped connection."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if getattr(exc, "status", None) in TRANSIENT_STATUS:
+            return True
+        if type(exc).__name__ in ("ProtocolError", "RemoteDisconnected", "ConnectionResetError", "IncompleteRead"):
+            return True
+        reason = getattr(exc, "reason", None)
+        exc = reason if isinstance(reason, BaseException) else (exc.__cause__ or exc.__context__)
+        seen += 1
+    return False
+
+
+# Answers that mean "not now" rather than "no": the API server or a proxy in
+# front of it was overloaded, restarting or unreachable for a moment.
+TRANSIENT_STATUS = (429, 500, 502, 503, 504)
+DEFAULT_RETRIES = 5
+DEFAULT_BACKOFF = 0.5
+MAX_BACKOFF = 8.0
+
+
+class RetryLog(object):
+    """What was retried, to report it in the module's result and warnings."""
+
+    def __init__(self):
+        self.events = []
+
+    def note(self, method, url, response, error):
+        if response is not None and getattr(response, "status", None):
+            why = "HTTP %s" % response.status
+        elif error is not None:
+            why = type(error).__name__
+        else:
+            why = "no answer"
+        path = str(url or "").split("?", 1)[0]
+        self.events.append({"method": str(method), "path": path, "reason": why})
+
+    def warning(self):
+        """One line for module.warn(), or None when nothing was retried."""
+        if not self.events:
+            return None
+        shown = ", ".join("%s %s (%s)" % (e["method"], e["path"], e["reason"]) for e in self.events[:5])
+        more = len(self.events) - 5
+        return "retried %d Kubernetes API request(s) after transient failures, with backoff: %s%s" % (
+            len(self.events), shown, " and %d more" % more if more > 0 else "")
+
+
+def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log=None):
+    """Make every request of a kubernetes.core client retry transient failures.
+
+    429 and 5xx answers and dropped or refused connections are retried up to
+    ``retries`` times per request, waiting backoff * 2**n seconds (at most
+    MAX_BACKOFF) or what the server's Retry-After asks. Every method is
+    retried: Kubernetes answers 429/503 before acting, an apply is a PATCH of
+    the whole desired state, and a create whose first attempt did land is
+    refused with 409 rather than duplicated. Other answers (401, 404, 409,
+    422) are returned at once.
+    """
+    log = log if log is not None else RetryLog()
+
+    class NotingRetry(Retry):
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            log.note(method, url, response, error)
+            return super(NotingRetry, self).increment(method, url, response, error, _pool, _stacktrace)
+
+    settings = dict(total=retries, connect=retries, read=retries, status=retries, redirect=0,
+                    allowed_methods=None, status_forcelist=TRANSIENT_STATUS, backoff_factor=backoff,
+                    respect_retry_after_header=True, raise_on_status=False)
     try:
-        return get_api_client(module=module)
-    except Exception as exc:  # kubernetes raises many types; all mean "cannot connect"
-        raise K8sConnectionError(
-            "cannot connect to the Kubernetes API with %s: %s" % (describe_source(module.params), _short(exc)))
+        policy = NotingRetry(backoff_max=MAX_BACKOFF, **settings)
+    except TypeError:  # urllib3 1.26 has a class-wide ceiling instead
+        NotingRetry.BACKOFF_MAX = MAX_BACKOFF
+        policy = NotingRetry(**settings)
+    configuration = getattr(client, "configuration", None)
+    if configuration is not None:
+        configuration.retries = policy
+    api_client = getattr(getattr(client, "client", None), "client", None)
+    pool_manager = getattr(getattr(api_client, "rest_client", None), "pool_manager", None)
+    if pool_manager is not None:
+        # the client is built by kubernetes.core; its connection pools take
+        # their retry policy from here when they are (re)created
+        pool_manager.connection_pool_kw["retries"] = policy
+        pool_manager.clear()
+    return log
 
 
 def request_settings(client):

@@ -63,6 +63,8 @@ def run(module):
         raise
     except Exception as exc:  # the API's own error (403, 401, unreachable) in its words
         raise K8sConnectionError("cannot list pods: %s" % getattr(exc, "summary", lambda: exc)())
+    if client.retry_log.warning():
+        module.warn(client.retry_log.warning())
     require = params["require"] or ["injected"]
     reports = [inspection.inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require)
                for p in sorted(pods, key=lambda p: (p["metadata"].get("namespace"), p["metadata"]["name"]))]

@@ -167,6 +167,11 @@ except ImportError:
     pass  # AnsibleAWSModule reports the missing library
 
 
+# Error codes of EC2 (and STS) for a key that does not exist, a wrong secret or an expired session.
+AUTH_ERRORS = ("AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
+               "ExpiredToken", "InvalidAccessKeyId")
+
+
 def main():
     rule_options = dict(port=dict(type="int", required=True), to_port=dict(type="int"),
                         proto=dict(type="str", choices=["tcp", "udp", "icmp", "-1"], default="tcp"),
@@ -200,6 +205,11 @@ def main():
     except sg_rules.RuleError as exc:
         module.fail_json(msg=str(exc))
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in AUTH_ERRORS:
+            module.fail_json(msg="AWS refused the credentials (%s): access_key and secret_key (or profile, or the "
+                                 "AWS_* environment) are invalid for region %s; expected an access key of this "
+                                 "account that may describe and change EC2 security groups" % (code, module.region))
         module.fail_json_aws(exc, msg="cannot read security group %s" % (params["group_id"] or
                                                                          "of EKS cluster %s" % params["cluster_name"]))
     to_add, to_remove, to_describe = sg_rules.plan(current, desired, params["marker"], params["state"])

@@ -36,6 +36,8 @@ class Faults(object):
     def update(self, values):
         with self.lock:
             for key, value in values.items():
+                if key == "seed":
+                    continue
                 if not hasattr(self, key) or key in ("lock", "rng"):
                     raise ValueError("unknown fault knob %r" % key)
                 setattr(self, key, value)

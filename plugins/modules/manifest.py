@@ -1,0 +1,343 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: manifest
+short_description: Apply or remove a whole Kubernetes manifest, riding out a flaky API server
+version_added: 0.2.0
+author:
+  - istio_demo.mesh developers (@istio-demo-mesh)
+description:
+  - Applies (C(state=present)) or deletes (C(state=absent)) every object of a manifest in one task and optionally
+    waits for them, with the apply, diff, check-mode and wait behaviour of M(kubernetes.core.k8s) with C(apply=true),
+    whose engine it uses.
+  - Unlike M(kubernetes.core.k8s), every API request is retried when the API server answers 429, 500, 502, 503 or
+    504 or the connection drops, with exponential backoff that honours C(Retry-After). Each retry is reported in
+    RV(api_retries) and in a warning, so a run that rode out trouble says so.
+  - Answers that are not transient (401, 403, 404, 409, 422) fail at once with the API server's message and the
+    object that was refused.
+options:
+  definition:
+    description:
+      - The objects, as a list of mappings, one mapping, or YAML text with one or more documents.
+      - Empty documents are skipped.
+    type: raw
+    required: true
+  state:
+    description:
+      - C(present) applies every object (client-side apply, as C(kubectl apply) does).
+      - C(absent) deletes every object that exists.
+    type: str
+    choices: [present, absent]
+    default: present
+  namespace:
+    description: Namespace for namespaced objects whose definition does not name one.
+    type: str
+  api_retries:
+    description:
+      - How many times one API request is retried after a transient failure before the task fails.
+      - C(0) turns retries off.
+    type: int
+    default: 5
+  api_backoff:
+    description:
+      - Seconds before the first retry; each further retry waits twice as long, at most 8 seconds, unless the
+        server's C(Retry-After) asks for longer.
+    type: float
+    default: 0.5
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - kubernetes.core.k8s_wait_options
+attributes:
+  check_mode:
+    support: full
+    description: Objects are sent with C(dryRun=All), so the API server validates and predicts the change.
+  diff_mode:
+    support: full
+    description: Returns each object's diff in C(result.results[].diff).
+  action_group:
+    support: full
+    membership: [istio_demo.mesh.k8s]
+    description: Part of the C(istio_demo.mesh.k8s) group for C(module_defaults).
+requirements:
+  - python >= 3.9
+  - kubernetes >= 24.2.0
+  - urllib3
+notes:
+  - Retries are per request, inside the task; the task itself is not repeated, so a wait keeps its C(wait_timeout).
+seealso:
+  - module: kubernetes.core.k8s
+"""
+
+EXAMPLES = r"""
+- name: Apply the demo apps and wait until they are ready
+  istio_demo.mesh.manifest:
+    definition: "{{ lookup('ansible.builtin.template', 'apps.yml.j2') }}"
+    wait: true
+    wait_timeout: 300
+
+- name: Apply CRDs and wait until they are served
+  istio_demo.mesh.manifest:
+    definition: "{{ crds }}"
+    wait: true
+    wait_condition:
+      type: Established
+      status: "True"
+
+- name: Remove a namespace and everything in it
+  istio_demo.mesh.manifest:
+    state: absent
+    definition:
+      apiVersion: v1
+      kind: Namespace
+      metadata:
+        name: my-app
+    wait: true
+"""
+
+RETURN = r"""
+result:
+  description: What happened to each object, in the order of the definition.
+  returned: always
+  type: dict
+  contains:
+    results:
+      description: One entry per object.
+      type: list
+      elements: dict
+      contains:
+        changed:
+          description: Whether this object was created, changed or deleted.
+          type: bool
+        method:
+          description: C(apply) or C(delete).
+          type: str
+        result:
+          description: The object as the API server returned it.
+          type: dict
+        diff:
+          description: Before and after, in diff mode.
+          type: dict
+        duration:
+          description: Seconds spent waiting, when I(wait) is set.
+          type: int
+  sample:
+    results:
+      - changed: true
+        method: apply
+        result: {kind: Namespace, metadata: {name: my-app}}
+objects:
+  description: C(Kind/namespace/name) of every object, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [Namespace//my-app, Deployment/my-app/my-app-v1]
+api_retries:
+  description: Every request that was retried, with the reason.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    method:
+      description: HTTP method.
+      type: str
+    path:
+      description: Request path.
+      type: str
+    reason:
+      description: C(HTTP 503), C(ProtocolError) (dropped connection) and so on.
+      type: str
+  sample: [{method: PATCH, path: /apis/apps/v1/namespaces/my-app/deployments/my-app-v1, reason: HTTP 503}]
+"""
+
+import copy
+import traceback
+
+from ansible.module_utils.common.dict_transformations import dict_merge
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
+    K8sConnectionError,
+    auth_argument_spec,
+    connect,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.apply import annotate
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import WAIT_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import ResourceTimeout
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
+
+try:
+    import yaml
+except ImportError:
+    yaml = None
+    YAML_ERROR = traceback.format_exc()
+
+
+def argument_spec():
+    spec = auth_argument_spec()
+    spec.update(copy.deepcopy(WAIT_ARG_SPEC))
+    spec.update(
+        definition=dict(type="raw", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        namespace=dict(type="str"),
+        api_retries=dict(type="int", default=5),
+        api_backoff=dict(type="float", default=0.5),
+    )
+    return spec
+
+
+class ManifestError(Exception):
+    """The definition cannot be used; nothing was sent."""
+
+
+def objects_of(definition):
+    """The definition as a list of object mappings; raises ManifestError."""
+    if isinstance(definition, str):
+        if yaml is None:
+            raise ManifestError("definition is YAML text, which needs PyYAML")
+        try:
+            definition = list(yaml.safe_load_all(definition))
+        except yaml.YAMLError as exc:
+            raise ManifestError("definition is not valid YAML: %s" % exc)
+    if isinstance(definition, dict):
+        definition = [definition]
+    if not isinstance(definition, list):
+        raise ManifestError("definition=%r is invalid: expected a list of objects, an object or YAML text" % (definition,))
+    objects = []
+    for index, item in enumerate(definition):
+        if item is None:
+            continue
+        if isinstance(item, dict) and item.get("kind") == "List" or isinstance(item, list):
+            nested = item.get("items") if isinstance(item, dict) else item
+            objects.extend(objects_of(nested or []))
+            continue
+        if not isinstance(item, dict) or not item.get("kind") or not item.get("apiVersion") \
+                or not (item.get("metadata") or {}).get("name"):
+            raise ManifestError("definition[%d]=%s is invalid: expected an object with apiVersion, kind and metadata.name"
+                                % (index, _short(item)))
+        objects.append(copy.deepcopy(item))
+    return objects
+
+
+def with_namespace(obj, namespace, namespaced):
+    """``obj`` in ``namespace`` when its kind is namespaced and it names none."""
+    if namespace and namespaced and not obj["metadata"].get("namespace"):
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["namespace"] = namespace
+    return obj
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def label(obj):
+    meta = obj.get("metadata") or {}
+    return "%s/%s/%s" % (obj.get("kind"), meta.get("namespace") or "", meta.get("name"))
+
+
+def contains(actual, wanted):
+    """Whether every field of ``wanted`` is in ``actual`` with the same value (lists item by item)."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(k in actual and contains(actual[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and all(
+            contains(a, w) for a, w in zip(actual, wanted))
+    return actual == wanted
+
+
+def unchanged(service, resource, obj, params):
+    """The result for an object that is already as applied, or None.
+
+    kubernetes.core's client-side apply sends a PATCH for every object that
+    holds a list, even when nothing differs. An object whose live state holds
+    every field of the definition, and whose last-applied annotation is this
+    very definition, needs no request at all: it is read once (and waited
+    for, if asked) and reported unchanged.
+    """
+    if params["state"] != "present":
+        return None
+    desired = copy.deepcopy(obj)
+    desired["kind"] = resource.kind
+    desired["apiVersion"] = resource.group_version
+    existing = service.retrieve(resource, desired)
+    if not existing:
+        return None
+    live = existing.to_dict()
+    if not contains(live, dict_merge(desired, annotate(desired))):
+        return None
+    result = {"changed": False, "method": "apply", "result": live}
+    if params["wait"] and not service.module.check_mode:
+        success, instance, duration = service.wait(resource, live)
+        result["duration"] = duration
+        if not success:
+            raise ResourceTimeout('"{0}" "{1}": Timed out waiting on resource'.format(
+                resource.kind, desired["metadata"]["name"]), result=result)
+        result["result"] = instance
+    if service.module._diff:
+        result["diff"] = {"before": live, "after": live}
+    return result
+
+
+def run(module):
+    """(result, error message or None)."""
+    params = module.params
+    if params["api_retries"] < 0:
+        raise ManifestError("api_retries=%d is invalid: expected 0 or more retries" % params["api_retries"])
+    if params["api_backoff"] < 0:
+        raise ManifestError("api_backoff=%s is invalid: expected 0 or more seconds" % params["api_backoff"])
+    if params["wait_timeout"] <= 0 or params["wait_sleep"] <= 0:
+        raise ManifestError("wait_timeout=%s, wait_sleep=%s are invalid: expected seconds > 0"
+                            % (params["wait_timeout"], params["wait_sleep"]))
+    objects = objects_of(params["definition"])
+    client = connect(module)
+    retries = client.retry_log
+    service = K8sService(client, module)
+    action = dict(state=params["state"], apply=params["state"] == "present", wait=params["wait"])
+    results, error, done = [], None, []
+    for obj in objects:
+        try:
+            resource = service.find_resource(obj["kind"], obj["apiVersion"], fail=True)
+            obj = with_namespace(obj, params.get("namespace"), resource.namespaced)
+            done.append(obj)
+            results.append(unchanged(service, resource, obj, params) or
+                           perform_action(service, copy.deepcopy(obj), action))
+        except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
+            error = "%s %s failed: %s" % ("applying" if params["state"] == "present" else "deleting",
+                                          label(obj), to_native(exc))
+            break
+    result = dict(
+        changed=any(r.get("changed") for r in results),
+        result=dict(results=results),
+        objects=[label(o) for o in done + objects[len(done):]],
+        api_retries=retries.events,
+    )
+    warning = retries.warning()
+    if warning:
+        module.warn(warning)
+    return result, error
+
+
+def main():
+    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, check_pyyaml=False)
+    try:
+        result, error = run(module)
+    except (ManifestError, K8sConnectionError) as exc:
+        module.fail_json(msg=str(exc), api_retries=[])
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
