@@ -109,8 +109,9 @@ demo-down: setup
 	@if [ -f .sandbox/state.json ]; then $(PLAYBOOK) playbooks/teardown.yml; fi
 	$(SANDBOX) down
 
-bench: setup
-	@echo "make bench: no benchmark yet."
+bench: setup collection
+	bash bench/deps.sh
+	$(BIN)/python bench/run.py
 
 build: setup
 	@mkdir -p $(BUILD)/dist

@@ -1,0 +1,22 @@
+#!/usr/bin/env python3
+"""Reads a load balancer hostname on stdin and prints the sandbox's loopback base URL for its port 80.
+
+The sandbox serves each ELB listener on a loopback port (GET /sandbox/addresses
+maps "HOSTNAME:PORT" to "127.0.0.1:N"); the baseline script uses this where a
+person on EKS would use the hostname itself.
+"""
+
+import json
+import sys
+import urllib.request
+
+
+def main():
+    host = sys.stdin.read().strip()
+    with urllib.request.urlopen(sys.argv[1].rstrip("/") + "/sandbox/addresses", timeout=10) as response:
+        addresses = json.loads(response.read())
+    print("http://" + addresses.get(host + ":80", host))
+
+
+if __name__ == "__main__":
+    main()

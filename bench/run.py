@@ -1,0 +1,531 @@
+#!/usr/bin/env python3
+"""make bench: the collection measured beside what a user would otherwise do.
+
+1. site.yml cold and warm on a fresh sandbox, and the shell-script baseline
+   (bench/baseline.sh) cold and warm on another fresh sandbox: wall time,
+   tasks, API reads and writes (the sandbox's request log), time per role.
+2. sidecar_info at 10, 100, 1000 and 5000 pods: wall time and API requests.
+3. traffic_probe beside hey and wrk against nginx on loopback: maximum
+   requests per second at one concurrency, latency at a fixed rate, and how
+   closely the fixed rate is held.
+
+Writes bench/results/latest.json and latest.md; keeps the history section of
+the previous latest.json and adds this run to it. Reports, never fails on a
+number: the exit status is non-zero only when a measurement could not be made.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import sandboxrun  # noqa: E402  pylint: disable=wrong-import-position
+
+BIN = os.path.dirname(sys.executable)
+INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
+RESULTS = os.path.join(HERE, "results")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+# ---------------------------------------------------------------- helpers
+
+def run(command, env=None, timeout=1200, cwd=None):
+    started = time.monotonic()
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd)
+    return proc, time.monotonic() - started
+
+
+def ansible_env(sandbox):
+    env = dict(sandbox.env)
+    env.update({
+        "ANSIBLE_STDOUT_CALLBACK": "json",
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "SANDBOX_STATE_DIR": sandbox.state_dir,
+    })
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def api_traffic(entries):
+    reads = [e for e in entries if e["verb"] in ("GET", "HEAD") and not e.get("watch")]
+    return {"requests": len(entries), "reads": len(reads), "watches": sum(1 for e in entries if e.get("watch")),
+            "writes": sum(1 for e in entries if e["verb"] in WRITES)}
+
+
+def iso_seconds(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def task_report(data):
+    """(tasks run, {role: seconds}, objects applied) from the json callback's output."""
+    tasks, roles, objects = 0, {}, 0
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            info = task["task"]
+            hosts = list(task.get("hosts", {}).values())
+            if not hosts or all(h.get("skipped") for h in hosts):
+                continue
+            tasks += 1
+            duration = info.get("duration") or {}
+            seconds = iso_seconds(duration["end"]) - iso_seconds(duration["start"]) if duration.get("end") else 0.0
+            name = info.get("name", "")
+            role = name.split(" : ", 1)[0].split(".")[-1] if " : " in name else "(playbook)"
+            roles[role] = roles.get(role, 0.0) + seconds
+            for host in hosts:
+                objects += len(host.get("objects") or [])
+    return tasks, {k: round(v, 2) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}, objects
+
+
+def ratio(a, b):
+    return round(a / b, 2) if b else None
+
+
+# ---------------------------------------------------------------- 1. the whole demo
+
+def site_run(sandbox, label):
+    start = len(sandbox.requests())
+    proc, wall = run([os.path.join(BIN, "ansible-playbook"), "-i", INVENTORY,
+                      os.path.join(ROOT, "playbooks", "site.yml")], env=ansible_env(sandbox))
+    if proc.returncode != 0:
+        raise RuntimeError("site.yml (%s) failed:\n%s" % (label, proc.stdout[-3000:] + proc.stderr[-2000:]))
+    data = json.loads(proc.stdout[proc.stdout.find("{"):])
+    tasks, roles, objects = task_report(data)
+    stats = data.get("stats", {}).get("localhost", {})
+    report = {"wall_s": round(wall, 2), "tasks": tasks, "changed": stats.get("changed"),
+              "objects_applied": objects, "per_role_s": roles}
+    report.update(api_traffic(sandbox.requests()[start:]))
+    return report
+
+
+def script_run(sandbox, manifests, label):
+    state = sandbox.state
+    start = len(sandbox.requests())
+    # ELB hostnames do not resolve here: ingress_url.py turns the load balancer's hostname into the sandbox's
+    # loopback address for it, as the sandbox inventory's ingress_address_map does for site.yml
+    resolver = "%s %s %s" % (sys.executable, os.path.join(HERE, "ingress_url.py"), sandbox.api)
+    proc, wall = run(["bash", os.path.join(HERE, "baseline.sh"), manifests, os.path.join(sandbox.state_dir, "addons"),
+                      state["aws"]["node_security_group_id"], state["aws"]["cluster_security_group_id"], resolver],
+                     env=dict(sandbox.env))
+    if proc.returncode != 0:
+        raise RuntimeError("baseline.sh (%s) failed:\n%s" % (label, proc.stdout[-2000:] + proc.stderr[-2000:]))
+    report = {"wall_s": round(wall, 2)}
+    report.update(api_traffic(sandbox.requests()[start:]))
+    return report
+
+
+def whole_demo(work):
+    out = {}
+    state_dir = os.path.join(work, "site")
+    sandbox = sandboxrun.start(state_dir)
+    try:
+        out["site_cold"] = site_run(sandbox, "cold")
+        out["site_warm"] = site_run(sandbox, "warm")
+    finally:
+        sandboxrun.stop(state_dir)
+    state_dir = os.path.join(work, "script")
+    sandbox = sandboxrun.start(state_dir)
+    try:
+        manifests = os.path.join(work, "manifests")
+        os.makedirs(manifests, exist_ok=True)
+        proc, _ = run([os.path.join(BIN, "ansible-playbook"), "-i", INVENTORY, os.path.join(HERE, "render.yml"),
+                       "-e", "bench_dir=" + manifests], env=dict(ansible_env(sandbox), ANSIBLE_STDOUT_CALLBACK="default"))
+        if proc.returncode != 0:
+            raise RuntimeError("render.yml failed:\n" + proc.stdout[-2000:])
+        out["script_cold"] = script_run(sandbox, manifests, "cold")
+        out["script_warm"] = script_run(sandbox, manifests, "warm")
+    finally:
+        sandboxrun.stop(state_dir)
+    cold, warm = out["site_cold"], out["site_warm"]
+    managed = max(cold["objects_applied"], 1)
+    out["ratios"] = {
+        "cold_wall_collection_over_script": ratio(cold["wall_s"], out["script_cold"]["wall_s"]),
+        "warm_wall_collection_over_script": ratio(warm["wall_s"], out["script_warm"]["wall_s"]),
+        "warm_over_cold_wall": ratio(warm["wall_s"], cold["wall_s"]),
+        "warm_reads_per_managed_object": ratio(warm["reads"], managed),
+        "cold_requests_collection_over_script": ratio(cold["requests"], out["script_cold"]["requests"]),
+    }
+    out["targets"] = {
+        "warm site.yml makes zero writes": warm["writes"] == 0,
+        "at most 3 API reads per managed object (warm)": out["ratios"]["warm_reads_per_managed_object"] <= 3,
+        "warm wall time at most half of cold": out["ratios"]["warm_over_cold_wall"] <= 0.5,
+        "cold wall time within 2x of the script": out["ratios"]["cold_wall_collection_over_script"] <= 2,
+    }
+    return out
+
+
+# ---------------------------------------------------------------- 2. sidecar_info at scale
+
+def injected_pod(namespace, index):
+    name = "web-%05d" % index
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {
+            "app": "web", "security.istio.io/tlsMode": "istio", "service.istio.io/canonical-name": "web",
+            "service.istio.io/canonical-revision": "v1"}},
+        "spec": {
+            "initContainers": [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.27.3",
+                                "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m",
+                                         "REDIRECT", "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020"]}],
+            "containers": [{"name": "hello", "image": "gcr.io/google-samples/hello-app:1.0"},
+                           {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.27.3",
+                            "args": ["proxy", "sidecar"]}]},
+    }
+
+
+def post(api, path, body):
+    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
+def sidecar_scaling(work, sizes):
+    state_dir = os.path.join(work, "pods")
+    sandbox = sandboxrun.start(state_dir)
+    rows = []
+    try:
+        env = ansible_env(sandbox)
+        for size in sizes:
+            namespace = "scale-%d" % size
+            post(sandbox.api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": namespace}})
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda i, ns=namespace: post(sandbox.api, "/api/v1/namespaces/%s/pods" % ns,
+                                                           injected_pod(ns, i)), range(size)))
+            play = [{"name": "bench", "hosts": "localhost", "gather_facts": False, "tasks": [
+                {"name": "inspect", "istio_demo.mesh.sidecar_info": {
+                    "namespace": namespace, "require": ["injected", "init", "labels"]}}]}]
+            path = os.path.join(work, "sidecar-%d.yml" % size)
+            with open(path, "w") as handle:
+                json.dump(play, handle)
+            start = len(sandbox.requests())
+            proc, wall = run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", path], env=env)
+            if proc.returncode != 0:
+                raise RuntimeError("sidecar_info at %d pods failed:\n%s" % (size, proc.stdout[-2000:]))
+            data = json.loads(proc.stdout[proc.stdout.find("{"):])
+            task = data["plays"][0]["tasks"][0]
+            result = task["hosts"]["localhost"]
+            duration = task["task"]["duration"]
+            seconds = iso_seconds(duration["end"]) - iso_seconds(duration["start"])
+            if result["summary"]["total"] != size:
+                raise RuntimeError("sidecar_info saw %s pods, expected %d" % (result["summary"]["total"], size))
+            row = {"pods": size, "module_s": round(seconds, 3), "playbook_s": round(wall, 2)}
+            row.update(api_traffic(sandbox.requests()[start:]))
+            rows.append(row)
+    finally:
+        sandboxrun.stop(state_dir)
+    # ms per pod: the slope of module time against pods (least squares)
+    xs, ys = [r["pods"] for r in rows], [r["module_s"] * 1000 for r in rows]
+    mean_x, mean_y = statistics.mean(xs), statistics.mean(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+    return {"rows": rows, "ms_per_pod": round(slope, 3), "fixed_ms": round(mean_y - slope * mean_x, 1),
+            "targets": {"requests constant in the number of pods": len({r["requests"] for r in rows}) == 1}}
+
+
+# ---------------------------------------------------------------- 3. traffic_probe beside hey and wrk
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+error_log stderr warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/www;
+    }}
+}}
+"""
+
+
+def free_port():
+    import socket  # pylint: disable=import-outside-toplevel
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_nginx(work):
+    directory = os.path.join(work, "nginx")
+    os.makedirs(os.path.join(directory, "www"), exist_ok=True)
+    for path in (work, directory, os.path.join(directory, "www")):
+        os.chmod(path, 0o755)  # nginx's workers run as another user when started by root
+    with open(os.path.join(directory, "www", "index.html"), "w") as handle:
+        handle.write("<html><body><h1>hello from the bench</h1></body></html>\n")
+    port = free_port()
+    conf = os.path.join(directory, "nginx.conf")
+    with open(conf, "w") as handle:
+        handle.write(NGINX_CONF.format(dir=directory, port=port))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    log = open(os.path.join(directory, "error.log"), "w")  # pylint: disable=consider-using-with
+    proc = subprocess.Popen([nginx, "-c", conf, "-p", directory], stdout=subprocess.DEVNULL,
+                            stderr=log)  # pylint: disable=consider-using-with
+    url = "http://127.0.0.1:%d/index.html" % port
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                response.read()
+            return proc, url
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                with open(os.path.join(directory, "error.log")) as handle:
+                    raise RuntimeError("nginx did not serve %s: %s" % (url, handle.read()[-1000:]))
+            time.sleep(0.05)  # polling nginx's port until it answers (start-up, not a measurement)
+
+
+def probe(work, url, seconds, concurrency, qps=None):
+    options = {"url": url, "duration": seconds, "concurrency": concurrency, "min_success_ratio": 0.99}
+    if qps:
+        options["qps"] = qps
+    play = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
+             "tasks": [{"name": "probe", "istio_demo.mesh.traffic_probe": options}]}]
+    path = os.path.join(work, "probe.yml")
+    with open(path, "w") as handle:
+        json.dump(play, handle)
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"), ANSIBLE_LOCALHOST_WARNING="0")
+    env.pop("PYTHONPATH", None)
+    proc, _ = run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", path], env=env)
+    data = json.loads(proc.stdout[proc.stdout.find("{"):])
+    result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    if proc.returncode != 0:
+        raise RuntimeError("traffic_probe failed: %s" % result.get("msg"))
+    return {"rps": result["rps"], "requests": result["requests"], "success_ratio": result["success_ratio"],
+            "p50_ms": result["latency_ms"]["p50"], "p99_ms": result["latency_ms"]["p99"]}
+
+
+def hey(url, seconds, concurrency, qps=None):
+    command = ["hey", "-z", "%ds" % seconds, "-c", str(concurrency)]
+    if qps:
+        command += ["-q", "%.3f" % (qps / concurrency)]  # hey's rate is per worker
+    proc, _ = run(command + [url])
+    text = proc.stdout
+    percentiles = dict((int(p), float(s) * 1000) for p, s in re.findall(r"(\d+)%+ in ([0-9.]+) secs", text))
+    return {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1)),
+            "requests": sum(int(n) for n in re.findall(r"\[\d{3}\]\s+(\d+) responses", text)),
+            "p50_ms": round(percentiles.get(50, 0), 3), "p99_ms": round(percentiles.get(99, 0), 3)}
+
+
+WRK_PACE = """
+-- each connection waits {delay} ms between requests: {concurrency} connections make about {qps} requests/s
+function delay()
+  return {delay}
+end
+"""
+
+
+def wrk(work, url, seconds, concurrency, qps=None):
+    command = ["wrk", "-t", str(min(2, concurrency)), "-c", str(concurrency), "-d", "%ds" % seconds, "--latency"]
+    if qps:
+        script = os.path.join(work, "pace.lua")
+        with open(script, "w") as handle:
+            handle.write(WRK_PACE.format(delay=int(round(1000.0 * concurrency / qps)), concurrency=concurrency,
+                                         qps=qps))
+        command += ["-s", script]
+    proc, _ = run(command + [url])
+    text = proc.stdout
+
+    def ms(value, unit):
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    found = dict((int(p), ms(v, u)) for p, v, u in re.findall(r"\s(\d+)%\s+([0-9.]+)(us|ms|s)\b", text))
+    return {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", text).group(1)),
+            "p50_ms": round(found.get(50, 0), 3), "p99_ms": round(found.get(99, 0), 3)}
+
+
+def traffic(work, seconds, concurrency, qps):
+    for tool in ("hey", "wrk"):
+        if not shutil.which(tool):
+            raise RuntimeError("%s is not installed (make bench installs the Debian packages nginx-light, hey, wrk)"
+                               % tool)
+    nginx, url = start_nginx(work)
+    try:
+        out = {"url_kind": "nginx on loopback, a 57-byte page", "concurrency": concurrency, "seconds": seconds,
+               "fixed_qps": qps}
+        out["max"] = {"probe": probe(work, url, seconds, concurrency), "hey": hey(url, seconds, concurrency),
+                      "wrk": wrk(work, url, seconds, concurrency)}
+        out["fixed"] = {"probe": probe(work, url, seconds, concurrency, qps),
+                        "hey": hey(url, seconds, concurrency, qps),
+                        "wrk": wrk(work, url, seconds, concurrency, qps)}
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+    mx, fx = out["max"], out["fixed"]
+    out["ratios"] = {
+        "max_rps_probe_over_hey": ratio(mx["probe"]["rps"], mx["hey"]["rps"]),
+        "max_rps_probe_over_wrk": ratio(mx["probe"]["rps"], mx["wrk"]["rps"]),
+        "fixed_rate_held_probe": ratio(fx["probe"]["rps"], qps),
+        "fixed_rate_held_hey": ratio(fx["hey"]["rps"], qps),
+        "fixed_rate_held_wrk": ratio(fx["wrk"]["rps"], qps),
+        "fixed_p50_probe_over_wrk": ratio(fx["probe"]["p50_ms"], fx["wrk"]["p50_ms"]),
+        "fixed_p99_probe_over_wrk": ratio(fx["probe"]["p99_ms"], fx["wrk"]["p99_ms"]),
+        "fixed_p50_probe_over_hey": ratio(fx["probe"]["p50_ms"], fx["hey"]["p50_ms"]),
+        "fixed_p99_probe_over_hey": ratio(fx["probe"]["p99_ms"], fx["hey"]["p99_ms"]),
+    }
+    r = out["ratios"]
+    out["targets"] = {
+        "at least half of hey's throughput": r["max_rps_probe_over_hey"] >= 0.5,
+        "fixed rate held within 2%": abs(r["fixed_rate_held_probe"] - 1) <= 0.02,
+        "p50 within 20% of wrk's at the same rate": abs(r["fixed_p50_probe_over_wrk"] - 1) <= 0.2,
+        "p99 within 20% of wrk's at the same rate": abs(r["fixed_p99_probe_over_wrk"] - 1) <= 0.2,
+    }
+    return out
+
+
+# ---------------------------------------------------------------- results
+
+def machine():
+    ansible = subprocess.run([os.path.join(BIN, "ansible"), "--version"], capture_output=True, text=True,
+                             check=False).stdout.splitlines()[0]
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            check=False).stdout.strip()
+    return {"cores": os.cpu_count(), "python": platform.python_version(), "ansible_core": ansible,
+            "platform": platform.platform(), "commit": commit or "unknown"}
+
+
+def history_entry(results, label):
+    entry = {"when": results["when"], "label": label, "commit": results["machine"]["commit"]}
+    demo = results.get("demo")
+    if demo:
+        for key in ("site_cold", "site_warm", "script_cold", "script_warm"):
+            entry[key + "_s"] = demo[key]["wall_s"]
+        entry["site_warm_reads"] = demo["site_warm"]["reads"]
+        entry["site_warm_writes"] = demo["site_warm"]["writes"]
+        entry["site_cold_tasks"] = demo["site_cold"]["tasks"]
+    side = results.get("sidecar_info")
+    if side:
+        entry["sidecar_ms_per_pod"] = side["ms_per_pod"]
+    tr = results.get("traffic")
+    if tr:
+        entry["probe_max_rps"] = tr["max"]["probe"]["rps"]
+        entry["probe_over_hey"] = tr["ratios"]["max_rps_probe_over_hey"]
+    return entry
+
+
+def table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results):
+    m = results["machine"]
+    out = ["# Benchmark results", "",
+           "`make bench`, %s, commit %s. Machine: %d cores, Python %s, %s." % (
+               results["when"], m["commit"], m["cores"], m["python"], m["ansible_core"]), ""]
+    demo = results.get("demo")
+    if demo:
+        out += ["## The whole demo (site.yml beside the shell script)", ""]
+        rows = []
+        for key in ("site_cold", "site_warm", "script_cold", "script_warm"):
+            r = demo[key]
+            rows.append([key.replace("_", " "), r["wall_s"], r.get("tasks", "-"), r["requests"], r["reads"],
+                         r["watches"], r["writes"]])
+        out += [table(["run", "wall s", "tasks", "API requests", "reads", "watches", "writes"], rows), ""]
+        out += [table(["ratio", "value"], [[k.replace("_", " "), v] for k, v in demo["ratios"].items()]), ""]
+        out += ["Objects applied by the roles: %d. Time per role, cold / warm (s):" % demo["site_cold"]["objects_applied"], ""]
+        roles = sorted(set(demo["site_cold"]["per_role_s"]) | set(demo["site_warm"]["per_role_s"]))
+        out += [table(["role", "cold s", "warm s"], [[r, demo["site_cold"]["per_role_s"].get(r),
+                                                       demo["site_warm"]["per_role_s"].get(r)] for r in roles]), ""]
+        out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in demo["targets"].items()]), ""]
+    side = results.get("sidecar_info")
+    if side:
+        out += ["## sidecar_info at scale", ""]
+        out += [table(["pods", "module s", "playbook s", "API requests", "reads"],
+                      [[r["pods"], r["module_s"], r["playbook_s"], r["requests"], r["reads"]] for r in side["rows"]]), ""]
+        out += ["%.3f ms per pod on top of %.0f ms fixed (least squares over the sizes)." % (
+            side["ms_per_pod"], side["fixed_ms"]), ""]
+        out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in side["targets"].items()]), ""]
+    tr = results.get("traffic")
+    if tr:
+        out += ["## traffic_probe beside hey and wrk", "",
+                "Against %s, concurrency %d, %d s per run; fixed rate %d requests/s." % (
+                    tr["url_kind"], tr["concurrency"], tr["seconds"], tr["fixed_qps"]), ""]
+        rows = []
+        for mode in ("max", "fixed"):
+            for tool in ("probe", "hey", "wrk"):
+                r = tr[mode][tool]
+                rows.append([mode, tool, r["rps"], r["requests"], r["p50_ms"], r["p99_ms"]])
+        out += [table(["run", "tool", "requests/s", "requests", "p50 ms", "p99 ms"], rows), ""]
+        out += [table(["ratio", "value"], [[k.replace("_", " "), v] for k, v in tr["ratios"].items()]), ""]
+        out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in tr["targets"].items()]), ""]
+    if results.get("notes"):
+        out += ["## What the numbers say", ""] + ["- " + n for n in results["notes"]] + [""]
+    out += ["## History", ""]
+    keys = ["when", "label", "commit", "site_cold_s", "site_warm_s", "script_cold_s", "site_warm_reads",
+            "site_warm_writes", "site_cold_tasks", "sidecar_ms_per_pod", "probe_max_rps", "probe_over_hey"]
+    out += [table(keys, [[h.get(k) for k in keys] for h in results["history"]]), ""]
+    return "\n".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["demo", "sidecar_info", "traffic"], action="append")
+    parser.add_argument("--label", default="make bench")
+    parser.add_argument("--sizes", default="10,100,1000,5000")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--qps", type=int, default=400)
+    parser.add_argument("--output", default=RESULTS)
+    args = parser.parse_args()
+    parts = args.only or ["demo", "sidecar_info", "traffic"]
+    os.makedirs(args.output, exist_ok=True)
+    latest = os.path.join(args.output, "latest.json")
+    previous = {}
+    if os.path.exists(latest):
+        with open(latest) as handle:
+            previous = json.load(handle)
+    results = {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "machine": machine(), "notes": previous.get("notes", [])}
+    work = tempfile.mkdtemp(prefix="mesh-bench-")
+    try:
+        if "demo" in parts:
+            print("bench: the whole demo (site.yml and the script, cold and warm)", flush=True)
+            results["demo"] = whole_demo(work)
+        if "sidecar_info" in parts:
+            print("bench: sidecar_info at %s pods" % args.sizes, flush=True)
+            results["sidecar_info"] = sidecar_scaling(work, [int(s) for s in args.sizes.split(",")])
+        if "traffic" in parts:
+            print("bench: traffic_probe, hey and wrk against nginx", flush=True)
+            results["traffic"] = traffic(work, args.seconds, args.concurrency, args.qps)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for part in ("demo", "sidecar_info", "traffic"):
+        if part not in results and part in previous:
+            results[part] = previous[part]  # a partial run keeps the other parts' last numbers
+    results["history"] = previous.get("history", []) + [history_entry(results, args.label)]
+    with open(latest, "w") as handle:
+        json.dump(results, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    with open(os.path.join(args.output, "latest.md"), "w") as handle:
+        handle.write(markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
