@@ -26,7 +26,12 @@ kubectl apply --server-side -f "$manifests/apps.yaml" >/dev/null
 kubectl label namespace my-app istio-injection=enabled --overwrite >/dev/null
 kubectl rollout status deployment/my-app-v1 deployment/my-app-v2 -n my-app --timeout=120s >/dev/null
 
-kubectl apply --server-side -f "$addons" >/dev/null
+# Istio's docs: when the addons fail to apply because their CRD is not served yet, apply them again.
+kubectl apply --server-side -f "$addons" >/dev/null 2>&1 || {
+  kubectl apply --server-side --validate=false -f "$addons" >/dev/null 2>&1 || true
+  kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+  kubectl apply --server-side -f "$addons" >/dev/null
+}
 for addon in kiali prometheus grafana jaeger; do
   kubectl rollout status "deployment/$addon" -n istio-system --timeout=120s >/dev/null
 done

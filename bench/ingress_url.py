@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Reads a load balancer hostname on stdin and prints the sandbox's loopback base URL for its port 80.
 
 The sandbox serves each ELB listener on a loopback port (GET /sandbox/addresses

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """make bench: the collection measured beside what a user would otherwise do.
 
 1. site.yml cold and warm on a fresh sandbox, and the shell-script baseline
@@ -63,9 +62,12 @@ def ansible_env(sandbox):
 
 
 def api_traffic(entries):
-    reads = [e for e in entries if e["verb"] in ("GET", "HEAD") and not e.get("watch")]
-    return {"requests": len(entries), "reads": len(reads), "watches": sum(1 for e in entries if e.get("watch")),
-            "writes": sum(1 for e in entries if e["verb"] in WRITES)}
+    """Requests split into object reads, watches, writes, and probe traffic through the service proxy."""
+    proxied = [e for e in entries if "/proxy" in e["path"]]
+    objects = [e for e in entries if "/proxy" not in e["path"]]
+    reads = [e for e in objects if e["verb"] in ("GET", "HEAD") and not e.get("watch")]
+    return {"requests": len(entries), "reads": len(reads), "watches": sum(1 for e in objects if e.get("watch")),
+            "writes": sum(1 for e in objects if e["verb"] in WRITES), "proxied": len(proxied)}
 
 
 def iso_seconds(text):
@@ -143,8 +145,9 @@ def whole_demo(work):
     try:
         manifests = os.path.join(work, "manifests")
         os.makedirs(manifests, exist_ok=True)
-        proc, _ = run([os.path.join(BIN, "ansible-playbook"), "-i", INVENTORY, os.path.join(HERE, "render.yml"),
-                       "-e", "bench_dir=" + manifests], env=dict(ansible_env(sandbox), ANSIBLE_STDOUT_CALLBACK="default"))
+        render = [os.path.join(BIN, "ansible-playbook"), "-i", INVENTORY, os.path.join(HERE, "render.yml"),
+                  "-e", "bench_dir=" + manifests]
+        proc, _elapsed = run(render, env=dict(ansible_env(sandbox), ANSIBLE_STDOUT_CALLBACK="default"))
         if proc.returncode != 0:
             raise RuntimeError("render.yml failed:\n" + proc.stdout[-2000:])
         out["script_cold"] = script_run(sandbox, manifests, "cold")
@@ -203,8 +206,8 @@ def sidecar_scaling(work, sizes):
         env = ansible_env(sandbox)
         for size in sizes:
             namespace = "scale-%d" % size
-            post(sandbox.api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                    "metadata": {"name": namespace}})
+            post(sandbox.api, "/api/v1/namespaces",
+                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
                 list(pool.map(lambda i, ns=namespace: post(sandbox.api, "/api/v1/namespaces/%s/pods" % ns,
                                                            injected_pod(ns, i)), range(size)))
@@ -310,7 +313,7 @@ def probe(work, url, seconds, concurrency, qps=None):
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"), ANSIBLE_LOCALHOST_WARNING="0")
     env.pop("PYTHONPATH", None)
-    proc, _ = run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", path], env=env)
+    proc, _elapsed = run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", path], env=env)
     data = json.loads(proc.stdout[proc.stdout.find("{"):])
     result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
     if proc.returncode != 0:
@@ -323,7 +326,7 @@ def hey(url, seconds, concurrency, qps=None):
     command = ["hey", "-z", "%ds" % seconds, "-c", str(concurrency)]
     if qps:
         command += ["-q", "%.3f" % (qps / concurrency)]  # hey's rate is per worker
-    proc, _ = run(command + [url])
+    proc, _elapsed = run(command + [url])
     text = proc.stdout
     percentiles = dict((int(p), float(s) * 1000) for p, s in re.findall(r"(\d+)%+ in ([0-9.]+) secs", text))
     return {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1)),
@@ -347,7 +350,7 @@ def wrk(work, url, seconds, concurrency, qps=None):
             handle.write(WRK_PACE.format(delay=int(round(1000.0 * concurrency / qps)), concurrency=concurrency,
                                          qps=qps))
         command += ["-s", script]
-    proc, _ = run(command + [url])
+    proc, _elapsed = run(command + [url])
     text = proc.stdout
 
     def ms(value, unit):
@@ -445,13 +448,14 @@ def markdown(results):
         for key in ("site_cold", "site_warm", "script_cold", "script_warm"):
             r = demo[key]
             rows.append([key.replace("_", " "), r["wall_s"], r.get("tasks", "-"), r["requests"], r["reads"],
-                         r["watches"], r["writes"]])
-        out += [table(["run", "wall s", "tasks", "API requests", "reads", "watches", "writes"], rows), ""]
+                         r["watches"], r["writes"], r.get("proxied", 0)])
+        out += [table(["run", "wall s", "tasks", "API requests", "object reads", "watches", "writes",
+                       "probe requests via service proxy"], rows), ""]
         out += [table(["ratio", "value"], [[k.replace("_", " "), v] for k, v in demo["ratios"].items()]), ""]
         out += ["Objects applied by the roles: %d. Time per role, cold / warm (s):" % demo["site_cold"]["objects_applied"], ""]
         roles = sorted(set(demo["site_cold"]["per_role_s"]) | set(demo["site_warm"]["per_role_s"]))
-        out += [table(["role", "cold s", "warm s"], [[r, demo["site_cold"]["per_role_s"].get(r),
-                                                       demo["site_warm"]["per_role_s"].get(r)] for r in roles]), ""]
+        per_role = [[r, demo["site_cold"]["per_role_s"].get(r), demo["site_warm"]["per_role_s"].get(r)] for r in roles]
+        out += [table(["role", "cold s", "warm s"], per_role), ""]
         out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in demo["targets"].items()]), ""]
     side = results.get("sidecar_info")
     if side:

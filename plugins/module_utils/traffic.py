@@ -167,9 +167,126 @@ class Target(object):
         self.display_url = display_url or "%s://%s%s" % (scheme, _netloc(host, port, scheme), path)
 
     def connect(self, timeout):
-        if self.scheme == "https":
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.ssl_context)
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        return Connection(self.host, self.port, timeout, self.ssl_context if self.scheme == "https" else None)
+
+    def request_bytes(self, method, headers, body):
+        """The whole HTTP/1.1 request, built once and sent as is on every call."""
+        names = set(name.lower() for name in headers)
+        lines = ["%s %s HTTP/1.1" % (method, self.path)]
+        if "host" not in names:
+            lines.append("Host: %s" % _netloc(self.host, self.port, self.scheme))
+        if "user-agent" not in names:
+            lines.append("User-Agent: istio_demo.mesh-traffic_probe")
+        if "accept" not in names:
+            lines.append("Accept: */*")
+        lines += ["%s: %s" % (name, value) for name, value in headers.items()]
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append("Content-Length: %d" % len(body or b""))
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
+MAX_HEAD = 65536
+
+
+class Connection(object):
+    """One HTTP/1.1 keep-alive connection that parses no more of an answer than a probe needs.
+
+    http.client's parsing of every header costs several times the exchange
+    itself on loopback; this reads the status line, Content-Length,
+    Transfer-Encoding and Connection, and the body. Failures raise the same
+    exception types as http.client, so they are classified alike.
+    """
+
+    def __init__(self, host, port, timeout, ssl_context=None):
+        sock = socket.create_connection((host, port), timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if ssl_context is not None:
+                sock = ssl_context.wrap_socket(sock, server_hostname=host)
+        except Exception:
+            sock.close()
+            raise
+        self.sock = sock
+        self.buffer = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise http.client.RemoteDisconnected("the server closed the connection without a complete answer")
+        self.buffer += chunk
+
+    def _take(self, size):
+        while len(self.buffer) < size:
+            self._fill()
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def _line(self):
+        while True:
+            end = self.buffer.find(b"\r\n")
+            if end >= 0:
+                line, self.buffer = self.buffer[:end], self.buffer[end + 2:]
+                return line
+            if len(self.buffer) > MAX_HEAD:
+                raise http.client.LineTooLong("chunk size line")
+            self._fill()
+
+    def exchange(self, request, head_only=False):
+        """Send ``request`` (bytes); return (status, body, whether the server will close)."""
+        self.sock.sendall(request)
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(self.buffer) > MAX_HEAD:
+                raise http.client.LineTooLong("headers")
+            self._fill()
+        head, self.buffer = self.buffer[:end], self.buffer[end + 4:]
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise http.client.BadStatusLine(lines[0][:80].decode("latin-1"))
+        status = int(parts[1])
+        length, chunked, close = None, False, parts[0] == b"HTTP/1.0"
+        for line in lines[1:]:
+            name, _sep, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                try:
+                    length = int(value.strip())
+                except ValueError:
+                    raise http.client.HTTPException("invalid Content-Length %r" % value.strip()[:20])
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif name == b"connection":
+                token = value.strip().lower()
+                close = token == b"close" or (close and token != b"keep-alive")
+        if head_only or status in (204, 304) or 100 <= status < 200:
+            return status, b"", close
+        if chunked:
+            body = []
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                if size == 0:
+                    while self._line():
+                        pass
+                    return status, b"".join(body), close
+                body.append(self._take(size))
+                self._take(2)
+        if length is not None:
+            return status, self._take(length), close
+        body, self.buffer = [self.buffer], b""
+        while True:  # no length: the body ends with the connection
+            try:
+                self._fill()
+            except http.client.RemoteDisconnected:
+                break
+            body.append(self.buffer)
+            self.buffer = b""
+        return status, b"".join(body), True
 
 
 def _netloc(host, port, scheme):
@@ -306,9 +423,11 @@ class _Worker(object):
         self.target = target
         self.spec = spec
         self.conn = None
-        self.headers = dict(target.headers)
-        self.headers.update(spec.headers)
-        self.body = spec.body.encode("utf-8") if isinstance(spec.body, str) else spec.body
+        headers = dict(target.headers)
+        headers.update(spec.headers)
+        body = spec.body.encode("utf-8") if isinstance(spec.body, str) else spec.body
+        self.request = target.request_bytes(spec.method, headers, body)
+        self.head_only = spec.method == "HEAD"
 
     def close(self):
         if self.conn is not None:
@@ -320,16 +439,14 @@ class _Worker(object):
         try:
             if self.conn is None:
                 self.conn = self.target.connect(self.spec.timeout)
-            self.conn.request(self.spec.method, self.target.path, body=self.body, headers=self.headers)
-            response = self.conn.getresponse()
-            payload = response.read()
+            status, payload, will_close = self.conn.exchange(self.request, self.head_only)
             latency = clock() - start
-            if response.will_close:
+            if will_close:
                 self.close()
             detail = None
-            if response.status not in self.spec.expect_status:
+            if status not in self.spec.expect_status:
                 detail = " ".join(payload[:DETAIL_BYTES].decode("utf-8", "replace").split())
-            return Sample(start, latency, status=response.status, detail=detail)
+            return Sample(start, latency, status=status, detail=detail)
         except Exception as exc:  # every transport failure is a measured outcome
             self.close()
             return Sample(start, clock() - start, error=(classify_error(exc), "%s: %s" % (

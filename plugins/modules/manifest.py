@@ -160,6 +160,7 @@ api_retries:
 
 import copy
 import traceback
+from functools import partial
 
 from ansible.module_utils.common.dict_transformations import dict_merge
 from ansible.module_utils.common.text.converters import to_native
@@ -174,6 +175,12 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import RESOURCE_PREDICATES, custom_condition, exists
+
+try:
+    from kubernetes.dynamic.resource import ResourceInstance
+except ImportError:  # AnsibleK8SModule reports the missing kubernetes library
+    ResourceInstance = None
 
 try:
     import yaml
@@ -262,8 +269,8 @@ def unchanged(service, resource, obj, params):
     kubernetes.core's client-side apply sends a PATCH for every object that
     holds a list, even when nothing differs. An object whose live state holds
     every field of the definition, and whose last-applied annotation is this
-    very definition, needs no request at all: it is read once (and waited
-    for, if asked) and reported unchanged.
+    very definition, needs no request at all: it is read once and reported
+    unchanged.
     """
     if params["state"] != "present":
         return None
@@ -277,16 +284,30 @@ def unchanged(service, resource, obj, params):
     if not contains(live, dict_merge(desired, annotate(desired))):
         return None
     result = {"changed": False, "method": "apply", "result": live}
-    if params["wait"] and not service.module.check_mode:
-        success, instance, duration = service.wait(resource, live)
-        result["duration"] = duration
-        if not success:
-            raise ResourceTimeout('"{0}" "{1}": Timed out waiting on resource'.format(
-                resource.kind, desired["metadata"]["name"]), result=result)
-        result["result"] = instance
     if service.module._diff:
         result["diff"] = {"before": live, "after": live}
     return result
+
+
+def wait_for(service, resource, obj, result, state, condition):
+    """Wait for one object as kubernetes.core would; raises ResourceTimeout.
+
+    An object the API server already returned in the awaited state (a
+    Service, a ConfigMap, a Deployment that was ready) is not read again.
+    """
+    known = result.get("result")
+    if state == "present" and isinstance(known, dict) and known.get("kind") and ResourceInstance is not None:
+        predicate = partial(custom_condition, condition) if condition else RESOURCE_PREDICATES.get(resource.kind, exists)
+        if predicate(ResourceInstance(service.client, known)):
+            result["duration"] = 0
+            return
+    success, instance, duration = service.wait(resource, obj)
+    result["duration"] = duration
+    if state == "present" and instance:
+        result["result"] = instance
+    if not success:
+        raise ResourceTimeout('"{0}" "{1}": Timed out waiting on resource'.format(
+            resource.kind, obj["metadata"]["name"]), result=result)
 
 
 def run(module):
@@ -303,23 +324,32 @@ def run(module):
     client = connect(module)
     retries = client.retry_log
     service = K8sService(client, module)
-    action = dict(state=params["state"], apply=params["state"] == "present", wait=params["wait"])
+    # every object is sent first and waited for afterwards, so that Deployments roll out side by side
+    action = dict(state=params["state"], apply=params["state"] == "present", wait=False)
     results, error, done = [], None, []
     for obj in objects:
         try:
             resource = service.find_resource(obj["kind"], obj["apiVersion"], fail=True)
             obj = with_namespace(obj, params.get("namespace"), resource.namespaced)
-            done.append(obj)
+            done.append((resource, obj))
             results.append(unchanged(service, resource, obj, params) or
                            perform_action(service, copy.deepcopy(obj), action))
         except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
             error = "%s %s failed: %s" % ("applying" if params["state"] == "present" else "deleting",
                                           label(obj), to_native(exc))
             break
+    if params["wait"] and not module.check_mode and error is None:
+        for (resource, obj), outcome in zip(done, results):
+            try:
+                condition = params["wait_condition"] if (params["wait_condition"] or {}).get("type") else None
+                wait_for(service, resource, obj, outcome, params["state"], condition)
+            except Exception as exc:  # as above
+                error = "waiting for %s failed: %s" % (label(obj), to_native(exc))
+                break
     result = dict(
         changed=any(r.get("changed") for r in results),
         result=dict(results=results),
-        objects=[label(o) for o in done + objects[len(done):]],
+        objects=[label(o) for o in [d[1] for d in done] + objects[len(done):]],
         api_retries=retries.events,
     )
     warning = retries.warning()
