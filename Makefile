@@ -25,7 +25,7 @@ export ANSIBLE_NOCOLOR := 1
 
 SANDBOX := $(BIN)/python tests/sandbox/ctl.py
 
-.PHONY: reliability sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+.PHONY: graphviz reliability sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
@@ -78,13 +78,13 @@ unit: setup
 sandbox-test: setup
 	pytest -q tests/sandbox_contract
 
-integration: setup
+integration: setup graphviz
 	pytest -q tests/integration
 
 reliability: setup
 	pytest -q tests/reliability
 
-molecule: setup
+molecule: setup graphviz
 	@scenarios=$$(test -d molecule && find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -rn1 basename | sort || true); \
 	  if [ -z "$$scenarios" ]; then echo "molecule: no scenario yet"; exit 0; fi; \
 	  for s in $$scenarios; do molecule test -s $$s; done
@@ -93,10 +93,11 @@ test: lint sanity unit sandbox-test integration reliability molecule
 
 PLAYBOOK := SANDBOX_STATE_DIR=$(CURDIR)/.sandbox ansible-playbook -i inventories/sandbox
 
-demo: setup sandbox-up
+demo: setup graphviz sandbox-up
 	$(PLAYBOOK) playbooks/site.yml
 	$(PLAYBOOK) playbooks/verify.yml
 	@echo
+	@echo "The mesh report: reports/mesh-report.html (and .md, reports/mesh-graph.svg, .png)"
 	@echo "The demo runs on the sandbox (a test double of EKS with Istio). Explore it:"
 	@echo "  source .sandbox/env && kubectl get pods -A && istioctl proxy-status"
 	@echo "  make demo-traffic    # 60 s of traffic through the mesh"
@@ -110,8 +111,12 @@ demo-down: setup
 	$(SANDBOX) down
 
 bench: setup collection
-	bash bench/deps.sh
+	bash tools/system_deps.sh nginx=nginx-light hey=hey wrk=wrk
 	$(BIN)/python bench/run.py
+
+# Graphviz draws the mesh report's service graph (verify.yml, the demo, the tests of the report)
+graphviz:
+	@bash tools/system_deps.sh dot=graphviz
 
 build: setup
 	@mkdir -p $(BUILD)/dist

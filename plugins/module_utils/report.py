@@ -1,0 +1,342 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The mesh report, from data the collection already gathers: checks, Markdown, HTML and a Graphviz graph.
+
+Pure functions, no I/O: the mesh_report module feeds them and writes the files.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import html
+import re
+
+# How to open each addon Istio ships, when the caller gives no command.
+ADDON_COMMANDS = {
+    "kiali": "kubectl -n istio-system port-forward svc/kiali 20001:20001, then open http://localhost:20001",
+    "prometheus": "kubectl -n istio-system port-forward svc/prometheus 9090:9090, then open http://localhost:9090",
+    "grafana": "kubectl -n istio-system port-forward svc/grafana 3000:3000, then open http://localhost:3000",
+    "jaeger": "kubectl -n istio-system port-forward svc/tracing 16686:80, then open http://localhost:16686",
+    "loki": "kubectl -n istio-system port-forward svc/loki 3100:3100, then query http://localhost:3100",
+}
+CANONICAL = "service.istio.io/canonical-name"
+
+
+class ReportInputError(Exception):
+    """An input of the report is malformed."""
+
+
+def _list_of_dicts(name, value):
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ReportInputError("%s is invalid: expected a list of mappings, got %s" % (name, type(value).__name__))
+    return value
+
+
+def normalize(params):
+    """The report's data from the module's options; raises ReportInputError."""
+    control_plane = params.get("control_plane") or {}
+    if not isinstance(control_plane, dict):
+        raise ReportInputError("control_plane is invalid: expected the control_plane mapping the istioctl module "
+                               "returns")
+    routes = []
+    for index, route in enumerate(_list_of_dicts("routes", params.get("routes"))):
+        item = route.get("item") if isinstance(route.get("item"), dict) else {}
+        path = route.get("path") or item.get("path")
+        if not path:
+            raise ReportInputError("routes[%d] is invalid: expected path (or item.path, as a traffic_probe loop "
+                                   "registers it)" % index)
+        routes.append({
+            "entry": route.get("entry") or "ingress gateway",
+            "path": path,
+            "service": route.get("service") or item.get("service") or "",
+            "url": route.get("url") or "",
+            "requests": int(route.get("requests") or 0),
+            "succeeded": int(route.get("succeeded") or 0),
+            "success_ratio": route.get("success_ratio"),
+            "min_success_ratio": route.get("min_success_ratio", 1.0),
+            "status_codes": dict((str(k), v) for k, v in (route.get("status_codes") or {}).items()),
+            "latency_ms": route.get("latency_ms") or {},
+            "errors": dict((k, v) for k, v in (route.get("errors") or {}).items() if v),
+            "message": route.get("msg") if route.get("failed") else None,
+            "passed": bool(route.get("passed")) if "passed" in route else not route.get("failed"),
+        })
+    addons = []
+    for index, addon in enumerate(_list_of_dicts("addons", params.get("addons"))):
+        name = addon.get("name") or addon.get("item")
+        if not name:
+            raise ReportInputError("addons[%d] is invalid: expected name" % index)
+        addons.append({"name": name, "ready": bool(addon.get("ready")), "detail": addon.get("detail") or "",
+                       "command": addon.get("command") or ADDON_COMMANDS.get(name, "")})
+    group = params.get("security_group") or {}
+    if not isinstance(group, dict):
+        raise ReportInputError("security_group is invalid: expected the result of security_group_rules")
+    failures = params.get("failures") or []
+    if not isinstance(failures, list):
+        raise ReportInputError("failures is invalid: expected a list of messages")
+    return {
+        "title": params.get("title") or "Istio service-mesh demo",
+        "control_plane": control_plane,
+        "pods": _list_of_dicts("pods", params.get("pods")),
+        "services": _list_of_dicts("services", params.get("services")),
+        "routes": routes,
+        "addons": addons,
+        "security_group": group,
+        "failures": [str(f) for f in failures],
+    }
+
+
+def _ratio(route):
+    if route["success_ratio"] is not None:
+        return float(route["success_ratio"])
+    return route["succeeded"] / route["requests"] if route["requests"] else 0.0
+
+
+def _codes(route):
+    return ", ".join("%s x%d" % (k, v) for k, v in sorted(route["status_codes"].items())) or "no answer"
+
+
+def _ms(value):
+    return "-" if value is None else ("%.1f" % value if value >= 10 else "%.2f" % value)
+
+
+def route_name(route):
+    return "%s %s" % (route["entry"], route["path"])
+
+
+def checks(data):
+    """One entry per check, in report order: {name, passed, detail}."""
+    out = []
+    cp = data["control_plane"]
+    if cp:
+        components = cp.get("components") or []
+        unhealthy = [c for c in components if not c.get("healthy", c.get("ready", 0) >= c.get("desired", 1))]
+        out.append({"name": "control plane %s" % (cp.get("version") or "absent"),
+                    "passed": bool(components) and not unhealthy,
+                    "detail": ("; ".join("%s %s/%s ready" % (c.get("name"), c.get("ready"), c.get("desired"))
+                                         for c in unhealthy) if components else "no component found")
+                    or "%d components ready" % len(components)})
+    by_ns = {}
+    for pod in data["pods"]:
+        by_ns.setdefault(pod.get("namespace") or "", []).append(pod)
+    for namespace in sorted(by_ns):
+        pods = by_ns[namespace]
+        bad = [p for p in pods if p.get("violations")]
+        injected = sum(1 for p in pods if p.get("injected"))
+        out.append({"name": "pods in %s" % namespace, "passed": not bad,
+                    "detail": "; ".join(v for p in bad for v in p["violations"]) if bad else
+                    "%d of %d injected and ready" % (injected, len(pods))})
+    for route in data["routes"]:
+        detail = "%d of %d answered as expected (%s), p99 %s ms" % (
+            route["succeeded"], route["requests"], _codes(route), _ms(route["latency_ms"].get("p99")))
+        if route["errors"]:
+            detail += ", errors %s" % ", ".join("%s x%d" % kv for kv in sorted(route["errors"].items()))
+        out.append({"name": "route %s" % route_name(route), "passed": route["passed"], "detail": detail})
+    for addon in data["addons"]:
+        out.append({"name": "addon %s" % addon["name"], "passed": addon["ready"],
+                    "detail": addon["detail"] or ("ready" if addon["ready"] else "not ready")})
+    group = data["security_group"]
+    if group.get("group_id"):
+        missing = group.get("added") or []
+        stale = group.get("removed") or []
+        if missing or stale:
+            ports = ([r.get("from_port") for r in missing], [r.get("from_port") for r in stale])
+            detail = "missing ports %s, stale ports %s" % ports
+        else:
+            detail = "%d Istio rules" % len(group.get("rules") or [])
+        out.append({"name": "security group %s" % group["group_id"], "passed": not missing and not stale,
+                    "detail": detail})
+    for failure in data["failures"]:
+        out.append({"name": "verify", "passed": False, "detail": failure})
+    return out
+
+
+def failures(check_list):
+    return ["%s: %s" % (c["name"], c["detail"]) for c in check_list if not c["passed"]]
+
+
+# ------------------------------------------------------------------ the graph
+
+def _id(prefix, name):
+    return "%s_%s" % (prefix, re.sub(r"[^A-Za-z0-9_]", "_", name))
+
+
+def _dot_text(value):
+    return str(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def workloads(data):
+    """{service name: {name, pods, ready, injected}} from the Services' selectors and the pods' canonical names."""
+    found = {}
+    for service in data["services"]:
+        meta = service.get("metadata") or {}
+        name = meta.get("name") or service.get("name")
+        selector = (service.get("spec") or {}).get("selector") or service.get("selector") or {}
+        app = selector.get("app") or selector.get(CANONICAL)
+        if not name or not app:
+            continue
+        # an injected pod carries its canonical name; one the injector missed is known by its
+        # Deployment's naming (APP-<replicaset hash>-<suffix>)
+        pods = [p for p in data["pods"] if (p.get("istio_labels") or {}).get(CANONICAL) == app
+                or (p.get("labels") or {}).get("app") == app
+                or re.match(re.escape(app) + r"-[a-z0-9]+-[a-z0-9]+$", p.get("name") or "")]
+        found[name] = {"name": app, "pods": len(pods), "ready": sum(1 for p in pods if p.get("ready")),
+                       "injected": sum(1 for p in pods if p.get("injected"))}
+    return found
+
+
+def dot(data):
+    """The service graph in Graphviz's language: entry points -> Services -> workloads."""
+    red, green, grey = "#c62828", "#2e7d32", "#757575"
+    lines = ["digraph mesh {", '  rankdir=LR;', '  bgcolor="white";',
+             '  node [shape=box, style="rounded,filled", fillcolor="#f5f7fb", fontname="Helvetica", fontsize=11];',
+             '  edge [fontname="Helvetica", fontsize=10];']
+    entries, services = {}, {}
+    for route in data["routes"]:
+        entries.setdefault(route["entry"], []).append(route)
+        if route["service"]:
+            services.setdefault(route["service"], []).append(route)
+    found = workloads(data)
+    for entry, routes in sorted(entries.items()):
+        ok = all(r["passed"] for r in routes)
+        lines.append('  %s [label="%s", fillcolor="%s"];' % (_id("entry", entry), _dot_text(entry),
+                                                             "#e8f5e9" if ok else "#ffebee"))
+    for service in sorted(services):
+        lines.append('  %s [label="Service\\n%s", shape=ellipse];' % (_id("svc", service), _dot_text(service)))
+        workload = found.get(service)
+        if workload:
+            healthy = workload["pods"] > 0 and workload["ready"] == workload["pods"] and \
+                workload["injected"] == workload["pods"]
+            lines.append('  %s [label="%s\\n%d/%d pods ready, %d injected", fillcolor="%s"];' % (
+                _id("wl", workload["name"]), _dot_text(workload["name"]), workload["ready"], workload["pods"],
+                workload["injected"], "#e8f5e9" if healthy else "#ffebee"))
+            lines.append('  %s -> %s [color="%s", label="%s"];' % (
+                _id("svc", service), _id("wl", workload["name"]), green if healthy else red,
+                "%d endpoints" % workload["ready"]))
+    for route in data["routes"]:
+        target = _id("svc", route["service"]) if route["service"] else _id("path", route["entry"] + route["path"])
+        if not route["service"]:
+            lines.append('  %s [label="%s", shape=plaintext];' % (target, _dot_text(route["path"])))
+        label = "%s\\n%d req, %.0f%% ok, p99 %s ms" % (route["path"], route["requests"], 100 * _ratio(route),
+                                                       _ms(route["latency_ms"].get("p99")))
+        color = green if route["passed"] else red
+        if not route["requests"]:
+            color = grey if route["passed"] else red
+        lines.append('  %s -> %s [color="%s", fontcolor="%s", penwidth=%s, label="%s"];' % (
+            _id("entry", route["entry"]), target, color, color, "1.5" if route["passed"] else "2.5", label))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ Markdown and HTML
+
+def _status_line(check_list):
+    bad = failures(check_list)
+    if bad:
+        return "FAILING: %d of %d checks failed" % (len(bad), len(check_list)), bad
+    return "PASSING: all %d checks pass" % len(check_list), []
+
+
+def _md_cell(value):
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(headers, rows):
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows]
+    return out
+
+
+def sections(data, check_list):
+    """(heading, headers, rows) of every table, shared by Markdown and HTML."""
+    out = [("Checks", ["check", "result", "detail"],
+            [[c["name"], "pass" if c["passed"] else "FAIL", c["detail"]] for c in check_list])]
+    cp = data["control_plane"]
+    if cp:
+        out.append(("Control plane: Istio %s, revision %s" % (cp.get("version") or "-", cp.get("revision") or "-"),
+                    ["component", "kind", "ready", "healthy"],
+                    [[c.get("name"), c.get("component", ""), "%s/%s" % (c.get("ready"), c.get("desired")),
+                      "yes" if c.get("healthy") else "NO"] for c in cp.get("components") or []]))
+    by_ns = {}
+    for pod in data["pods"]:
+        by_ns.setdefault(pod.get("namespace") or "", []).append(pod)
+    for namespace in sorted(by_ns):
+        out.append(("Pods in %s" % namespace,
+                    ["pod", "ready", "injected", "sidecar", "proxy", "init", "violations"],
+                    [[p.get("name"), "yes" if p.get("ready") else "NO", "yes" if p.get("injected") else "NO",
+                      p.get("sidecar_mode") or "none", p.get("proxy_version") or "-",
+                      (p.get("init") or {}).get("name") or "-", "; ".join(p.get("violations") or []) or "-"]
+                     for p in sorted(by_ns[namespace], key=lambda p: p.get("name") or "")]))
+    if data["routes"]:
+        out.append(("Routes", ["entry", "path", "service", "requests", "status codes", "success", "p50 ms",
+                               "p90 ms", "p99 ms", "url"],
+                    [[r["entry"], r["path"], r["service"] or "-", r["requests"], _codes(r),
+                      "%.0f%%" % (100 * _ratio(r)), _ms(r["latency_ms"].get("p50")), _ms(r["latency_ms"].get("p90")),
+                      _ms(r["latency_ms"].get("p99")), r["url"] or "-"] for r in data["routes"]]))
+    if data["addons"]:
+        out.append(("Addons", ["addon", "ready", "open it with"],
+                    [[a["name"], "yes" if a["ready"] else "NO", a["command"] or "-"] for a in data["addons"]]))
+    group = data["security_group"]
+    if group.get("group_id"):
+        out.append(("Security-group rules on %s" % group["group_id"], ["ports", "protocol", "sources", "description"],
+                    [[r.get("from_port") if r.get("from_port") == r.get("to_port", r.get("from_port")) else
+                      "%s-%s" % (r.get("from_port"), r.get("to_port")), r.get("proto", "tcp"),
+                      ", ".join(str(s) for s in r.get("sources") or []), r.get("description", "")]
+                     for r in group.get("rules") or []]))
+    return out
+
+
+def markdown(data, check_list, graph_file=None):
+    status, bad = _status_line(check_list)
+    lines = ["# %s: mesh report" % data["title"], "", "**%s**" % status, ""]
+    lines += ["- %s" % b for b in bad]
+    if bad:
+        lines.append("")
+    if graph_file:
+        lines += ["## Service graph", "", "![service graph](%s)" % graph_file, ""]
+    for heading, headers, rows in sections(data, check_list):
+        lines += ["## %s" % heading, ""] + _md_table(headers, rows) + [""]
+    return "\n".join(lines)
+
+
+STYLE = """
+body{font-family:Helvetica,Arial,sans-serif;margin:2em;color:#212121;max-width:1200px}
+h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f0f3f8}.fail{color:#b71c1c;font-weight:bold}.pass{color:#1b5e20}
+.banner{padding:.8em 1em;border-radius:6px;margin:1em 0}
+.banner.bad{background:#ffebee;border:2px solid #c62828}.banner.good{background:#e8f5e9;border:2px solid #2e7d32}
+.graph svg{max-width:100%;height:auto}
+"""
+
+
+def html_page(data, check_list, svg=None):
+    """A self-contained page: inline style, the graph as inline SVG, nothing fetched from elsewhere."""
+    esc = html.escape
+    status, bad = _status_line(check_list)
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>%s: mesh report</title>" % esc(data["title"]), "<style>%s</style></head><body>" % STYLE,
+             "<h1>%s: mesh report</h1>" % esc(data["title"]),
+             '<div class="banner %s" id="status"><strong>%s</strong>' % ("bad" if bad else "good", esc(status))]
+    if bad:
+        parts.append("<ul>%s</ul>" % "".join("<li>%s</li>" % esc(b) for b in bad))
+    parts.append("</div>")
+    if svg:
+        body = svg[svg.find("<svg"):] if "<svg" in svg else ""
+        parts.append('<h2>Service graph</h2><div class="graph">%s</div>' % body)
+    for heading, headers, rows in sections(data, check_list):
+        parts.append("<h2>%s</h2><table><tr>%s</tr>" % (esc(heading), "".join("<th>%s</th>" % esc(h) for h in headers)))
+        for row in rows:
+            cells = []
+            for value in row:
+                text = str(value)
+                css = ' class="fail"' if text in ("FAIL", "NO") else (' class="pass"' if text == "pass" else "")
+                cells.append("<td%s>%s</td>" % (css, esc(text)))
+            parts.append("<tr>%s</tr>" % "".join(cells))
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,283 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: mesh_report
+short_description: Write the mesh report - Markdown, self-contained HTML and a service graph - from what a run measured
+version_added: 0.2.0
+author:
+  - istio_demo.mesh developers (@istio-demo-mesh)
+description:
+  - Turns results the collection's modules already return into one report a person reads after a run -
+    C(mesh-report.md), a self-contained C(mesh-report.html) (inline style, the graph as inline SVG, nothing fetched
+    from elsewhere) and the service graph as C(mesh-graph.svg) and C(mesh-graph.png), drawn with Graphviz.
+  - The report holds the control plane (version, revision, components and readiness), each namespace's pods
+    (injection, sidecar mode, proxy version, init container, violations), the routes with their probe results
+    (status histogram, success ratio, p50/p90/p99), the addons with the command that opens each, and the
+    security-group rules.
+  - The graph goes from each entry point (ingress gateway, NGINX) to the Services and on to their workloads; each
+    route's edge is labelled with its request count, success ratio and p99, and unhealthy edges are red.
+  - A failing check - a pod without its sidecar, a route that answers 503, a component not ready - is listed at
+    the top of both documents. The module itself fails only on bad input or when it cannot write; gate on
+    RV(passed).
+  - Files are rewritten only when their content changes, so a rerun on the same data reports no change.
+options:
+  output_dir:
+    description: Directory for the four files; created when missing.
+    type: path
+    required: true
+  formats:
+    description:
+      - Which files to write. C(svg) and C(png) need Graphviz's C(dot) (Debian package C(graphviz)).
+      - The HTML page embeds the graph only when C(svg) is written too.
+    type: list
+    elements: str
+    choices: [md, html, svg, png]
+    default: [md, html, svg, png]
+  title:
+    description: Heading of the report.
+    type: str
+    default: Istio service-mesh demo
+  control_plane:
+    description: The RV(istio_demo.mesh.istioctl#module:control_plane) the istioctl module returns.
+    type: dict
+    default: {}
+  pods:
+    description: The RV(istio_demo.mesh.sidecar_info#module:pods) the sidecar_info module returns.
+    type: list
+    elements: dict
+    default: []
+  services:
+    description:
+      - Service objects (as M(kubernetes.core.k8s_info) returns them, or C(name) and C(selector)); a Service's
+        workload is the pods whose C(service.istio.io/canonical-name) equals its selector's C(app).
+    type: list
+    elements: dict
+    default: []
+  routes:
+    description:
+      - One M(istio_demo.mesh.traffic_probe) result per route, with C(entry) (such as C(ingress gateway) or
+        C(nginx)), C(path) and C(service); as a loop over routes registers them, C(path) and C(service) may
+        instead be in C(item).
+    type: list
+    elements: dict
+    default: []
+  addons:
+    description:
+      - The addons, each with C(name), C(ready), and optionally C(detail) and C(command) (how to open it; Istio's
+        addons get a C(kubectl port-forward) command by default).
+    type: list
+    elements: dict
+    default: []
+  security_group:
+    description: The result of M(istio_demo.mesh.security_group_rules) (its C(group_id), C(rules), C(added), C(removed)).
+    type: dict
+    default: {}
+  failures:
+    description: Failures of earlier checks to list among the report's failures, such as C(ansible_failed_result.msg).
+    type: list
+    elements: str
+    default: []
+  dot_path:
+    description: Graphviz's C(dot); found on C(PATH) when not given.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is written; C(changed) says whether the report would change.
+  diff_mode:
+    support: none
+    description: No diff is returned.
+requirements:
+  - python >= 3.9
+  - Graphviz (C(dot)) for C(svg) and C(png)
+seealso:
+  - module: istio_demo.mesh.sidecar_info
+  - module: istio_demo.mesh.traffic_probe
+  - module: istio_demo.mesh.istioctl
+"""
+
+EXAMPLES = r"""
+- name: Write the mesh report from what the verify tasks registered
+  istio_demo.mesh.mesh_report:
+    output_dir: "{{ playbook_dir }}/../reports"
+    control_plane: "{{ istio.control_plane }}"
+    pods: "{{ mesh_pods.pods }}"
+    services: "{{ services.resources }}"
+    routes: "{{ ingress_probes.results | map('combine', {'entry': 'ingress gateway'}) }}"
+    addons:
+      - {name: kiali, ready: true}
+  register: report
+
+- name: Fail the play when the mesh is not healthy, after the report is written
+  ansible.builtin.fail:
+    msg: "{{ report.failures | join('; ') }} (see {{ report.paths.html }})"
+  when: not report.passed
+"""
+
+RETURN = r"""
+passed:
+  description: Whether every check passed.
+  returned: always
+  type: bool
+  sample: false
+checks:
+  description: Every check in report order, one line each for a terminal summary.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: What was checked, such as C(route ingress gateway /v2).
+      type: str
+    passed:
+      description: Whether it passed.
+      type: bool
+    detail:
+      description: The measurement or the failure in words.
+      type: str
+  sample: [{name: route ingress gateway /v1, passed: true, detail: "10 of 10 answered as expected (200 x10), p99 2.10 ms"}]
+failures:
+  description: The failed checks, as C(name - detail) lines, also at the top of the report.
+  returned: always
+  type: list
+  elements: str
+  sample: ["route nginx /v2: 0 of 10 answered as expected (503 x10), p99 1.20 ms"]
+paths:
+  description: The files of the report, by format.
+  returned: always
+  type: dict
+  sample: {md: reports/mesh-report.md, html: reports/mesh-report.html, svg: reports/mesh-graph.svg,
+           png: reports/mesh-graph.png}
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.istio_demo.mesh.plugins.module_utils import report
+
+FILES = {"md": "mesh-report.md", "html": "mesh-report.html", "svg": "mesh-graph.svg", "png": "mesh-graph.png",
+         "dot": "mesh-graph.dot"}
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+class Writer(object):
+    """Writes files atomically, only when their content differs."""
+
+    def __init__(self, module, directory):
+        self.module = module
+        self.directory = directory
+        self.changed = False
+
+    def put(self, name, content):
+        path = os.path.join(self.directory, FILES[name])
+        content = to_bytes(content)
+        if _read(path) == content:
+            return path
+        self.changed = True
+        if not self.module.check_mode:
+            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".%s." % FILES[name])
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.chmod(temp, 0o644)
+            self.module.atomic_move(temp, path)
+        return path
+
+
+def render_graph(module, dot_binary, source, fmt):
+    rc, out, err = module.run_command([dot_binary, "-T" + fmt], data=source, binary_data=True, encoding=None)
+    if rc != 0:
+        module.fail_json(msg="Graphviz's dot (%s) could not draw the service graph as %s (exit %d): %s" % (
+            dot_binary, fmt, rc, (err or b"").decode("utf-8", "replace").strip()[-500:]))
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            output_dir=dict(type="path", required=True),
+            formats=dict(type="list", elements="str", choices=["md", "html", "svg", "png"],
+                         default=["md", "html", "svg", "png"]),
+            title=dict(type="str", default="Istio service-mesh demo"),
+            control_plane=dict(type="dict", default={}),
+            pods=dict(type="list", elements="dict", default=[]),
+            services=dict(type="list", elements="dict", default=[]),
+            routes=dict(type="list", elements="dict", default=[]),
+            addons=dict(type="list", elements="dict", default=[]),
+            security_group=dict(type="dict", default={}),
+            failures=dict(type="list", elements="str", default=[]),
+            dot_path=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    formats = params["formats"] or []
+    try:
+        data = report.normalize(params)
+    except report.ReportInputError as exc:
+        module.fail_json(msg=str(exc))
+    directory = params["output_dir"]
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        module.fail_json(msg="output_dir=%s is invalid: expected a directory, and it is a file" % directory)
+    dot_binary = None
+    if "svg" in formats or "png" in formats:
+        dot_binary = params["dot_path"] or module.get_bin_path("dot")
+        if not dot_binary or not os.access(dot_binary, os.X_OK):
+            module.fail_json(msg="formats=%s needs Graphviz's dot to draw the service graph, and %s: install "
+                                 "Graphviz (Debian: apt-get install graphviz), set dot_path, or leave svg and png "
+                                 "out of formats" % (",".join(formats), "dot_path=%s is not an executable"
+                                                     % params["dot_path"] if params["dot_path"]
+                                                     else "there is no dot on PATH"))
+    if not module.check_mode and not os.path.isdir(directory):
+        try:
+            os.makedirs(directory)
+        except OSError as exc:
+            module.fail_json(msg="output_dir=%s cannot be created: %s" % (directory, exc))
+    check_list = report.checks(data)
+    writer = Writer(module, directory)
+    paths = {}
+    source = report.dot(data)
+    svg = None
+    if dot_binary:
+        graph_unchanged = _read(os.path.join(directory, FILES["dot"])) == to_bytes(source)
+        for fmt in ("svg", "png"):
+            if fmt not in formats:
+                continue
+            existing = _read(os.path.join(directory, FILES[fmt]))
+            content = existing if graph_unchanged and existing else (
+                None if module.check_mode else render_graph(module, dot_binary, source, fmt))
+            if content is None:  # check mode with a new graph: it would be drawn
+                writer.changed = True
+                paths[fmt] = os.path.join(directory, FILES[fmt])
+                continue
+            paths[fmt] = writer.put(fmt, content)
+            if fmt == "svg":
+                svg = content.decode("utf-8", "replace")
+        writer.put("dot", source)
+    if "md" in formats:
+        paths["md"] = writer.put("md", report.markdown(data, check_list, FILES["svg"] if "svg" in formats else None))
+    if "html" in formats:
+        paths["html"] = writer.put("html", report.html_page(data, check_list, svg))
+    bad = report.failures(check_list)
+    module.exit_json(changed=writer.changed, passed=not bad, checks=check_list, failures=bad, paths=paths)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The mesh report's rendering on fixture data: what a person sees first, and the graph's edges."""
+
+import copy
+
+import pytest
+
+from ansible_collections.istio_demo.mesh.plugins.module_utils import report
+
+
+def pod(name, app, injected=True, ready=True, violations=()):
+    return {"name": name, "namespace": "my-app", "phase": "Running", "injected": injected,
+            "sidecar_mode": "container" if injected else "none", "proxy_version": "1.27.3" if injected else None,
+            "init": {"name": "istio-init"} if injected else None, "ready": ready,
+            "istio_labels": {report.CANONICAL: app} if injected else {}, "violations": list(violations)}
+
+
+def probe(entry, path, service, codes, p99=2.5):
+    total = sum(codes.values())
+    ok = codes.get(200, 0)
+    return {"entry": entry, "item": {"path": path, "service": service, "port": 80}, "url": "http://lb" + path,
+            "requests": total, "succeeded": ok, "success_ratio": ok / total, "min_success_ratio": 1.0,
+            "status_codes": dict((str(k), v) for k, v in codes.items()), "passed": ok == total,
+            "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": p99}, "errors": {"timeout": 0}}
+
+
+HEALTHY = {
+    "title": "demo",
+    "control_plane": {"version": "1.27.3", "revision": "default", "components": [
+        {"name": "istiod", "component": "Pilot", "ready": 1, "desired": 1, "healthy": True},
+        {"name": "istio-ingressgateway", "component": "IngressGateways", "ready": 1, "desired": 1, "healthy": True}]},
+    "pods": [pod("my-app-v1-aaa", "my-app-v1"), pod("my-app-v1-bbb", "my-app-v1"), pod("my-app-v2-ccc", "my-app-v2")],
+    "services": [{"metadata": {"name": "my-app-v1-svc", "namespace": "my-app"}, "spec": {"selector": {"app": "my-app-v1"}}},
+                 {"metadata": {"name": "my-app-v2-svc", "namespace": "my-app"}, "spec": {"selector": {"app": "my-app-v2"}}}],
+    "routes": [probe("ingress gateway", "/v1", "my-app-v1-svc", {200: 10}),
+               probe("ingress gateway", "/v2", "my-app-v2-svc", {200: 10}),
+               probe("nginx", "/v1", "my-app-v1-svc", {200: 10})],
+    "addons": [{"name": "kiali", "ready": True}, {"name": "grafana", "ready": True}],
+    "security_group": {"group_id": "sg-123", "rules": [{"from_port": 15017, "to_port": 15017, "proto": "tcp",
+                                                        "sources": ["sg-9"], "description": "istio_demo.mesh: webhooks"}],
+                       "added": [], "removed": []},
+}
+
+
+def failing():
+    data = copy.deepcopy(HEALTHY)
+    data["pods"].append(pod("my-app-v1-7f9-ddd", "my-app-v1", injected=False, violations=[
+        "pod my-app-v1-7f9-ddd in my-app has no istio-proxy: namespace label istio-injection is missing"]))
+    data["routes"][1] = probe("ingress gateway", "/v2", "my-app-v2-svc", {503: 10}, p99=1.2)
+    return data
+
+
+def build(raw):
+    return report.normalize(raw)
+
+
+def test_a_healthy_mesh_passes_every_check_and_says_so_first():
+    data = build(HEALTHY)
+    checks = report.checks(data)
+    assert all(c["passed"] for c in checks) and len(checks) == 1 + 1 + 3 + 2 + 1
+    text = report.markdown(data, checks, "mesh-graph.svg")
+    assert text.splitlines()[2] == "**PASSING: all 8 checks pass**"
+    assert "| my-app-v1-aaa | yes | yes | container | 1.27.3 | istio-init | - |" in text
+    assert "kubectl -n istio-system port-forward svc/kiali 20001:20001" in text
+    assert "| /v1 | my-app-v1-svc | 10 | 200 x10 | 100% | 1.00 | 2.00 | 2.50 |" in text
+
+
+def test_failures_come_first_in_markdown_and_html():
+    data = build(failing())
+    checks = report.checks(data)
+    bad = report.failures(checks)
+    assert bad == ["pods in my-app: pod my-app-v1-7f9-ddd in my-app has no istio-proxy: namespace label "
+                   "istio-injection is missing",
+                   "route ingress gateway /v2: 0 of 10 answered as expected (503 x10), p99 1.20 ms"]
+    head = report.markdown(data, checks).splitlines()[:6]
+    assert head[2] == "**FAILING: 2 of 8 checks failed**"
+    assert head[4].startswith("- pods in my-app: pod my-app-v1-7f9-ddd") and "503 x10" in head[5]
+    page = report.html_page(data, checks, "<?xml version='1.0'?><svg><g/></svg>")
+    assert page.index('class="banner bad"') < page.index("<table>")
+    assert "503 x10" in page[:page.index("<table>")]
+    assert "<svg><g/></svg>" in page and "<?xml" not in page
+
+
+def test_the_graph_labels_each_route_and_paints_the_failing_ones_red():
+    source = report.dot(build(failing()))
+    v1 = [line for line in source.splitlines() if "-> svc_my_app_v1_svc" in line and "entry_ingress_gateway" in line]
+    v2 = [line for line in source.splitlines() if "-> svc_my_app_v2_svc" in line]
+    assert len(v1) == 1 and '"#2e7d32"' in v1[0] and "10 req, 100% ok, p99 2.50 ms" in v1[0]
+    assert len(v2) == 1 and '"#c62828"' in v2[0] and "10 req, 0% ok, p99 1.20 ms" in v2[0]
+    assert "entry_nginx -> svc_my_app_v1_svc" in source
+    # the workload of v1 has 3 pods, one without a sidecar: its edge is red too
+    assert "wl_my_app_v1" in source and "3/3 pods ready, 2 injected" in source
+    assert 'svc_my_app_v1_svc -> wl_my_app_v1 [color="#c62828"' in source
+
+
+def test_text_from_the_cluster_is_escaped_in_html():
+    data = copy.deepcopy(HEALTHY)
+    data["pods"][0]["violations"] = ["<script>alert(1)</script>"]
+    built = build(data)
+    page = report.html_page(built, report.checks(built))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+@pytest.mark.parametrize("field, value, named", [
+    ("routes", [{"requests": 1}], "routes[0]"),
+    ("routes", "x", "routes is invalid"),
+    ("addons", [{"ready": True}], "addons[0]"),
+    ("control_plane", ["x"], "control_plane"),
+])
+def test_malformed_inputs_are_named(field, value, named):
+    raw = dict(HEALTHY)
+    raw[field] = value
+    with pytest.raises(report.ReportInputError) as error:
+        report.normalize(raw)
+    assert named in str(error.value)
