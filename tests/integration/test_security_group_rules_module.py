@@ -15,7 +15,7 @@ RULES = [
 
 def aws(sandbox):
     return {"region": sandbox.env["AWS_REGION"], "endpoint_url": sandbox.env["AWS_ENDPOINT_URL"],
-            "access_key": "testing", "secret_key": "testing"}
+            "access_key": sandbox.state["aws"]["access_key"], "secret_key": sandbox.state["aws"]["secret_key"]}
 
 
 def task(sandbox, name, **options):
@@ -25,7 +25,8 @@ def task(sandbox, name, **options):
 
 def node_group(sandbox):
     ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+                       aws_access_key_id=sandbox.state["aws"]["access_key"],
+                       aws_secret_access_key=sandbox.state["aws"]["secret_key"])
     group_id = sandbox.state["aws"]["node_security_group_id"]
     return ec2, group_id
 

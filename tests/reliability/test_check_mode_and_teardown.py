@@ -37,7 +37,8 @@ def snapshot(sandbox):
 
 def rules(sandbox):
     ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+                       aws_access_key_id=sandbox.state["aws"]["access_key"],
+                       aws_secret_access_key=sandbox.state["aws"]["secret_key"])
     groups = ec2.describe_security_groups()["SecurityGroups"]
     return sorted(json.dumps(g["IpPermissions"], sort_keys=True) + g["GroupId"] for g in groups)
 
@@ -93,7 +94,7 @@ def test_secrets_never_reach_the_output_even_at_vvv(sandbox, tmp_path, flow):
     with open(sandbox.kubeconfig) as handle:
         token = json.load(handle)["users"][0]["user"]["token"]
     assert token not in output
-    assert "sandbox-aws-secret-not-a-secret" not in output
+    assert sandbox.state["aws"]["secret_key"] not in output
     assert '"secret_key": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output  # it was passed, and hidden
 
 

@@ -12,9 +12,11 @@ recorded in the state directory.
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -122,13 +124,17 @@ def up(state, faults=None, istio_version="1.27.3"):
             api_url = "http://127.0.0.1:%s" % handle.read().strip()
         _wait_until(lambda: _answers(api_url + "/readyz"), "the API server", proc=cluster)
         moto_port = _free_port()
-        moto_bin = os.path.join(os.path.dirname(python), "moto_server")
-        moto = _spawn([moto_bin, "-H", "127.0.0.1", "-p", str(moto_port)], state.path("moto.log"))
+        # moto behind a check of every request's signature (sandbox/aws.py): a wrong key or secret is refused
+        access_key = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _position in range(16))
+        secret_key = secrets.token_urlsafe(30)
+        moto = _spawn([python, "-m", "sandbox.aws", "--host", "127.0.0.1", "--port", str(moto_port)],
+                      state.path("moto.log"), dict(env, SANDBOX_AWS_ACCESS_KEY=access_key,
+                                                   SANDBOX_AWS_SECRET_KEY=secret_key))
         pids["moto"] = moto.pid
         aws_url = "http://127.0.0.1:%d" % moto_port
         _wait_until(lambda: _answers(aws_url + "/moto-api/"), "moto's AWS server", proc=moto)
         state.write({"pids": pids, "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir})
-        aws = seed_aws(aws_url)
+        aws = seed_aws(aws_url, access_key, secret_key)
         _write_files(state, api_url, aws_url, aws, istio_version)
         _write_addons(state)
         data = state.read()
@@ -142,10 +148,13 @@ def up(state, faults=None, istio_version="1.27.3"):
     return 0
 
 
-def seed_aws(endpoint):
+def seed_aws(endpoint, access_key, secret_key):
     """A VPC, subnets, the cluster and node security groups and the EKS cluster, as EKS makes them."""
     import boto3  # pylint: disable=import-outside-toplevel
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+    from botocore.auth import SigV4Auth  # pylint: disable=import-outside-toplevel
+    from botocore.awsrequest import AWSRequest  # pylint: disable=import-outside-toplevel
+    from botocore.credentials import Credentials  # pylint: disable=import-outside-toplevel
+    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
                                     region_name=REGION)
     ec2 = session.client("ec2", endpoint_url=endpoint)
     vpc = ec2.create_vpc(CidrBlock="192.168.0.0/16")["Vpc"]["VpcId"]
@@ -181,17 +190,18 @@ def seed_aws(endpoint):
                                               "endpointPublicAccess": True, "endpointPrivateAccess": False,
                                               "publicAccessCidrs": ["0.0.0.0/0"]},
                        "tags": {"alpha.eksctl.io/cluster-name": CLUSTER}}).encode()
-    request = urllib.request.Request(endpoint + "/clusters", data=body, method="POST", headers={
-        "Content-Type": "application/json",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/%s/eks/aws4_request, "
-                         "SignedHeaders=host, Signature=0" % REGION})
+    signed = AWSRequest(method="POST", url=endpoint + "/clusters", data=body,
+                        headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(access_key, secret_key), "eks", REGION).add_auth(signed)
+    request = urllib.request.Request(endpoint + "/clusters", data=body, method="POST", headers=dict(signed.headers))
     with urllib.request.urlopen(request, timeout=10) as response:  # nosec - loopback moto
         response.read()
     described = session.client("eks", endpoint_url=endpoint).describe_cluster(name=CLUSTER)["cluster"]
     if described["resourcesVpcConfig"].get("clusterSecurityGroupId") != cluster_sg:
         raise RuntimeError("moto did not keep clusterSecurityGroupId for the EKS cluster")
     return {"region": REGION, "cluster": CLUSTER, "vpc_id": vpc, "subnet_ids": subnets,
-            "cluster_security_group_id": cluster_sg, "node_security_group_id": node_sg}
+            "cluster_security_group_id": cluster_sg, "node_security_group_id": node_sg,
+            "access_key": access_key, "secret_key": secret_key}
 
 
 def _write_addons(state):
@@ -226,8 +236,8 @@ def _write_files(state, api_url, aws_url, aws, istio_version):
         "AWS_ENDPOINT_URL": aws_url,
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": aws["access_key"],
+        "AWS_SECRET_ACCESS_KEY": aws["secret_key"],
         "SANDBOX_API": api_url,
         "SANDBOX_STATE_DIR": state.dir,
         "SANDBOX_ISTIO_VERSION": istio_version,

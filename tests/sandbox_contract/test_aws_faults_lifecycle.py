@@ -8,13 +8,15 @@ import sys
 import urllib.request
 
 import boto3
+import pytest
 
 from sandboxrun import CTL
 
 
 def test_eks_cluster_reports_its_security_groups(sandbox):
-    session = boto3.session.Session(region_name=sandbox.env["AWS_REGION"], aws_access_key_id="testing",
-                                    aws_secret_access_key="testing")
+    session = boto3.session.Session(region_name=sandbox.env["AWS_REGION"],
+                                    aws_access_key_id=sandbox.state["aws"]["access_key"],
+                                    aws_secret_access_key=sandbox.state["aws"]["secret_key"])
     endpoint = sandbox.env["AWS_ENDPOINT_URL"]
     cluster = session.client("eks", endpoint_url=endpoint).describe_cluster(name="demo")["cluster"]
     vpc_config = cluster["resourcesVpcConfig"]
@@ -35,6 +37,27 @@ def test_aws_cli_works_with_the_sandbox_environment(sandbox):
                             env=sandbox.env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["cluster"]["name"] == "demo"
+
+
+@pytest.mark.parametrize("service, key, secret, code", [
+    ("ec2", "own", "wrong", "AuthFailure"),
+    ("ec2", "AKIAIOSFODNN7EXAMPLE", "wrong", "AuthFailure"),
+    ("eks", "own", "wrong", "SignatureDoesNotMatch"),
+    ("eks", "AKIAIOSFODNN7EXAMPLE", "wrong", "UnrecognizedClientException"),
+])
+def test_aws_refuses_a_wrong_key_or_secret_as_aws_does(sandbox, service, key, secret, code):
+    env = dict(sandbox.env, AWS_ACCESS_KEY_ID=sandbox.env["AWS_ACCESS_KEY_ID"] if key == "own" else key,
+               AWS_SECRET_ACCESS_KEY=secret)
+    command = ["aws", "ec2", "describe-security-groups"] if service == "ec2" else \
+        ["aws", "eks", "describe-cluster", "--name", "demo"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "(%s)" % code in result.stderr, result.stderr
+    # and boto3 with the right ones still works
+    client = boto3.client(service, region_name=sandbox.env["AWS_REGION"], endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
+                          aws_access_key_id=sandbox.state["aws"]["access_key"],
+                          aws_secret_access_key=sandbox.state["aws"]["secret_key"])
+    assert client.describe_security_groups() if service == "ec2" else client.describe_cluster(name="demo")
 
 
 def test_request_log_records_verbs_paths_and_dry_run(sandbox):
