@@ -78,6 +78,7 @@ options:
     type: str
     default: istio-system
 extends_documentation_fragment:
+  - istio_demo.mesh.k8s_group
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
@@ -86,10 +87,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the recorded spec before and the desired spec after.
-  action_group:
-    support: full
-    membership: [istio_demo.mesh.k8s]
-    description: Part of the C(istio_demo.mesh.k8s) group for C(module_defaults).
 requirements:
   - python >= 3.9
   - kubernetes >= 24.2.0

@@ -54,6 +54,7 @@ options:
     type: float
     default: 0.5
 extends_documentation_fragment:
+  - istio_demo.mesh.k8s_group
   - kubernetes.core.k8s_auth_options
   - kubernetes.core.k8s_wait_options
 attributes:
@@ -63,10 +64,6 @@ attributes:
   diff_mode:
     support: full
     description: Returns each object's diff in C(result.results[].diff).
-  action_group:
-    support: full
-    membership: [istio_demo.mesh.k8s]
-    description: Part of the C(istio_demo.mesh.k8s) group for C(module_defaults).
 requirements:
   - python >= 3.9
   - kubernetes >= 24.2.0

@@ -52,6 +52,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - istio_demo.mesh.k8s_group
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
@@ -60,10 +61,6 @@ attributes:
   diff_mode:
     support: none
     description: Nothing is changed.
-  action_group:
-    support: full
-    membership: [istio_demo.mesh.k8s]
-    description: Part of the C(istio_demo.mesh.k8s) group for C(module_defaults).
 requirements:
   - python >= 3.9
   - kubernetes >= 24.2.0

@@ -122,6 +122,7 @@ options:
     type: bool
     aliases: [verify_ssl]
 extends_documentation_fragment:
+  - istio_demo.mesh.k8s_group
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
@@ -130,10 +131,6 @@ attributes:
   diff_mode:
     support: none
     description: Nothing is changed, so there is nothing to diff.
-  action_group:
-    support: full
-    membership: [istio_demo.mesh.k8s]
-    description: Part of the C(istio_demo.mesh.k8s) group for C(module_defaults).
 requirements:
   - python >= 3.9
   - kubernetes >= 24.2.0 (only for O(service) targets)
