@@ -110,7 +110,7 @@ demo-down: setup
 	@if [ -f .sandbox/state.json ]; then $(PLAYBOOK) playbooks/teardown.yml; fi
 	$(SANDBOX) down
 
-bench: setup collection
+bench: setup
 	bash tools/system_deps.sh nginx=nginx-light hey=hey wrk=wrk
 	$(BIN)/python bench/run.py
 

@@ -20,6 +20,7 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection imp
     K8sConnectionError,
     auth_argument_spec,
     connect,
+    warn_retries,
 )
 
 try:
@@ -182,8 +183,7 @@ def run(module, which=shutil.which):
     try:
         return _run(module, params, flat, binary, runner, client_version, client)
     finally:
-        if client.retry_log.warning():
-            module.warn(client.retry_log.warning())
+        warn_retries(module, client)
 
 
 def _run(module, params, flat, binary, runner, client_version, client):

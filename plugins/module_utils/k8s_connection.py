@@ -148,6 +148,13 @@ class RetryLog(object):
             len(self.events), shown, " and %d more" % more if more > 0 else "")
 
 
+def warn_retries(module, client):
+    """Tell the user, once, what a module's client had to retry (nothing when it retried nothing)."""
+    warning = client.retry_log.warning()
+    if warning:
+        module.warn(warning)
+
+
 def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log=None):
     """Make every request of a kubernetes.core client retry transient failures.
 

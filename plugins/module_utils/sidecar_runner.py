@@ -13,6 +13,7 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection imp
     K8sConnectionError,
     auth_argument_spec,
     connect,
+    warn_retries,
 )
 
 INJECTOR_PREFIX = "istio-sidecar-injector"
@@ -63,8 +64,7 @@ def run(module):
         raise
     except Exception as exc:  # the API's own error (403, 401, unreachable) in its words
         raise K8sConnectionError("cannot list pods: %s" % getattr(exc, "summary", lambda: exc)())
-    if client.retry_log.warning():
-        module.warn(client.retry_log.warning())
+    warn_retries(module, client)
     require = params["require"] or ["injected"]
     reports = [inspection.inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require)
                for p in sorted(pods, key=lambda p: (p["metadata"].get("namespace"), p["metadata"]["name"]))]

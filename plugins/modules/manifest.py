@@ -165,6 +165,7 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection imp
     K8sConnectionError,
     auth_argument_spec,
     connect,
+    warn_retries,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.apply import annotate
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import WAIT_ARG_SPEC
@@ -319,11 +320,10 @@ def run(module):
                             % (params["wait_timeout"], params["wait_sleep"]))
     objects = objects_of(params["definition"])
     client = connect(module)
-    retries = client.retry_log
     service = K8sService(client, module)
     # every object is sent first and waited for afterwards, so that Deployments roll out side by side
     action = dict(state=params["state"], apply=params["state"] == "present", wait=False)
-    results, error, done = [], None, []
+    results, error, done = [], None, []  # done: (resource, object) of each object sent
     for obj in objects:
         try:
             resource = service.find_resource(obj["kind"], obj["apiVersion"], fail=True)
@@ -336,9 +336,9 @@ def run(module):
                                           label(obj), to_native(exc))
             break
     if params["wait"] and not module.check_mode and error is None:
+        condition = params["wait_condition"] if (params["wait_condition"] or {}).get("type") else None
         for (resource, obj), outcome in zip(done, results):
             try:
-                condition = params["wait_condition"] if (params["wait_condition"] or {}).get("type") else None
                 wait_for(service, resource, obj, outcome, params["state"], condition)
             except Exception as exc:  # as above
                 error = "waiting for %s failed: %s" % (label(obj), to_native(exc))
@@ -346,12 +346,10 @@ def run(module):
     result = dict(
         changed=any(r.get("changed") for r in results),
         result=dict(results=results),
-        objects=[label(o) for o in [d[1] for d in done] + objects[len(done):]],
-        api_retries=retries.events,
+        objects=[label(obj) for _resource, obj in done] + [label(obj) for obj in objects[len(done):]],
+        api_retries=client.retry_log.events,
     )
-    warning = retries.warning()
-    if warning:
-        module.warn(warning)
+    warn_retries(module, client)
     return result, error
 
 

@@ -2,24 +2,15 @@
 answering 503), each checked in the HTML, the Markdown and the PNG a person would open."""
 
 import html
-import os
 import struct
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
+from playbook import collection_playbook
 
 
-def playbook(sandbox, name, *extra):
-    env = dict(os.environ, SANDBOX_STATE_DIR=sandbox.state_dir, ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"), ANSIBLE_NOCOLOR="1")
-    env.pop("PYTHONPATH", None)
-    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY,
-                           os.path.join(ROOT, "playbooks", name)] + list(extra), env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
+def playbook(sandbox, tmp_path, name, *extra):
+    return collection_playbook(sandbox, tmp_path, name, *extra)[2]
 
 
 def png_size(path):
@@ -35,16 +26,16 @@ def pods(sandbox):
 
 
 @pytest.fixture(scope="module")
-def mesh(sandbox):
-    run = playbook(sandbox, "site.yml")
+def mesh(sandbox, tmp_path_factory):
+    run = playbook(sandbox, tmp_path_factory.mktemp("site"), "site.yml")
     assert run.returncode == 0, run.stdout[-3000:]
     yield
-    run = playbook(sandbox, "teardown.yml")
+    run = playbook(sandbox, tmp_path_factory.mktemp("teardown"), "teardown.yml")
     assert run.returncode == 0, run.stdout[-3000:]
 
 
 def test_the_report_of_a_healthy_mesh(sandbox, mesh, tmp_path):
-    run = playbook(sandbox, "verify.yml", "-e", "mesh_report_dir=%s" % tmp_path)
+    run = playbook(sandbox, tmp_path, "verify.yml", "-e", "mesh_report_dir=%s" % tmp_path)
     assert run.returncode == 0, run.stdout[-3000:]
     page = (tmp_path / "mesh-report.html").read_text()
     assert "PASSING: all" in page and "FAIL" not in page
@@ -67,7 +58,7 @@ def test_a_failing_mesh_shows_its_failures_at_the_top(sandbox, mesh, tmp_path):
     sandbox.kubectl("scale", "deployment", "my-app-v2", "-n", "my-app", "--replicas=0")
     sandbox.kubectl("rollout", "status", "deployment/my-app-v1", "-n", "my-app", "--timeout=60s")
     try:
-        run = playbook(sandbox, "verify.yml", "-e", "mesh_report_dir=%s" % tmp_path)
+        run = playbook(sandbox, tmp_path, "verify.yml", "-e", "mesh_report_dir=%s" % tmp_path)
         assert run.returncode != 0
         top = (tmp_path / "mesh-report.md").read_text().split("\n## ")[0]  # the title and the failures
         uninjected = [p for p in pods(sandbox) if p.startswith("my-app-v1-") and p != victim]

@@ -56,3 +56,18 @@ def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None
     proc = subprocess.run(command, cwd=str(tmp_path), env=run_env, capture_output=True, text=True, check=False,
                           timeout=600)
     return PlaybookRun(proc)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def collection_playbook(sandbox, tmp_path, name, *extra):
+    """Run one of the collection's playbooks with the sandbox inventory; return (rc, stats, process)."""
+    env = dict(os.environ, SANDBOX_STATE_DIR=sandbox.state_dir, ANSIBLE_STDOUT_CALLBACK="json",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_COLLECTIONS_PATH=REPO_COLLECTIONS)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
+                           os.path.join(ROOT, "inventories", "sandbox"), os.path.join(ROOT, "playbooks", name)]
+                          + list(extra), env=env, capture_output=True, text=True, timeout=900, check=False,
+                          cwd=str(tmp_path))
+    return proc.returncode, PlaybookRun(proc).data.get("stats", {}).get("localhost", {}), proc

@@ -5,29 +5,12 @@ One flow on one sandbox, in order: --check on a fresh cluster, site.yml,
 """
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 
 import boto3
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
-PLAYBOOKS = os.path.join(ROOT, "playbooks")
-
-
-def playbook(sandbox, tmp_path, name, *extra):
-    """Run one of the collection's playbooks with the sandbox inventory; return (rc, stats, result data)."""
-    env = dict(os.environ, SANDBOX_STATE_DIR=sandbox.state_dir, ANSIBLE_STDOUT_CALLBACK="json",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, "build", "collections")
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY,
-                           os.path.join(PLAYBOOKS, name)] + list(extra), env=env, capture_output=True, text=True,
-                          timeout=900, check=False, cwd=str(tmp_path))
-    data = json.loads(proc.stdout[proc.stdout.find("{"):]) if "{" in proc.stdout else {}
-    return proc.returncode, data.get("stats", {}).get("localhost", {}), proc
+from playbook import collection_playbook as playbook
 
 
 def snapshot(sandbox):
