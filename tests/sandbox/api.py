@@ -346,6 +346,10 @@ class Api(object):
             return self.decorate(kind, new)
         meta["resourceVersion"] = self._bump()
         stored = self._strip(new)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and kind.kind != "Namespace":
+            # the last finalizer is gone from an object being deleted: it goes now
+            self.objects[kind.storage_key][(meta.get("namespace"), name)] = stored
+            return self.remove(kind, stored)
         self.objects[kind.storage_key][(meta.get("namespace"), name)] = stored
         self._record(kind, "MODIFIED", stored)
         self._after_write(kind, stored, old)
@@ -365,7 +369,23 @@ class Api(object):
                 return self.decorate(kind, old)
             if kind.kind == "Namespace":
                 return self._terminate_namespace(kind, old)
+            if old["metadata"].get("finalizers"):
+                return self._mark_deleted(kind, old)
             return self.remove(kind, old, propagation)
+
+    def _mark_deleted(self, kind, old):
+        """An object with finalizers is not removed by DELETE: it gets a deletionTimestamp and stays until its
+        finalizers are emptied by their controllers (Kubernetes API conventions, "Finalizers"; the object is
+        returned with 200, as kube-apiserver answers such a DELETE)."""
+        if old["metadata"].get("deletionTimestamp"):
+            return self.decorate(kind, old)
+        new = copy.deepcopy(old)
+        new["metadata"]["deletionTimestamp"] = now()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        new["metadata"]["resourceVersion"] = self._bump()
+        self.objects[kind.storage_key][(old["metadata"].get("namespace"), old["metadata"]["name"])] = new
+        self._record(kind, "MODIFIED", new)
+        return self.decorate(kind, new)
 
     def remove(self, kind, old, propagation=None):
         """Take an object out of storage and let the garbage collector follow."""

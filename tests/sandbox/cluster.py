@@ -12,6 +12,7 @@ import threading
 
 from . import injection
 from .api import Api
+from .cloud import Cloud
 from .controllers import Controllers, Settings
 from .dataplane import DataPlane
 from .server import ApiHTTPServer, Faults, RequestLog
@@ -22,8 +23,11 @@ NODES = (("ip-192-168-12-34.us-east-1.compute.internal", "192.168.12.34", "us-ea
 
 
 class Sandbox(object):
-    def __init__(self, state_dir, settings=None, faults=None):
+    def __init__(self, state_dir, settings=None, faults=None, aws=None, lb_mode="in-tree"):
+        """``aws``: what sandbox/eks.py seeded in moto (nodes, groups, endpoint); without it the nodes are
+        made up and LoadBalancer Services get a hostname with no cloud behind it."""
         self.state_dir = state_dir
+        self.aws = aws
         self.api = Api()
         self.faults = Faults()
         if faults:
@@ -32,6 +36,11 @@ class Sandbox(object):
         self.dataplane = DataPlane(self.api)
         self.controllers = Controllers(self.api, self.faults, settings or Settings(), self.dataplane)
         self.api.admission.append(injection.admission_hook)
+        if aws:
+            self.controllers.cloud = Cloud(self.api, self.faults, aws["endpoint"], os.environ["SANDBOX_AWS_ACCESS_KEY"],
+                                           os.environ["SANDBOX_AWS_SECRET_KEY"], aws["region"], aws["cluster"],
+                                           aws["vpc_id"], aws["vpc_cidr"], aws["subnet_ids"], aws["nodes"], lb_mode)
+            self.api.admission.append(self.controllers.cloud.admission_hook)
         self.controllers.start()
         self._seed()
 
@@ -41,13 +50,19 @@ class Sandbox(object):
         services = self.api.registry.find("", "v1", "services")
         for name in NAMESPACES:
             self.api.create(namespaces, None, {"metadata": {"name": name}})
-        for name, address, zone in NODES:
+        if self.aws:
+            # each Node names its EC2 instance in spec.providerID (aws:///ZONE/INSTANCE-ID), as on EKS
+            node_list = [(n["name"], n["address"], n["zone"], n["provider_id"], n["labels"]) for n in self.aws["nodes"]]
+        else:
+            node_list = [(name, address, zone, "aws:///%s/i-0%s" % (zone, address.replace(".", "")),
+                          {"eks.amazonaws.com/nodegroup": "demo-nodes"}) for name, address, zone in NODES]
+        for name, address, zone, provider_id, pool_labels in node_list:
             self.api.create(nodes, None, {
-                "metadata": {"name": name, "labels": {
+                "metadata": {"name": name, "labels": dict({
                     "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                     "node.kubernetes.io/instance-type": "m5.large", "topology.kubernetes.io/region": "us-east-1",
-                    "topology.kubernetes.io/zone": zone, "eks.amazonaws.com/nodegroup": "demo-nodes"}},
-                "spec": {"providerID": "aws:///%s/i-0%s" % (zone, address.replace(".", ""))},
+                    "topology.kubernetes.io/zone": zone}, **pool_labels)},
+                "spec": {"providerID": provider_id},
                 "status": {"addresses": [{"type": "InternalIP", "address": address}],
                            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                            "nodeInfo": {"kubeletVersion": "v1.32.9-eks-sandbox", "osImage": "Amazon Linux 2023",
@@ -78,9 +93,15 @@ def main(argv=None):
     parser.add_argument("--faults", default="{}", help="initial fault knobs as JSON")
     parser.add_argument("--pod-start", type=float, default=0.3)
     parser.add_argument("--load-balancer-delay", type=float, default=1.0)
+    parser.add_argument("--aws", help="file with what sandbox/eks.py seeded in moto")
+    parser.add_argument("--lb-mode", default="in-tree", help="in-tree, aws-lb-controller or auto-mode")
     args = parser.parse_args(argv)
+    aws = None
+    if args.aws:
+        with open(args.aws) as handle:
+            aws = json.load(handle)
     sandbox = Sandbox(args.state_dir, Settings(pod_start=args.pod_start, load_balancer=args.load_balancer_delay),
-                      json.loads(args.faults))
+                      json.loads(args.faults), aws, args.lb_mode)
     server = ApiHTTPServer(("127.0.0.1", args.port), sandbox)
     with open(os.path.join(args.state_dir, "apiserver.port"), "w") as handle:
         handle.write(str(server.server_address[1]))

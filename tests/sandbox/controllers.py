@@ -49,6 +49,19 @@ class Controllers(object):
         self.thread = threading.Thread(target=self._run, name="controllers", daemon=True)
         self.rng = random.Random()
         self.kinds = {}
+        self.cloud = None  # sandbox/cloud.py, when the sandbox runs with AWS
+
+    def cloud_reconcile(self, namespace, name):
+        self.cloud.reconcile(self.kind("", "v1", "services"), namespace, name, self.dataplane)
+
+    def refresh_load_balancers(self):
+        """Look at every Service again (after a fault knob changed what the controllers would do)."""
+        if self.cloud is None:
+            return
+        services, dummy = self.api.list(self.kind("", "v1", "services"))
+        for svc in services:
+            if (svc.get("spec") or {}).get("type") == "LoadBalancer" or svc["metadata"].get("finalizers"):
+                self.later(0, self.cloud_reconcile, svc["metadata"]["namespace"], svc["metadata"]["name"])
 
     def kind(self, group, version, plural):
         key = (group, version, plural)
@@ -124,7 +137,12 @@ class Controllers(object):
                     self.dataplane.remove_load_balancer(meta["namespace"], meta["name"])
             else:
                 self.reconcile_endpoints(meta["namespace"], meta["name"])
-                if obj.get("spec", {}).get("type") == "LoadBalancer":
+                if self.cloud is not None:
+                    if obj.get("spec", {}).get("type") == "LoadBalancer" or meta.get("finalizers"):
+                        first = not (obj.get("status") or {}).get("loadBalancer", {}).get("ingress")
+                        self.later(self.settings.load_balancer if first else 0, self.cloud_reconcile,
+                                   meta["namespace"], meta["name"])
+                elif obj.get("spec", {}).get("type") == "LoadBalancer":
                     if not (obj.get("status") or {}).get("loadBalancer", {}).get("ingress"):
                         self.later(self.settings.load_balancer, self.provision_load_balancer,
                                    meta["namespace"], meta["name"])
@@ -462,9 +480,14 @@ class Controllers(object):
                     pass
 
     def empty_namespace(self, namespace):
+        # the namespace controller DELETEs each object: one holding finalizers stays (and holds the namespace in
+        # Terminating) until its controller releases it (Kubernetes docs, "Namespaces" and "Finalizers")
         for kind, obj in self.api.all_objects():
             if kind.namespaced and obj["metadata"].get("namespace") == namespace:
-                self.api.remove(kind, obj)
+                if obj["metadata"].get("finalizers"):
+                    self.api.delete(kind, namespace, obj["metadata"]["name"])
+                else:
+                    self.api.remove(kind, obj)
         self.later(self.settings.namespace_termination, self.finalize_namespace, namespace)
 
     def finalize_namespace(self, namespace):
@@ -474,9 +497,26 @@ class Controllers(object):
             return
         leftovers = [o for k, o in self.api.all_objects() if k.namespaced and o["metadata"].get("namespace") == namespace]
         if leftovers:
+            held = sorted(set(f for o in leftovers for f in o["metadata"].get("finalizers") or []))
+            if held:
+                self._namespace_condition(ns, held)
             self.empty_namespace(namespace)
             return
         self.api.remove(namespaces, ns)
+
+    def _namespace_condition(self, ns, finalizers):
+        """The condition kube-controller-manager's namespace controller sets when finalizers hold content."""
+        namespaces = self.kind("", "v1", "namespaces")
+        message = "Some content in the namespace has finalizers remaining: %s" % ", ".join(
+            "%s in 1 resource instances" % f for f in finalizers)
+        conditions = [c for c in (ns.get("status") or {}).get("conditions") or []
+                      if c.get("type") != "NamespaceFinalizersRemaining"]
+        if any(c.get("message") == message for c in (ns.get("status") or {}).get("conditions") or []):
+            return
+        conditions.append({"type": "NamespaceFinalizersRemaining", "status": "True", "reason": "SomeFinalizersRemain",
+                           "message": message, "lastTransitionTime": now()})
+        status = dict(ns.get("status") or {}, conditions=conditions)
+        self.api.replace(namespaces, None, ns["metadata"]["name"], dict(ns, status=status), subresource="status")
 
     def establish_crd(self, name):
         crds = self.kind("apiextensions.k8s.io", "v1", "customresourcedefinitions")

@@ -27,7 +27,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 ROOT = os.path.dirname(TESTS)
 DEFAULT_STATE = os.path.join(ROOT, ".sandbox")
-REGION = "us-east-1"
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+from sandbox import cloud, eks  # noqa: E402  pylint: disable=wrong-import-position
+REGION = eks.REGION
 CLUSTER = "demo"
 START_TIMEOUT = 60.0
 
@@ -96,6 +100,8 @@ class State(object):
             return False
         if not all(_alive(pid) for pid in data.get("pids", {}).values()):
             return False
+        if not data.get("apiserver") or not data.get("aws_endpoint"):
+            return False
         return _answers(data["apiserver"] + "/readyz") and _answers(data["aws_endpoint"] + "/moto-api/")
 
 
@@ -105,7 +111,9 @@ def _spawn(args, log_path, env=None):
                             start_new_session=True, env=env, cwd=ROOT)
 
 
-def up(state, faults=None, istio_version="1.27.3"):
+def up(state, faults=None, istio_version="1.27.3", flavour="terraform", lb_mode="in-tree"):
+    """Start moto (behind the signature check), seed the EKS cluster's AWS side in the chosen flavour, then start
+    the cluster whose Nodes point at those instances and whose load balancers are made in that moto."""
     if state.healthy():
         print("sandbox already up: source %s" % state.path("env"))
         return 0
@@ -116,92 +124,42 @@ def up(state, faults=None, istio_version="1.27.3"):
     env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
     pids = {}
     try:
-        cluster = _spawn([python, "-m", "sandbox.cluster", "--state-dir", state.dir, "--faults",
-                          json.dumps(faults or {})], state.path("cluster.log"), env)
-        pids["cluster"] = cluster.pid
-        _wait_until(lambda: os.path.exists(state.path("apiserver.port")), "the API server", proc=cluster)
-        with open(state.path("apiserver.port")) as handle:
-            api_url = "http://127.0.0.1:%s" % handle.read().strip()
-        _wait_until(lambda: _answers(api_url + "/readyz"), "the API server", proc=cluster)
         moto_port = _free_port()
         # moto behind a check of every request's signature (sandbox/aws.py): a wrong key or secret is refused
         access_key = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _position in range(16))
         secret_key = secrets.token_urlsafe(30)
+        keys = dict(SANDBOX_AWS_ACCESS_KEY=access_key, SANDBOX_AWS_SECRET_KEY=secret_key)
         moto = _spawn([python, "-m", "sandbox.aws", "--host", "127.0.0.1", "--port", str(moto_port)],
-                      state.path("moto.log"), dict(env, SANDBOX_AWS_ACCESS_KEY=access_key,
-                                                   SANDBOX_AWS_SECRET_KEY=secret_key))
+                      state.path("moto.log"), dict(env, **keys))
         pids["moto"] = moto.pid
         aws_url = "http://127.0.0.1:%d" % moto_port
+        state.write({"pids": pids, "state_dir": state.dir})
         _wait_until(lambda: _answers(aws_url + "/moto-api/"), "moto's AWS server", proc=moto)
-        state.write({"pids": pids, "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir})
-        aws = seed_aws(aws_url, access_key, secret_key)
+        aws = eks.seed(aws_url, access_key, secret_key, flavour=flavour, cluster=CLUSTER)
+        aws["lb_mode"] = lb_mode
+        with open(state.path("aws.json"), "w") as handle:
+            public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))
+            json.dump(dict(public, endpoint=aws_url), handle, indent=2)
+        cluster = _spawn([python, "-m", "sandbox.cluster", "--state-dir", state.dir, "--faults",
+                          json.dumps(faults or {}), "--aws", state.path("aws.json"), "--lb-mode", lb_mode],
+                         state.path("cluster.log"), dict(env, **keys))
+        pids["cluster"] = cluster.pid
+        state.write({"pids": pids, "state_dir": state.dir})
+        _wait_until(lambda: os.path.exists(state.path("apiserver.port")), "the API server", proc=cluster)
+        with open(state.path("apiserver.port")) as handle:
+            api_url = "http://127.0.0.1:%s" % handle.read().strip()
+        _wait_until(lambda: _answers(api_url + "/readyz"), "the API server", proc=cluster)
         _write_files(state, api_url, aws_url, aws, istio_version)
         _write_addons(state)
-        data = state.read()
-        data["aws"] = aws
-        state.write(data)
+        state.write({"pids": pids, "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir,
+                     "aws": aws})
     except Exception:
         for pid in pids.values():
             _stop_pid(pid)
         raise
-    print("sandbox up: API %s, AWS %s\nuse it: source %s" % (api_url, aws_url, state.path("env")))
+    print("sandbox up (%s, load balancers: %s): API %s, AWS %s\nuse it: source %s"
+          % (flavour, lb_mode, api_url, aws_url, state.path("env")))
     return 0
-
-
-def seed_aws(endpoint, access_key, secret_key):
-    """A VPC, subnets, the cluster and node security groups and the EKS cluster, as EKS makes them."""
-    import boto3  # pylint: disable=import-outside-toplevel
-    from botocore.auth import SigV4Auth  # pylint: disable=import-outside-toplevel
-    from botocore.awsrequest import AWSRequest  # pylint: disable=import-outside-toplevel
-    from botocore.credentials import Credentials  # pylint: disable=import-outside-toplevel
-    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                                    region_name=REGION)
-    ec2 = session.client("ec2", endpoint_url=endpoint)
-    vpc = ec2.create_vpc(CidrBlock="192.168.0.0/16")["Vpc"]["VpcId"]
-    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": "eksctl-demo-cluster/VPC"}])
-    subnets = []
-    for n, zone in enumerate(("us-east-1a", "us-east-1b")):
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="192.168.%d.0/19" % (n * 32),
-                                   AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        subnets.append(subnet)
-    cluster_sg = ec2.create_security_group(
-        GroupName="eks-cluster-sg-%s-1234567890" % CLUSTER, VpcId=vpc,
-        Description="EKS created security group applied to ENI that is attached to EKS Control Plane master "
-                    "nodes, as well as any managed workloads.")["GroupId"]
-    ec2.create_tags(Resources=[cluster_sg], Tags=[
-        {"Key": "Name", "Value": "eks-cluster-sg-%s-1234567890" % CLUSTER},
-        {"Key": "kubernetes.io/cluster/%s" % CLUSTER, "Value": "owned"},
-        {"Key": "aws:eks:cluster-name", "Value": CLUSTER}])
-    node_sg = ec2.create_security_group(
-        GroupName="eksctl-%s-nodegroup-demo-nodes-SG" % CLUSTER, VpcId=vpc,
-        Description="Communication between the control plane and worker nodes in group demo-nodes")["GroupId"]
-    ec2.create_tags(Resources=[node_sg], Tags=[
-        {"Key": "Name", "Value": "eksctl-%s-nodegroup-demo-nodes/SG" % CLUSTER},
-        {"Key": "kubernetes.io/cluster/%s" % CLUSTER, "Value": "owned"},
-        {"Key": "alpha.eksctl.io/nodegroup-name", "Value": "demo-nodes"}])
-    # Rules EKS itself adds: cluster and nodes talk freely to each other.
-    for group, peer in ((cluster_sg, node_sg), (node_sg, cluster_sg), (node_sg, node_sg)):
-        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
-            {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": peer, "Description": "eks managed"}]}])
-    # moto keeps resourcesVpcConfig as sent; EKS reports clusterSecurityGroupId and vpcId, so send them.
-    body = json.dumps({"name": CLUSTER, "version": "1.32", "roleArn": "arn:aws:iam::123456789012:role/eks-demo",
-                       "resourcesVpcConfig": {"subnetIds": subnets, "securityGroupIds": [],
-                                              "clusterSecurityGroupId": cluster_sg, "vpcId": vpc,
-                                              "endpointPublicAccess": True, "endpointPrivateAccess": False,
-                                              "publicAccessCidrs": ["0.0.0.0/0"]},
-                       "tags": {"alpha.eksctl.io/cluster-name": CLUSTER}}).encode()
-    signed = AWSRequest(method="POST", url=endpoint + "/clusters", data=body,
-                        headers={"Content-Type": "application/json"})
-    SigV4Auth(Credentials(access_key, secret_key), "eks", REGION).add_auth(signed)
-    request = urllib.request.Request(endpoint + "/clusters", data=body, method="POST", headers=dict(signed.headers))
-    with urllib.request.urlopen(request, timeout=10) as response:  # nosec - loopback moto
-        response.read()
-    described = session.client("eks", endpoint_url=endpoint).describe_cluster(name=CLUSTER)["cluster"]
-    if described["resourcesVpcConfig"].get("clusterSecurityGroupId") != cluster_sg:
-        raise RuntimeError("moto did not keep clusterSecurityGroupId for the EKS cluster")
-    return {"region": REGION, "cluster": CLUSTER, "vpc_id": vpc, "subnet_ids": subnets,
-            "cluster_security_group_id": cluster_sg, "node_security_group_id": node_sg,
-            "access_key": access_key, "secret_key": secret_key}
 
 
 def _write_addons(state):
@@ -308,6 +266,13 @@ def faults(state, values):
     return 0
 
 
+def _cluster_options(parser):
+    parser.add_argument("--flavour", default=os.environ.get("SANDBOX_FLAVOUR", "terraform"), choices=eks.FLAVOURS,
+                        help="how the EKS cluster's nodes and security groups were made (see sandbox/eks.py)")
+    parser.add_argument("--lb-mode", default=os.environ.get("SANDBOX_LB_MODE", "in-tree"), choices=cloud.MODES,
+                        help="which controller makes LoadBalancer Services' load balancers (see sandbox/cloud.py)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -317,27 +282,29 @@ def main(argv=None):
     up_parser.add_argument("--faults", default="{}", help="initial fault knobs, JSON")
     up_parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", "1.27.3"),
                            help="version the istioctl stand-in reports and installs")
+    for sub_parser in (up_parser,):
+        _cluster_options(sub_parser)
     sub.add_parser("down")
     sub.add_parser("status")
     reset_parser = sub.add_parser("reset")
     reset_parser.add_argument("--faults", default="{}")
     reset_parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", "1.27.3"))
+    _cluster_options(reset_parser)
     faults_parser = sub.add_parser("faults")
     faults_parser.add_argument("values", help="fault knobs as JSON, e.g. '{\"error_rate\": 0.1}'")
     args = parser.parse_args(argv)
     state = State(args.state_dir)
     if args.command == "up":
-        return up(state, json.loads(args.faults), args.istio_version)
+        return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode)
     if args.command == "down":
         return down(state)
     if args.command == "status":
         return status(state)
     if args.command == "reset":
         down(state, quiet=True)
-        return up(state, json.loads(args.faults), args.istio_version)
+        return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode)
     return faults(state, json.loads(args.values))
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, TESTS)
     sys.exit(main())

@@ -37,6 +37,7 @@ class DataPlane(object):
         self.counter = itertools.count()
         self.lock = threading.Lock()
         self.servers = {}  # (namespace, name, port) -> (server, hostname)
+        self.gates = {}  # (namespace, name) -> the cloud's gate for that load balancer, or None
 
     def kind(self, group, version, plural):
         return self.api.registry.find(group, version, plural)
@@ -231,12 +232,15 @@ class DataPlane(object):
 
     # ------------------------------------------------------------ load balancers
 
-    def ensure_load_balancer(self, svc):
+    def ensure_load_balancer(self, svc, gate=None):
+        """A listener per port of a LoadBalancer Service; ``gate(client_ip)`` (from sandbox/cloud.py) says
+        whether the load balancer lets a client through yet: None, "drop" or "unhealthy"."""
         ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if not ingress:
             return
         hostname = ingress[0].get("hostname") or ingress[0].get("ip")
         namespace, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        self.gates[(namespace, name)] = gate
         wanted = set(p.get("port") for p in (svc.get("spec") or {}).get("ports") or [])
         with self.lock:
             for key in [k for k in self.servers if k[:2] == (namespace, name) and k[2] not in wanted]:
@@ -327,7 +331,17 @@ def _listener(plane, namespace, name, port):
         def _handle(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            gate = plane.gates.get((namespace, name))
+            verdict = gate(self.client_address[0]) if gate is not None else None
+            if verdict == "drop":
+                # a name that does not resolve yet, or a security group that does not let this client in: the
+                # client gets no answer (here the connection is closed rather than left to time out)
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
             svc = plane.api.find(plane.kind("", "v1", "services"), namespace, name)
+            if verdict == "unhealthy":
+                svc = None  # targets not yet healthy: the load balancer answers 503 itself
             if svc is None:
                 status, headers, data = 503, {"Content-Type": "text/plain"}, b"no healthy upstream"
             else:

@@ -31,6 +31,11 @@ class Faults(object):
         self.istioctl_fail_install = False
         self.precheck_findings = []
         self.unauthorized = False
+        # load balancers (sandbox/cloud.py): seconds before a new one answers; seconds before its network
+        # interfaces are released after deletion; controllers that never release a Service's finalizer
+        self.lb_ready_delay = 0.0
+        self.lb_release_delay = 0.5
+        self.stuck_finalizers = False
         self.rng = random.Random()
 
     def update(self, values):
@@ -47,7 +52,8 @@ class Faults(object):
     def as_dict(self):
         with self.lock:
             names = ("error_rate", "error_codes", "drop_rate", "latency_ms", "never_ready",
-                     "istioctl_fail_install", "precheck_findings", "unauthorized")
+                     "istioctl_fail_install", "precheck_findings", "unauthorized", "lb_ready_delay",
+                     "lb_release_delay", "stuck_finalizers")
             return {k: getattr(self, k) for k in names}
 
     def draw(self):
@@ -462,6 +468,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             if "never_ready" in values:
                 sandbox.controllers.later(0, sandbox.controllers.refresh_readiness)
+            if "stuck_finalizers" in values:
+                sandbox.controllers.later(0, sandbox.controllers.refresh_load_balancers)
             self._send_json(200, sandbox.faults.as_dict())
             return
         if parts == ["snapshot"]:

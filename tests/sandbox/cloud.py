@@ -1,0 +1,269 @@
+"""What EKS's load-balancer controllers do for a Service of type LoadBalancer, against the sandbox's moto.
+
+Three modes, chosen at ``up --lb-mode`` (facts and sources in ../shared/REAL_EKS.md):
+
+- ``in-tree``: the AWS cloud provider built into the control plane (cloud-provider-aws
+  ``pkg/providers/v1/aws.go``, ``aws_loadbalancer.go``, ``tags.go``) handles Services without a
+  ``loadBalancerClass``: a Classic ELB named ``a`` + the Service's UID without dashes (32 characters,
+  k8s.io/cloud-provider ``DefaultLoadBalancerName``), a security group ``k8s-elb-<name>`` tagged
+  ``kubernetes.io/cluster/<cluster>=owned`` that lets ``loadBalancerSourceRanges`` (default ``0.0.0.0/0``) in on
+  each port, an all-traffic rule from that group on each node's one tagged group (``findSecurityGroupForInstance``:
+  the tagged group, else the single untagged one), internet-facing unless annotated
+  ``service.beta.kubernetes.io/aws-load-balancer-internal``. The service controller
+  (k8s.io/cloud-provider ``controllers/service``) puts the finalizer ``service.kubernetes.io/load-balancer-cleanup``
+  on the Service first and takes it off once the load balancer is deleted.
+- ``aws-lb-controller``: the AWS Load Balancer Controller 2.5+. Its webhook sets ``loadBalancerClass:
+  service.k8s.aws/nlb`` on new LoadBalancer Services; it makes an NLB that is internal unless annotated
+  ``service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing``, a frontend security group
+  ``k8s-<ns>-<name>-<hash>`` tagged ``elbv2.k8s.aws/cluster`` and ``service.k8s.aws/stack``, and holds the Service
+  with the finalizer ``service.k8s.aws/resources``; the NLB's network interfaces are released asynchronously
+  after it is deleted.
+- ``auto-mode``: EKS Auto Mode, the same with class ``eks.amazonaws.com/nlb`` set by default
+  (docs.aws.amazon.com/eks/latest/userguide/auto-configure-nlb.html). The finalizer name
+  ``service.eks.amazonaws.com/resources`` is this sandbox's assumption, modelled on the controller's.
+
+A load balancer's DNS name does not resolve at once and its targets take time to pass health checks: for
+``lb_ready_delay`` seconds (a fault knob) after it is made, its listener here drops connections for the first half
+(a name that does not resolve yet) and answers 503 for the second (no healthy targets). The listener admits only
+clients inside the Service's source ranges (the sandbox's clients come from 127.0.0.1); an internal load balancer
+gets no listener at all (its private addresses are not reachable from outside the VPC). ``stuck_finalizers`` (a
+fault knob) makes the controllers never release a Service, as when the controller is missing (aws-load-balancer-
+controller #2200).
+"""
+
+import hashlib
+import ipaddress
+import sys
+import threading
+import time
+
+IN_TREE_FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
+CLASSES = {"service.k8s.aws/nlb": ("aws-lb-controller", "service.k8s.aws/resources"),
+           "eks.amazonaws.com/nlb": ("auto-mode", "service.eks.amazonaws.com/resources")}
+DEFAULT_CLASS = {"aws-lb-controller": "service.k8s.aws/nlb", "auto-mode": "eks.amazonaws.com/nlb"}
+MODES = ("in-tree", "aws-lb-controller", "auto-mode")
+INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
+SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+
+class Cloud(object):
+    def __init__(self, api, faults, endpoint, access_key, secret_key, region, cluster, vpc_id, vpc_cidr, subnets,
+                 nodes, mode="in-tree"):
+        import boto3  # pylint: disable=import-outside-toplevel
+        if mode not in MODES:
+            raise ValueError("lb mode %r: expected one of %s" % (mode, ", ".join(MODES)))
+        session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                                        region_name=region)
+        self.ec2 = session.client("ec2", endpoint_url=endpoint)
+        self.api = api
+        self.faults = faults
+        self.region = region
+        self.cluster = cluster
+        self.vpc_id = vpc_id
+        self.vpc_cidr = vpc_cidr
+        self.subnets = subnets
+        self.nodes = nodes
+        self.mode = mode
+        self.lock = threading.RLock()
+        self.balancers = {}  # service uid -> record
+
+    # ------------------------------------------------------------ admission (the controllers' webhooks)
+
+    def admission_hook(self, api, kind, obj, old, dry_run):
+        """The LB controller's (and Auto Mode's) mutating webhook: a class on new LoadBalancer Services."""
+        if kind.kind != "Service" or old is not None or self.mode == "in-tree":
+            return
+        spec = obj.get("spec") or {}
+        if spec.get("type") == "LoadBalancer" and not spec.get("loadBalancerClass"):
+            spec["loadBalancerClass"] = DEFAULT_CLASS[self.mode]
+
+    # ------------------------------------------------------------ which controller handles a Service
+
+    def handler(self, svc):
+        """(controller, finalizer) for this Service, or (None, None) when no controller here takes it."""
+        cls = (svc.get("spec") or {}).get("loadBalancerClass")
+        if not cls:
+            return "in-tree", IN_TREE_FINALIZER
+        controller, finalizer = CLASSES.get(cls, (None, None))
+        if controller != self.mode:
+            return None, None
+        return controller, finalizer
+
+    def reconcile(self, services_kind, namespace, name, dataplane):
+        """Bring one Service's load balancer in line; called by the controllers on every Service event."""
+        svc = self.api.find(services_kind, namespace, name)
+        if svc is None:
+            return
+        meta = svc["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        owned = [f for f in finalizers if f == IN_TREE_FINALIZER or f in [v[1] for v in CLASSES.values()]]
+        wants_lb = (svc.get("spec") or {}).get("type") == "LoadBalancer" and not meta.get("deletionTimestamp")
+        controller, finalizer = self.handler(svc) if wants_lb else (None, None)
+        if not wants_lb:
+            if not owned:
+                return
+            if meta.get("deletionTimestamp") and self.faults.stuck_finalizers:
+                return  # the controller that would release it is "missing"
+            self.delete(meta["uid"], dataplane, namespace, name)
+            self._set_finalizers(services_kind, namespace, name, [f for f in finalizers if f not in owned])
+            return
+        if controller is None:
+            return  # a class nobody here serves: it stays pending, as on a cluster without that controller
+        if finalizer not in finalizers:
+            self._set_finalizers(services_kind, namespace, name, finalizers + [finalizer])
+            return  # the update comes back as an event
+        record = self.ensure(svc, controller)
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if not ingress or ingress[0].get("hostname") != record["hostname"]:
+            self.api.replace(services_kind, namespace, name,
+                             dict(svc, status={"loadBalancer": {"ingress": [{"hostname": record["hostname"]}]}}),
+                             subresource="status")
+            return
+        if dataplane is not None:
+            if record["scheme"] == "internal":
+                dataplane.remove_load_balancer(namespace, name)
+            else:
+                dataplane.ensure_load_balancer(svc, gate=self.gate(meta["uid"]))
+
+    def _set_finalizers(self, kind, namespace, name, finalizers):
+        current = self.api.find(kind, namespace, name)
+        if current is None:
+            return
+        meta = dict(current["metadata"])
+        if finalizers:
+            meta["finalizers"] = finalizers
+        else:
+            meta.pop("finalizers", None)
+        self.api.replace(kind, namespace, name, dict(current, metadata=meta))
+
+    # ------------------------------------------------------------ AWS resources
+
+    def ensure(self, svc, controller):
+        uid = svc["metadata"]["uid"]
+        with self.lock:
+            record = self.balancers.get(uid)
+            if record is not None:
+                self._update_ranges(record, svc)
+                return record
+            meta, spec = svc["metadata"], svc.get("spec") or {}
+            annotations = meta.get("annotations") or {}
+            ports = [p["port"] for p in spec.get("ports") or []]
+            digest = hashlib.sha256(uid.encode()).hexdigest()
+            number = int(digest[32:40], 16) % 10 ** 10
+            if controller == "in-tree":
+                lb_name = ("a" + uid.replace("-", ""))[:32]
+                internal = str(annotations.get(INTERNAL, "")).lower() not in ("", "false")
+                scheme = "internal" if internal else "internet-facing"
+                hostname = "%s%s-%d.%s.elb.amazonaws.com" % ("internal-" if internal else "", lb_name, number,
+                                                             self.region)
+                group_name = "k8s-elb-%s" % lb_name
+                tags = {"kubernetes.io/cluster/%s" % self.cluster: "owned",
+                        "kubernetes.io/service-name": "%s/%s" % (meta["namespace"], meta["name"])}
+                description = "Security group for Kubernetes ELB %s (%s/%s)" % (lb_name, meta["namespace"],
+                                                                              meta["name"])
+                eni_description = "ELB %s" % lb_name
+            else:
+                lb_name = "k8s-%s-%s-%s" % (meta["namespace"][:8], meta["name"][:8], digest[:10])
+                scheme = "internet-facing" if annotations.get(SCHEME) == "internet-facing" else "internal"
+                hostname = "%s-%s.elb.%s.amazonaws.com" % (lb_name, digest[10:26], self.region)
+                group_name = lb_name
+                tags = {"elbv2.k8s.aws/cluster": self.cluster, "service.k8s.aws/resource": "ManagedLBSecurityGroup",
+                        "service.k8s.aws/stack": "%s/%s" % (meta["namespace"], meta["name"])}
+                description = "[k8s] Managed SecurityGroup for LoadBalancer"
+                eni_description = "ELB net/%s/%s" % (lb_name, digest[26:42])
+            group = self.ec2.create_security_group(GroupName=group_name, VpcId=self.vpc_id,
+                                                   Description=description)["GroupId"]
+            self.ec2.create_tags(Resources=[group], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+            record = {"uid": uid, "controller": controller, "name": lb_name, "scheme": scheme, "hostname": hostname,
+                      "group_id": group, "ports": ports, "ranges": [], "node_rules": [], "enis": [],
+                      "ready_at": time.time() + float(self.faults.lb_ready_delay or 0),
+                      "made_at": time.time()}
+            self._update_ranges(record, svc)
+            # the rule on each node's group that lets the load balancer reach the nodes
+            for group_id in sorted(set(self._node_group(node) for node in self.nodes) - {None}):
+                perm = {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group}]}
+                self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[perm])
+                record["node_rules"].append((group_id, perm))
+            for subnet in self.subnets:
+                eni = self.ec2.create_network_interface(SubnetId=subnet, Description=eni_description)
+                record["enis"].append(eni["NetworkInterface"]["NetworkInterfaceId"])
+            self.balancers[uid] = record
+            return record
+
+    def _update_ranges(self, record, svc):
+        """The frontend group lets the source ranges in on each port (default: the world, or the VPC when internal
+        and made by the LB controller)."""
+        ranges = list((svc.get("spec") or {}).get("loadBalancerSourceRanges") or [])
+        if not ranges:
+            internal_nlb = record["controller"] != "in-tree" and record["scheme"] == "internal"
+            ranges = [self.vpc_cidr] if internal_nlb else ["0.0.0.0/0"]
+        if ranges == record["ranges"]:
+            return
+        if record["ranges"]:
+            self.ec2.revoke_security_group_ingress(GroupId=record["group_id"],
+                                                   IpPermissions=self._frontend(record["ports"], record["ranges"]))
+        self.ec2.authorize_security_group_ingress(GroupId=record["group_id"],
+                                                  IpPermissions=self._frontend(record["ports"], ranges))
+        record["ranges"] = ranges
+
+    @staticmethod
+    def _frontend(ports, ranges):
+        v4 = [{"CidrIp": r} for r in ranges if ":" not in r]
+        v6 = [{"CidrIpv6": r} for r in ranges if ":" in r]
+        return [dict({"IpProtocol": "tcp", "FromPort": p, "ToPort": p}, IpRanges=v4, Ipv6Ranges=v6)
+                for p in ports]
+
+    def _node_group(self, node):
+        """cloud-provider-aws findSecurityGroupForInstance: the one group tagged for the cluster, else the one
+        untagged group (several of either is an error there; the first is taken here)."""
+        tag = "kubernetes.io/cluster/%s" % self.cluster
+        groups = self.ec2.describe_security_groups(GroupIds=node["security_group_ids"])["SecurityGroups"]
+        tagged = [g["GroupId"] for g in groups if any(t["Key"] == tag for t in g.get("Tags") or [])]
+        if tagged:
+            return sorted(tagged)[0]
+        return node["security_group_ids"][0] if node["security_group_ids"] else None
+
+    def delete(self, uid, dataplane, namespace, name):
+        with self.lock:
+            record = self.balancers.pop(uid, None)
+        if dataplane is not None:
+            dataplane.remove_load_balancer(namespace, name)
+        if record is None:
+            return
+        for group_id, perm in record["node_rules"]:
+            try:
+                self.ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[perm])
+            except Exception as exc:  # pylint: disable=broad-except
+                sys.stderr.write("cloud: revoke on %s: %s\n" % (group_id, exc))
+        self.ec2.delete_security_group(GroupId=record["group_id"])
+        # the network interfaces go a moment after the load balancer, as AWS releases them
+        delay = float(self.faults.lb_release_delay or 0)
+        timer = threading.Timer(delay, self._release_enis, args=(record["enis"],))
+        timer.daemon = True
+        timer.start()
+
+    def _release_enis(self, enis):
+        for eni in enis:
+            try:
+                self.ec2.delete_network_interface(NetworkInterfaceId=eni)
+            except Exception as exc:  # pylint: disable=broad-except
+                sys.stderr.write("cloud: delete %s: %s\n" % (eni, exc))
+
+    # ------------------------------------------------------------ the data plane's gate
+
+    def gate(self, uid):
+        """For the load balancer's listener: None to serve, "drop" or "unhealthy" otherwise."""
+        def check(client_ip):
+            with self.lock:
+                record = self.balancers.get(uid)
+            if record is None:
+                return "drop"
+            now = time.time()
+            if now < record["ready_at"]:
+                halfway = record["made_at"] + (record["ready_at"] - record["made_at"]) / 2.0
+                return "drop" if now < halfway else "unhealthy"
+            address = ipaddress.ip_address(client_ip)
+            if not any(address in ipaddress.ip_network(r, strict=False) for r in record["ranges"]):
+                return "drop"  # the security group does not let this client in
+            return None
+        return check
