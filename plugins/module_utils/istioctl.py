@@ -25,7 +25,10 @@ PROFILES = ("ambient", "default", "demo", "empty", "minimal", "openshift", "open
 SECRET_WORDS = re.compile(r"(password|passwd|secret|token|credential|private|apikey|api_key|key$)", re.I)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-SET_KEY = re.compile(r"^[A-Za-z0-9_]+(\[\d+\])?(\.[A-Za-z0-9_]+(\[\d+\])?)*$")
+# a --set path: names joined by dots; a name may hold escaped dots (\.), '-' and '/' (an annotation name such as
+# service\.beta\.kubernetes\.io/aws-load-balancer-scheme), and end in a list index
+SET_NAME = r"(?:[A-Za-z0-9_/-]|\\\.)+(?:\[(?:\d+|[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+)\])?"
+SET_KEY = re.compile(r"^%s(?:\.%s)*$" % (SET_NAME, SET_NAME))
 NOT_READY = re.compile(r"(Deployment|DaemonSet|StatefulSet)/([a-z0-9.-]+)/([a-z0-9.-]+)")
 DOWNLOAD_HINT = ("install it with the istio_demo.mesh.istio_install role, or download it from "
                  "https://github.com/istio/istio/releases (istioctl-VERSION-linux-amd64.tar.gz), or set istioctl_path")
@@ -45,7 +48,9 @@ def flatten_values(values, prefix=""):
     """{'a': {'b': 1}} -> {'a.b': '1'}: the keys istioctl's --set takes."""
     flat = {}
     for key, value in (values or {}).items():
-        path = "%s.%s" % (prefix, key) if prefix else str(key)
+        # a top-level key is a --set path as written (values.global.hub); a key of a nested mapping is one name,
+        # and istioctl splits paths on dots, so its dots (an annotation name) are escaped as \.
+        path = "%s.%s" % (prefix, str(key).replace(".", "\\.")) if prefix else str(key)
         if isinstance(value, dict):
             if not value:
                 raise IstioctlError("set_values.%s is an empty mapping: expected a value or nested keys" % path)

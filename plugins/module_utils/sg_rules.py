@@ -5,7 +5,14 @@
 
 A rule's identity is (protocol, from port, to port, source); its description
 only marks ownership (it starts with the marker), so editing a description
-never re-creates a rule and rules of others are never touched.
+never re-creates a rule and rules of others are never touched. Protocols are
+normalised as EC2 returns them ("6" is tcp; "-1" has no ports), so a rule
+EC2 gives back is the rule that was asked for.
+
+Where a rule goes: each node's instance carries several groups; a rule is
+needed for a node only when none of its groups already lets that traffic in
+(a rule of someone else covering the protocol, ports and source), and then it
+goes on as few of the nodes' groups as cover them all.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,17 +22,32 @@ __metaclass__ = type
 import ipaddress
 import re
 
-WORLD = ("0.0.0.0/0", "::/0")
 SYMBOLIC = ("cluster_security_group", "vpc")
 GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 PROTOCOLS = ("tcp", "udp", "icmp", "-1")
+# EC2 accepts protocol numbers too and may return them (IANA numbers)
+PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+WIDEST_IPV4 = 8
+WIDEST_IPV6 = 32
 
 
 class RuleError(ValueError):
     pass
 
 
-def validate_rules(rules, allow_world):
+def proto_name(proto):
+    proto = str(proto).lower()
+    return PROTOCOL_NUMBERS.get(proto, proto)
+
+
+def ports_of(proto, from_port, to_port):
+    """EC2 keeps no ports for protocol -1; every other protocol keeps what was given."""
+    if proto == "-1":
+        return -1, -1
+    return from_port, to_port
+
+
+def validate_rules(rules, allow_world, widest_ipv4=WIDEST_IPV4, widest_ipv6=WIDEST_IPV6):
     """Each rule: port (1-65535), optional to_port, proto, sources (list), description. Raise RuleError."""
     if not isinstance(rules, list):
         raise RuleError("rules=%r is invalid: expected a list of rules" % (rules,))
@@ -49,7 +71,7 @@ def validate_rules(rules, allow_world):
             raise RuleError("%s.sources=%r is invalid: expected a non-empty list of CIDRs, security group ids, "
                             "'cluster_security_group' or 'vpc'" % (where, sources))
         for source in sources:
-            check_source("%s.sources" % where, source, allow_world)
+            check_source("%s.sources" % where, source, allow_world, widest_ipv4, widest_ipv6)
         description = rule.get("description")
         if not description or not isinstance(description, str) or len(description) > 200:
             raise RuleError("%s.description=%r is invalid: expected a short text saying what the rule is for"
@@ -59,7 +81,9 @@ def validate_rules(rules, allow_world):
                 where, description))
 
 
-def check_source(where, source, allow_world):
+def check_source(where, source, allow_world, widest_ipv4=WIDEST_IPV4, widest_ipv6=WIDEST_IPV6):
+    """A source is symbolic, a group id or a CIDR no wider than the widest prefix allowed (unless the world is
+    allowed by name): 0.0.0.0/1 plus 128.0.0.0/1 is the world too."""
     if source in SYMBOLIC or (isinstance(source, str) and GROUP_ID.match(source)):
         return
     try:
@@ -67,19 +91,20 @@ def check_source(where, source, allow_world):
     except ValueError:
         raise RuleError("%s contains %r, which is neither a CIDR (such as 10.0.0.0/16, host bits zero), a security "
                         "group id (sg-...), 'cluster_security_group' nor 'vpc'" % (where, source))
-    if str(network) in WORLD and not allow_world:
-        raise RuleError("%s contains %s, which opens the port to the whole internet: refused unless the "
-                        "allow_world_open option (the role's aws_security_groups_allow_world_open variable) is "
-                        "set to true" % (where, network))
+    widest = widest_ipv4 if network.version == 4 else widest_ipv6
+    if network.prefixlen < widest and not allow_world:
+        raise RuleError("%s contains %s, which is wider than /%d (widest_ipv%d_prefix) and opens the port to a large "
+                        "part of the internet: give a narrower network, or set allow_world_open (the role's "
+                        "aws_security_groups_allow_world_open variable) to true to open it on purpose"
+                        % (where, network, widest, network.version))
 
 
 def resolve(rules, marker, cluster_sg, vpc_cidrs):
     """Desired rules as identity tuples -> description."""
     desired = {}
     for rule in rules:
-        proto = str(rule.get("proto", "tcp"))
-        port = rule["port"]
-        to_port = rule.get("to_port", port)
+        proto = proto_name(rule.get("proto", "tcp"))
+        port, to_port = ports_of(proto, rule["port"], rule.get("to_port", rule["port"]))
         description = "%s %s" % (marker, rule["description"])
         for source in rule["sources"]:
             if source == "cluster_security_group":
@@ -105,9 +130,8 @@ def entries(permissions):
     """EC2 IpPermissions -> {identity tuple: the rule's entry as EC2 gave it}."""
     out = {}
     for perm in permissions or []:
-        proto = str(perm.get("IpProtocol"))
-        from_port = perm.get("FromPort", -1)
-        to_port = perm.get("ToPort", -1)
+        proto = proto_name(perm.get("IpProtocol"))
+        from_port, to_port = ports_of(proto, perm.get("FromPort", -1), perm.get("ToPort", -1))
         for item in perm.get("IpRanges") or []:
             out[(proto, from_port, to_port, "cidr", item["CidrIp"])] = item
         for item in perm.get("Ipv6Ranges") or []:
@@ -120,26 +144,6 @@ def entries(permissions):
 def flatten(permissions):
     """EC2 IpPermissions -> {identity tuple: description}."""
     return dict((k, v.get("Description", "")) for k, v in entries(permissions).items())
-
-
-def ours(current, marker):
-    return dict((k, v) for k, v in current.items() if (v or "").startswith(marker))
-
-
-def plan(current, desired, marker, state):
-    """(to_add, to_remove, to_describe) as identity -> description maps.
-
-    Only rules carrying the marker are ever removed or re-described; a rule
-    of someone else with the same identity already lets the traffic in, so it
-    is left alone and not added twice.
-    """
-    mine = ours(current, marker)
-    if state == "absent":
-        return {}, mine, {}
-    to_add = dict((k, v) for k, v in desired.items() if k not in current)
-    to_remove = dict((k, v) for k, v in mine.items() if k not in desired)
-    to_describe = dict((k, v) for k, v in desired.items() if k in mine and mine[k] != v)
-    return to_add, to_remove, to_describe
 
 
 def permission(identity, description=None, entry=None):
@@ -158,20 +162,130 @@ def permission(identity, description=None, entry=None):
     return perm
 
 
-def as_list(rules):
-    """Identity map -> sorted readable list for results and diffs."""
-    return [{"proto": k[0], "from_port": k[1], "to_port": k[2], "source": k[4], "description": v}
-            for k, v in sorted(rules.items(), key=lambda item: (item[0][1], item[0][3], item[0][4]))]
+def as_list(rules, group_id=None):
+    """Identity map -> sorted readable list for results and diffs (keys may be (group, identity) pairs)."""
+    out = []
+    for key, description in rules.items():
+        gid, identity = key if group_id is None else (group_id, key)
+        out.append({"group_id": gid, "proto": identity[0], "from_port": identity[1], "to_port": identity[2],
+                    "source": identity[4], "description": description})
+    return sorted(out, key=lambda r: (r["group_id"], r["from_port"], r["source"]))
 
 
-def pick_groups(groups, cluster_name):
-    """(node group, cluster group) among security groups tagged for an EKS cluster."""
-    def tags(group):
-        return dict((t["Key"], t["Value"]) for t in group.get("Tags") or [])
+# ---------------------------------------------------------------- where the rules go
 
-    tagged = [g for g in groups if tags(g).get("kubernetes.io/cluster/%s" % cluster_name) in ("owned", "shared")
-              or tags(g).get("aws:eks:cluster-name") == cluster_name]
-    cluster = [g for g in tagged if tags(g).get("aws:eks:cluster-name") == cluster_name]
-    nodes = [g for g in tagged if g not in cluster]
-    node = sorted(nodes, key=lambda g: g["GroupId"])[0] if nodes else (cluster[0] if cluster else None)
-    return node, (cluster[0] if cluster else None)
+def _network(kind, value):
+    return ipaddress.ip_network(value, strict=False) if kind in ("cidr", "cidr6") else None
+
+
+def covers(existing, need, peers, vpc_cidrs):
+    """Whether rule ``existing`` already lets the traffic of ``need`` in (both identity tuples).
+
+    ``peers``: group ids that stand for the need's group source (the cluster security group and the other
+    groups on the control plane's interfaces are one source: the API server calls from any of them). A CIDR
+    rule covering every VPC block covers a group source too: the group's members have addresses in the VPC.
+    """
+    eproto, efrom, eto, ekind, evalue = existing
+    nproto, nfrom, nto, nkind, nvalue = need
+    if eproto != "-1":
+        if eproto != nproto:
+            return False
+        if nproto in ("tcp", "udp") and not (efrom <= nfrom and eto >= nto):
+            return False
+        if nproto not in ("tcp", "udp") and (efrom, eto) != (nfrom, nto) and efrom != -1:
+            return False
+    if nkind == "group":
+        if ekind == "group":
+            return evalue == nvalue or (nvalue in peers and evalue in peers)
+        network = _network(ekind, evalue)
+        blocks = [ipaddress.ip_network(c) for c in vpc_cidrs if ipaddress.ip_network(c).version == network.version]
+        return bool(blocks) and all(b.subnet_of(network) for b in blocks)
+    if ekind != nkind:
+        return False
+    return _network(nkind, nvalue).subnet_of(_network(ekind, evalue))
+
+
+def covered_by(rules, need, peers, vpc_cidrs):
+    """The first of ``rules`` (identity -> description) that covers ``need``, or None."""
+    for identity in sorted(rules, key=str):
+        if covers(identity, need, peers, vpc_cidrs):
+            return identity
+    return None
+
+
+def describe(identity):
+    """A rule as a person reads it: 'all traffic from sg-1', 'tcp 1025-65535 from sg-2', 'tcp 15017 from 10.0.0.0/16'."""
+    proto, from_port, to_port, _kind, value = identity
+    if proto == "-1":
+        return "all traffic from %s" % value
+    ports = str(from_port) if from_port == to_port else "%s-%s" % (from_port, to_port)
+    return "%s %s from %s" % (proto, ports, value)
+
+
+def place(needs, instances, foreign, mine, cluster_sg, peers, vpc_cidrs, only_where_missing=True):
+    """Where each needed rule goes.
+
+    ``needs``: identity -> description; ``instances``: [{"id", "groups": [...]}]; ``foreign``: group id ->
+    {identity: description} of rules that are not ours; ``mine``: group id -> set of our identities there now.
+    Returns (placement {(group id, identity): description}, report {identity: {instance id: how}}) where how is
+    "allowed by <group> (<rule>)" or "rule on <group>".
+    Greedy cover: the group shared by most uncovered instances first; then one that holds the rule already (a
+    rerun moves nothing); then not the cluster security group (shared with the control plane); then lowest id.
+    """
+    placement = {}
+    report = {}
+    for need in sorted(needs, key=str):
+        how = report.setdefault(need, {})
+        uncovered = []
+        for instance in instances:
+            hit = None
+            if only_where_missing:
+                for gid in instance["groups"]:
+                    rule = covered_by(foreign.get(gid) or {}, need, peers, vpc_cidrs)
+                    if rule is not None:
+                        hit = (gid, rule)
+                        break
+            if hit:
+                how[instance["id"]] = "allowed by %s (%s)" % (hit[0], describe(hit[1]))
+            else:
+                uncovered.append(instance)
+        while uncovered:
+            candidates = sorted(set(g for i in uncovered for g in i["groups"]))
+            if not candidates:
+                raise RuleError("instance %s has no security group to put the rule on" % uncovered[0]["id"])
+            best = max(candidates, key=lambda g: (sum(1 for i in uncovered if g in i["groups"]),
+                                                  need in (mine.get(g) or ()), g != cluster_sg))
+            placement[(best, need)] = needs[need]
+            for instance in [i for i in uncovered if best in i["groups"]]:
+                how[instance["id"]] = "rule on %s" % best
+            uncovered = [i for i in uncovered if best not in i["groups"]]
+    return placement, report
+
+
+def place_on_groups(needs, group_ids, foreign, peers, vpc_cidrs, only_where_missing=True):
+    """Explicit groups: each needed rule on each group that does not let that traffic in already."""
+    placement = {}
+    for gid in group_ids:
+        for need, description in needs.items():
+            if only_where_missing and covered_by(foreign.get(gid) or {}, need, peers, vpc_cidrs) is not None:
+                continue
+            placement[(gid, need)] = description
+    return placement
+
+
+def plan_groups(current, desired, marker, state):
+    """Across groups: current {(gid, identity): description} of every rule; desired {(gid, identity): desc}.
+    Returns (to_add, to_remove, to_describe) keyed the same way."""
+    mine = dict((k, v) for k, v in current.items() if (v or "").startswith(marker))
+    if state == "absent":
+        return {}, mine, {}
+    to_add = dict((k, v) for k, v in desired.items() if k not in current)
+    to_remove = dict((k, v) for k, v in mine.items() if k not in desired)
+    to_describe = dict((k, v) for k, v in desired.items() if k in mine and mine[k] != v)
+    return to_add, to_remove, to_describe
+
+
+def instance_id(provider_id):
+    """aws:///us-east-1a/i-0123 (a Node's spec.providerID) or i-0123 -> i-0123; None when it is neither."""
+    match = re.match(r"^(?:aws://(?:/[^/]*)?/)?(i-[0-9a-f]{8,17})$", str(provider_id or ""))
+    return match.group(1) if match else None

@@ -332,9 +332,30 @@ def manifests(profile="demo", revision="", values=None):
                                 [(n, t) for n, p, t in ports] + [("http-envoy-prom", 15090)], component, revision,
                                 name + "-service-account", args=["proxy", "router", "--domain",
                                                                  "$(POD_NAMESPACE).svc.cluster.local"]))
-        objs.append(_service(name, labels, {"app": labels["app"], "istio": labels["istio"]}, ports, component,
-                             revision, lb=lb))
+        service = _service(name, labels, {"app": labels["app"], "istio": labels["istio"]}, ports, component,
+                           revision, lb=lb)
+        if name == "istio-ingressgateway" and values.get("_ingress_k8s"):
+            _overlay_service(service, values["_ingress_k8s"])
+        objs.append(service)
     return objs
+
+
+def _overlay_service(service, k8s):
+    """IstioOperator KubernetesResourcesSpec: serviceAnnotations on the Service, service merged into its spec
+    (istio.io docs, IstioOperator Options, "KubernetesResourcesSpec")."""
+    annotations = k8s.get("serviceAnnotations") or {}
+    for key, value in annotations.items():
+        if not isinstance(value, str):
+            # what an unescaped annotation name in --set makes: a nested map where a string belongs
+            raise Failure("Error: failed to unmarshal IstioOperator: json: cannot unmarshal object into Go struct "
+                          "field KubernetesResourcesSpec.spec.components.ingressGateways.k8s.serviceAnnotations of "
+                          "type string (key %r)" % key)
+    if annotations:
+        service["metadata"]["annotations"] = dict(annotations)
+    for key, value in (k8s.get("service") or {}).items():
+        if key == "ports":
+            continue
+        service["spec"][key] = value
 
 
 def component_of(obj):
@@ -342,6 +363,44 @@ def component_of(obj):
 
 
 # ---------------------------------------------------------------- commands
+
+def split_path(key):
+    """istioctl's --set path: split on dots, except dots escaped as \\. (operator/pkg/util/path.go,
+    PathFromString); an annotation name such as service.beta.kubernetes.io/x must be escaped."""
+    parts, current, escaped = [], "", False
+    for char in key:
+        if escaped:
+            current += char
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ".":
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+GATEWAY_PATHS = (["components", "ingressGateways[0]", "k8s"],
+                 ["components", "ingressGateways[name:istio-ingressgateway]", "k8s"])
+
+
+def _gateway_k8s(values, key, value):
+    """--set components.ingressGateways[0].k8s.<...>=v -> the ingress gateway's k8s settings (a nested map)."""
+    parts = split_path(key)
+    for prefix in GATEWAY_PATHS:
+        if parts[:len(prefix)] == prefix and len(parts) > len(prefix):
+            node = values.setdefault("_ingress_k8s", {})
+            for part in parts[len(prefix):-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise Failure("Error: --set %s: path %s is not a map" % (key, part))
+            node[parts[-1]] = value
+            return True
+    return False
+
 
 def parse_sets(sets, files):
     values = {}
@@ -356,13 +415,17 @@ def parse_sets(sets, files):
         spec = doc.get("spec") or {}
         if spec.get("profile"):
             values["profile"] = spec["profile"]
+        for gateway in (spec.get("components") or {}).get("ingressGateways") or []:
+            if gateway.get("name") == "istio-ingressgateway" and gateway.get("k8s"):
+                values["_ingress_k8s"] = gateway["k8s"]
         for key, value in _flatten(spec).items():
             values.setdefault(key, value)
     for item in sets or []:
         if "=" not in item:
             raise Failure("Error: --set %s: expected key=value" % item)
         key, value = item.split("=", 1)
-        values[key] = value
+        if not _gateway_k8s(values, key, value):
+            values[key] = value
     return values
 
 
