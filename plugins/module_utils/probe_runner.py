@@ -41,6 +41,7 @@ def argument_spec():
         body=dict(type="str"),
         expect_status=dict(type="list", elements="int", default=[200]),
         min_success_ratio=dict(type="float", default=1.0),
+        ready_timeout=dict(type="float", default=0.0),
     )
     return spec
 
@@ -83,7 +84,10 @@ def run(module):
     """Validate everything, then probe; return the report (with ``message`` when it failed)."""
     spec = _spec_from(module.params)
     target = _target(module, spec)
-    report = traffic.probe(target, spec)
+    ready_timeout = module.params["ready_timeout"]
+    if ready_timeout < 0:
+        raise ProbeInputError("ready_timeout=%r is invalid: expected seconds >= 0 (0: measure at once)" % ready_timeout)
+    report = traffic.probe(target, spec, ready_timeout=ready_timeout)
     report["message"] = traffic.failure_message(report) if not report["passed"] else (
         "%d of %d requests to %s succeeded" % (report["succeeded"], report["requests"], report["url"]))
     return report

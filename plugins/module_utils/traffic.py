@@ -571,6 +571,13 @@ def summarize(samples, wall, spec, url):
 
 def failure_message(report):
     """Why the verdict failed, in one paragraph a person can act on."""
+    wait = report.get("wait")
+    if wait and not wait["ready"]:
+        return ("traffic probe of %s: the target did not answer with an expected status within ready_timeout "
+                "(%s s, %d tries); last: %s. A new cloud load balancer can take minutes before its name resolves "
+                "and its targets are healthy: raise ready_timeout, or check the load balancer, its source ranges and "
+                "its scheme (an internal one is not reachable from outside the VPC)"
+                % (report["url"], wait["waited_s"], wait["attempts"], wait["last"]))
     return ("traffic probe of %s failed: %d of %d requests succeeded (success_ratio %.4f, "
             "min_success_ratio %s); status codes %s; errors %s; first errors: %s" % (
                 report["url"], report["succeeded"], report["requests"], report["success_ratio"],
@@ -584,7 +591,44 @@ def _histogram(counts):
     return "{" + ", ".join("%s: %d" % (k, counts[k]) for k in sorted(counts)) + "}"
 
 
-def probe(target, spec, clock=time.monotonic):
-    """Run the probe and return its report."""
+def await_ready(target, spec, timeout, clock=time.monotonic, sleep=time.sleep):
+    """Before measuring: one request at a time until one gets an expected status, for at most ``timeout``
+    seconds, backing off from 0.5 s to 5 s between tries. A new cloud load balancer takes minutes before its name
+    resolves (dns errors), then before its targets are healthy (resets, 503): that is waited out here and reported,
+    not counted against the measurement. Returns {"ready", "waited_s", "attempts", "last"}."""
+    start = clock()
+    attempts = 0
+    delay = 0.5
+    last = None
+    worker = _Worker(target, spec)
+    try:
+        while True:
+            attempts += 1
+            sample = worker.send(clock)
+            if sample.error is None and sample.status in spec.expect_status:
+                return {"ready": True, "waited_s": round(clock() - start, 3), "attempts": attempts, "last": None}
+            last = ("%s %s" % sample.error if sample.error else "HTTP %s %s" % (sample.status, sample.detail or "")).strip()
+            left = timeout - (clock() - start)
+            if left <= 0:
+                return {"ready": False, "waited_s": round(clock() - start, 3), "attempts": attempts, "last": last}
+            worker.close()
+            sleep(min(delay, left))  # backoff between readiness tries, bounded by the timeout
+            delay = min(delay * 2, 5.0)
+    finally:
+        worker.close()
+
+
+def probe(target, spec, clock=time.monotonic, ready_timeout=0):
+    """Run the probe and return its report; with ``ready_timeout`` wait for the target first (report: ``wait``)."""
+    wait = None
+    if ready_timeout:
+        wait = await_ready(target, spec, ready_timeout, clock=clock)
+        if not wait["ready"]:
+            report = summarize([], 0.0, spec, target.display_url)
+            report["wait"] = wait
+            return report
     samples, wall = run_probe(target, spec, clock=clock)
-    return summarize(samples, wall, spec, target.display_url)
+    report = summarize(samples, wall, spec, target.display_url)
+    if wait is not None:
+        report["wait"] = wait
+    return report

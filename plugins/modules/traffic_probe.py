@@ -113,6 +113,14 @@ options:
         errors count as failures.
     type: float
     default: 1.0
+  ready_timeout:
+    description:
+      - Seconds to wait, before measuring, until the target answers one request with an expected status (one
+        request at a time, backing off up to 5 s). A new cloud load balancer needs minutes before its name resolves
+        and its targets are healthy; the wait is reported in RV(wait) and not counted in the measurement.
+      - C(0) measures at once.
+    type: float
+    default: 0
   validate_certs:
     description:
       - Whether to verify TLS certificates.
@@ -273,6 +281,24 @@ first_errors:
   type: list
   elements: str
   sample: ["HTTP 503 (expected 200): no healthy upstream"]
+wait:
+  description: How the wait for readiness went (with O(ready_timeout)).
+  returned: when O(ready_timeout) is set
+  type: dict
+  contains:
+    ready:
+      description: Whether the target answered with an expected status in time.
+      type: bool
+    waited_s:
+      description: Seconds waited.
+      type: float
+    attempts:
+      description: Requests sent while waiting.
+      type: int
+    last:
+      description: The last failure seen while waiting, or null.
+      type: str
+  sample: {ready: true, waited_s: 42.5, attempts: 9, last: null}
 passed:
   description: Whether the run met O(min_success_ratio).
   returned: always
