@@ -139,16 +139,16 @@ def checks(data):
         out.append({"name": "addon %s" % addon["name"], "passed": addon["ready"],
                     "detail": addon["detail"] or ("ready" if addon["ready"] else "not ready")})
     group = data["security_group"]
-    if group.get("group_id"):
+    if "groups" in group:
         missing = group.get("added") or []
         stale = group.get("removed") or []
         if missing or stale:
-            ports = ([r.get("from_port") for r in missing], [r.get("from_port") for r in stale])
-            detail = "missing ports %s, stale ports %s" % ports
+            detail = "missing %s, stale %s" % (_rule_places(missing), _rule_places(stale))
+        elif group.get("rules"):
+            detail = "%d Istio rule(s): %s" % (len(group["rules"]), _rule_places(group["rules"]))
         else:
-            detail = "%d Istio rules" % len(group.get("rules") or [])
-        out.append({"name": "security group %s" % group["group_id"], "passed": not missing and not stale,
-                    "detail": detail})
+            detail = "no rule needed: the nodes' groups already let the control plane in"
+        out.append({"name": "security groups", "passed": not missing and not stale, "detail": detail})
     for failure in data["failures"]:
         out.append({"name": "verify", "passed": False, "detail": failure})
     return out
@@ -280,13 +280,20 @@ def sections(data, check_list):
         out.append(("Addons", ["addon", "ready", "open it with"],
                     [[a["name"], "yes" if a["ready"] else "NO", a["command"] or "-"] for a in data["addons"]]))
     group = data["security_group"]
-    if group.get("group_id"):
-        out.append(("Security-group rules on %s" % group["group_id"], ["ports", "protocol", "sources", "description"],
-                    [[r.get("from_port") if r.get("from_port") == r.get("to_port", r.get("from_port")) else
+    if "groups" in group:
+        names = dict((g.get("group_id"), g.get("group_name") or "") for g in group.get("groups") or [])
+        out.append(("Security-group rules", ["group", "ports", "protocol", "source", "description"],
+                    [["%s %s" % (r.get("group_id", ""), names.get(r.get("group_id"), "")),
+                      r.get("from_port") if r.get("from_port") == r.get("to_port", r.get("from_port")) else
                       "%s-%s" % (r.get("from_port"), r.get("to_port")), r.get("proto", "tcp"),
-                      ", ".join(str(s) for s in r.get("sources") or []), r.get("description", "")]
-                     for r in group.get("rules") or []]))
+                      r.get("source", ""), r.get("description", "")]
+                     for r in group.get("rules") or []] or
+                    [["-", "-", "-", "-", "none needed: the nodes' groups already let the control plane in"]]))
     return out
+
+
+def _rule_places(rules):
+    return ", ".join("%s on %s" % (r.get("from_port"), r.get("group_id")) for r in rules) or "none"
 
 
 def markdown(data, check_list, graph_file=None):

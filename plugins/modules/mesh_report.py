@@ -78,7 +78,7 @@ options:
     elements: dict
     default: []
   security_group:
-    description: The result of M(istio_demo.mesh.security_group_rules) (its C(group_id), C(rules), C(added), C(removed)).
+    description: The result of M(istio_demo.mesh.security_group_rules) (its C(groups), C(rules), C(added), C(removed)).
     type: dict
     default: {}
   failures:

@@ -1,5 +1,7 @@
 """Pure parts of the istioctl module: values, validation, parsing, the plan."""
 
+import re
+
 import pytest
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import istioctl as ic
@@ -97,3 +99,15 @@ def test_plan():
     action, reasons = ic.plan(desired, dict(desired), ["istiod", "istio-egressgateway"], sick)
     assert reasons == ["component istiod is not healthy (0/1 ready)", "component istio-egressgateway is missing"]
     assert ic.control_plane_version([deployment("istiod", "Pilot")], "default") == "1.27.3"
+
+
+def test_annotation_names_keep_their_dots_in_set_paths():
+    # istioctl splits a --set path on dots that are not escaped (../shared/upstream/README.md)
+    flat = ic.flatten_values({"components": {"ingressGateways": [{"k8s": {"serviceAnnotations": {
+        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}}]}, "values.global.hub": "r.example/istio"})
+    key = [k for k in flat if k.startswith("components")][0]
+    assert re.split(r"(?<!\\)\.", key) == ["components", "ingressGateways[0]", "k8s", "serviceAnnotations",
+                                           "service\\.beta\\.kubernetes\\.io/aws-load-balancer-scheme"]
+    assert flat["values.global.hub"] == "r.example/istio"
+    assert ic.validate(dict(BASE, set_values={"components": {"ingressGateways": [{"k8s": {"serviceAnnotations": {
+        "service.beta.kubernetes.io/aws-load-balancer-internal": "true"}}}]}}))

@@ -1,10 +1,16 @@
 """The mesh report's rendering on fixture data: what a person sees first, and the graph's edges."""
 
 import copy
+import json
+import os
 
 import pytest
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import report
+
+
+with open(os.path.join(os.path.dirname(__file__), "fixtures", "security_group_rules.json")) as _handle:
+    SECURITY_GROUPS = json.load(_handle)
 
 
 def pod(name, app, injected=True, ready=True, violations=()):
@@ -35,9 +41,8 @@ HEALTHY = {
                probe("ingress gateway", "/v2", "my-app-v2-svc", {200: 10}),
                probe("nginx", "/v1", "my-app-v1-svc", {200: 10})],
     "addons": [{"name": "kiali", "ready": True}, {"name": "grafana", "ready": True}],
-    "security_group": {"group_id": "sg-123", "rules": [{"from_port": 15017, "to_port": 15017, "proto": "tcp",
-                                                        "sources": ["sg-9"], "description": "istio_demo.mesh: webhooks"}],
-                       "added": [], "removed": []},
+    # what security_group_rules really returned (converged), not a shape written here
+    "security_group": SECURITY_GROUPS,
 }
 
 
@@ -112,3 +117,13 @@ def test_malformed_inputs_are_named(field, value, named):
     with pytest.raises(report.ReportInputError) as error:
         report.normalize(raw)
     assert named in str(error.value)
+
+
+def test_security_group_rules_show_their_group_and_real_source():
+    data = build(HEALTHY)
+    checks = report.checks(data)
+    text = report.markdown(data, checks)
+    rule = SECURITY_GROUPS["rules"][0]
+    rows = [line for line in text.splitlines() if line.startswith("| %s " % rule["group_id"])]
+    assert rows and "| %s |" % rule["source"] in rows[0] and "| %s |" % rule["from_port"] in rows[0], text
+    assert [c for c in checks if c["name"] == "security groups"][0]["passed"]

@@ -239,3 +239,23 @@ def test_duration_bound_without_rate_stops_by_itself(server):
     report = run(url, duration=0.3)
     assert report["requests"] == seen.count > 0
     assert report["duration_s"] >= 0.3
+
+
+def test_a_target_that_answers_late_is_awaited_then_measured(server):
+    # a fresh load balancer: 503 (targets not yet healthy) three times, then healthy
+    answers = iter([503, 503, 503])
+    url, seen = server(lambda handler: (next(answers, 200), "hello\n"))
+    spec = traffic.validate_spec(requests=5)
+    report = traffic.probe(traffic.url_target(url), spec, ready_timeout=30)
+    assert report["wait"]["ready"] is True and report["wait"]["attempts"] == 4
+    assert report["status_codes"] == {"200": 5} and report["requests"] == 5 and report["passed"]
+    assert seen.count == 4 + 5
+
+
+def test_a_target_that_never_answers_fails_naming_the_wait():
+    spec = traffic.validate_spec(requests=5, timeout=0.5)
+    # .invalid never resolves (RFC 2606): the wait sees dns errors until its timeout
+    report = traffic.probe(traffic.url_target("http://lb.invalid/v1"), spec, ready_timeout=1)
+    assert report["wait"]["ready"] is False and report["wait"]["attempts"] >= 2
+    assert report["wait"]["last"].startswith("dns") and not report["passed"]
+    assert "ready_timeout" in traffic.failure_message(report)
