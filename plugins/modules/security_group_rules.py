@@ -226,6 +226,7 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils import sg_rules
 
 try:
     import botocore
+    import botocore.session
     AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 except ImportError:
     AWS_ERRORS = ()  # AnsibleAWSModule reports the missing library
@@ -257,6 +258,12 @@ def argument_spec():
 def validate(params):
     """Every input checked before AWS is asked anything; raise RuleError naming option, value, expectation."""
     rules = [dict((k, v) for k, v in r.items() if v is not None) for r in params["rules"]]
+    if params["profile"]:
+        profiles = botocore.session.Session().available_profiles
+        if params["profile"] not in profiles:
+            raise sg_rules.RuleError("profile=%s does not exist in the AWS config files (~/.aws/config, "
+                                     "~/.aws/credentials): expected one of %s" % (
+                                         params["profile"], ", ".join(sorted(profiles)) or "no profile there"))
     for name, top in (("widest_ipv4_prefix", 32), ("widest_ipv6_prefix", 128)):
         if not 0 <= params[name] <= top:
             raise sg_rules.RuleError("%s=%r is invalid: expected a prefix length between 0 and %d"
@@ -295,12 +302,6 @@ def validate(params):
                                  "spec.providerID aws:///ZONE/i-...) to find the security groups they use - start a "
                                  "node group first - or group_ids (for Karpenter, the groups your EC2NodeClass "
                                  "selects)" % len(skipped))
-    if params["profile"]:
-        profiles = botocore.session.Session().available_profiles
-        if params["profile"] not in profiles:
-            raise sg_rules.RuleError("profile=%s does not exist in the AWS config files (~/.aws/config, "
-                                     "~/.aws/credentials): expected one of %s" % (
-                                         params["profile"], ", ".join(sorted(profiles)) or "no profile there"))
     return rules, instances, skipped
 
 

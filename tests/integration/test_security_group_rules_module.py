@@ -1,4 +1,5 @@
-"""istio_demo.mesh.security_group_rules against moto, from a playbook."""
+"""istio_demo.mesh.security_group_rules against the sandbox's EKS (moto), from a playbook: the nodes as
+kubernetes.core.k8s_info returns them, fed straight to the module."""
 
 import boto3
 import pytest
@@ -7,10 +8,10 @@ from playbook import run_playbook
 
 RULES = [
     {"port": 15017, "sources": ["cluster_security_group"], "description": "istiod webhook"},
-    {"port": 15012, "sources": ["cluster_security_group"], "description": "istiod xDS and CA"},
     {"port": 15010, "sources": ["vpc"], "description": "istiod grpc-xds"},
     {"port": 20001, "sources": ["203.0.113.0/24"], "description": "Kiali from admins"},
 ]
+MARK = "istio_demo.mesh:demo:"
 
 
 def aws(sandbox):
@@ -18,59 +19,71 @@ def aws(sandbox):
             "access_key": sandbox.state["aws"]["access_key"], "secret_key": sandbox.state["aws"]["secret_key"]}
 
 
+def read_nodes(sandbox):
+    return {"name": "read nodes", "register": "nodes",
+            "kubernetes.core.k8s_info": {"kind": "Node", "kubeconfig": sandbox.kubeconfig}}
+
+
 def task(sandbox, name, **options):
+    options.setdefault("marker", MARK)
     return {"name": name, "register": name.replace(" ", "_"),
             "istio_demo.mesh.security_group_rules": dict(aws(sandbox), **options)}
 
 
-def node_group(sandbox):
-    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
-                       aws_access_key_id=sandbox.state["aws"]["access_key"],
-                       aws_secret_access_key=sandbox.state["aws"]["secret_key"])
-    group_id = sandbox.state["aws"]["node_security_group_id"]
-    return ec2, group_id
+def ec2_of(sandbox):
+    return boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=sandbox.state["aws"]["access_key"],
+                        aws_secret_access_key=sandbox.state["aws"]["secret_key"])
 
 
-def inbound(ec2, group_id):
-    perms = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissions"]
+def inbound(ec2, vpc_id):
+    """Every inbound rule of the VPC as (group, from port, source, description)."""
     out = set()
-    for perm in perms:
-        for pair in perm.get("UserIdGroupPairs", []):
-            out.add((perm.get("FromPort"), pair["GroupId"], pair.get("Description", "")))
-        for cidr in perm.get("IpRanges", []):
-            out.add((perm.get("FromPort"), cidr["CidrIp"], cidr.get("Description", "")))
+    for group in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]:
+        for perm in group["IpPermissions"]:
+            for pair in perm.get("UserIdGroupPairs", []):
+                out.add((group["GroupId"], perm.get("FromPort"), pair["GroupId"], pair.get("Description", "")))
+            for cidr in perm.get("IpRanges", []):
+                out.add((group["GroupId"], perm.get("FromPort"), cidr["CidrIp"], cidr.get("Description", "")))
     return out
 
 
 def test_present_idempotent_absent_and_foreign_rules_untouched(sandbox, tmp_path):
-    ec2, group_id = node_group(sandbox)
-    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[{
+    ec2 = ec2_of(sandbox)
+    state = sandbox.state["aws"]
+    node_group, cluster_sg = state["node_security_group_id"], state["cluster_security_group_id"]
+    ec2.authorize_security_group_ingress(GroupId=node_group, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
         "IpRanges": [{"CidrIp": "198.51.100.0/24", "Description": "ssh from ops (not ours)"}]}])
-    original = inbound(ec2, group_id)
-    cluster_sg = sandbox.state["aws"]["cluster_security_group_id"]
+    original = inbound(ec2, state["vpc_id"])
+    nodes = "{{ nodes.resources }}"
 
-    checked = run_playbook(tmp_path, [task(sandbox, "check", cluster_name="demo", rules=RULES)],
+    checked = run_playbook(tmp_path, [read_nodes(sandbox), task(sandbox, "check", cluster_name="demo", nodes=nodes,
+                                                                rules=RULES)],
                            extra_args=["--check", "--diff"], env=sandbox.env)
     assert checked.rc == 0, checked.stdout[-3000:]
-    assert checked.result("check")["changed"] is True and len(checked.result("check")["added"]) == 4
-    assert inbound(ec2, group_id) == original
+    assert checked.result("check")["changed"] is True and len(checked.result("check")["added"]) == 3
+    assert inbound(ec2, state["vpc_id"]) == original
 
-    run = run_playbook(tmp_path, [task(sandbox, "add", cluster_name="demo", rules=RULES),
-                                  task(sandbox, "again", cluster_name="demo", rules=RULES)], env=sandbox.env)
+    run = run_playbook(tmp_path, [read_nodes(sandbox),
+                                  task(sandbox, "add", cluster_name="demo", nodes=nodes, rules=RULES),
+                                  task(sandbox, "again", cluster_name="demo", nodes=nodes, rules=RULES)],
+                       env=sandbox.env)
     assert run.rc == 0, run.stdout[-3000:]
     added = run.result("add")
-    assert added["changed"] is True and added["group_id"] == group_id
+    assert added["changed"] is True and {r["group_id"] for r in added["added"]} == {node_group}
     assert added["cluster_security_group_id"] == cluster_sg and added["vpc_cidrs"] == ["192.168.0.0/16"]
+    assert {n["instance_id"] for n in added["nodes"]} == {n["instance_id"] for n in state["nodes"]}
     assert run.result("again")["changed"] is False
-    now = inbound(ec2, group_id)
-    assert (15017, cluster_sg, "istio_demo.mesh: istiod webhook") in now
-    assert (15010, "192.168.0.0/16", "istio_demo.mesh: istiod grpc-xds") in now
-    assert (22, "198.51.100.0/24", "ssh from ops (not ours)") in now
+    now = inbound(ec2, state["vpc_id"])
+    assert (node_group, 15017, cluster_sg, MARK + " istiod webhook") in now
+    assert (node_group, 15010, "192.168.0.0/16", MARK + " istiod grpc-xds") in now
+    assert (node_group, 22, "198.51.100.0/24", "ssh from ops (not ours)") in now
 
     renamed = [dict(r) for r in RULES]
-    renamed[3]["description"] = "Kiali dashboard"
-    updated = run_playbook(tmp_path, [task(sandbox, "rename", cluster_name="demo", rules=renamed)], env=sandbox.env)
+    renamed[2]["description"] = "Kiali dashboard"
+    updated = run_playbook(tmp_path, [read_nodes(sandbox), task(sandbox, "rename", cluster_name="demo", nodes=nodes,
+                                                                rules=renamed)], env=sandbox.env)
     assert updated.rc == 0
     assert [r["from_port"] for r in updated.result("rename")["updated"]] == [20001]
     assert updated.result("rename")["added"] == [] and updated.result("rename")["removed"] == []
@@ -79,26 +92,55 @@ def test_present_idempotent_absent_and_foreign_rules_untouched(sandbox, tmp_path
                                       task(sandbox, "remove again", cluster_name="demo", state="absent")],
                            env=sandbox.env)
     assert removed.rc == 0, removed.stdout[-3000:]
-    assert len(removed.result("remove")["removed"]) == 4
+    assert len(removed.result("remove")["removed"]) == 3
     assert removed.result("remove again")["changed"] is False
-    assert inbound(ec2, group_id) == original
+    assert inbound(ec2, state["vpc_id"]) == original
+
+
+def test_all_traffic_rules_are_stable_across_runs(sandbox, tmp_path):
+    rules = [{"port": 1, "proto": "-1", "sources": ["203.0.113.0/24"], "description": "all from the lab"}]
+    group = sandbox.state["aws"]["node_security_group_id"]
+    run = run_playbook(tmp_path, [task(sandbox, "add", group_ids=[group], rules=rules, only_where_missing=False),
+                                  task(sandbox, "again", group_ids=[group], rules=rules, only_where_missing=False),
+                                  task(sandbox, "remove", group_ids=[group], state="absent")], env=sandbox.env)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.result("add")["changed"] is True
+    assert run.result("again")["changed"] is False and run.result("again")["removed"] == []
+    assert len(run.result("remove")["removed"]) == 1
 
 
 @pytest.mark.parametrize("options, expected", [
-    (dict(cluster_name="demo", rules=[{"port": 9090, "sources": ["0.0.0.0/0"], "description": "prometheus"}]),
+    (dict(cluster_name="demo", group_ids=["sg-0123456789abcdef0"],
+          rules=[{"port": 9090, "sources": ["0.0.0.0/0"], "description": "prometheus"}]),
      ["0.0.0.0/0", "allow_world_open", "aws_security_groups_allow_world_open"]),
-    (dict(cluster_name="demo", rules=[{"port": 70000, "sources": ["10.0.0.0/8"], "description": "x"}]),
+    (dict(cluster_name="demo", group_ids=["sg-0123456789abcdef0"],
+          rules=[{"port": 9090, "sources": ["0.0.0.0/1", "128.0.0.0/1"], "description": "prometheus"}]),
+     ["0.0.0.0/1", "wider than /8"]),
+    (dict(cluster_name="demo", group_ids=["sg-0123456789abcdef0"],
+          rules=[{"port": 70000, "sources": ["10.0.0.0/8"], "description": "x"}]),
      ["rules[0].port=70000", "between 1 and 65535"]),
-    (dict(cluster_name="demo", rules=[{"port": 80, "sources": ["10.0.0.1/8"], "description": "x"}]),
+    (dict(cluster_name="demo", group_ids=["sg-0123456789abcdef0"],
+          rules=[{"port": 80, "sources": ["10.0.0.1/8"], "description": "x"}]),
      ["10.0.0.1/8", "neither a CIDR"]),
-    (dict(cluster_name="no-such-cluster", rules=RULES), ["cluster_name=no-such-cluster", "no security group"]),
-    (dict(group_id="sg-0123456789abcdef0", rules=RULES), ["group_id=sg-0123456789abcdef0 does not exist"]),
+    (dict(cluster_name="no-such-cluster", nodes="{{ nodes.resources }}", rules=RULES),
+     ["cluster_name=no-such-cluster", "no EKS cluster of that name", "us-east-1"]),
+    (dict(group_ids=["sg-0123456789abcdef0"], rules=RULES), ["group_ids=sg-0123456789abcdef0", "does not exist"]),
+    (dict(group_ids=["sg-xyz"], rules=RULES), ["group_ids contains 'sg-xyz'", "security group id"]),
+    (dict(cluster_name="demo", nodes=[{"name": "n1", "provider_id": "aws:///us-east-1a/i-0123456789abcdef0"}],
+          rules=RULES), ["nodes:", "i-0123456789abcdef0", "instances of the cluster's Nodes"]),
+    (dict(cluster_name="demo", nodes=[], rules=RULES), ["nodes holds no EC2 instance", "group_ids"]),
+    (dict(cluster_name="demo", nodes="{{ nodes.resources }}", rules=RULES, profile="no-such-profile"),
+     ["profile=no-such-profile does not exist"]),
 ])
 def test_bad_input_changes_nothing(sandbox, tmp_path, options, expected):
-    ec2, group_id = node_group(sandbox)
-    before = inbound(ec2, group_id)
-    run = run_playbook(tmp_path, [task(sandbox, "bad", **options)], env=sandbox.env)
+    ec2 = ec2_of(sandbox)
+    before = inbound(ec2, sandbox.state["aws"]["vpc_id"])
+    bad = task(sandbox, "bad", **options)
+    if "profile" in options:
+        for key in ("access_key", "secret_key"):
+            bad["istio_demo.mesh.security_group_rules"].pop(key)
+    run = run_playbook(tmp_path, [read_nodes(sandbox), bad], env=sandbox.env)
     assert run.rc != 0
     for text in expected:
         assert text in run.result("bad")["msg"]
-    assert inbound(ec2, group_id) == before
+    assert inbound(ec2, sandbox.state["aws"]["vpc_id"]) == before

@@ -155,9 +155,12 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
     if described["resourcesVpcConfig"].get("clusterSecurityGroupId") != cluster_sg:
         raise RuntimeError("moto did not keep clusterSecurityGroupId for the EKS cluster")
     node_groups = sorted(set(g for node in node_list for g in node["security_group_ids"]))
+    # the nodes' own group (not the cluster's), where a hand-made rule would go (bench/baseline.sh)
+    own = [g for pool in pools for g in pool[1] if g != cluster_sg]
     return {"region": REGION, "cluster": cluster, "flavour": flavour, "vpc_id": vpc, "vpc_cidr": "192.168.0.0/16",
             "subnet_ids": subnets, "cluster_security_group_id": cluster_sg,
             "control_plane_security_group_ids": control_plane, "node_security_group_ids": node_groups,
+            "node_security_group_id": (own or [cluster_sg])[0],
             "nodes": node_list, "access_key": access_key, "secret_key": secret_key}
 
 
