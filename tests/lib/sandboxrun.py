@@ -10,8 +10,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CTL = os.path.join(os.path.dirname(HERE), "sandbox", "ctl.py")
 
 
-def start(state_dir):
-    subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "up"], check=True, timeout=180)
+def start(state_dir, *options):
+    """``options``: up's options, e.g. ("--flavour", "karpenter", "--lb-mode", "aws-lb-controller")."""
+    subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "up"] + list(options), check=True, timeout=180)
     return Running(state_dir)
 
 

@@ -1,0 +1,225 @@
+"""The AWS side of the collection on each kind of EKS cluster the sandbox can be (tests/sandbox/eks.py), with the
+load balancers EKS makes (tests/sandbox/cloud.py): where the webhook rule goes, that nothing else is opened, that
+reruns change nothing, that teardown leaves no rule even after the node group changed, and how the ingress
+gateway's load balancer is made, awaited and deleted."""
+
+import json
+import os
+import urllib.request
+
+import boto3
+import pytest
+
+import sandboxrun
+from playbook import collection_playbook as playbook
+from playbook import run_playbook
+
+MARKER = "istio_demo.mesh:demo:"
+# where the webhook rule belongs: the nodes' own group when none of their groups lets the control plane in on 15017
+NEEDS_RULE = {"terraform": True, "karpenter": True, "eksctl-managed": False, "eksctl-unmanaged": False,
+              "managed": False}
+
+
+@pytest.fixture
+def cluster(tmp_path_factory, request):
+    """A sandbox of the flavour (and load-balancer mode) the test asks for, stopped after it."""
+    options = getattr(request, "param", ())
+    state_dir = str(tmp_path_factory.mktemp("eks") / "state")
+    running = sandboxrun.start(state_dir, *options)
+    try:
+        yield running
+    finally:
+        sandboxrun.stop(state_dir)
+
+
+def ec2_of(sandbox):
+    return boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=sandbox.state["aws"]["access_key"],
+                        aws_secret_access_key=sandbox.state["aws"]["secret_key"])
+
+
+def groups(sandbox):
+    ec2 = ec2_of(sandbox)
+    return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [sandbox.state["aws"]["vpc_id"]]}])[
+        "SecurityGroups"]
+
+
+def ours(sandbox):
+    """{group id: [(proto, from port, source)]} of the rules carrying the collection's marker."""
+    out = {}
+    for group in groups(sandbox):
+        for perm in group["IpPermissions"]:
+            for pair in perm.get("UserIdGroupPairs", []) + perm.get("IpRanges", []):
+                if pair.get("Description", "").startswith(MARKER):
+                    out.setdefault(group["GroupId"], []).append(
+                        (perm["IpProtocol"], perm.get("FromPort"), pair.get("GroupId") or pair.get("CidrIp")))
+    return out
+
+
+def load_balancer_services(sandbox, names, annotations=None):
+    for name in names:
+        manifest = {"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": name, "namespace": "default", "annotations": annotations or {}},
+                    "spec": {"type": "LoadBalancer", "selector": {"app": name}, "ports": [{"port": 80}]}}
+        sandbox.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    for name in names:
+        sandbox.kubectl("wait", "--for=jsonpath={.status.loadBalancer.ingress}", "service/" + name, "-n", "default",
+                        "--timeout=60s")
+
+
+def replace_node_group(sandbox, name):
+    """A new node group: a group like terraform-aws-eks's (no 15017), an instance in it, and the Nodes replaced
+    by one whose providerID points at that instance (what a node-group rotation does)."""
+    ec2 = ec2_of(sandbox)
+    aws = sandbox.state["aws"]
+    group = ec2.create_security_group(GroupName=name, VpcId=aws["vpc_id"], Description="EKS node shared security "
+                                                                                         "group")["GroupId"]
+    ec2.create_tags(Resources=[group], Tags=[{"Key": "kubernetes.io/cluster/demo", "Value": "owned"}])
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+        "UserIdGroupPairs": [{"GroupId": aws["cluster_security_group_id"]}]}])
+    instance = ec2.run_instances(ImageId="ami-03cf127a", MinCount=1, MaxCount=1, SubnetId=aws["subnet_ids"][0],
+                                 SecurityGroupIds=[group])["Instances"][0]
+    nodes = json.loads(sandbox.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    node = {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "ip-%s.ec2.internal" % instance["PrivateIpAddress"].replace(".", "-"),
+                         "labels": {"eks.amazonaws.com/nodegroup": name}},
+            "spec": {"providerID": "aws:///us-east-1a/%s" % instance["InstanceId"]}}
+    sandbox.kubectl("apply", "-f", "-", stdin=json.dumps(node))
+    for old in nodes:
+        sandbox.kubectl("delete", "node", old["metadata"]["name"])
+    return group
+
+
+@pytest.mark.parametrize("cluster", [("--flavour", f) for f in sorted(NEEDS_RULE)],
+                         ids=sorted(NEEDS_RULE), indirect=True)
+def test_the_webhook_rule_goes_where_the_flavour_needs_it_and_nowhere_else(cluster, tmp_path):
+    flavour = cluster.state["aws"]["flavour"]
+    # load balancers made before the run leave k8s-elb-* groups tagged for the cluster (in-tree provider)
+    load_balancer_services(cluster, ["web-1", "web-2", "web-3"])
+    elb_groups = {g["GroupId"] for g in groups(cluster) if g["GroupName"].startswith("k8s-elb-")}
+    assert len(elb_groups) == 3
+
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws")
+    assert rc == 0, proc.stdout[-3000:]
+    placed = ours(cluster)
+    expected = {cluster.state["aws"]["node_security_group_id"]} if NEEDS_RULE[flavour] else set()
+    assert set(placed) == expected, (flavour, placed)
+    assert not set(placed) & elb_groups
+    cluster_sg = cluster.state["aws"]["cluster_security_group_id"]
+    assert all(rules == [("tcp", 15017, cluster_sg)] for rules in placed.values()), placed
+
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws")
+    assert rc == 0 and stats["changed"] == 0, proc.stdout[-3000:]
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "--tags", "security_groups")
+    assert rc == 0, proc.stdout[-3000:]
+    assert ours(cluster) == {}
+
+
+@pytest.mark.parametrize("cluster", [("--flavour", "terraform")], ids=["terraform"], indirect=True)
+def test_rules_follow_a_node_group_that_changed_and_teardown_finds_them_all(cluster, tmp_path):
+    first = cluster.state["aws"]["node_security_group_id"]
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws")
+    assert rc == 0, proc.stdout[-3000:]
+    assert set(ours(cluster)) == {first}
+
+    second = replace_node_group(cluster, "demo-node-rotated")
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws")
+    assert rc == 0, proc.stdout[-3000:]
+    assert set(ours(cluster)) == {second}  # the rule left on the old group is removed
+
+    third = replace_node_group(cluster, "demo-node-rotated-again")
+    assert third != second
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "--tags", "security_groups")
+    assert rc == 0, proc.stdout[-3000:]
+    assert ours(cluster) == {}  # found on a group no node uses any more
+
+
+@pytest.mark.parametrize("cluster", [("--flavour", "karpenter")], ids=["karpenter"], indirect=True)
+def test_the_report_shows_the_rules_as_the_module_returned_them(cluster, tmp_path):
+    aws = {"region": "us-east-1", "endpoint_url": cluster.env["AWS_ENDPOINT_URL"],
+           "access_key": cluster.state["aws"]["access_key"], "secret_key": cluster.state["aws"]["secret_key"]}
+    report_dir = str(tmp_path / "report")
+    run = run_playbook(tmp_path, [
+        {"name": "nodes", "register": "nodes",
+         "kubernetes.core.k8s_info": {"kind": "Node", "kubeconfig": cluster.kubeconfig}},
+        {"name": "rules", "register": "rules", "istio_demo.mesh.security_group_rules": dict(
+            aws, cluster_name="demo", marker=MARKER, nodes="{{ nodes.resources }}",
+            rules=[{"port": 15017, "sources": ["cluster_security_group"], "description": "istiod webhooks"}])},
+        {"name": "report", "istio_demo.mesh.mesh_report": {"output_dir": report_dir, "formats": ["md"],
+                                                            "security_group": "{{ rules }}"}},
+    ], env=cluster.env)
+    assert run.rc == 0, run.stdout[-3000:]
+    rule = run.result("rules")["rules"][0]
+    with open(os.path.join(report_dir, "mesh-report.md")) as handle:
+        rows = [line for line in handle if line.startswith("| %s " % rule["group_id"])]
+    assert rows and "| %s |" % cluster.state["aws"]["cluster_security_group_id"] in rows[0], rows
+
+
+def addresses(sandbox):
+    with urllib.request.urlopen(sandbox.api + "/sandbox/addresses", timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.parametrize("cluster", [("--lb-mode", "aws-lb-controller")], ids=["aws-lb-controller"], indirect=True)
+def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_then_measured(cluster, tmp_path):
+    # a load balancer that takes a while: its name does not resolve, then its targets are unhealthy
+    cluster.faults(lb_ready_delay=25)
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio,apps,ingress")
+    assert rc == 0, proc.stdout[-3000:]
+    service = json.loads(cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system", "-o",
+                                         "json").stdout)
+    # the controller's webhook took the Service; the collection's scheme annotation kept it internet-facing
+    assert service["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
+    assert service["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == \
+        "internet-facing"
+    assert service["spec"]["loadBalancerSourceRanges"] == ["127.0.0.1/32"]
+    frontend = [g for g in groups(cluster) if {"Key": "service.k8s.aws/stack",
+                                                "Value": "istio-system/istio-ingressgateway"} in g.get("Tags", [])]
+    assert {r["CidrIp"] for p in frontend[0]["IpPermissions"] for r in p["IpRanges"]} == {"127.0.0.1/32"}
+    probes = [r for r in PlaybookRun_results(proc) if r.get("wait")]
+    assert probes and probes[0]["wait"]["attempts"] > 1 and all(p["passed"] for p in probes), probes
+
+    # a Service left to the controller's defaults gets an internal NLB: not reachable from outside the VPC
+    load_balancer_services(cluster, ["private"])
+    private = json.loads(cluster.kubectl("get", "service", "private", "-o", "json").stdout)
+    hostname = private["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    assert not [k for k in addresses(cluster) if k.startswith(hostname)]
+    cluster.kubectl("delete", "service", "private")
+
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml")
+    assert rc == 0, proc.stdout[-3000:]
+    assert not [g for g in groups(cluster) if g["GroupName"].startswith("k8s-")]
+    enis = ec2_of(cluster).describe_network_interfaces(Filters=[{"Name": "description",
+                                                                  "Values": ["ELB *"]}])["NetworkInterfaces"]
+    assert enis == []
+
+
+def PlaybookRun_results(proc):  # noqa: N802 - the json callback's per-item results of every task
+    start = proc.stdout.find("{")
+    data = json.loads(proc.stdout[start:])
+    out = []
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            for result in task.get("hosts", {}).values():
+                out.extend(result.get("results") or [])
+    return out
+
+
+def test_a_finalizer_that_holds_the_gateway_is_named_and_removed_only_when_asked(cluster, tmp_path):
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio")
+    assert rc == 0, proc.stdout[-3000:]
+    cluster.faults(stuck_finalizers=True)
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "-e", "istio_install_lb_delete_timeout=4")
+    assert rc != 0
+    assert "finalizer(s) service.kubernetes.io/load-balancer-cleanup hold it" in proc.stdout
+    assert "istio_install_lb_remove_stuck_finalizers" in proc.stdout
+    assert ours(cluster) != {}  # it stopped before the rules went
+
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "-e", "istio_install_lb_delete_timeout=4",
+                               "-e", "istio_install_lb_remove_stuck_finalizers=true")
+    assert rc == 0, proc.stdout[-3000:]
+    assert cluster.kubectl("get", "namespace", "istio-system", check=False).returncode != 0
+    assert ours(cluster) == {}
+    # the load balancer's group stays in AWS, as the message said
+    assert [g for g in groups(cluster) if g["GroupName"].startswith("k8s-elb-")]
