@@ -72,8 +72,8 @@ def replace_node_group(sandbox, name):
     by one whose providerID points at that instance (what a node-group rotation does)."""
     ec2 = ec2_of(sandbox)
     aws = sandbox.state["aws"]
-    group = ec2.create_security_group(GroupName=name, VpcId=aws["vpc_id"], Description="EKS node shared security "
-                                                                                         "group")["GroupId"]
+    group = ec2.create_security_group(GroupName=name, VpcId=aws["vpc_id"],
+                                      Description="EKS node shared security group")["GroupId"]
     ec2.create_tags(Resources=[group], Tags=[{"Key": "kubernetes.io/cluster/demo", "Value": "owned"}])
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
@@ -146,8 +146,8 @@ def test_the_report_shows_the_rules_as_the_module_returned_them(cluster, tmp_pat
         {"name": "rules", "register": "rules", "istio_demo.mesh.security_group_rules": dict(
             aws, cluster_name="demo", marker=MARKER, nodes="{{ nodes.resources }}",
             rules=[{"port": 15017, "sources": ["cluster_security_group"], "description": "istiod webhooks"}])},
-        {"name": "report", "istio_demo.mesh.mesh_report": {"output_dir": report_dir, "formats": ["md"],
-                                                            "security_group": "{{ rules }}"}},
+        {"name": "report", "istio_demo.mesh.mesh_report": {
+            "output_dir": report_dir, "formats": ["md"], "security_group": "{{ rules }}"}},
     ], env=cluster.env)
     assert run.rc == 0, run.stdout[-3000:]
     rule = run.result("rules")["rules"][0]
@@ -174,8 +174,8 @@ def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_
     assert service["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == \
         "internet-facing"
     assert service["spec"]["loadBalancerSourceRanges"] == ["127.0.0.1/32"]
-    frontend = [g for g in groups(cluster) if {"Key": "service.k8s.aws/stack",
-                                                "Value": "istio-system/istio-ingressgateway"} in g.get("Tags", [])]
+    stack = {"Key": "service.k8s.aws/stack", "Value": "istio-system/istio-ingressgateway"}
+    frontend = [g for g in groups(cluster) if stack in g.get("Tags", [])]
     assert {r["CidrIp"] for p in frontend[0]["IpPermissions"] for r in p["IpRanges"]} == {"127.0.0.1/32"}
     probes = [r for r in PlaybookRun_results(proc) if r.get("wait")]
     assert probes and probes[0]["wait"]["attempts"] > 1 and all(p["passed"] for p in probes), probes
@@ -190,8 +190,8 @@ def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_
     rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml")
     assert rc == 0, proc.stdout[-3000:]
     assert not [g for g in groups(cluster) if g["GroupName"].startswith("k8s-")]
-    enis = ec2_of(cluster).describe_network_interfaces(Filters=[{"Name": "description",
-                                                                  "Values": ["ELB *"]}])["NetworkInterfaces"]
+    elb = [{"Name": "description", "Values": ["ELB *"]}]
+    enis = ec2_of(cluster).describe_network_interfaces(Filters=elb)["NetworkInterfaces"]
     assert enis == []
 
 

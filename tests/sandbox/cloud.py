@@ -159,8 +159,8 @@ class Cloud(object):
                 group_name = "k8s-elb-%s" % lb_name
                 tags = {"kubernetes.io/cluster/%s" % self.cluster: "owned",
                         "kubernetes.io/service-name": "%s/%s" % (meta["namespace"], meta["name"])}
-                description = "Security group for Kubernetes ELB %s (%s/%s)" % (lb_name, meta["namespace"],
-                                                                              meta["name"])
+                description = "Security group for Kubernetes ELB %s (%s/%s)" % (
+                    lb_name, meta["namespace"], meta["name"])
                 eni_description = "ELB %s" % lb_name
             else:
                 lb_name = "k8s-%s-%s-%s" % (meta["namespace"][:8], meta["name"][:8], digest[:10])

@@ -106,14 +106,14 @@ def test_a_rerun_keeps_the_rule_where_it_is():
     needs = need()
     webhook = list(needs)[0]
     instances = [{"id": "i-1", "groups": ["sg-a", "sg-b"]}]
-    first, _ = sg_rules.place(needs, instances, {}, {}, CLUSTER, {CLUSTER}, VPC)
-    again, _ = sg_rules.place(needs, instances, {}, {"sg-b": {webhook}}, CLUSTER, {CLUSTER}, VPC)
+    first, dummy = sg_rules.place(needs, instances, {}, {}, CLUSTER, {CLUSTER}, VPC)
+    again, dummy = sg_rules.place(needs, instances, {}, {"sg-b": {webhook}}, CLUSTER, {CLUSTER}, VPC)
     assert list(first) == [("sg-a", webhook)] and list(again) == [("sg-b", webhook)]
 
 
 def test_the_cluster_group_is_the_last_choice():
     instances = [{"id": "i-1", "groups": [CLUSTER, "sg-z"]}]
-    placement, _ = sg_rules.place(need(), instances, {}, {}, CLUSTER, {CLUSTER}, VPC)
+    placement, dummy = sg_rules.place(need(), instances, {}, {}, CLUSTER, {CLUSTER}, VPC)
     assert [k[0] for k in placement] == ["sg-z"]
 
 
