@@ -1,10 +1,12 @@
 """Check mode tells the truth, and teardown leaves exactly what was there before.
 
 One flow on one sandbox, in order: --check on a fresh cluster, site.yml,
---check on the converged cluster, teardown.yml, teardown.yml again.
+--check on the converged cluster, teardown.yml --check, teardown.yml, teardown.yml again.
 """
 
 import json
+import os
+import re
 import urllib.request
 
 import boto3
@@ -78,7 +80,25 @@ def test_secrets_never_reach_the_output_even_at_vvv(sandbox, tmp_path, flow):
         token = json.load(handle)["users"][0]["user"]["token"]
     assert token not in output
     assert sandbox.state["aws"]["secret_key"] not in output
-    assert '"secret_key": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output  # it was passed, and hidden
+    # the keys went to every process through a credentials file the environment names, never in the environment
+    found = re.search(r"AWS_SHARED_CREDENTIALS_FILE=(\S+)", output)
+    assert found and "AWS_PROFILE=istio-demo-mesh" in output
+    assert not os.path.exists(found.group(1))  # and the file is gone once the play ended
+
+
+def test_teardown_check_mode_on_a_converged_cluster_predicts_without_waiting_or_writing(sandbox, tmp_path, flow):
+    start = len(sandbox.requests())
+    before = rules(sandbox)
+    rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml", "--check")
+    assert rc == 0, proc.stdout[-3000:]
+    assert stats["changed"] > 0  # it says what it would remove
+    assert "would delete Service istio-system/istio-ingressgateway" in proc.stdout
+    made = sandbox.requests()[start:]
+    assert [e for e in writes(made) if not e["dry_run"]] == []
+    assert rules(sandbox) == before
+    # the gateway Service was read once, not polled until a timeout
+    reads = [e for e in made if e["verb"] == "GET" and e["path"].endswith("/services/istio-ingressgateway")]
+    assert len(reads) <= 2, reads
 
 
 def test_teardown_leaves_what_was_there_and_a_second_teardown_changes_nothing(sandbox, tmp_path, flow):
