@@ -23,13 +23,21 @@ def test_eks_cluster_reports_its_security_groups(sandbox):
     ec2 = session.client("ec2", endpoint_url=endpoint)
     groups = ec2.describe_security_groups(GroupIds=[vpc_config["clusterSecurityGroupId"]])["SecurityGroups"]
     assert groups[0]["VpcId"] == vpc_config["vpcId"]
-    tagged = ec2.describe_security_groups(Filters=[{"Name": "tag:kubernetes.io/cluster/demo", "Values": ["owned"]},
-                                                   {"Name": "tag:alpha.eksctl.io/nodegroup-name",
-                                                    "Values": ["demo-nodes"]}])["SecurityGroups"]
-    assert len(tagged) == 1
-    node_sg = tagged[0]
-    assert {pair["GroupId"] for p in node_sg["IpPermissions"] for pair in p["UserIdGroupPairs"]} == {
-        vpc_config["clusterSecurityGroupId"], node_sg["GroupId"]}
+    # the cluster group allows all traffic from itself (EKS user guide, "sec-group-reqs")
+    assert {(p["IpProtocol"], pair["GroupId"]) for p in groups[0]["IpPermissions"]
+            for pair in p["UserIdGroupPairs"]} >= {("-1", vpc_config["clusterSecurityGroupId"])}
+    # each Node names its EC2 instance; the instances carry the flavour's groups (terraform-aws-eks by default:
+    # NAME-node, tagged for the cluster, opening the webhook ports it knows from the module's cluster group, not 15017)
+    nodes = json.loads(sandbox.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    instance_ids = [n["spec"]["providerID"].rsplit("/", 1)[1] for n in nodes]
+    reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+    instance_groups = {g["GroupId"] for r in reservations for i in r["Instances"] for g in i["SecurityGroups"]}
+    assert len(instance_ids) == 2 and len(instance_groups) == 1
+    node_sg = ec2.describe_security_groups(GroupIds=sorted(instance_groups))["SecurityGroups"][0]
+    assert {"Key": "kubernetes.io/cluster/demo", "Value": "owned"} in node_sg["Tags"]
+    from_control_plane = {p.get("FromPort") for p in node_sg["IpPermissions"] for pair in p["UserIdGroupPairs"]
+                          if pair["GroupId"] in vpc_config["securityGroupIds"]}
+    assert from_control_plane == {443, 4443, 6443, 8443, 9443, 10250}
 
 
 def test_aws_cli_works_with_the_sandbox_environment(sandbox):

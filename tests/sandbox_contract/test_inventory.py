@@ -51,4 +51,5 @@ def test_inventory_reaches_the_emulated_cluster_and_aws(sandbox, tmp_path):
     assert probe["status_codes"] == {"200": 20}
     assert probe["url"].endswith("/api/v1/namespaces/default/services/probe-me:http/proxy/")
     names = sorted(g["group_name"] for g in run.result("groups")["security_groups"])
-    assert names == ["eks-cluster-sg-demo-1234567890", "eksctl-demo-nodegroup-demo-nodes-SG"]
+    # the default flavour is terraform-aws-eks: the cluster group EKS makes and the module's node group
+    assert names == ["demo-node-20261101000000000000000002", "eks-cluster-sg-demo-1234567890"]
