@@ -48,6 +48,19 @@ def sandbox(tmp_path_factory):
 
 
 @pytest.fixture
+def cluster(tmp_path_factory, request):
+    """A sandbox of its own for one test, of the flavour (and load-balancer mode) the test asks for through
+    indirect parametrization (up's options, e.g. ("--flavour", "karpenter")); stopped after it."""
+    options = getattr(request, "param", ())
+    state_dir = str(tmp_path_factory.mktemp("eks") / "state")
+    running = sandboxrun.start(state_dir, *options)
+    try:
+        yield running
+    finally:
+        sandboxrun.stop(state_dir)
+
+
+@pytest.fixture
 def kube(sandbox):
     """kubernetes Python client configured from the sandbox's kubeconfig."""
     import kubernetes  # pylint: disable=import-outside-toplevel

@@ -10,7 +10,6 @@ import urllib.request
 import boto3
 import pytest
 
-import sandboxrun
 from playbook import collection_playbook as playbook
 from playbook import run_playbook
 
@@ -18,18 +17,6 @@ MARKER = "istio_demo.mesh:demo:"
 # where the webhook rule belongs: the nodes' own group when none of their groups lets the control plane in on 15017
 NEEDS_RULE = {"terraform": True, "karpenter": True, "eksctl-managed": False, "eksctl-unmanaged": False,
               "managed": False}
-
-
-@pytest.fixture
-def cluster(tmp_path_factory, request):
-    """A sandbox of the flavour (and load-balancer mode) the test asks for, stopped after it."""
-    options = getattr(request, "param", ())
-    state_dir = str(tmp_path_factory.mktemp("eks") / "state")
-    running = sandboxrun.start(state_dir, *options)
-    try:
-        yield running
-    finally:
-        sandboxrun.stop(state_dir)
 
 
 def ec2_of(sandbox):

@@ -9,6 +9,7 @@ tool's; the version is SANDBOX_ISTIO_VERSION.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -43,6 +44,29 @@ class Failure(Exception):
 
 # ---------------------------------------------------------------- API client
 
+def _exec_token(spec):
+    """A kubeconfig user's exec credential plugin, run as client-go runs it (Kubernetes docs, "client-go credential
+    plugins"): the command with its args, the process environment plus the plugin's env entries, and the token read
+    from the ExecCredential it prints. This is how `aws eks get-token` reaches istioctl on EKS."""
+    env = dict(os.environ)
+    for entry in spec.get("env") or []:
+        env[entry["name"]] = entry["value"]
+    env["KUBERNETES_EXEC_INFO"] = json.dumps({"apiVersion": spec.get("apiVersion"), "kind": "ExecCredential",
+                                              "spec": {"interactive": False}})
+    try:
+        proc = subprocess.run([spec["command"]] + list(spec.get("args") or []), env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+    except OSError as exc:
+        raise Failure("Error: exec plugin: %s" % exc)
+    if proc.returncode != 0:
+        raise Failure("Error: exec plugin: executable %s failed with exit code %d: %s"
+                      % (spec["command"], proc.returncode, proc.stderr.strip()))
+    try:
+        return json.loads(proc.stdout)["status"]["token"]
+    except (ValueError, KeyError, TypeError):
+        raise Failure("Error: exec plugin: %s did not print an ExecCredential with a token" % spec["command"])
+
+
 class Kube(object):
     def __init__(self, kubeconfig=None, context=None):
         path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser(
@@ -60,6 +84,8 @@ class Kube(object):
         user = next((u["user"] for u in config.get("users", []) if u["name"] == ctx.get("user")), {})
         self.server = cluster["server"].rstrip("/")
         self.token = user.get("token")
+        if not self.token and user.get("exec"):
+            self.token = _exec_token(user["exec"])
 
     def request(self, method, path, body=None, content_type="application/json", query=None):
         url = self.server + path

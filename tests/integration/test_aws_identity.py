@@ -1,0 +1,64 @@
+"""One AWS identity for the whole play: the AWS modules, the kubernetes client's exec credential and istioctl's.
+
+On EKS the kubeconfig runs `aws eks get-token` for every client; it signs with whatever AWS identity its process
+finds. Here the kubeconfig's exec plugin does what get-token does with credentials (resolve them as botocore does,
+sign an STS request the sandbox's AWS checks) and records which key it signed with and which process ran it. The
+playbook's process carries other, wrong keys in its environment: only the play's identity may be used.
+"""
+
+import json
+import os
+import sys
+
+from playbook import collection_playbook as playbook
+
+PLUGIN = '''#!%(python)s
+import json, os, sys
+import traceback
+import boto3
+def failed(kind, value, tb):
+    sys.stderr.write(" ".join(traceback.format_exception(kind, value, tb)[-1:]).replace(chr(10), " ") + repr(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") and "SECRET" not in k)))
+sys.excepthook = failed
+session = boto3.session.Session(region_name="us-east-1")
+key = session.get_credentials().access_key
+session.client("sts", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).get_caller_identity()
+with open("/proc/%%d/cmdline" %% os.getppid(), "rb") as handle:
+    parent = handle.read().replace(b"\\0", b" ").decode()
+with open(sys.argv[1], "a") as log:
+    log.write(json.dumps({"key": key, "parent": parent}) + "\\n")
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                  "status": {"token": "k8s-aws-v1.sandbox"}}))
+'''
+
+
+def exec_kubeconfig(sandbox, tmp_path):
+    plugin = tmp_path / "get-token"
+    plugin.write_text(PLUGIN % {"python": sys.executable})
+    plugin.chmod(0o755)
+    log = tmp_path / "identities.log"
+    with open(sandbox.kubeconfig) as handle:
+        config = json.load(handle)
+    config["users"][0]["user"] = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin), "args": [str(log)],
+        "env": [{"name": "AWS_ENDPOINT_URL", "value": sandbox.env["AWS_ENDPOINT_URL"]}],
+        "interactiveMode": "Never"}}
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    return str(path), log
+
+
+def test_every_process_of_the_play_uses_the_plays_aws_identity(cluster, tmp_path, monkeypatch):
+    kubeconfig, log = exec_kubeconfig(cluster, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-plays-secret")
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio", "-e",
+                               "mesh_kubeconfig=" + kubeconfig)
+    failed = [line for line in proc.stdout.splitlines() if '"msg"' in line]
+    assert rc == 0, "\n".join(failed[-3:])
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r["key"] for r in records} == {cluster.state["aws"]["access_key"]}, records
+    assert [r for r in records if "sandbox.istioctl" in r["parent"]], "istioctl never ran the exec plugin"
+    assert [r for r in records if "AnsiballZ" in r["parent"]], "no module's kubernetes client ran it"
+    assert cluster.state["aws"]["secret_key"] not in proc.stdout + proc.stderr
+    assert not [name for name in os.listdir("/tmp") if name.endswith("-aws-credentials")]
