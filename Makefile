@@ -78,11 +78,15 @@ unit: setup
 sandbox-test: setup
 	pytest -q tests/sandbox_contract
 
+# Two workers, a file each at a time: every worker starts its own sandboxes on free ports, and the tests of one
+# file keep their order (some share one sandbox's state).
+PARALLEL := -n 2 --dist loadfile
+
 integration: setup graphviz
-	pytest -q tests/integration
+	pytest -q $(PARALLEL) tests/integration
 
 reliability: setup
-	pytest -q tests/reliability
+	pytest -q $(PARALLEL) tests/reliability
 
 molecule: setup graphviz
 	@scenarios=$$(test -d molecule && find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -rn1 basename | sort || true); \

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
     K8sConnectionError,
@@ -42,6 +44,7 @@ def argument_spec():
         expect_status=dict(type="list", elements="int", default=[200]),
         min_success_ratio=dict(type="float", default=1.0),
         ready_timeout=dict(type="float", default=0.0),
+        ready_server=dict(type="str"),
     )
     return spec
 
@@ -87,7 +90,13 @@ def run(module):
     ready_timeout = module.params["ready_timeout"]
     if ready_timeout < 0:
         raise ProbeInputError("ready_timeout=%r is invalid: expected seconds >= 0 (0: measure at once)" % ready_timeout)
-    report = traffic.probe(target, spec, ready_timeout=ready_timeout)
+    ready_server = module.params["ready_server"]
+    if ready_server:
+        try:
+            re.compile(ready_server)
+        except re.error as exc:
+            raise ProbeInputError("ready_server=%r is invalid: expected a regular expression (%s)" % (ready_server, exc))
+    report = traffic.probe(target, spec, ready_timeout=ready_timeout, ready_server=ready_server)
     report["message"] = traffic.failure_message(report) if not report["passed"] else (
         "%d of %d requests to %s succeeded" % (report["succeeded"], report["requests"], report["url"]))
     return report

@@ -250,6 +250,7 @@ class Connection(object):
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
             raise http.client.BadStatusLine(lines[0][:80].decode("latin-1"))
         status = int(parts[1])
+        self.server_header = None
         length, chunked, close = None, False, parts[0] == b"HTTP/1.0"
         for line in lines[1:]:
             name, _sep, value = line.partition(b":")
@@ -264,6 +265,8 @@ class Connection(object):
             elif name == b"connection":
                 token = value.strip().lower()
                 close = token == b"close" or (close and token != b"keep-alive")
+            elif name == b"server":
+                self.server_header = value.strip().decode("latin-1")
         if head_only or status in (204, 304) or 100 <= status < 200:
             return status, b"", close
         if chunked:
@@ -406,14 +409,15 @@ def classify_error(exc):
 
 
 class Sample(object):
-    __slots__ = ("start", "latency", "status", "error", "detail")
+    __slots__ = ("start", "latency", "status", "error", "detail", "server")
 
-    def __init__(self, start, latency, status=None, error=None, detail=None):
+    def __init__(self, start, latency, status=None, error=None, detail=None, server=None):
         self.start = start
         self.latency = latency
         self.status = status
         self.error = error
         self.detail = detail
+        self.server = server
 
 
 class _Worker(object):
@@ -441,12 +445,13 @@ class _Worker(object):
                 self.conn = self.target.connect(self.spec.timeout)
             status, payload, will_close = self.conn.exchange(self.request, self.head_only)
             latency = clock() - start
+            server = self.conn.server_header
             if will_close:
                 self.close()
             detail = None
             if status not in self.spec.expect_status:
                 detail = " ".join(payload[:DETAIL_BYTES].decode("utf-8", "replace").split())
-            return Sample(start, latency, status=status, detail=detail)
+            return Sample(start, latency, status=status, detail=detail, server=server)
         except Exception as exc:  # every transport failure is a measured outcome
             self.close()
             return Sample(start, clock() - start, error=(classify_error(exc), "%s: %s" % (
@@ -591,11 +596,14 @@ def _histogram(counts):
     return "{" + ", ".join("%s: %d" % (k, counts[k]) for k in sorted(counts)) + "}"
 
 
-def await_ready(target, spec, timeout, clock=time.monotonic, sleep=time.sleep):
-    """Before measuring: one request at a time until one gets an expected status, for at most ``timeout``
-    seconds, backing off from 0.5 s to 5 s between tries. A new cloud load balancer takes minutes before its name
-    resolves (dns errors), then before its targets are healthy (resets, 503): that is waited out here and reported,
-    not counted against the measurement. Returns {"ready", "waited_s", "attempts", "last"}."""
+def await_ready(target, spec, timeout, clock=time.monotonic, sleep=time.sleep, ready_server=None):
+    """Before measuring: one request at a time until one gets an expected status - or, with ``ready_server`` (a
+    regular expression), any answer whose Server header matches it (the service behind the load balancer itself
+    answered, so what it answers is for the measurement to count) - for at most ``timeout`` seconds, backing off
+    from 0.5 s to 5 s between tries. A new cloud load balancer takes minutes before its name resolves (dns errors),
+    then before its targets are healthy (resets, its own 503): that is waited out here and reported, not counted
+    against the measurement. Returns {"ready", "waited_s", "attempts", "last"}."""
+    server_re = re.compile(ready_server) if ready_server else None
     start = clock()
     attempts = 0
     delay = 0.5
@@ -605,7 +613,8 @@ def await_ready(target, spec, timeout, clock=time.monotonic, sleep=time.sleep):
         while True:
             attempts += 1
             sample = worker.send(clock)
-            if sample.error is None and sample.status in spec.expect_status:
+            if sample.error is None and (sample.status in spec.expect_status or (
+                    server_re is not None and server_re.search(sample.server or ""))):
                 return {"ready": True, "waited_s": round(clock() - start, 3), "attempts": attempts, "last": None}
             last = ("%s %s" % sample.error if sample.error else "HTTP %s %s" % (sample.status, sample.detail or "")).strip()
             left = timeout - (clock() - start)
@@ -618,11 +627,11 @@ def await_ready(target, spec, timeout, clock=time.monotonic, sleep=time.sleep):
         worker.close()
 
 
-def probe(target, spec, clock=time.monotonic, ready_timeout=0):
+def probe(target, spec, clock=time.monotonic, ready_timeout=0, ready_server=None):
     """Run the probe and return its report; with ``ready_timeout`` wait for the target first (report: ``wait``)."""
     wait = None
     if ready_timeout:
-        wait = await_ready(target, spec, ready_timeout, clock=clock)
+        wait = await_ready(target, spec, ready_timeout, clock=clock, ready_server=ready_server)
         if not wait["ready"]:
             report = summarize([], 0.0, spec, target.display_url)
             report["wait"] = wait

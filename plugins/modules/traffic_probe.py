@@ -121,6 +121,12 @@ options:
       - C(0) measures at once.
     type: float
     default: 0
+  ready_server:
+    description:
+      - With O(ready_timeout), a regular expression for the C(Server) header of an answer that ends the wait whatever
+        its status - the service behind the load balancer answered itself (Istio's gateway says C(istio-envoy)), so a
+        503 of its own is a result to measure, not a load balancer still starting.
+    type: str
   validate_certs:
     description:
       - Whether to verify TLS certificates.

@@ -52,6 +52,9 @@ def test_every_process_of_the_play_uses_the_plays_aws_identity(cluster, tmp_path
     kubeconfig, log = exec_kubeconfig(cluster, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-plays-secret")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where the play's temporary credentials file goes
     rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio", "-e",
                                "mesh_kubeconfig=" + kubeconfig)
     failed = [line for line in proc.stdout.splitlines() if '"msg"' in line]
@@ -61,4 +64,4 @@ def test_every_process_of_the_play_uses_the_plays_aws_identity(cluster, tmp_path
     assert [r for r in records if "sandbox.istioctl" in r["parent"]], "istioctl never ran the exec plugin"
     assert [r for r in records if "AnsiballZ" in r["parent"]], "no module's kubernetes client ran it"
     assert cluster.state["aws"]["secret_key"] not in proc.stdout + proc.stderr
-    assert not [name for name in os.listdir("/tmp") if name.endswith("-aws-credentials")]
+    assert not [name for name in os.listdir(str(scratch)) if name.endswith("-aws-credentials")]  # removed

@@ -5,53 +5,16 @@ gateway's load balancer is made, awaited and deleted."""
 
 import json
 import os
-import urllib.request
 
-import boto3
 import pytest
 
+from awsview import MARKER, ec2_of, groups, load_balancer_services, ours
 from playbook import collection_playbook as playbook
 from playbook import run_playbook
 
-MARKER = "istio_demo.mesh:demo:"
 # where the webhook rule belongs: the nodes' own group when none of their groups lets the control plane in on 15017
 NEEDS_RULE = {"terraform": True, "karpenter": True, "eksctl-managed": False, "eksctl-unmanaged": False,
               "managed": False}
-
-
-def ec2_of(sandbox):
-    return boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
-                        aws_access_key_id=sandbox.state["aws"]["access_key"],
-                        aws_secret_access_key=sandbox.state["aws"]["secret_key"])
-
-
-def groups(sandbox):
-    ec2 = ec2_of(sandbox)
-    return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [sandbox.state["aws"]["vpc_id"]]}])[
-        "SecurityGroups"]
-
-
-def ours(sandbox):
-    """{group id: [(proto, from port, source)]} of the rules carrying the collection's marker."""
-    out = {}
-    for group in groups(sandbox):
-        for perm in group["IpPermissions"]:
-            for pair in perm.get("UserIdGroupPairs", []) + perm.get("IpRanges", []):
-                if pair.get("Description", "").startswith(MARKER):
-                    out.setdefault(group["GroupId"], []).append(
-                        (perm["IpProtocol"], perm.get("FromPort"), pair.get("GroupId") or pair.get("CidrIp")))
-    return out
-
-
-def load_balancer_services(sandbox, names, annotations=None):
-    for name in names:
-        manifest = {"apiVersion": "v1", "kind": "Service",
-                    "metadata": {"name": name, "namespace": "default", "annotations": annotations or {}},
-                    "spec": {"type": "LoadBalancer", "selector": {"app": name}, "ports": [{"port": 80}]}}
-        sandbox.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
-    for name in names:
-        sandbox.kubectl("wait", "--for=jsonpath={.status.loadBalancer.ingress}", "service/" + name, "-n", "default",
-                        "--timeout=60s")
 
 
 def replace_node_group(sandbox, name):
@@ -141,72 +104,3 @@ def test_the_report_shows_the_rules_as_the_module_returned_them(cluster, tmp_pat
     with open(os.path.join(report_dir, "mesh-report.md")) as handle:
         rows = [line for line in handle if line.startswith("| %s " % rule["group_id"])]
     assert rows and "| %s |" % cluster.state["aws"]["cluster_security_group_id"] in rows[0], rows
-
-
-def addresses(sandbox):
-    with urllib.request.urlopen(sandbox.api + "/sandbox/addresses", timeout=10) as response:
-        return json.loads(response.read())
-
-
-@pytest.mark.parametrize("cluster", [("--lb-mode", "aws-lb-controller")], ids=["aws-lb-controller"], indirect=True)
-def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_then_measured(cluster, tmp_path):
-    # a load balancer that takes a while: its name does not resolve, then its targets are unhealthy
-    cluster.faults(lb_ready_delay=25)
-    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio,apps,ingress")
-    assert rc == 0, proc.stdout[-3000:]
-    service = json.loads(cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system", "-o",
-                                         "json").stdout)
-    # the controller's webhook took the Service; the collection's scheme annotation kept it internet-facing
-    assert service["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
-    assert service["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == \
-        "internet-facing"
-    assert service["spec"]["loadBalancerSourceRanges"] == ["127.0.0.1/32"]
-    stack = {"Key": "service.k8s.aws/stack", "Value": "istio-system/istio-ingressgateway"}
-    frontend = [g for g in groups(cluster) if stack in g.get("Tags", [])]
-    assert {r["CidrIp"] for p in frontend[0]["IpPermissions"] for r in p["IpRanges"]} == {"127.0.0.1/32"}
-    probes = [r for r in PlaybookRun_results(proc) if r.get("wait")]
-    assert probes and probes[0]["wait"]["attempts"] > 1 and all(p["passed"] for p in probes), probes
-
-    # a Service left to the controller's defaults gets an internal NLB: not reachable from outside the VPC
-    load_balancer_services(cluster, ["private"])
-    private = json.loads(cluster.kubectl("get", "service", "private", "-o", "json").stdout)
-    hostname = private["status"]["loadBalancer"]["ingress"][0]["hostname"]
-    assert not [k for k in addresses(cluster) if k.startswith(hostname)]
-    cluster.kubectl("delete", "service", "private")
-
-    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml")
-    assert rc == 0, proc.stdout[-3000:]
-    assert not [g for g in groups(cluster) if g["GroupName"].startswith("k8s-")]
-    elb = [{"Name": "description", "Values": ["ELB *"]}]
-    enis = ec2_of(cluster).describe_network_interfaces(Filters=elb)["NetworkInterfaces"]
-    assert enis == []
-
-
-def PlaybookRun_results(proc):  # noqa: N802 - the json callback's per-item results of every task
-    start = proc.stdout.find("{")
-    data = json.loads(proc.stdout[start:])
-    out = []
-    for play in data.get("plays", []):
-        for task in play.get("tasks", []):
-            for result in task.get("hosts", {}).values():
-                out.extend(result.get("results") or [])
-    return out
-
-
-def test_a_finalizer_that_holds_the_gateway_is_named_and_removed_only_when_asked(cluster, tmp_path):
-    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio")
-    assert rc == 0, proc.stdout[-3000:]
-    cluster.faults(stuck_finalizers=True)
-    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "-e", "istio_install_lb_delete_timeout=4")
-    assert rc != 0
-    assert "finalizer(s) service.kubernetes.io/load-balancer-cleanup hold it" in proc.stdout
-    assert "istio_install_lb_remove_stuck_finalizers" in proc.stdout
-    assert ours(cluster) != {}  # it stopped before the rules went
-
-    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "-e", "istio_install_lb_delete_timeout=4",
-                               "-e", "istio_install_lb_remove_stuck_finalizers=true")
-    assert rc == 0, proc.stdout[-3000:]
-    assert cluster.kubectl("get", "namespace", "istio-system", check=False).returncode != 0
-    assert ours(cluster) == {}
-    # the load balancer's group stays in AWS, as the message said
-    assert [g for g in groups(cluster) if g["GroupName"].startswith("k8s-elb-")]

@@ -341,7 +341,10 @@ def _listener(plane, namespace, name, port):
                 return
             svc = plane.api.find(plane.kind("", "v1", "services"), namespace, name)
             if verdict == "unhealthy":
-                svc = None  # targets not yet healthy: the load balancer answers 503 itself
+                # targets not yet healthy: the load balancer answers 503 itself, not the gateway behind it (so not
+                # as istio-envoy; AWS's load balancers sign their own answers awselb)
+                self.server_version = "awselb/2.0"
+                svc = None
             if svc is None:
                 status, headers, data = 503, {"Content-Type": "text/plain"}, b"no healthy upstream"
             else:

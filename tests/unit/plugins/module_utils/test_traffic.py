@@ -259,3 +259,16 @@ def test_a_target_that_never_answers_fails_naming_the_wait():
     assert report["wait"]["ready"] is False and report["wait"]["attempts"] >= 2
     assert report["wait"]["last"].startswith("dns") and not report["passed"]
     assert "ready_timeout" in traffic.failure_message(report)
+
+
+def test_an_answer_from_the_service_itself_ends_the_wait_and_its_failure_is_measured(server):
+    # the gateway answers 503 for a broken route: that is the result, not a load balancer still starting
+    def answer(handler):
+        handler.server_version = "istio-envoy"
+        handler.sys_version = ""
+        return 503, "no healthy upstream\n"
+    url, seen = server(answer)
+    spec = traffic.validate_spec(requests=3)
+    report = traffic.probe(traffic.url_target(url), spec, ready_timeout=30, ready_server="^istio-envoy$")
+    assert report["wait"] == {"ready": True, "waited_s": report["wait"]["waited_s"], "attempts": 1, "last": None}
+    assert report["status_codes"] == {"503": 3} and not report["passed"]
