@@ -199,11 +199,23 @@ def parse_version_json(text):
     return {"client": client, "mesh": [v for v in mesh if v]}
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def precheck_findings(stdout, stderr):
-    """The lines of ``istioctl x precheck`` that name a problem."""
-    lines = [l.strip() for l in (stdout + "\n" + stderr).splitlines() if l.strip()]
-    findings = [l for l in lines if re.match(r"^(Error|Warning|Warn)\b", l) or "[IST" in l]
+    """The lines of ``istioctl x precheck`` that name a problem, without terminal colours.
+
+    The real command prints findings on stdout (coloured on a terminal) and exits 1 for any finding of Warning or
+    worse; its success line goes to stderr."""
+    text = ANSI.sub("", (stdout or "") + "\n" + (stderr or ""))
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    findings = [l for l in lines if re.match(r"^(Error|Warning|Warn|Info)\b", l) or "[IST" in l]
     return findings or [l for l in lines if not l.startswith("\u2714")]
+
+
+def blocking_findings(findings):
+    """Findings that stop an install: errors, and anything that is not plainly a warning or an info."""
+    return [f for f in findings if not re.match(r"^(Warning|Warn|Info)\b", f)]
 
 
 def not_ready_components(text):

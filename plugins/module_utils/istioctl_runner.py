@@ -220,9 +220,15 @@ def _run(module, params, flat, binary, runner, client_version, client):
             rc, out, err = runner.run(command, timeout=params["wait_timeout"])
             if rc != 0:
                 findings = ic.precheck_findings(out, err)
-                raise ic.IstioctlError("istioctl x precheck found %d issue(s) that block the install: %s" % (
-                    len(findings), "; ".join(findings)), findings=findings, stdout_lines=out.splitlines(),
-                    stderr_lines=err.splitlines())
+                blocking = ic.blocking_findings(findings)
+                if blocking:
+                    raise ic.IstioctlError("istioctl x precheck found %d issue(s) that block the install: %s" % (
+                        len(blocking), "; ".join(blocking)), findings=findings, stdout_lines=out.splitlines(),
+                        stderr_lines=err.splitlines())
+                # warnings only: istioctl exits 1 for them too; they are said, and the install goes on
+                result["precheck_warnings"] = findings
+                for finding in findings:
+                    module.warn("istioctl x precheck: %s" % finding)
         command = ic.install_command(binary, params, flat, connection, params["wait_timeout"])
         result["command"] = ic.masked(command, flat)
         rc, out, err = runner.run(command, timeout=params["wait_timeout"] + 120)

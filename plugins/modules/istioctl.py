@@ -62,7 +62,9 @@ options:
     description: Path of the istioctl binary. By default the first C(istioctl) on the PATH.
     type: path
   precheck:
-    description: Run C(istioctl x precheck) before installing and fail with its findings.
+    description:
+      - Run C(istioctl x precheck) before installing and fail with its error findings (colours or not); warnings
+        are returned in RV(precheck_warnings) and as task warnings, and the install goes on.
     type: bool
     default: true
   purge:
@@ -171,6 +173,12 @@ command:
   type: list
   elements: str
   sample: [istioctl, install, -y, --set, profile=demo, --readiness-timeout, 300s]
+precheck_warnings:
+  description: Warnings C(istioctl x precheck) found before an install that went on.
+  returned: when the precheck found only warnings
+  type: list
+  elements: str
+  sample: ["Warning [IST0165] (Cluster) ..."]
 stdout_lines:
   description: What istioctl printed on standard output.
   returned: always

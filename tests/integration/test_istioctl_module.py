@@ -156,3 +156,14 @@ def test_unreachable_cluster_is_named(sandbox, tmp_path):
     message = failed.result("dead")["msg"]
     assert "cannot" in message and ("connect" in message or "read the Istio control plane" in message)
     assert "Traceback" not in message
+
+
+def test_precheck_warnings_are_said_and_the_install_goes_on(sandbox, tmp_path, clean):
+    # istioctl x precheck exits 1 for warnings as for errors; only errors block
+    sandbox.faults(precheck_findings=["Warning [IST0165] (Cluster) a warning an operator should read"])
+    run = play(sandbox, tmp_path, [task("install")])
+    assert run.rc == 0, run.stdout[-3000:]
+    result = run.result("install")
+    assert result["changed"] and result["precheck_warnings"] == [
+        "Warning [IST0165] (Cluster) a warning an operator should read"]
+    assert any("IST0165" in w for w in result.get("warnings", []))

@@ -644,18 +644,35 @@ def cmd_version(args, kube):
     return 0
 
 
+# The Kubernetes minimum `istioctl x precheck` enforces, by Istio minor release (../shared/upstream/README.md:
+# 1.29 for Istio 1.27, 1.32 for Istio 1.30; finding IST0142, an Error).
+K8S_MINIMUM = ((30, 32), (29, 31), (28, 30), (27, 29))
+RED, YELLOW, RESET = "\033[31m", "\033[33m", "\033[0m"
+
+
+def k8s_minimum(version=None):
+    minor = int((version or VERSION).split(".")[1])
+    return next((k for istio, k in K8S_MINIMUM if minor >= istio), 28)
+
+
 def cmd_precheck(args, kube):
+    """As the real command: findings on stdout (coloured when stdout is a terminal), exit 1 for any finding of
+    Warning or worse; the success line on stderr, exit 0 (../shared/upstream/README.md)."""
     version = kube.get("/version") or {}
     minor = int("".join(ch for ch in str(version.get("minor", "0")) if ch.isdigit()) or 0)
     problems = list(kube.faults().get("precheck_findings") or [])
-    if minor and minor < 28:
-        problems.append("Error [IST0136] (Cluster) The Kubernetes version v1.%d is lower than the minimum version "
-                        "1.28 supported by Istio %s." % (minor, VERSION))
+    minimum = k8s_minimum()
+    if minor and minor < minimum:
+        problems.append("Error [IST0142] (Cluster) The Kubernetes version v1.%d is lower than the minimum version "
+                        "1.%d supported by Istio %s." % (minor, minimum, VERSION))
     if problems:
-        print("\n".join(problems))
-        return ANALYZE_FAILED
-    print("\u2714 No issues found when checking the cluster. Istio is safe to install or upgrade!\n"
-          "  To get started, check out https://istio.io/latest/docs/setup/getting-started/.")
+        colour = sys.stdout.isatty()
+        for line in problems:
+            tint = RED if line.startswith("Error") else YELLOW
+            print(tint + line + RESET if colour else line)
+        return 1
+    sys.stderr.write("\u2714 No issues found when checking the cluster. Istio is safe to install or upgrade!\n"
+                     "  To get started, check out https://istio.io/latest/docs/setup/getting-started/.\n")
     return 0
 
 

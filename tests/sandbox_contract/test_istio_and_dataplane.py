@@ -290,3 +290,17 @@ def test_uninstall_purge_removes_istio(sandbox, mesh):
     assert "istio.io" not in sandbox.kubectl("get", "crd", "-o", "name").stdout
     version = istioctl(sandbox, "version", "-o", "json")
     assert version.stdout.startswith("Istio is not present in the cluster")
+
+
+def test_precheck_answers_as_the_real_command(sandbox):
+    # ../shared/upstream/README.md: findings on stdout and exit 1 (Warning or worse); success line on stderr
+    sandbox.faults(precheck_findings=["Warning [IST0165] (Cluster) something to read"])
+    try:
+        found = subprocess.run(["istioctl", "x", "precheck"], env=sandbox.env, capture_output=True, text=True,
+                               timeout=60, check=False)
+    finally:
+        sandbox.faults(precheck_findings=[])
+    assert found.returncode == 1 and "IST0165" in found.stdout and "\x1b[" not in found.stdout
+    clean = subprocess.run(["istioctl", "x", "precheck"], env=sandbox.env, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert clean.returncode == 0 and "No issues found" in clean.stderr and clean.stdout == ""

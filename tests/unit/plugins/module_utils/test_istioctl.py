@@ -60,6 +60,11 @@ def test_precheck_findings_and_not_ready_components():
     out = "Error [IST0136] (Cluster) The Kubernetes version v1.25 is lower than 1.28\nWarning [IST0150] x\n"
     assert ic.precheck_findings(out, "") == ["Error [IST0136] (Cluster) The Kubernetes version v1.25 is lower "
                                              "than 1.28", "Warning [IST0150] x"]
+    # on a terminal the real command colours its findings; its success line goes to stderr
+    coloured = "\x1b[31mError [IST0142] (Cluster) too old\x1b[0m\n\x1b[33mWarning [IST0165] x\x1b[0m\n"
+    assert ic.precheck_findings(coloured, "") == ["Error [IST0142] (Cluster) too old", "Warning [IST0165] x"]
+    assert ic.blocking_findings(ic.precheck_findings(coloured, "")) == ["Error [IST0142] (Cluster) too old"]
+    assert ic.blocking_findings(["Warning [IST0165] x", "Info [IST0102] y"]) == []
     err = ("resources not ready after 5m0s\n  Deployment/istio-system/istio-ingressgateway (container failed)\n"
            "  Deployment/istio-system/istiod (x)\n")
     assert ic.not_ready_components(err) == ["istio-system/istio-ingressgateway", "istio-system/istiod"]
