@@ -30,6 +30,19 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SET_NAME = r"(?:[A-Za-z0-9_/-]|\\\.)+(?:\[(?:\d+|[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+)\])?"
 SET_KEY = re.compile(r"^%s(?:\.%s)*$" % (SET_NAME, SET_NAME))
 NOT_READY = re.compile(r"(Deployment|DaemonSet|StatefulSet)/([a-z0-9.-]+)/([a-z0-9.-]+)")
+# The Istio releases this collection is tested with (README "Supported Istio releases").
+TESTED_RELEASES = ("1.28.10", "1.29.6", "1.30.3")
+# Components `istioctl install` waits for, one after the other, each with the full --readiness-timeout
+# (../shared/upstream/README.md), by profile (manifests/profiles at 1.30).
+PROFILE_COMPONENTS = {"ambient": 4, "default": 3, "demo": 4, "empty": 1, "minimal": 2, "openshift": 4,
+                      "openshift-ambient": 4, "preview": 3, "remote": 2, "stable": 3}
+# what `istioctl uninstall --revision R` says when R's injector webhook is gone (../shared/upstream/README.md)
+REVISION_GONE = "could not find target revision"
+REVISION_KINDS = (("apps/v1", "Deployment", True), ("v1", "Service", True), ("v1", "ConfigMap", True),
+                  ("v1", "ServiceAccount", True), ("autoscaling/v2", "HorizontalPodAutoscaler", True),
+                  ("policy/v1", "PodDisruptionBudget", True),
+                  ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", False),
+                  ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", False))
 DOWNLOAD_HINT = ("install it with the istio_demo.mesh.istio_install role, or download it from "
                  "https://github.com/istio/istio/releases (istioctl-VERSION-linux-amd64.tar.gz), or set istioctl_path")
 
@@ -87,7 +100,7 @@ def validate(params):
                             % (revision,))
     version = params.get("version")
     if version and not VERSION_RE.match(str(version)):
-        raise IstioctlError("version=%r is invalid: expected an Istio release such as 1.27.3" % (version,))
+        raise IstioctlError("version=%r is invalid: expected an Istio release such as 1.30.3" % (version,))
     values = params.get("set_values") or {}
     if not isinstance(values, dict):
         raise IstioctlError("set_values=%r is invalid: expected a mapping of istioctl values" % (values,))
@@ -114,7 +127,43 @@ def validate(params):
     namespace = params.get("istio_namespace") or "istio-system"
     if not DNS_LABEL.match(namespace):
         raise IstioctlError("istio_namespace=%r is invalid: expected a Kubernetes namespace name" % (namespace,))
+    if flat.get("values.global.istioNamespace", namespace) != namespace:
+        raise IstioctlError("set_values values.global.istioNamespace=%r differs from istio_namespace=%r: set only "
+                            "istio_namespace" % (flat["values.global.istioNamespace"], namespace))
     return flat
+
+
+def _minor(version):
+    parts = str(version).split("-", 1)[0].split(".")
+    return int(parts[0]), int(parts[1])
+
+
+def upgrade_path_error(current, target):
+    """Why an in-place move from ``current`` to ``target`` is not a path Istio supports, or None.
+
+    istio.io/latest/docs/setup/upgrade/in-place: the installed version must be no more than one minor version
+    below the target (1.6.x before 1.7.x); a downgrade likewise goes one minor version at a time."""
+    if not current or not target or not VERSION_RE.match(str(current)) or not VERSION_RE.match(str(target)):
+        return None
+    (cur_major, cur_minor), (new_major, new_minor) = _minor(current), _minor(target)
+    if cur_major == new_major and abs(new_minor - cur_minor) <= 1:
+        return None
+    step = cur_minor + (1 if new_minor > cur_minor else -1)
+    return ("moving the control plane from Istio %s to %s in place is not a path Istio supports (one minor release "
+            "at a time, istio.io/latest/docs/setup/upgrade/in-place): go through %d.%d.x first, or install %s as a "
+            "new revision beside %s (a canary upgrade)" % (current, target, cur_major, step, target, current))
+
+
+def untested_warning(version):
+    if version in TESTED_RELEASES:
+        return None
+    return ("Istio %s is not one of the releases istio_demo.mesh is tested with (%s): it may work, but nothing here "
+            "has proved it" % (version, ", ".join(TESTED_RELEASES)))
+
+
+def install_timeout(profile, wait_timeout):
+    """The longest a healthy install may take: istioctl waits for each component with the full timeout."""
+    return PROFILE_COMPONENTS.get(profile, 4) * int(wait_timeout) + 120
 
 
 def overlays_digest(paths):
@@ -141,8 +190,8 @@ def mask_values(flat_values):
 
 # ---------------------------------------------------------------- commands
 
-def connection_flags(kubeconfig=None, context=None):
-    flags = []
+def connection_flags(kubeconfig=None, context=None, namespace="istio-system"):
+    flags = ["--istioNamespace", namespace] if namespace and namespace != "istio-system" else []
     if kubeconfig:
         flags += ["--kubeconfig", kubeconfig]
     if context:
@@ -156,6 +205,10 @@ def install_command(binary, params, flat_values, connection, wait_timeout):
         command += ["--revision", params["revision"]]
     for key, value in sorted(flat_values.items()):
         command += ["--set", "%s=%s" % (key, value)]
+    namespace = params.get("istio_namespace") or "istio-system"
+    if namespace != "istio-system" and "values.global.istioNamespace" not in flat_values:
+        # where the control plane goes; istioctl reads other namespaces' installs through --istioNamespace
+        command += ["--set", "values.global.istioNamespace=%s" % namespace]
     for path in params.get("overlay_files") or []:
         command += ["-f", path]
     command += ["--readiness-timeout", "%ds" % int(wait_timeout)]

@@ -83,6 +83,23 @@ class Cluster(object):
         except NotFoundError:
             pass
 
+    def delete_revision_leftovers(self, revision):
+        """Delete the objects of ``revision`` that istioctl installed (namespaced in the control-plane namespace,
+        and webhook configurations); return their kind/name."""
+        selector = "istio.io/rev=%s,%s" % (revision or "default", ic.COMPONENT_LABEL)
+        removed = []
+        for api_version, kind, namespaced in ic.REVISION_KINDS:
+            resource = self.client.resource(kind, api_version)
+            listing = resource.get(namespace=self.namespace if namespaced else None, label_selector=selector)
+            for item in listing.to_dict().get("items") or []:
+                name = item["metadata"]["name"]
+                try:
+                    resource.delete(name=name, namespace=self.namespace if namespaced else None)
+                except NotFoundError:
+                    continue
+                removed.append("%s/%s" % (kind, name))
+        return removed
+
     def istio_crds_present(self):
         crds = self.client.resource("CustomResourceDefinition", "apiextensions.k8s.io/v1")
         try:
@@ -97,16 +114,17 @@ def connection_for_istioctl(module, client, workdir):
     params = module.params
     kubeconfig = params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG")
     context = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT")
+    namespace = params.get("istio_namespace") or "istio-system"
     if isinstance(kubeconfig, dict):
         path = os.path.join(workdir, "kubeconfig")
         with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
             json.dump(kubeconfig, handle)
-        return ic.connection_flags(path, context)
+        return ic.connection_flags(path, context, namespace)
     if kubeconfig:
-        return ic.connection_flags(kubeconfig, context)
+        return ic.connection_flags(kubeconfig, context, namespace)
     if params.get("host") or os.environ.get("K8S_AUTH_HOST"):
-        return ic.connection_flags(_write_kubeconfig(client.configuration, workdir), None)
-    return ic.connection_flags(None, context)
+        return ic.connection_flags(_write_kubeconfig(client.configuration, workdir), None, namespace)
+    return ic.connection_flags(None, context, namespace)
 
 
 @contextlib.contextmanager
@@ -179,6 +197,8 @@ def run(module, which=shutil.which):
         wanted = params["version"]
         raise ic.IstioctlError("istioctl at %s is version %s, but version=%s was asked for: point istioctl_path at "
                                "a %s binary or change version" % (binary, client_version, wanted, wanted))
+    if params["state"] == "present" and ic.untested_warning(client_version):
+        module.warn(ic.untested_warning(client_version))
     client = connect(module)
     try:
         return _run(module, params, flat, binary, runner, client_version, client)
@@ -201,6 +221,9 @@ def _run(module, params, flat, binary, runner, client_version, client):
     if params["state"] == "absent":
         return _absent(module, cluster, runner, recorded, deployments, revision, result)
     desired = ic.desired_spec(params, flat, client_version)
+    jump = ic.upgrade_path_error(result["control_plane"]["version"], client_version)
+    if jump:
+        raise ic.IstioctlError(jump, control_plane=result["control_plane"])
     action, reasons = ic.plan(desired, recorded, recorded_components, result["control_plane"]["components"])
     result["operation"] = action
     result["reasons"] = reasons
@@ -231,11 +254,14 @@ def _run(module, params, flat, binary, runner, client_version, client):
                     module.warn("istioctl x precheck: %s" % finding)
         command = ic.install_command(binary, params, flat, connection, params["wait_timeout"])
         result["command"] = ic.masked(command, flat)
-        rc, out, err = runner.run(command, timeout=params["wait_timeout"] + 120)
+        rc, out, err = runner.run(command, timeout=ic.install_timeout(params["profile"], params["wait_timeout"]))
     result["stdout_lines"] = out.splitlines()
     result["stderr_lines"] = err.splitlines()
     if rc != 0:
-        waiting = ic.not_ready_components(err + out)
+        # istioctl names what was not ready when each component's wait ended; say only what still is not
+        healthy = set(c["name"] for c in ic.component_health(cluster.list_deployments(), revision) if c["healthy"])
+        waiting = [w for w in ic.not_ready_components(err + out)
+                   if not (w.split("/", 1)[0] == namespace and w.split("/", 1)[1] in healthy)]
         message = "istioctl install failed (exit %d)" % rc
         if waiting:
             message += "; not ready within %d s: %s" % (params["wait_timeout"], ", ".join(waiting))
@@ -270,6 +296,13 @@ def _absent(module, cluster, runner, recorded, deployments, revision, result):
         rc, out, err = runner.run(command, timeout=params["wait_timeout"] + 120)
     result["stdout_lines"] = out.splitlines()
     result["stderr_lines"] = err.splitlines()
+    if rc != 0 and ic.REVISION_GONE in err + out and not params["purge"]:
+        # istioctl finds a revision by its injector webhook; with that gone it refuses, so what is left of the
+        # revision (labelled istio.io/rev and with an operator component) is removed here
+        result["removed_leftovers"] = cluster.delete_revision_leftovers(revision)
+        module.warn("istioctl uninstall --revision %s: %s; removed what was left of the revision instead: %s"
+                    % (revision, ic.REVISION_GONE, ", ".join(result["removed_leftovers"]) or "nothing"))
+        rc = 0
     if rc != 0:
         raise ic.IstioctlError("istioctl uninstall failed (exit %d): %s" % (rc, ic.last_lines(err or out)),
                                command=command, stdout_lines=result["stdout_lines"],

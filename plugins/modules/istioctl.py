@@ -24,7 +24,12 @@ description:
     components are all ready changes nothing and does not call C(istioctl install).
   - A different spec, or a recorded component that is missing or not ready, runs C(istioctl install) again (an
     in-place upgrade or repair).
-  - O(state=absent) on a cluster without Istio changes nothing.
+  - O(state=absent) on a cluster without Istio changes nothing. Removing a revision whose injector webhook is
+    already gone (C(istioctl uninstall) then refuses with "could not find target revision") removes what is left
+    of that revision's objects instead, with a warning naming them.
+  - A move of the running control plane by more than one minor release (e.g. 1.28 to 1.30) is refused before
+    any change, as Istio supports in-place upgrades one minor release at a time; install the new release as a
+    revision beside the old one instead.
 options:
   state:
     description: Whether Istio should be installed.
@@ -55,7 +60,7 @@ options:
     default: []
   version:
     description:
-      - The istioctl version expected, such as C(1.27.3). A binary of another version is an error, so that a
+      - The istioctl version expected, such as C(1.30.3). A binary of another version is an error, so that a
         playbook never installs a release it did not ask for.
     type: str
   istioctl_path:
@@ -72,11 +77,17 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait for the control plane to become ready (also C(istioctl --readiness-timeout)).
+    description:
+      - Seconds to wait for each component to become ready (C(istioctl --readiness-timeout)).
+      - C(istioctl install) waits component by component, each with this timeout, so the process is allowed that
+        long per component of the profile (4 for demo), plus two minutes.
     type: int
     default: 300
   istio_namespace:
-    description: Namespace of the control plane, where the spec record is kept.
+    description:
+      - Namespace of the control plane. It is passed to istioctl (C(--istioNamespace), and to C(istioctl install)
+        as C(values.global.istioNamespace)) and the spec record is kept there.
+      - Do not also set C(values.global.istioNamespace) in O(set_values) to something else.
     type: str
     default: istio-system
 extends_documentation_fragment:
@@ -109,7 +120,7 @@ EXAMPLES = r"""
 - name: Install Istio with the demo profile
   istio_demo.mesh.istioctl:
     profile: demo
-    version: 1.27.3
+    version: 1.30.3
 
 - name: Install a canary revision with a value and an overlay
   istio_demo.mesh.istioctl:
@@ -134,7 +145,7 @@ client_version:
   description: Version of the istioctl binary that was used.
   returned: always
   type: str
-  sample: 1.27.3
+  sample: 1.30.3
 control_plane:
   description: The control plane after the run.
   returned: always
@@ -151,7 +162,7 @@ control_plane:
       type: list
       elements: dict
   sample:
-    version: 1.27.3
+    version: 1.30.3
     revision: default
     components:
       - {name: istiod, component: Pilot, ready: 1, desired: 1, healthy: true}
@@ -179,6 +190,12 @@ precheck_warnings:
   type: list
   elements: str
   sample: ["Warning [IST0165] (Cluster) ..."]
+removed_leftovers:
+  description: Objects of a revision whose injector webhook was gone, removed by the module (kind/name).
+  returned: when state is absent and istioctl could not find the revision
+  type: list
+  elements: str
+  sample: [Deployment/istiod-canary, ConfigMap/istio-canary]
 stdout_lines:
   description: What istioctl printed on standard output.
   returned: always

@@ -17,7 +17,8 @@ author:
   - istio_demo.mesh developers (@istio-demo-mesh)
 description:
   - Reads pods and reports, for each one, whether Istio's injector gave it a sidecar (a classic C(istio-proxy)
-    container or, from Istio 1.27, a native sidecar - an init container with C(restartPolicy=Always)), the proxy
+    container or a native sidecar - an init container with C(restartPolicy=Always), which Istio injects by
+    default on Kubernetes 1.33 and newer), the proxy
     image and version, the traffic-redirection init step (C(istio-init), or C(istio-validation) with Istio CNI)
     with its C(istio-iptables) arguments parsed into fields, the Istio labels, readiness and restarts.
   - "Pods that miss a required property get violations in words a person can act on, such as

@@ -92,6 +92,7 @@ class Api(object):
     """Everything the HTTP layer and the controllers call."""
 
     def __init__(self):
+        self.k8s_version = "1.32.9"  # the cluster process sets the release it runs
         self.registry = Registry()
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
@@ -541,6 +542,22 @@ class Api(object):
                 if strategy.get("type", "RollingUpdate") == "RollingUpdate":
                     strategy.setdefault("type", "RollingUpdate")
                     strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
+            if name == "StatefulSet":
+                # pkg/apis/apps/v1/defaults.go, SetDefaults_StatefulSet
+                spec.setdefault("podManagementPolicy", "OrderedReady")
+                spec.setdefault("revisionHistoryLimit", 10)
+                spec.setdefault("minReadySeconds", 0)
+                strategy = spec.setdefault("updateStrategy", {})
+                strategy.setdefault("type", "RollingUpdate")
+                if strategy["type"] == "RollingUpdate":
+                    strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+                retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+                retention.setdefault("whenDeleted", "Retain")
+                retention.setdefault("whenScaled", "Retain")
+                for claim in spec.get("volumeClaimTemplates") or []:
+                    claim.setdefault("apiVersion", "v1")
+                    claim.setdefault("kind", "PersistentVolumeClaim")
+                    claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
             template = spec.get("template")
             if isinstance(template, dict):
                 template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
@@ -570,6 +587,9 @@ class Api(object):
                 spec.setdefault("externalTrafficPolicy", "Cluster")
                 spec.setdefault("allocateLoadBalancerNodePorts", True)
             obj.setdefault("status", (old or {}).get("status") or {"loadBalancer": {}})
+        elif name == "PersistentVolumeClaim":
+            obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+            obj.setdefault("status", (old or {}).get("status") or {"phase": "Pending"})
         elif name == "CustomResourceDefinition":
             obj.setdefault("status", (old or {}).get("status") or {})
 
@@ -674,6 +694,16 @@ def default_pod_spec(spec, restart="Always"):
             for port in container.get("ports") or []:
                 if isinstance(port, dict):
                     port.setdefault("protocol", "TCP")
+            for probe_name in ("readinessProbe", "livenessProbe", "startupProbe"):
+                # pkg/apis/core/v1/defaults.go: SetDefaults_Probe, SetDefaults_HTTPGetAction
+                probe = container.get(probe_name)
+                if isinstance(probe, dict):
+                    for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
+                                       ("failureThreshold", 3)):
+                        probe.setdefault(key, value)
+                    if isinstance(probe.get("httpGet"), dict):
+                        probe["httpGet"].setdefault("path", "/")
+                        probe["httpGet"].setdefault("scheme", "HTTP")
 
 
 def port_causes(obj):

@@ -18,17 +18,34 @@ from .dataplane import DataPlane
 from .server import ApiHTTPServer, Faults, RequestLog
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+EBS_CSI = "ebs.csi.aws.com"
+
+
+def default_storage_class(api, kind, obj, old, dry_run):
+    """The DefaultStorageClass admission plugin: a new claim without storageClassName gets the class annotated
+    as default, if there is one (kubernetes.io/docs/concepts/storage/persistent-volumes/#class-1)."""
+    if kind.kind != "PersistentVolumeClaim" or old is not None or (obj.get("spec") or {}).get("storageClassName"):
+        return
+    classes, dummy = api.list(api.registry.find("storage.k8s.io", "v1", "storageclasses"))
+    default = [c for c in classes if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"]
+    if default:
+        obj.setdefault("spec", {})["storageClassName"] = default[0]["metadata"]["name"]
 NODES = (("ip-192-168-12-34.us-east-1.compute.internal", "192.168.12.34", "us-east-1a"),
          ("ip-192-168-45-67.us-east-1.compute.internal", "192.168.45.67", "us-east-1b"))
 
 
 class Sandbox(object):
-    def __init__(self, state_dir, settings=None, faults=None, aws=None, lb_mode="in-tree"):
+    def __init__(self, state_dir, settings=None, faults=None, aws=None, lb_mode="in-tree", k8s_version="1.32",
+                 storage="ebs-csi"):
         """``aws``: what sandbox/eks.py seeded in moto (nodes, groups, endpoint); without it the nodes are
         made up and LoadBalancer Services get a hostname with no cloud behind it."""
         self.state_dir = state_dir
         self.aws = aws
         self.api = Api()
+        # the release the API server, the kubelets and the injector see (ctl.py up --k8s-version)
+        self.api.k8s_version = "%s.9" % k8s_version
+        self.storage = storage
         self.faults = Faults()
         if faults:
             self.faults.update(faults)
@@ -36,6 +53,10 @@ class Sandbox(object):
         self.dataplane = DataPlane(self.api)
         self.controllers = Controllers(self.api, self.faults, settings or Settings(), self.dataplane)
         self.api.admission.append(injection.admission_hook)
+        self.api.admission.append(default_storage_class)
+        if storage == "ebs-csi":
+            # the EBS CSI driver add-on; CSI migration sends the in-tree aws-ebs provisioner to it too
+            self.controllers.csi_drivers.update((EBS_CSI, "kubernetes.io/aws-ebs"))
         if aws:
             self.controllers.cloud = Cloud(self.api, self.faults, aws["endpoint"], os.environ["SANDBOX_AWS_ACCESS_KEY"],
                                            os.environ["SANDBOX_AWS_SECRET_KEY"], aws["region"], aws["cluster"],
@@ -65,16 +86,35 @@ class Sandbox(object):
                 "spec": {"providerID": provider_id},
                 "status": {"addresses": [{"type": "InternalIP", "address": address}],
                            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-                           "nodeInfo": {"kubeletVersion": "v1.32.9-eks-sandbox", "osImage": "Amazon Linux 2023",
+                           "nodeInfo": {"kubeletVersion": "v%s-eks-sandbox" % self.api.k8s_version, "osImage": "Amazon Linux 2023",
                                         "containerRuntimeVersion": "containerd://1.7.27",
                                         "architecture": "amd64", "operatingSystem": "linux",
                                         "machineID": "ec2" + address.replace(".", ""), "systemUUID": "ec2" + address.replace(".", ""),
                                         "bootID": "boot-" + address.replace(".", ""), "kernelVersion": "6.1.0",
-                                        "kubeProxyVersion": "v1.32.9-eks-sandbox"}}})
+                                        "kubeProxyVersion": "v%s-eks-sandbox" % self.api.k8s_version}}})
         self.api.create(services, "default", {
             "metadata": {"name": "kubernetes", "namespace": "default",
                          "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": "10.100.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 443}]}})
+        self._seed_storage()
+
+    def _seed_storage(self):
+        """EKS creates the in-tree gp2 class, no longer marked default from 1.30 on, and no CSI driver; with the
+        EBS CSI driver add-on (storage ebs-csi) the driver runs and a gp3 class of it is the default one."""
+        classes = self.api.registry.find("storage.k8s.io", "v1", "storageclasses")
+        self.api.create(classes, None, {"metadata": {"name": "gp2"}, "provisioner": "kubernetes.io/aws-ebs",
+                                        "parameters": {"fsType": "ext4", "type": "gp2"},
+                                        "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer"})
+        if self.storage == "ebs-csi":
+            drivers = self.api.registry.find("storage.k8s.io", "v1", "csidrivers")
+            self.api.create(drivers, None, {"metadata": {"name": EBS_CSI, "labels": {
+                "app.kubernetes.io/name": "aws-ebs-csi-driver"}}, "spec": {
+                "attachRequired": True, "podInfoOnMount": False, "fsGroupPolicy": "ReadWriteOnceWithFSType",
+                "volumeLifecycleModes": ["Persistent"]}})
+            self.api.create(classes, None, {"metadata": {"name": "gp3", "annotations": {DEFAULT_CLASS: "true"}},
+                                            "provisioner": EBS_CSI, "parameters": {"type": "gp3"},
+                                            "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+                                            "allowVolumeExpansion": True})
 
     def snapshot(self):
         """Every object, by kind/namespace/name, without run-time churn."""
@@ -95,13 +135,15 @@ def main(argv=None):
     parser.add_argument("--load-balancer-delay", type=float, default=1.0)
     parser.add_argument("--aws", help="file with what sandbox/eks.py seeded in moto")
     parser.add_argument("--lb-mode", default="in-tree", help="in-tree, aws-lb-controller or auto-mode")
+    parser.add_argument("--k8s-version", default="1.32", help="the Kubernetes minor release, e.g. 1.33")
+    parser.add_argument("--storage", default="ebs-csi", help="ebs-csi or none")
     args = parser.parse_args(argv)
     aws = None
     if args.aws:
         with open(args.aws) as handle:
             aws = json.load(handle)
     sandbox = Sandbox(args.state_dir, Settings(pod_start=args.pod_start, load_balancer=args.load_balancer_delay),
-                      json.loads(args.faults), aws, args.lb_mode)
+                      json.loads(args.faults), aws, args.lb_mode, args.k8s_version, args.storage)
     server = ApiHTTPServer(("127.0.0.1", args.port), sandbox)
     with open(os.path.join(args.state_dir, "apiserver.port"), "w") as handle:
         handle.write(str(server.server_address[1]))

@@ -1,5 +1,7 @@
 """Controllers that make the emulated API server behave like a cluster:
-Deployments roll out ReplicaSets and Pods, a kubelet stand-in starts Pods,
+Deployments roll out ReplicaSets and Pods, StatefulSets their ordinal Pods
+and volume claims, claims are bound by a CSI provisioner when one runs, a
+kubelet stand-in starts Pods (not before their claims are bound),
 Services get endpoints and load balancers, namespaces terminate, CRDs are
 established."""
 
@@ -50,6 +52,7 @@ class Controllers(object):
         self.rng = random.Random()
         self.kinds = {}
         self.cloud = None  # sandbox/cloud.py, when the sandbox runs with AWS
+        self.csi_drivers = set()  # provisioners that run (the EBS CSI driver add-on: ebs.csi.aws.com)
 
     def cloud_reconcile(self, namespace, name):
         self.cloud.reconcile(self.kind("", "v1", "services"), namespace, name, self.dataplane)
@@ -123,12 +126,25 @@ class Controllers(object):
             if etype != "DELETED":
                 self.reconcile_replicaset(meta["namespace"], meta["name"])
             self._owner_deployment(obj)
+        elif key == ("apps", "statefulsets") and etype != "DELETED":
+            self.reconcile_statefulset(meta["namespace"], meta["name"])
+        elif key == ("", "persistentvolumeclaims"):
+            if etype == "ADDED":
+                self.later(self.settings.pod_start, self.provision_claim, meta["namespace"], meta["name"])
+            elif etype == "DELETED" and (obj.get("spec") or {}).get("volumeName"):
+                # reclaimPolicy Delete: the provisioner deletes the volume once its claim is gone
+                volumes = self.kind("", "v1", "persistentvolumes")
+                volume = self.api.find(volumes, None, obj["spec"]["volumeName"])
+                if volume is not None and volume["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
+                    self.api.delete(volumes, None, obj["spec"]["volumeName"])
         elif key == ("", "pods"):
             if etype == "ADDED":
                 self.later(self.settings.pod_start, self.start_pod, meta["namespace"], meta["name"])
             for ref in meta.get("ownerReferences") or []:
                 if ref.get("kind") == "ReplicaSet":
                     self.reconcile_replicaset(meta["namespace"], ref["name"])
+                elif ref.get("kind") == "StatefulSet":
+                    self.reconcile_statefulset(meta["namespace"], ref["name"])
             self.reconcile_endpoints_in(meta["namespace"])
         elif key == ("", "services"):
             if etype == "DELETED":
@@ -281,6 +297,124 @@ class Controllers(object):
         if status != (rs.get("status") or {}):
             self.api.replace(replicasets, namespace, name, dict(rs, status=status), subresource="status")
 
+    def reconcile_statefulset(self, namespace, name):
+        """Pods NAME-0..N-1 with the labels the StatefulSet controller sets, one volume claim per template and
+        ordinal (TEMPLATE-NAME-ORDINAL); OrderedReady creates ordinal i+1 only once i is Ready, Parallel all at
+        once; a claim is owned by the set (and collected with it) when persistentVolumeClaimRetentionPolicy
+        whenDeleted is Delete (kubernetes.io/docs/concepts/workloads/controllers/statefulset/)."""
+        statefulsets = self.kind("apps", "v1", "statefulsets")
+        pods = self.kind("", "v1", "pods")
+        claims = self.kind("", "v1", "persistentvolumeclaims")
+        sts = self.api.find(statefulsets, namespace, name)
+        if sts is None or sts["metadata"].get("deletionTimestamp"):
+            return
+        spec = sts.get("spec") or {}
+        replicas = spec.get("replicas", 1)
+        template = spec.get("template") or {}
+        revision = "%s-%s" % (name, short_hash(template))
+        owned = {p["metadata"]["name"]: p for p in self._owned(pods, namespace, sts["metadata"]["uid"])}
+        parallel = spec.get("podManagementPolicy") == "Parallel"
+        retention = (spec.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted", "Retain")
+        for ordinal in range(replicas):
+            pod_name = "%s-%d" % (name, ordinal)
+            if pod_name in owned:
+                if not parallel and not _pod_ready(owned[pod_name]):
+                    break
+                continue
+            volumes = list(copy.deepcopy((template.get("spec") or {}).get("volumes") or []))
+            for claim in spec.get("volumeClaimTemplates") or []:
+                claim_name = "%s-%s" % (claim["metadata"]["name"], pod_name)
+                if self.api.find(claims, namespace, claim_name) is None:
+                    body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                            "metadata": {"name": claim_name, "namespace": namespace,
+                                         "labels": dict((spec.get("selector") or {}).get("matchLabels") or {})},
+                            "spec": copy.deepcopy(claim.get("spec") or {})}
+                    if retention == "Delete":
+                        body["metadata"]["ownerReferences"] = [dict(_owner(sts), controller=False)]
+                    self.api.create(claims, namespace, body)
+                volumes.append({"name": claim["metadata"]["name"],
+                                "persistentVolumeClaim": {"claimName": claim_name}})
+            labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
+                "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name,
+                "apps.kubernetes.io/pod-index": str(ordinal)})
+            body = {"apiVersion": "v1", "kind": "Pod",
+                    "metadata": dict(copy.deepcopy(template.get("metadata") or {}), name=pod_name,
+                                     namespace=namespace, labels=labels, ownerReferences=[_owner(sts)]),
+                    "spec": dict(copy.deepcopy(template.get("spec") or {}), volumes=volumes,
+                                 hostname=pod_name, subdomain=spec.get("serviceName", ""))}
+            body["metadata"].pop("creationTimestamp", None)
+            self.api.create(pods, namespace, body)
+            if not parallel:
+                break
+        for pod_name, pod in owned.items():
+            if int(pod_name.rsplit("-", 1)[-1]) >= replicas and not pod["metadata"].get("deletionTimestamp"):
+                self.api.delete(pods, namespace, pod_name)
+        current = [p for p in self._owned(pods, namespace, sts["metadata"]["uid"])
+                   if not p["metadata"].get("deletionTimestamp")]
+        ready = sum(1 for p in current if _pod_ready(p))
+        status = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(current),
+                  "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": len(current),
+                  "updatedReplicas": len(current), "currentRevision": revision, "updateRevision": revision,
+                  "collisionCount": 0}
+        for key in ("readyReplicas", "availableReplicas", "currentReplicas", "updatedReplicas"):
+            if not status[key]:
+                del status[key]
+        if status != (sts.get("status") or {}):
+            self.api.replace(statefulsets, namespace, name, dict(sts, status=status), subresource="status")
+
+    def provision_claim(self, namespace, name):
+        """The external provisioner: a claim of a class whose CSI driver runs is bound to a new volume; one
+        without a class (and no default class) or of a class whose driver does not run stays Pending, as it
+        does on EKS without the EBS CSI driver add-on (REAL_EKS.md)."""
+        claims = self.kind("", "v1", "persistentvolumeclaims")
+        volumes = self.kind("", "v1", "persistentvolumes")
+        classes = self.kind("storage.k8s.io", "v1", "storageclasses")
+        claim = self.api.find(claims, namespace, name)
+        if claim is None or (claim.get("status") or {}).get("phase") == "Bound":
+            return
+        class_name = (claim.get("spec") or {}).get("storageClassName")
+        storage_class = self.api.find(classes, None, class_name) if class_name else None
+        if storage_class is None or storage_class.get("provisioner") not in self.csi_drivers:
+            if (claim.get("status") or {}).get("phase") != "Pending":
+                self.api.replace(claims, namespace, name, dict(claim, status={"phase": "Pending"}),
+                                 subresource="status")
+            return
+        volume_name = "pvc-" + claim["metadata"]["uid"]
+        request = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        if self.api.find(volumes, None, volume_name) is None:
+            self.api.create(volumes, None, {
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": volume_name,
+                             "annotations": {"pv.kubernetes.io/provisioned-by": storage_class["provisioner"]}},
+                "spec": {"capacity": {"storage": request}, "accessModes": claim["spec"].get("accessModes") or [],
+                         "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy", "Delete"),
+                         "storageClassName": class_name,
+                         "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace,
+                                      "name": name, "uid": claim["metadata"]["uid"]},
+                         "csi": {"driver": storage_class["provisioner"], "volumeHandle": "vol-" + short_hash(
+                             claim["metadata"]["uid"], 17)}}})
+        claim = self.api.get(claims, namespace, name)
+        claim["spec"]["volumeName"] = volume_name
+        self.api.replace(claims, namespace, name, claim)
+        claim = self.api.get(claims, namespace, name)
+        self.api.replace(claims, namespace, name, dict(claim, status={
+            "phase": "Bound", "accessModes": claim["spec"].get("accessModes") or [],
+            "capacity": {"storage": request}}), subresource="status")
+        for pod in self.api.list(self.kind("", "v1", "pods"), namespace)[0]:
+            if (pod.get("status") or {}).get("phase") in (None, "Pending"):
+                self.later(0, self.start_pod, namespace, pod["metadata"]["name"])
+
+    def _unbound_claims(self, namespace, spec):
+        claims = self.kind("", "v1", "persistentvolumeclaims")
+        unbound = []
+        for volume in spec.get("volumes") or []:
+            claim_name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim_name:
+                claim = self.api.find(claims, namespace, claim_name)
+                if claim is None or (claim.get("status") or {}).get("phase") != "Bound":
+                    unbound.append(claim_name)
+        return unbound
+
     def _owner_deployment(self, rs):
         for ref in rs["metadata"].get("ownerReferences") or []:
             if ref.get("kind") == "Deployment":
@@ -311,6 +445,17 @@ class Controllers(object):
             return
         stamp = now()
         spec = pod.get("spec") or {}
+        if (pod.get("status") or {}).get("phase") != "Running" and self._unbound_claims(namespace, spec):
+            # the scheduler's verdict on a pod whose claims are not bound: it stays Pending
+            if not (pod.get("status") or {}).get("conditions"):
+                self.api.replace(pods, namespace, name, dict(pod, status={
+                    "phase": "Pending", "qosClass": _qos(spec), "conditions": [{
+                        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                        "lastTransitionTime": stamp,
+                        "message": "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+                                   "preemption: 0/2 nodes are available: 2 Preemption is not helpful for "
+                                   "scheduling."}]}), subresource="status")
+            return
         never_ready = any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch("%s/%s" % (namespace, name), pattern)
                           for pattern in self.faults.never_ready or [])
         index = int(hashlib.sha256(pod["metadata"]["uid"].encode()).hexdigest(), 16)

@@ -30,10 +30,15 @@ DEFAULT_STATE = os.path.join(ROOT, ".sandbox")
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-from sandbox import cloud, eks  # noqa: E402  pylint: disable=wrong-import-position
+from sandbox import cloud, eks, upstream  # noqa: E402  pylint: disable=wrong-import-position
 REGION = eks.REGION
 CLUSTER = "demo"
 START_TIMEOUT = 60.0
+# Kubernetes minor releases the sandbox can be: EKS's standard-support versions around the default, which is
+# what EKS creates today (REAL_EKS.md); 1.33 is the first where Istio injects native sidecars.
+K8S_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
+K8S_DEFAULT = "1.32"
+STORAGE = ("ebs-csi", "none")
 
 
 def _free_port():
@@ -111,7 +116,8 @@ def _spawn(args, log_path, env=None):
                             start_new_session=True, env=env, cwd=ROOT)
 
 
-def up(state, faults=None, istio_version="1.27.3", flavour="terraform", lb_mode="in-tree"):
+def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform", lb_mode="in-tree",
+       k8s_version=K8S_DEFAULT, storage="ebs-csi"):
     """Start moto (behind the signature check), seed the EKS cluster's AWS side in the chosen flavour, then start
     the cluster whose Nodes point at those instances and whose load balancers are made in that moto."""
     if state.healthy():
@@ -141,7 +147,8 @@ def up(state, faults=None, istio_version="1.27.3", flavour="terraform", lb_mode=
             public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))
             json.dump(dict(public, endpoint=aws_url), handle, indent=2)
         cluster = _spawn([python, "-m", "sandbox.cluster", "--state-dir", state.dir, "--faults",
-                          json.dumps(faults or {}), "--aws", state.path("aws.json"), "--lb-mode", lb_mode],
+                          json.dumps(faults or {}), "--aws", state.path("aws.json"), "--lb-mode", lb_mode,
+                          "--k8s-version", k8s_version, "--storage", storage],
                          state.path("cluster.log"), dict(env, **keys))
         pids["cluster"] = cluster.pid
         state.write({"pids": pids, "state_dir": state.dir})
@@ -152,24 +159,26 @@ def up(state, faults=None, istio_version="1.27.3", flavour="terraform", lb_mode=
         _write_files(state, api_url, aws_url, aws, istio_version)
         _write_addons(state)
         state.write({"pids": pids, "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir,
-                     "aws": aws})
+                     "aws": aws, "kubernetes_version": k8s_version, "storage": storage,
+                     "istio_version": istio_version})
     except Exception:
         for pid in pids.values():
             _stop_pid(pid)
         raise
-    print("sandbox up (%s, load balancers: %s): API %s, AWS %s\nuse it: source %s"
-          % (flavour, lb_mode, api_url, aws_url, state.path("env")))
+    print("sandbox up (%s, Kubernetes %s, load balancers: %s, storage: %s): API %s, AWS %s\nuse it: source %s"
+          % (flavour, k8s_version, lb_mode, storage, api_url, aws_url, state.path("env")))
     return 0
 
 
 def _write_addons(state):
-    """Istio addon stand-ins where the observability role reads them (observability_source: dir)."""
-    source = os.path.join(HERE, "addons")
-    target = state.path("addons")
-    os.makedirs(target, exist_ok=True)
-    for name in os.listdir(source):
-        if name.endswith(".yaml.in"):
-            shutil.copyfile(os.path.join(source, name), os.path.join(target, name[:-len(".in")]))
+    """Istio's own addon manifests of every tested release (samples/addons at the release tag, read from
+    ../shared/upstream or downloaded by tag: sandbox/upstream.py), as ``addons/<version>/<addon>.yaml``: the
+    sandbox inventory points the observability role's ``dir`` source there, for the release it installs."""
+    for version in upstream.TESTED:
+        target = state.path("addons", version)
+        os.makedirs(target, exist_ok=True)
+        for addon in upstream.ADDONS:
+            shutil.copyfile(upstream.path(version, "addons/%s.yaml" % addon), os.path.join(target, addon + ".yaml"))
 
 
 def _write_files(state, api_url, aws_url, aws, istio_version):
@@ -267,10 +276,18 @@ def faults(state, values):
 
 
 def _cluster_options(parser):
+    parser.add_argument("--faults", default="{}", help="initial fault knobs, JSON")
+    parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", upstream.TESTED[-1]),
+                        help="version the istioctl stand-in reports and installs")
     parser.add_argument("--flavour", default=os.environ.get("SANDBOX_FLAVOUR", "terraform"), choices=eks.FLAVOURS,
                         help="how the EKS cluster's nodes and security groups were made (see sandbox/eks.py)")
     parser.add_argument("--lb-mode", default=os.environ.get("SANDBOX_LB_MODE", "in-tree"), choices=cloud.MODES,
                         help="which controller makes LoadBalancer Services' load balancers (see sandbox/cloud.py)")
+    parser.add_argument("--k8s-version", default=os.environ.get("SANDBOX_K8S_VERSION", K8S_DEFAULT),
+                        choices=K8S_VERSIONS, help="the Kubernetes minor release the cluster runs")
+    parser.add_argument("--storage", default=os.environ.get("SANDBOX_STORAGE", "ebs-csi"), choices=STORAGE,
+                        help="ebs-csi: the EBS CSI driver add-on and a default StorageClass; none: EKS as created, "
+                             "gp2 not default and no driver, so volume claims stay Pending")
 
 
 def main(argv=None):
@@ -278,31 +295,23 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", default=os.environ.get("SANDBOX_STATE_DIR") or DEFAULT_STATE)
     sub = parser.add_subparsers(dest="command", required=True)
-    up_parser = sub.add_parser("up")
-    up_parser.add_argument("--faults", default="{}", help="initial fault knobs, JSON")
-    up_parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", "1.27.3"),
-                           help="version the istioctl stand-in reports and installs")
-    for sub_parser in (up_parser,):
-        _cluster_options(sub_parser)
+    _cluster_options(sub.add_parser("up"))
     sub.add_parser("down")
     sub.add_parser("status")
-    reset_parser = sub.add_parser("reset")
-    reset_parser.add_argument("--faults", default="{}")
-    reset_parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", "1.27.3"))
-    _cluster_options(reset_parser)
+    _cluster_options(sub.add_parser("reset"))
     faults_parser = sub.add_parser("faults")
     faults_parser.add_argument("values", help="fault knobs as JSON, e.g. '{\"error_rate\": 0.1}'")
     args = parser.parse_args(argv)
     state = State(args.state_dir)
-    if args.command == "up":
-        return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode)
+    if args.command in ("up", "reset"):
+        if args.command == "reset":
+            down(state, quiet=True)
+        return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode, args.k8s_version,
+                  args.storage)
     if args.command == "down":
         return down(state)
     if args.command == "status":
         return status(state)
-    if args.command == "reset":
-        down(state, quiet=True)
-        return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode)
     return faults(state, json.loads(args.values))
 
 

@@ -1,8 +1,10 @@
 """Istio's sidecar-injection webhook, emulated as an admission hook.
 
 Active once istiod's MutatingWebhookConfiguration exists; gives pods the
-shape Istio's injector gives them (classic sidecar up to 1.26, native
-sidecar - an init container with restartPolicy Always - from 1.27)."""
+shape Istio's injector gives them (../shared/upstream/istio/1.30.3/inject/
+holds the real webhook's output; tests/fidelity holds this one against it):
+a classic sidecar, or a native one - an init container with restartPolicy
+Always - when the cluster runs Kubernetes 1.33 or newer."""
 
 import json
 
@@ -77,58 +79,100 @@ def _workload(pod):
     return meta.get("name") or meta.get("generateName", "pod").rstrip("-"), "v1", "pods"
 
 
-def inject(pod, values):
-    """Mutate ``pod`` as istiod's injector would."""
+def _canonical(labels, workload):
+    """Canonical service name and revision: the first label present, in the order Istio reads them
+    (pkg/kube/inject: canonical-name, app.kubernetes.io/name, app; canonical-revision, app.kubernetes.io/version,
+    version)."""
+    name = next((labels[k] for k in ("service.istio.io/canonical-name", "app.kubernetes.io/name", "app")
+                 if labels.get(k)), workload)
+    revision = next((labels[k] for k in ("service.istio.io/canonical-revision", "app.kubernetes.io/version",
+                                         "version") if labels.get(k)), "latest")
+    return name, revision
+
+
+def native_sidecars(pod, values, k8s_minor):
+    """Native sidecars as injection-template.yaml decides them: the pod's sidecar.istio.io/nativeSidecar
+    annotation, else ENABLE_NATIVE_SIDECARS, whose default ``auto`` means Kubernetes 1.33 or newer
+    (pkg/kube/inject/webhook.go, DetectNativeSidecar, minVersion 33; ../shared/upstream/README.md)."""
+    annotation = ((pod["metadata"].get("annotations") or {}).get("sidecar.istio.io/nativeSidecar") or "").lower()
+    if annotation in ("true", "false"):
+        return annotation == "true"
+    setting = str(((values.get("pilot") or {}).get("env") or {}).get("ENABLE_NATIVE_SIDECARS", "auto")).lower()
+    if setting in ("true", "false"):
+        return setting == "true"
+    return k8s_minor >= 33
+
+
+def _field(path):
+    return {"fieldRef": {"fieldPath": path}}
+
+
+def _limit(resource):
+    return {"resourceFieldRef": {"divisor": "1", "resource": resource}}
+
+
+VOLUMES = ("workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data", "istio-podinfo",
+           "istio-token", "istiod-ca-cert", "istio-ca-crl")
+
+
+def inject(pod, values, k8s_minor=32):
+    """Mutate ``pod`` as istiod's injector does with its default template (injection-template.yaml at 1.30:
+    the ``istio-init`` container, or ``istio-validation`` with Istio CNI; the proxy as an init container with
+    restartPolicy Always when native sidecars are on, else appended after the application's containers)."""
     spec = pod.setdefault("spec", {})
     meta = pod["metadata"]
     containers = spec.setdefault("containers", [])
     if any(c.get("name") == "istio-proxy" for c in containers + (spec.get("initContainers") or [])):
         return
     glob = values.get("global") or {}
-    version = str(glob.get("tag") or "1.14.1")
+    version = str(glob.get("tag") or "1.30.3")
     hub = glob.get("hub") or "docker.io/istio"
     image = "%s/proxyv2:%s" % (hub, version)
     revision = values.get("revision") or "default"
     cni = bool((values.get("istio_cni") or {}).get("enabled") or (values.get("cni") or {}).get("enabled"))
-    native_env = ((values.get("pilot") or {}).get("env") or {}).get("ENABLE_NATIVE_SIDECARS")
-    native = _version_tuple(version) >= (1, 27) if native_env is None else str(native_env).lower() == "true"
+    native = native_sidecars(pod, values, k8s_minor)
     labels = meta.setdefault("labels", {})
-    app = labels.get("app") or labels.get("app.kubernetes.io/name")
     workload, owner_api, owner_plural = _workload(pod)
+    canonical_name, canonical_revision = _canonical(labels, workload)
     labels["security.istio.io/tlsMode"] = "istio"
-    labels["service.istio.io/canonical-name"] = app or workload
-    labels["service.istio.io/canonical-revision"] = labels.get("version") or labels.get(
-        "app.kubernetes.io/version") or "latest"
+    labels["service.istio.io/canonical-name"] = canonical_name
+    labels["service.istio.io/canonical-revision"] = canonical_revision
+    if glob.get("network"):
+        labels["topology.istio.io/network"] = glob["network"]
     app_containers = [c.get("name") for c in containers]
     namespace = meta.get("namespace", "default")
     init_name = "istio-validation" if cni else "istio-init"
-    excluded_ports = "15090,15021,15020"
     iptables_args = ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*",
-                     "-x", "", "-b", "*", "-d", excluded_ports, "--log_output_level=default:info"]
+                     "-x", "", "-b", "*", "-d", "15090,15021,15020", "--log_output_level=default:info"]
     if cni:
         iptables_args += ["--run-validation", "--skip-rule-apply"]
-    resources = {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "10m", "memory": "40Mi"}}
+    resources = {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "128Mi"}}
+    proxy_security = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False,
+                      "readOnlyRootFilesystem": True, "runAsGroup": 1337, "runAsNonRoot": True, "runAsUser": 1337}
     init = {"name": init_name, "image": image, "args": iptables_args, "resources": resources,
-            "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
-            "terminationMessagePolicy": "File",
-            "securityContext": {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": False,
-                                "runAsGroup": 1337 if cni else 0, "runAsNonRoot": cni, "runAsUser": 1337 if cni else 0,
-                                "capabilities": {"add": [] if cni else ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]}}}
+            "securityContext": proxy_security if cni else {
+                "allowPrivilegeEscalation": False, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
+                "privileged": False, "readOnlyRootFilesystem": False, "runAsGroup": 0, "runAsNonRoot": False,
+                "runAsUser": 0}}
+    ports = [p for c in containers for p in c.get("ports") or []]
     env = [
-        {"name": "JWT_POLICY", "value": "third-party-jwt"},
         {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
         {"name": "CA_ADDR", "value": "istiod%s.istio-system.svc:15012" % (
             "" if revision == "default" else "-" + revision)},
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}},
-        {"name": "INSTANCE_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}},
-        {"name": "SERVICE_ACCOUNT",
-         "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.serviceAccountName"}}},
-        {"name": "HOST_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.hostIP"}}},
+        {"name": "POD_NAME", "valueFrom": _field("metadata.name")},
+        {"name": "POD_NAMESPACE", "valueFrom": _field("metadata.namespace")},
+        {"name": "INSTANCE_IP", "valueFrom": _field("status.podIP")},
+        {"name": "SERVICE_ACCOUNT", "valueFrom": _field("spec.serviceAccountName")},
+        {"name": "HOST_IP", "valueFrom": _field("status.hostIP")},
+        {"name": "ISTIO_CPU_LIMIT", "valueFrom": _limit("limits.cpu")},
         {"name": "PROXY_CONFIG", "value": "{}\n"},
-        {"name": "ISTIO_META_POD_PORTS", "value": json.dumps([p for c in containers for p in c.get("ports") or []])},
+        {"name": "ISTIO_META_POD_PORTS", "value": "[\n" + ",\n".join(
+            "    " + json.dumps(p, separators=(",", ":")) for p in ports) + "\n]"},
         {"name": "ISTIO_META_APP_CONTAINERS", "value": ",".join(app_containers)},
+        {"name": "GOMEMLIMIT", "valueFrom": _limit("limits.memory")},
+        {"name": "GOMAXPROCS", "valueFrom": _limit("limits.cpu")},
         {"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"},
+        {"name": "ISTIO_META_NODE_NAME", "valueFrom": _field("spec.nodeName")},
         {"name": "ISTIO_META_INTERCEPTION_MODE", "value": "REDIRECT"},
         {"name": "ISTIO_META_WORKLOAD_NAME", "value": workload},
         {"name": "ISTIO_META_OWNER", "value": "kubernetes://apis/%s/namespaces/%s/%s/%s" % (
@@ -136,64 +180,66 @@ def inject(pod, values):
         {"name": "ISTIO_META_MESH_ID", "value": "cluster.local"},
         {"name": "TRUST_DOMAIN", "value": "cluster.local"},
     ]
+    ready = {"httpGet": {"path": "/healthz/ready", "port": 15021}}
     proxy = {"name": "istio-proxy", "image": image,
              "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local",
                       "--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error",
-                      "--log_output_level=default:info", "--concurrency", "2"],
+                      "--log_output_level=default:info"],
+             "env": env,
              "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
-             "env": env, "resources": resources, "imagePullPolicy": "IfNotPresent",
-             "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
-                                "initialDelaySeconds": 1, "timeoutSeconds": 3, "periodSeconds": 2,
-                                "successThreshold": 1, "failureThreshold": 30},
-             "securityContext": {"allowPrivilegeEscalation": False, "privileged": False,
-                                 "readOnlyRootFilesystem": True, "runAsGroup": 1337, "runAsNonRoot": True,
-                                 "runAsUser": 1337, "capabilities": {"drop": ["ALL"]}},
+             "readinessProbe": dict(ready, failureThreshold=4, periodSeconds=15, timeoutSeconds=3),
+             "startupProbe": dict(ready, failureThreshold=600, periodSeconds=1, timeoutSeconds=3),
+             "resources": resources, "securityContext": proxy_security,
              "volumeMounts": [{"mountPath": "/var/run/secrets/workload-spiffe-uds", "name": "workload-socket"},
                               {"mountPath": "/var/run/secrets/credential-uds", "name": "credential-socket"},
                               {"mountPath": "/var/run/secrets/workload-spiffe-credentials", "name": "workload-certs"},
                               {"mountPath": "/var/run/secrets/istio", "name": "istiod-ca-cert"},
+                              {"mountPath": "/var/run/secrets/istio/crl", "name": "istio-ca-crl"},
                               {"mountPath": "/var/lib/istio/data", "name": "istio-data"},
                               {"mountPath": "/etc/istio/proxy", "name": "istio-envoy"},
                               {"mountPath": "/var/run/secrets/tokens", "name": "istio-token"},
-                              {"mountPath": "/etc/istio/pod", "name": "istio-podinfo"}],
-             "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
+                              {"mountPath": "/etc/istio/pod", "name": "istio-podinfo"}]}
     inits = spec.setdefault("initContainers", [])
     inits.insert(0, init)
     if native:
         proxy["restartPolicy"] = "Always"
-        proxy["startupProbe"] = {"httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
-                                 "initialDelaySeconds": 0, "timeoutSeconds": 3, "periodSeconds": 1,
-                                 "successThreshold": 1, "failureThreshold": 600}
+        proxy["lifecycle"] = {"preStop": {"exec": {"command": [
+            "pilot-agent", "request", "--debug-port=15020", "POST", "drain"]}}}
         inits.insert(1, proxy)
     else:
-        containers.insert(1 if containers else 0, proxy)
+        containers.append(proxy)
     spec.setdefault("volumes", []).extend([
         {"name": "workload-socket", "emptyDir": {}},
         {"name": "credential-socket", "emptyDir": {}},
         {"name": "workload-certs", "emptyDir": {}},
         {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
         {"name": "istio-data", "emptyDir": {}},
-        {"name": "istio-podinfo", "downwardAPI": {"defaultMode": 420, "items": [
-            {"path": "labels", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.labels"}},
-            {"path": "annotations", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.annotations"}}]}},
-        {"name": "istio-token", "projected": {"defaultMode": 420, "sources": [{"serviceAccountToken": {
+        {"name": "istio-podinfo", "downwardAPI": {"items": [
+            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+            {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}}]}},
+        {"name": "istio-token", "projected": {"sources": [{"serviceAccountToken": {
             "audience": "istio-ca", "expirationSeconds": 43200, "path": "istio-token"}}]}},
-        {"name": "istiod-ca-cert", "configMap": {"defaultMode": 420, "name": "istio-ca-root-cert"}},
+        {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}},
+        {"name": "istio-ca-crl", "configMap": {"name": "istio-ca-crl", "optional": True}},
     ])
     annotations = meta.setdefault("annotations", {})
+    annotations["istio.io/rev"] = revision
     annotations["kubectl.kubernetes.io/default-container"] = app_containers[0] if app_containers else "istio-proxy"
     annotations["kubectl.kubernetes.io/default-logs-container"] = annotations[
         "kubectl.kubernetes.io/default-container"]
     annotations["prometheus.io/path"] = "/stats/prometheus"
     annotations["prometheus.io/port"] = "15020"
     annotations["prometheus.io/scrape"] = "true"
-    annotations["istio.io/rev"] = revision
+    if cni:
+        # what the CNI plugin reads back from the pod (injection-template.yaml, istio_cni.enabled)
+        annotations["sidecar.istio.io/interceptionMode"] = "REDIRECT"
+        annotations["traffic.sidecar.istio.io/excludeInboundPorts"] = "15020"
+        annotations["traffic.sidecar.istio.io/includeInboundPorts"] = "*"
+        annotations["traffic.sidecar.istio.io/includeOutboundIPRanges"] = "*"
     annotations["sidecar.istio.io/status"] = json.dumps({
         "initContainers": [init_name] + (["istio-proxy"] if native else []),
-        "containers": [] if native else ["istio-proxy"],
-        "volumes": ["workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data",
-                    "istio-podinfo", "istio-token", "istiod-ca-cert"],
-        "imagePullSecrets": None, "revision": revision}, separators=(",", ":"))
+        "containers": None if native else ["istio-proxy"],
+        "volumes": list(VOLUMES), "imagePullSecrets": None, "revision": revision}, separators=(",", ":"))
 
 
 def admission_hook(api, kind, obj, old, dry_run):
@@ -206,4 +252,4 @@ def admission_hook(api, kind, obj, old, dry_run):
     namespaces = api.registry.find("", "v1", "namespaces")
     ns = api.find(namespaces, None, obj["metadata"].get("namespace"))
     if wants_injection(api, obj, ns, values):
-        inject(obj, values)
+        inject(obj, values, int(getattr(api, "k8s_version", "1.32.9").split(".")[1]))

@@ -18,7 +18,9 @@ import urllib.request
 
 import yaml
 
-VERSION = os.environ.get("SANDBOX_ISTIO_VERSION", "1.27.3")
+from . import upstream
+
+VERSION = os.environ.get("SANDBOX_ISTIO_VERSION", upstream.TESTED[-1])
 NAMESPACE = "istio-system"
 FIELD_MANAGER = "istio-operator"
 ANALYZE_FAILED = 79
@@ -173,62 +175,20 @@ def _labels(component, revision, extra=None):
     return labels
 
 
-def _crd(plural, kind, group, versions, short=None, schema=None):
-    props = schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": "%s.%s" % (plural, group),
-                         "labels": {"app": "istio-pilot", "chart": "istio", "heritage": "Tiller",
-                                    "release": "istio", COMPONENT_LABEL: "Base", OWNER_LABEL: "installed-state"}},
-            "spec": {"group": group, "scope": "Namespaced",
-                     "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": kind + "List",
-                               "shortNames": short or [], "categories": ["istio-io", group.split(".")[0] + "-istio-io"]},
-                     "versions": [{"name": v, "served": True, "storage": v == versions[-1],
-                                   "subresources": {"status": {}},
-                                   "schema": {"openAPIV3Schema": {
-                                       "type": "object", "properties": {
-                                           "spec": props, "status": {"type": "object",
-                                                                     "x-kubernetes-preserve-unknown-fields": True}}}}}
-                                  for v in versions]}}
-
-
-STRINGS = {"type": "array", "items": {"type": "string"}}
-GATEWAY_SCHEMA = {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
-    "selector": {"type": "object", "additionalProperties": {"type": "string"}},
-    "servers": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                                           "required": ["port", "hosts"], "properties": {
-                                               "hosts": STRINGS,
-                                               "port": {"type": "object", "required": ["number"], "properties": {
-                                                   "number": {"type": "integer", "minimum": 1, "maximum": 4294967295},
-                                                   "protocol": {"type": "string"}, "name": {"type": "string"}}}}}}}}
-VS_SCHEMA = {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
-    "hosts": STRINGS, "gateways": STRINGS,
-    "http": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
-        "match": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-        "route": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                                             "required": ["destination"], "properties": {
-                                                 "destination": {"type": "object", "required": ["host"],
-                                                                 "x-kubernetes-preserve-unknown-fields": True,
-                                                                 "properties": {"host": {"type": "string"}}}}}}}}}}}
-
-
 def crds():
-    net = ["v1alpha3", "v1beta1", "v1"]
-    return [
-        _crd("gateways", "Gateway", "networking.istio.io", net, ["gw"], GATEWAY_SCHEMA),
-        _crd("virtualservices", "VirtualService", "networking.istio.io", net, ["vs"], VS_SCHEMA),
-        _crd("destinationrules", "DestinationRule", "networking.istio.io", net, ["dr"]),
-        _crd("serviceentries", "ServiceEntry", "networking.istio.io", net, ["se"]),
-        _crd("sidecars", "Sidecar", "networking.istio.io", net),
-        _crd("workloadentries", "WorkloadEntry", "networking.istio.io", net, ["we"]),
-        _crd("workloadgroups", "WorkloadGroup", "networking.istio.io", net, ["wg"]),
-        _crd("envoyfilters", "EnvoyFilter", "networking.istio.io", ["v1alpha3"]),
-        _crd("proxyconfigs", "ProxyConfig", "networking.istio.io", ["v1beta1"]),
-        _crd("authorizationpolicies", "AuthorizationPolicy", "security.istio.io", ["v1beta1", "v1"], ["ap"]),
-        _crd("peerauthentications", "PeerAuthentication", "security.istio.io", ["v1beta1", "v1"], ["pa"]),
-        _crd("requestauthentications", "RequestAuthentication", "security.istio.io", ["v1beta1", "v1"], ["ra"]),
-        _crd("telemetries", "Telemetry", "telemetry.istio.io", ["v1alpha1", "v1"], ["telemetry"]),
-        _crd("wasmplugins", "WasmPlugin", "extensions.istio.io", ["v1alpha1"]),
-    ]
+    """Istio's own CRDs with their OpenAPI schemas, as the base chart installs them (crd-all.gen.yaml of the
+    release, from ../shared/upstream or downloaded by tag: sandbox/upstream.py; a release without the file there
+    gets the nearest tested release's)."""
+    try:
+        text = upstream.read(VERSION, "crds/istio-crd-all.gen.yaml")
+    except upstream.Missing:
+        text = upstream.read(upstream.TESTED[-1], "crds/istio-crd-all.gen.yaml")
+    out = []
+    for doc in yaml.safe_load_all(text):
+        if doc and doc.get("kind") == "CustomResourceDefinition":
+            doc["metadata"].setdefault("labels", {}).update({COMPONENT_LABEL: "Base", OWNER_LABEL: "installed-state"})
+            out.append(doc)
+    return out
 
 
 def _deployment(name, labels, image, ports, component, revision, service_account, args=None, env=None):
@@ -572,6 +532,13 @@ def cmd_uninstall(args, kube):
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             print("Cancelled.")
             return 1
+    if args.revision and not args.purge:
+        # istioctl finds the revision by its injector webhook (../shared/upstream/README.md)
+        hooks = kube.get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+                         labelSelector="istio.io/rev=%s" % args.revision) or {}
+        if not hooks.get("items"):
+            raise Failure("Error: could not find target revision %s: no injector MutatingWebhookConfiguration of "
+                          "revision %s" % (args.revision, args.revision))
     objs = installed_objects(kube, None if args.purge else args.revision)
     if not objs and not args.purge:
         print("\u2714 Uninstall complete")
@@ -789,7 +756,7 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="istioctl", add_help=True)
     parser.add_argument("--kubeconfig", "-c")
     parser.add_argument("--context")
-    parser.add_argument("--istioNamespace", "-i", default=NAMESPACE)
+    parser.add_argument("--istioNamespace", "-i", default=None)
     parser.add_argument("--vklog", default=None)
     sub = parser.add_subparsers(dest="command", required=True)
     version = sub.add_parser("version")
@@ -853,7 +820,14 @@ def split_global_flags(argv):
 
 
 def main(argv=None):
+    global NAMESPACE  # pylint: disable=global-statement
     args = build_parser().parse_args(split_global_flags(sys.argv[1:] if argv is None else argv))
+    # the control-plane namespace: --istioNamespace for every command, values.global.istioNamespace for install
+    for item in getattr(args, "set", None) or []:
+        if item.startswith("values.global.istioNamespace="):
+            NAMESPACE = item.split("=", 1)[1]
+    if getattr(args, "istioNamespace", None):
+        NAMESPACE = args.istioNamespace
     try:
         if args.command == "manifest":
             return cmd_manifest_generate(args, None)

@@ -222,7 +222,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._control(parts[1:])
             return
         if path == "/version":
-            self._send_json(200, {"major": "1", "minor": "32", "gitVersion": "v1.32.9-eks-sandbox",
+            self._send_json(200, {"major": "1", "minor": api.k8s_version.split(".")[1],
+                                  "gitVersion": "v%s-eks-sandbox" % api.k8s_version,
                                   "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
                                   "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"})
             return
@@ -509,7 +510,7 @@ def _openapi_v3(api, gv_path):
             "patch": {"operationId": "patch" + kind.kind, "parameters": params,
                       "x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
                       "responses": {"200": {"description": "OK"}}}}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.9"}, "paths": paths,
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v" + api.k8s_version}, "paths": paths,
             "components": {"schemas": {}}}
 
 

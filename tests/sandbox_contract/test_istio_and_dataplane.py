@@ -5,6 +5,7 @@ import subprocess
 import urllib.request
 
 import pytest
+from sandbox import upstream
 
 APPS = """
 apiVersion: v1
@@ -164,7 +165,7 @@ def test_version_json_reports_client_control_and_data_plane(sandbox, mesh):
     result = istioctl(sandbox, "version", "-o", "json")
     assert result.returncode == 0
     data = json.loads(result.stdout)
-    assert data["clientVersion"]["version"] == "1.27.3"
+    assert data["clientVersion"]["version"] == upstream.TESTED[-1]
     assert data["meshVersion"][0]["Info"]["version"] == "1.14.1"
     assert any(p["ID"].endswith(".my-app") for p in data["dataPlaneVersion"])
     offline = istioctl(sandbox, "version", "--remote=false", "-o", "json")
@@ -211,22 +212,51 @@ def test_pods_made_before_istio_and_unlabelled_namespaces_stay_uninjected(sandbo
     assert "IST0102" in analysis.stdout
 
 
-def test_native_sidecar_for_istio_1_27(sandbox, mesh):
+def _sidecar_shape(pod):
+    """(init container names, container names, restartPolicy of the proxy) of an injected pod."""
+    spec = pod["spec"]
+    proxy = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "istio-proxy"]
+    return (tuple(c["name"] for c in spec.get("initContainers", [])), tuple(c["name"] for c in spec["containers"]),
+            proxy[0].get("restartPolicy") if proxy else None)
+
+
+def test_classic_sidecar_on_kubernetes_1_32_native_when_the_pod_asks(sandbox, mesh):
+    """Istio's ENABLE_NATIVE_SIDECARS=auto turns native sidecars on only from Kubernetes 1.33; the
+    sidecar.istio.io/nativeSidecar annotation decides for one pod (injection-template.yaml)."""
     upgrade = istioctl(sandbox, "install", "-y", "--set", "profile=demo")
     assert upgrade.returncode == 0, upgrade.stderr
-    sandbox.kubectl("apply", "-f", "-", stdin=APPS.format(ns="native", labels="{istio-injection: enabled}"))
-    sandbox.kubectl("rollout", "status", "deploy/my-app-v1", "-n", "native", "--timeout=30s")
-    for pod in pods(sandbox, "native"):
-        init = pod["spec"]["initContainers"]
-        assert [c["name"] for c in init] == ["istio-init", "istio-proxy"]
-        assert init[1]["restartPolicy"] == "Always"
-        assert init[1]["image"].endswith("proxyv2:1.27.3")
-        assert [c["name"] for c in pod["spec"]["containers"]] == ["hello"]
-    assert "2/2" in sandbox.kubectl("get", "pods", "-n", "native").stdout
+    assert json.loads(sandbox.kubectl("version", "-o", "json").stdout)["serverVersion"]["minor"] == "32"
+    sandbox.kubectl("apply", "-f", "-", stdin=APPS.format(ns="classic", labels="{istio-injection: enabled}"))
+    sandbox.kubectl("rollout", "status", "deploy/my-app-v1", "-n", "classic", "--timeout=30s")
+    for pod in pods(sandbox, "classic"):
+        assert _sidecar_shape(pod) == (("istio-init",), ("hello", "istio-proxy"), None)
+        assert pod["spec"]["containers"][1]["image"].endswith("proxyv2:" + upstream.TESTED[-1])
+    assert "2/2" in sandbox.kubectl("get", "pods", "-n", "classic").stdout
+    opted = APPS.format(ns="optin", labels="{istio-injection: enabled}").replace(
+        "metadata: {labels: {app: my-app-v1, version: v1}}",
+        "metadata: {labels: {app: my-app-v1, version: v1}, annotations: {sidecar.istio.io/nativeSidecar: \"true\"}}")
+    assert "nativeSidecar" in opted
+    sandbox.kubectl("apply", "-f", "-", stdin=opted)
+    sandbox.kubectl("rollout", "status", "deploy/my-app-v1", "-n", "optin", "--timeout=30s")
+    shapes = {_sidecar_shape(p) for p in pods(sandbox, "optin") if p["metadata"]["labels"]["app"] == "my-app-v1"}
+    assert shapes == {(("istio-init", "istio-proxy"), ("hello",), "Always")}
     # back to the seed's version for the other tests of this module
     back = subprocess.run(["istioctl", "install", "-y", "--set", "profile=demo"], env=mesh, capture_output=True,
                           text=True, timeout=120, check=False)
     assert back.returncode == 0
+
+
+@pytest.mark.parametrize("cluster", [("--k8s-version", "1.33")], indirect=True)
+def test_native_sidecar_on_kubernetes_1_33(cluster):
+    installed = subprocess.run(["istioctl", "install", "-y", "--set", "profile=minimal"], env=cluster.env,
+                               capture_output=True, text=True, timeout=120, check=False)
+    assert installed.returncode == 0, installed.stderr
+    assert json.loads(cluster.kubectl("version", "-o", "json").stdout)["serverVersion"]["minor"] == "33"
+    cluster.kubectl("apply", "-f", "-", stdin=APPS.format(ns="native", labels="{istio-injection: enabled}"))
+    cluster.kubectl("rollout", "status", "deploy/my-app-v1", "-n", "native", "--timeout=30s")
+    for pod in pods(cluster, "native"):
+        assert _sidecar_shape(pod) == (("istio-init", "istio-proxy"), ("hello",), "Always")
+    assert "2/2" in cluster.kubectl("get", "pods", "-n", "native").stdout
 
 
 def test_ingress_gateway_routes_by_gateway_and_virtualservice(sandbox, mesh):
