@@ -18,7 +18,8 @@ RELEASE = "1.30.3"
 NATIVE = 33
 CASES = {
     "hello.yaml": ("hello.yaml.injected", {}),
-    "hello.yaml (cni)": ("hello.yaml.cni.injected", {"istio_cni": {"enabled": True}, "global": {"network": "network1"}}),
+    "hello.yaml (cni)": ("hello.yaml.cni.injected", {"pilot": {"cni": {"enabled": True}},
+                                                     "global": {"network": "network1"}}),
     "pod.yaml": ("pod.yaml.injected", {}),
     "native-sidecar-opt-out.yaml": ("native-sidecar-opt-out.yaml.injected", {}),
     "native-sidecar-opt-in.yaml": ("native-sidecar-opt-in.yaml.injected", {}),
@@ -84,9 +85,10 @@ def test_sandbox_injects_as_the_real_webhook(real, case):
                 # the pod a controller makes: owned by the workload, which is what the injector names
                 pod["metadata"]["ownerReferences"] = [{"apiVersion": doc["apiVersion"], "kind": kind, "name": name}]
                 pod["metadata"]["name"] = name + "-x1y2z"
-            merged = {"revision": "default", "_revisions": {"default"}}
+            merged = {"revision": "default"}
             merged.update(copy.deepcopy(values))
-            if injection.wants_injection(None, pod, {"metadata": {"labels": {"istio-injection": "enabled"}}}, merged):
+            # kube-inject, like the webhook once matched, leaves pods the injector refuses as they are
+            if injection.injector_accepts(pod):
                 injection.inject(pod, merged, NATIVE)
             made.append(shape(pod))
     real_pods = [shape(t) for doc in outputs for dummy_kind, dummy_name, t in templates(doc)]

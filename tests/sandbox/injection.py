@@ -8,8 +8,10 @@ Always - when the cluster runs Kubernetes 1.33 or newer."""
 
 import json
 
+from .selection import label_matches, selector_from_match
+
 WEBHOOK_PREFIX = "istio-sidecar-injector"
-INJECTOR_CONFIGMAP = ("istio-system", "istio-sidecar-injector")
+INJECTOR_CONFIGMAP = "istio-sidecar-injector"
 EXCLUDED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 
 
@@ -23,47 +25,53 @@ def _version_tuple(version):
     return tuple(parts + [0] * (2 - len(parts)))
 
 
-def injector_values(api):
-    """The injector's values (hub, tag, revision, CNI, native sidecars), or None when no webhook."""
+def matching_injector(api, pod, namespace_obj):
+    """What the API server does before calling a webhook: the first webhook of an injector's
+    MutatingWebhookConfiguration whose namespaceSelector matches the pod's namespace labels and whose
+    objectSelector matches the pod's labels (the real configurations carry four such webhooks, rev.namespace,
+    rev.object, namespace and object). Returns (revision, service namespace) or None."""
     webhooks = api.registry.find("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
     items, dummy = api.list(webhooks)
-    hooks = [w for w in items if w["metadata"]["name"].startswith(WEBHOOK_PREFIX)]
-    if not hooks:
-        return None
+    ns_labels = (namespace_obj or {}).get("metadata", {}).get("labels") or {}
+    pod_labels = pod["metadata"].get("labels") or {}
+    for config in sorted(items, key=lambda c: c["metadata"]["name"]):
+        if not config["metadata"]["name"].startswith(WEBHOOK_PREFIX):
+            continue
+        for hook in config.get("webhooks") or []:
+            if not hook.get("name", "").endswith("sidecar-injector.istio.io"):
+                continue
+            if label_matches(selector_from_match(hook.get("namespaceSelector")), ns_labels) and \
+                    label_matches(selector_from_match(hook.get("objectSelector")), pod_labels):
+                service = (hook.get("clientConfig") or {}).get("service") or {}
+                revision = (config["metadata"].get("labels") or {}).get("istio.io/rev", "default")
+                return revision, service.get("namespace") or "istio-system"
+    return None
+
+
+def injector_values(api, revision, namespace):
+    """The values of the revision's injector (data.values of its istio-sidecar-injector ConfigMap)."""
     configmaps = api.registry.find("", "v1", "configmaps")
-    values = {}
-    cm = api.find(configmaps, *INJECTOR_CONFIGMAP)
-    if cm is not None:
-        try:
-            values = json.loads((cm.get("data") or {}).get("values") or "{}")
-        except ValueError:
-            values = {}
-    revisions = set()
-    for hook in hooks:
-        revisions.add(hook["metadata"].get("labels", {}).get("istio.io/rev", "default"))
-    values["_revisions"] = revisions
+    name = INJECTOR_CONFIGMAP if revision == "default" else "%s-%s" % (INJECTOR_CONFIGMAP, revision)
+    cm = api.find(configmaps, namespace, name)
+    try:
+        values = json.loads(((cm or {}).get("data") or {}).get("values") or "{}")
+    except ValueError:
+        values = {}
+    values["revision"] = values.get("revision") or revision
     return values
 
 
-def wants_injection(api, pod, namespace_obj, values):
-    ns_labels = (namespace_obj or {}).get("metadata", {}).get("labels") or {}
+def injector_accepts(pod):
+    """What the injector itself refuses after the webhook matched: the pod's sidecar.istio.io/inject annotation
+    set to false, host networking, and the namespaces it always ignores (pkg/kube/inject/webhook.go)."""
     meta = pod["metadata"]
     if meta.get("namespace") in EXCLUDED_NAMESPACES:
         return False
-    if ns_labels.get("istio-injection") == "disabled":
+    flag = (meta.get("annotations") or {}).get("sidecar.istio.io/inject") or \
+        (meta.get("labels") or {}).get("sidecar.istio.io/inject")
+    if str(flag).lower() == "false":
         return False
-    pod_flag = (meta.get("labels") or {}).get("sidecar.istio.io/inject") or \
-        (meta.get("annotations") or {}).get("sidecar.istio.io/inject")
-    if str(pod_flag).lower() == "false":
-        return False
-    if (pod.get("spec") or {}).get("hostNetwork"):
-        return False
-    if ns_labels.get("istio-injection") == "enabled":
-        return True
-    rev = ns_labels.get("istio.io/rev")
-    if rev and rev in values.get("_revisions", set()):
-        return True
-    return str(pod_flag).lower() == "true" and "default" in values.get("_revisions", set())
+    return not (pod.get("spec") or {}).get("hostNetwork")
 
 
 def _workload(pod):
@@ -129,7 +137,7 @@ def inject(pod, values, k8s_minor=32):
     hub = glob.get("hub") or "docker.io/istio"
     image = "%s/proxyv2:%s" % (hub, version)
     revision = values.get("revision") or "default"
-    cni = bool((values.get("istio_cni") or {}).get("enabled") or (values.get("cni") or {}).get("enabled"))
+    cni = bool(((values.get("pilot") or {}).get("cni") or {}).get("enabled"))
     native = native_sidecars(pod, values, k8s_minor)
     labels = meta.setdefault("labels", {})
     workload, owner_api, owner_plural = _workload(pod)
@@ -246,10 +254,9 @@ def admission_hook(api, kind, obj, old, dry_run):
     """Injection runs on Pod CREATE only, as Istio's webhook rules say."""
     if kind.kind != "Pod" or old is not None:
         return
-    values = injector_values(api)
-    if values is None:
-        return
     namespaces = api.registry.find("", "v1", "namespaces")
     ns = api.find(namespaces, None, obj["metadata"].get("namespace"))
-    if wants_injection(api, obj, ns, values):
-        inject(obj, values, int(getattr(api, "k8s_version", "1.32.9").split(".")[1]))
+    match = matching_injector(api, obj, ns)
+    if match is None or not injector_accepts(obj):
+        return
+    inject(obj, injector_values(api, *match), int(getattr(api, "k8s_version", "1.32.9").split(".")[1]))

@@ -26,16 +26,9 @@ FIELD_MANAGER = "istio-operator"
 ANALYZE_FAILED = 79
 OWNER_LABEL = "install.operator.istio.io/owning-resource"
 COMPONENT_LABEL = "operator.istio.io/component"
-PROFILES = {
-    "default": ("Istio core", "Istiod", "Ingress gateways"),
-    "demo": ("Istio core", "Istiod", "Ingress gateways", "Egress gateways"),
-    "minimal": ("Istio core", "Istiod"),
-    "empty": (),
-    "remote": ("Istio core",),
-    "ambient": ("Istio core", "Istiod", "CNI", "Ztunnel"),
-    "preview": ("Istio core", "Istiod", "Ingress gateways"),
-    "openshift": ("Istio core", "Istiod", "CNI", "Ingress gateways"),
-}
+# manifests/profiles at 1.30 (../shared/upstream/istio/1.30.3/profiles): what each enables is read from the files
+PROFILES = ("ambient", "default", "demo", "empty", "minimal", "openshift", "openshift-ambient", "preview", "remote",
+            "stable")
 
 
 class Failure(Exception):
@@ -149,7 +142,8 @@ PLURALS = {"CustomResourceDefinition": "customresourcedefinitions", "MutatingWeb
            "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings", "Namespace": "namespaces",
            "ServiceAccount": "serviceaccounts", "ConfigMap": "configmaps", "Service": "services",
            "Deployment": "deployments", "Role": "roles", "RoleBinding": "rolebindings",
-           "PodDisruptionBudget": "poddisruptionbudgets"}
+           "PodDisruptionBudget": "poddisruptionbudgets", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+           "DaemonSet": "daemonsets"}
 CLUSTER_SCOPED = {"CustomResourceDefinition", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
                   "ClusterRole", "ClusterRoleBinding", "Namespace"}
 
@@ -175,155 +169,207 @@ def _labels(component, revision, extra=None):
     return labels
 
 
-def crds():
-    """Istio's own CRDs with their OpenAPI schemas, as the base chart installs them (crd-all.gen.yaml of the
-    release, from ../shared/upstream or downloaded by tag: sandbox/upstream.py; a release without the file there
-    gets the nearest tested release's)."""
+GOLDEN = "manifest-generate/all_on.golden-show-in-gh-pull-request.yaml"
+GOLDEN_HUB = "registry.istio.io/testing"
+GOLDEN_RELEASE = "1.30.3"
+MARKS = {"Base": "Istio core", "Pilot": "Istiod", "Cni": "CNI", "Ztunnel": "Ztunnel",
+         "IngressGateways": "Ingress gateways", "EgressGateways": "Egress gateways"}
+
+
+def _upstream_docs(relative):
+    """Documents of an upstream file of the installed release, else of the newest tested release (the goldens
+    exist for 1.30.3 only: an older release gets 1.30.3's objects with its own images)."""
     try:
-        text = upstream.read(VERSION, "crds/istio-crd-all.gen.yaml")
+        text = upstream.read(VERSION, relative)
     except upstream.Missing:
-        text = upstream.read(upstream.TESTED[-1], "crds/istio-crd-all.gen.yaml")
-    out = []
-    for doc in yaml.safe_load_all(text):
-        if doc and doc.get("kind") == "CustomResourceDefinition":
-            doc["metadata"].setdefault("labels", {}).update({COMPONENT_LABEL: "Base", OWNER_LABEL: "installed-state"})
-            out.append(doc)
-    return out
+        text = upstream.read(GOLDEN_RELEASE, relative)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def _deployment(name, labels, image, ports, component, revision, service_account, args=None, env=None):
-    pod_labels = dict(labels, **{"sidecar.istio.io/inject": "false"})
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": NAMESPACE, "labels": _labels(component, revision, labels)},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {k: v for k, v in labels.items()
-                                                                 if k in ("app", "istio")}},
-                     "strategy": {"type": "RollingUpdate",
-                                  "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": "25%"}},
-                     "template": {"metadata": {"labels": dict(pod_labels, **{"istio.io/rev": revision or "default"}),
-                                               "annotations": {"prometheus.io/port": "15014",
-                                                               "prometheus.io/scrape": "true",
-                                                               "sidecar.istio.io/inject": "false"}},
-                                  "spec": {"serviceAccountName": service_account,
-                                           "containers": [{"name": "discovery" if "pilot" in image else "istio-proxy",
-                                                           "image": image, "args": args or [],
-                                                           "env": env or [],
-                                                           "ports": [{"containerPort": p, "protocol": "TCP",
-                                                                      "name": n} for n, p in ports],
-                                                           "readinessProbe": {"httpGet": {
-                                                               "path": "/ready" if "pilot" in image
-                                                               else "/healthz/ready",
-                                                               "port": 8080 if "pilot" in image else 15021}}}]}}}}
+def crds():
+    """Istio's own CRDs with their OpenAPI schemas: the base chart's files/crd-all.gen.yaml of the release, which
+    its templates render (the manifest-generate golden's copies are test data and lag behind it)."""
+    return [doc for doc in _upstream_docs("crds/istio-crd-all.gen.yaml") if doc["kind"] == "CustomResourceDefinition"]
 
 
-def _service(name, labels, selector, ports, component, revision, lb=False):
-    spec = {"selector": selector, "ports": [dict({"name": n, "port": p, "targetPort": t, "protocol": "TCP"})
-                                            for n, p, t in ports]}
-    if lb:
-        spec["type"] = "LoadBalancer"
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": NAMESPACE, "labels": _labels(component, revision, labels)},
-            "spec": spec}
+def profile_components(profile, values):
+    """The components a profile enables: profiles/default.yaml overlaid by profiles/PROFILE.yaml (the real
+    files), then --set components.X.enabled."""
+    enabled = {}
+    for name in ("default", profile) if profile != "default" else ("default",):
+        doc = _upstream_docs("profiles/%s.yaml" % name)[0]
+        comps = (doc.get("spec") or {}).get("components") or {}
+        for key, mark in (("base", "Base"), ("pilot", "Pilot"), ("cni", "Cni"), ("ztunnel", "Ztunnel")):
+            if key in comps:
+                enabled[mark] = bool((comps[key] or {}).get("enabled"))
+        for key, mark, gateway in (("ingressGateways", "IngressGateways", "istio-ingressgateway"),
+                                   ("egressGateways", "EgressGateways", "istio-egressgateway")):
+            for entry in comps.get(key) or []:
+                if entry.get("name") == gateway:
+                    enabled[mark] = bool(entry.get("enabled"))
+    for key, mark in (("components.base.enabled", "Base"), ("components.pilot.enabled", "Pilot"),
+                      ("components.cni.enabled", "Cni"), ("components.ztunnel.enabled", "Ztunnel")):
+        if key in values:
+            enabled[mark] = str(values[key]).lower() == "true"
+    return [mark for mark in ("Base", "Pilot", "Cni", "Ztunnel", "IngressGateways", "EgressGateways")
+            if enabled.get(mark)]
+
+
+def _component(obj):
+    """Which component of the golden an object belongs to."""
+    labels = obj["metadata"].get("labels") or {}
+    name = obj["metadata"]["name"]
+    if obj["kind"] == "CustomResourceDefinition" or name == "istio-reader-service-account":
+        return "Base"
+    if labels.get(COMPONENT_LABEL):
+        return labels[COMPONENT_LABEL]
+    if name.startswith("istio-ingressgateway"):
+        return "IngressGateways"
+    if name.startswith("istio-egressgateway"):
+        return "EgressGateways"
+    return "Pilot"
+
+
+def _golden_objects():
+    objs = crds() + [doc for doc in _upstream_docs(GOLDEN) if doc["kind"] != "CustomResourceDefinition"]
+    for relative, mark in (("manifest-generate/istio-cni.golden.yaml", "Cni"),
+                           ("manifest-generate/ztunnel.golden.yaml", "Ztunnel")):
+        for doc in _upstream_docs(relative):
+            doc.setdefault("metadata", {}).setdefault("labels", {})[COMPONENT_LABEL] = mark
+            objs.append(doc)
+    return objs
+
+
+def _retarget(value, hub, tag, old_ns):
+    """Images of the golden's test hub and tag become the release's; its namespace becomes the install's."""
+    if isinstance(value, dict):
+        return dict((k, _retarget(v, hub, tag, old_ns)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_retarget(v, hub, tag, old_ns) for v in value]
+    if isinstance(value, str):
+        if value.startswith(GOLDEN_HUB + "/"):
+            value = hub + value[len(GOLDEN_HUB):]
+            if value.endswith(":latest"):
+                value = value[:-len("latest")] + tag
+        if old_ns != NAMESPACE and value == old_ns:
+            value = NAMESPACE
+    return value
+
+
+REVISIONED = ("istiod", "istio", "istio-sidecar-injector", "values")
+
+
+def _revision_name(kind, name, revision):
+    """Names a revision gives the control plane's objects (the istiod chart's `-{{ .Values.revision }}`)."""
+    if not revision:
+        return name
+    if name in REVISIONED:
+        return "%s-%s" % (name, revision)
+    for prefix in ("istiod-clusterrole", "istiod-gateway-controller", "istio-validator"):
+        if name.startswith(prefix + "-"):
+            return "%s-%s%s" % (prefix, revision, name[len(prefix):])
+    return name
 
 
 def manifests(profile="demo", revision="", values=None):
-    """Everything install applies, in order (CRDs first, as the real installer does)."""
+    """Everything install applies, in order (CRDs first, as the real installer does): the objects real
+    `istioctl manifest generate` renders (the release's golden), for the components the profile enables, with the
+    release's images, the install's namespace and revision, and the labels `istioctl install` adds to each
+    (owning resource, component, revision)."""
     values = values or {}
-    suffix = "-" + revision if revision else ""
-    hub = values.get("hub") or values.get("global.hub") or "docker.io/istio"
-    tag = values.get("tag") or values.get("global.tag") or VERSION
-    components = PROFILES[profile]
-    objs = []
-    objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    if "Istio core" in components:
-        objs.extend(crds())
-        objs.append({"apiVersion": "v1", "kind": "ServiceAccount",
-                     "metadata": {"name": "istio-reader-service-account", "namespace": NAMESPACE,
-                                  "labels": _labels("Base", revision)}})
-        objs.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-                     "metadata": {"name": "istio-validator%s-istio-system" % suffix,
-                                  "labels": _labels("Pilot", revision, {"app": "istiod"})},
-                     "webhooks": [{"name": "rev.validation.istio.io", "admissionReviewVersions": ["v1"],
-                                   "sideEffects": "None", "failurePolicy": "Ignore",
-                                   "clientConfig": {"service": {"name": "istiod" + suffix, "namespace": NAMESPACE,
-                                                                "path": "/validate", "port": 443}},
-                                   "rules": [{"apiGroups": ["security.istio.io", "networking.istio.io",
-                                                            "telemetry.istio.io", "extensions.istio.io"],
-                                              "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
-                                              "resources": ["*"]}]}]})
-    if "Istiod" in components:
-        native = values.get("values.pilot.env.ENABLE_NATIVE_SIDECARS")
-        injector_values = {"global": {"hub": hub, "tag": tag, "istioNamespace": NAMESPACE},
-                           "revision": revision or "default",
-                           "istio_cni": {"enabled": str(values.get("components.cni.enabled", "false")).lower() == "true"},
-                           "pilot": {"env": {} if native is None else {"ENABLE_NATIVE_SIDECARS": native}}}
-        objs.append({"apiVersion": "v1", "kind": "ServiceAccount",
-                     "metadata": {"name": "istiod" + suffix, "namespace": NAMESPACE,
-                                  "labels": _labels("Pilot", revision, {"app": "istiod"})}})
-        objs.append({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": "istio" + suffix, "namespace": NAMESPACE,
-                                  "labels": _labels("Pilot", revision, {"app": "istiod"})},
-                     "data": {"mesh": yaml.safe_dump({"accessLogFile": "/dev/stdout" if profile == "demo" else "",
-                                                      "defaultConfig": {"discoveryAddress": "istiod%s.%s.svc:15012"
-                                                                        % (suffix, NAMESPACE),
-                                                                        "tracing": {"zipkin": {
-                                                                            "address": "zipkin.istio-system:9411"}}},
-                                                      "enablePrometheusMerge": True, "rootNamespace": NAMESPACE,
-                                                      "trustDomain": "cluster.local"}),
-                              "meshNetworks": "networks: {}"}})
-        objs.append({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": "istio-sidecar-injector" + suffix, "namespace": NAMESPACE,
-                                  "labels": _labels("Pilot", revision, {"app": "sidecar-injector"})},
-                     "data": {"values": json.dumps(injector_values, sort_keys=True),
-                              "config": "policy: enabled\nalwaysInjectSelector: []\nneverInjectSelector: []\n"}})
-        objs.append(_deployment("istiod" + suffix, {"app": "istiod", "istio": "pilot"}, "%s/pilot:%s" % (hub, tag),
-                                [("http-debug", 8080), ("grpc-xds", 15010), ("https-dns", 15012),
-                                 ("https-webhooks", 15017), ("http-monitoring", 15014)], "Pilot", revision,
-                                "istiod" + suffix, args=["discovery", "--monitoringAddr=:15014", "--log_output_level="
-                                                         "default:info", "--domain", "cluster.local",
-                                                         "--keepaliveMaxServerConnectionAge", "30m"],
-                                env=[{"name": "REVISION", "value": revision or "default"},
-                                     {"name": "PILOT_CERT_PROVIDER", "value": "istiod"}]))
-        objs.append(_service("istiod" + suffix, {"app": "istiod", "istio": "pilot"}, {"app": "istiod", "istio": "pilot"},
-                             [("grpc-xds", 15010, 15010), ("https-dns", 15012, 15012),
-                              ("https-webhook", 443, 15017), ("http-monitoring", 15014, 15014)], "Pilot", revision))
-        objs.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-                     "metadata": {"name": "istio-sidecar-injector" + suffix,
-                                  "labels": _labels("Pilot", revision, {"app": "sidecar-injector"})},
-                     "webhooks": [{"name": "%s.sidecar-injector.istio.io" % name, "admissionReviewVersions": ["v1"],
-                                   "sideEffects": "None", "failurePolicy": "Fail", "reinvocationPolicy": "Never",
-                                   "clientConfig": {"service": {"name": "istiod" + suffix, "namespace": NAMESPACE,
-                                                                "path": "/inject", "port": 443}},
-                                   "namespaceSelector": selector,
-                                   "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-                                              "resources": ["pods"]}]}
-                                  for name, selector in (
-                                      ("rev.namespace", {"matchExpressions": [
-                                          {"key": "istio.io/rev", "operator": "In",
-                                           "values": [revision or "default"]}]}),
-                                      ("namespace", {"matchExpressions": [
-                                          {"key": "istio-injection", "operator": "In", "values": ["enabled"]}]}))]})
-    gateways = []
-    if "Ingress gateways" in components:
-        gateways.append(("istio-ingressgateway", {"app": "istio-ingressgateway", "istio": "ingressgateway"},
-                         [("status-port", 15021, 15021), ("http2", 80, 8080), ("https", 443, 8443),
-                          ("tcp", 31400, 31400), ("tls", 15443, 15443)], True, "IngressGateways"))
-    if "Egress gateways" in components:
-        gateways.append(("istio-egressgateway", {"app": "istio-egressgateway", "istio": "egressgateway"},
-                         [("http2", 80, 8080), ("https", 443, 8443)], False, "EgressGateways"))
-    for name, labels, ports, lb, component in gateways:
-        objs.append({"apiVersion": "v1", "kind": "ServiceAccount",
-                     "metadata": {"name": name + "-service-account", "namespace": NAMESPACE,
-                                  "labels": _labels(component, revision, labels)}})
-        objs.append(_deployment(name, labels, "%s/proxyv2:%s" % (hub, tag),
-                                [(n, t) for n, p, t in ports] + [("http-envoy-prom", 15090)], component, revision,
-                                name + "-service-account", args=["proxy", "router", "--domain",
-                                                                 "$(POD_NAMESPACE).svc.cluster.local"]))
-        service = _service(name, labels, {"app": labels["app"], "istio": labels["istio"]}, ports, component,
-                           revision, lb=lb)
-        if name == "istio-ingressgateway" and values.get("_ingress_k8s"):
-            _overlay_service(service, values["_ingress_k8s"])
-        objs.append(service)
-    return objs
+    hub = values.get("hub") or values.get("global.hub") or values.get("values.global.hub") or "docker.io/istio"
+    tag = values.get("tag") or values.get("global.tag") or values.get("values.global.tag") or VERSION
+    components = profile_components(profile, values)
+    rev = revision or "default"
+    objs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
+    pilot_env = dict((k[len("values.pilot.env."):], str(v)) for k, v in values.items()
+                     if k.startswith("values.pilot.env."))
+    cni = "Cni" in components or str(values.get("values.pilot.cni.enabled", "")).lower() == "true"
+    renames = {}
+    chosen = []
+    for obj in _golden_objects():
+        component = _component(obj)
+        if component not in components:
+            continue
+        obj = _retarget(obj, hub, tag, "istio-system")
+        meta = obj["metadata"]
+        if obj["kind"] != "CustomResourceDefinition" and obj["kind"] not in CLUSTER_SCOPED:
+            meta["namespace"] = NAMESPACE
+        if component == "Pilot":
+            new = _revision_name(obj["kind"], meta["name"], revision)
+            renames[meta["name"]] = new
+            meta["name"] = new
+        labels = meta.setdefault("labels", {})
+        labels.update({OWNER_LABEL: "installed-state", COMPONENT_LABEL: component})
+        if obj["kind"] != "CustomResourceDefinition":
+            labels["istio.io/rev"] = rev
+        if "app.kubernetes.io/version" in labels:
+            labels["app.kubernetes.io/version"] = VERSION
+        chosen.append((component, obj))
+    for component, obj in chosen:
+        _wire(obj, component, revision, renames, pilot_env, cni, hub, tag)
+        if obj["kind"] == "Service" and obj["metadata"]["name"] == "istio-ingressgateway" and \
+                values.get("_ingress_k8s"):
+            _overlay_service(obj, values["_ingress_k8s"])
+        objs.append(obj)
+    order = {"CustomResourceDefinition": 0}
+    return [objs[0]] + sorted(objs[1:], key=lambda o: order.get(o["kind"], 1))
+
+
+def _wire(obj, component, revision, renames, pilot_env, cni, hub, tag):
+    """References between the control plane's objects follow its revision's names; the injector's values and
+    istiod's environment carry the --set values the sandbox's injector reads."""
+    kind, meta = obj["kind"], obj["metadata"]
+    rev = revision or "default"
+    for ref in ([obj.get("roleRef")] if obj.get("roleRef") else []) + (obj.get("subjects") or []):
+        if ref.get("name") in renames:
+            ref["name"] = renames[ref["name"]]
+        if ref.get("namespace"):
+            ref["namespace"] = NAMESPACE
+    if kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        hooks = []
+        for hook in obj.get("webhooks") or []:
+            service = (hook.get("clientConfig") or {}).get("service") or {}
+            if service.get("name") in renames:
+                service["name"] = renames[service["name"]]
+            service["namespace"] = NAMESPACE
+            for selector in ("namespaceSelector", "objectSelector"):
+                for expr in (hook.get(selector) or {}).get("matchExpressions") or []:
+                    if expr.get("key") == "istio.io/rev" and expr.get("values") == ["default"]:
+                        expr["values"] = [rev]
+            # a revision's injector answers only for its own revision label (rev.* webhooks)
+            if kind == "MutatingWebhookConfiguration" and revision and not hook["name"].startswith("rev."):
+                continue
+            hooks.append(hook)
+        obj["webhooks"] = hooks
+    if component == "Pilot" and kind in ("Deployment", "Service", "HorizontalPodAutoscaler"):
+        if kind == "HorizontalPodAutoscaler":
+            target = obj["spec"].get("scaleTargetRef") or {}
+            target["name"] = renames.get(target.get("name"), target.get("name"))
+        elif revision:
+            selector = {"app": "istiod", "istio.io/rev": revision}
+            if kind == "Deployment":
+                obj["spec"]["selector"] = {"matchLabels": selector}
+                obj["spec"]["template"]["metadata"].setdefault("labels", {}).update(selector)
+            else:
+                obj["spec"]["selector"] = selector
+    if kind == "Deployment":
+        template = obj["spec"]["template"]
+        template["metadata"].setdefault("labels", {})["istio.io/rev"] = rev
+        if component == "Pilot":
+            container = template["spec"]["containers"][0]
+            env = [e for e in container.get("env") or [] if e.get("name") not in pilot_env and e.get("name") != "REVISION"]
+            env.append({"name": "REVISION", "value": rev})
+            env.extend({"name": k, "value": v} for k, v in sorted(pilot_env.items()))
+            container["env"] = env
+    if kind == "ConfigMap" and meta["name"].startswith("istio-sidecar-injector"):
+        data = json.loads(obj["data"]["values"])
+        data.setdefault("global", {}).update(hub=hub, tag=tag, istioNamespace=NAMESPACE)
+        data["revision"] = revision or ""
+        pilot = data.setdefault("pilot", {})
+        pilot.setdefault("env", {}).update(pilot_env)
+        pilot.setdefault("cni", {})["enabled"] = cni
+        obj["data"]["values"] = json.dumps(data, sort_keys=True)
 
 
 def _overlay_service(service, k8s):
@@ -445,16 +491,18 @@ def deployments_ready(kube, names, timeout):
 
 
 def cmd_install(args, kube):
+    """Apply component by component (base, pilot, CNI, ztunnel, gateways) and wait for each one's workloads with
+    the full --readiness-timeout before the next (../shared/upstream/README.md), as the real installer does."""
     values = parse_sets(args.set, args.filename)
     profile = values.pop("profile", None) or "default"
     if profile not in PROFILES:
         raise Failure('Error: generate config: could not read profile %s: no such profile; available profiles: %s'
                       % (profile, ", ".join(sorted(PROFILES))))
     revision = args.revision or values.pop("revision", "") or ""
-    components = PROFILES[profile]
+    components = profile_components(profile, values)
     if not args.skip_confirmation:
         sys.stdout.write('This will install the Istio %s "%s" profile (with components: %s) into the cluster. '
-                         "Proceed? (y/N) " % (VERSION, profile, ", ".join(components)))
+                         "Proceed? (y/N) " % (VERSION, profile, ", ".join(MARKS[c] for c in components)))
         sys.stdout.flush()
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
@@ -462,33 +510,25 @@ def cmd_install(args, kube):
             return 1
     objs = manifests(profile, revision, values)
     fail_half_way = kube.faults().get("istioctl_fail_install")
-    done = []
-    for obj in objs:
-        if fail_half_way and obj["kind"] == "Deployment" and "gateway" in obj["metadata"]["name"]:
-            break
-        kube.apply(obj)
-        done.append(obj)
-    marks = {"Base": "Istio core", "Pilot": "Istiod", "IngressGateways": "Ingress gateways",
-             "EgressGateways": "Egress gateways"}
-    deployments = [o["metadata"]["name"] for o in done if o["kind"] == "Deployment"]
-    if fail_half_way:
-        print("\u2714 Istio core installed \u26f5\ufe0f")
-        print("\u2714 Istiod installed \U0001f9e0")
-        raise Failure("\u2718 Ingress gateways encountered an error: failed to wait for resource: resources not ready "
-                      "after %s: context deadline exceeded\n  Deployment/istio-system/istio-ingressgateway "
-                      "(container failed to start: ContainerCreating)\nError: failed to install manifests: errors "
-                      "occurred during operation" % args.readiness_timeout)
-    pending = deployments_ready(kube, deployments, _seconds(args.readiness_timeout))
-    for component in ("Base", "Pilot", "IngressGateways", "EgressGateways"):
-        if marks[component] in components:
-            owned = [o for o in done if component_of(o) == component and o["kind"] == "Deployment"]
-            failed = [o["metadata"]["name"] for o in owned if o["metadata"]["name"] in pending]
-            if failed:
-                raise Failure("\u2718 %s encountered an error: failed to wait for resource: resources not ready "
-                              "after %s: context deadline exceeded\n%s\nError: failed to install manifests: errors "
-                              "occurred during operation" % (marks[component], args.readiness_timeout, "\n".join(
-                                  "  Deployment/istio-system/%s (container failed to start)" % n for n in failed)))
-            print("\u2714 %s installed" % marks[component])
+    timeout = _seconds(args.readiness_timeout)
+    kube.apply(objs[0])  # the namespace
+    for component in components:
+        owned = [o for o in objs[1:] if component_of(o) == component]
+        if fail_half_way and component == "IngressGateways":
+            raise Failure("\u2718 Ingress gateways encountered an error: failed to wait for resource: resources not "
+                          "ready after %s: context deadline exceeded\n  Deployment/%s/istio-ingressgateway "
+                          "(container failed to start: ContainerCreating)\nError: failed to install manifests: "
+                          "errors occurred during operation" % (args.readiness_timeout, NAMESPACE))
+        for obj in owned:
+            kube.apply(obj)
+        pending = deployments_ready(kube, [o["metadata"]["name"] for o in owned if o["kind"] == "Deployment"],
+                                    timeout)
+        if pending:
+            raise Failure("\u2718 %s encountered an error: failed to wait for resource: resources not ready after %s: "
+                          "context deadline exceeded\n%s\nError: failed to install manifests: errors occurred during "
+                          "operation" % (MARKS[component], args.readiness_timeout, "\n".join(
+                              "  Deployment/%s/%s (container failed to start)" % (NAMESPACE, n) for n in pending)))
+        print("\u2714 %s installed" % MARKS[component])
     print("\u2714 Installation complete")
     return 0
 
@@ -508,8 +548,13 @@ def _seconds(text):
 
 def installed_objects(kube, revision=None):
     found = []
-    kinds = [("/apis/apps/v1", "deployments", True), ("/api/v1", "services", True), ("/api/v1", "configmaps", True),
-             ("/api/v1", "serviceaccounts", True),
+    kinds = [("/apis/apps/v1", "deployments", True), ("/apis/apps/v1", "daemonsets", True),
+             ("/api/v1", "services", True), ("/api/v1", "configmaps", True), ("/api/v1", "serviceaccounts", True),
+             ("/apis/autoscaling/v2", "horizontalpodautoscalers", True), ("/apis/policy/v1", "poddisruptionbudgets", True),
+             ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
+             ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+             ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+             ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
              ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False),
              ("/apis/admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False)]
     for base, plural, namespaced in kinds:
@@ -517,7 +562,8 @@ def installed_objects(kube, revision=None):
         listing = kube.get(path, labelSelector=OWNER_LABEL) or {}
         for item in listing.get("items", []):
             rev = item["metadata"].get("labels", {}).get("istio.io/rev", "default")
-            if revision is None or rev == (revision or "default"):
+            # a revision's uninstall leaves the base (CRDs, the reader role) shared by all revisions
+            if revision is None or (rev == (revision or "default") and component_of(item) != "Base"):
                 found.append(item)
     return found
 

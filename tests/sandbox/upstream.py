@@ -24,6 +24,10 @@ SOURCES = {
     "addons/%s.yaml": "samples/addons/%s.yaml",
     "crds/istio-crd-all.gen.yaml": "manifests/charts/base/files/crd-all.gen.yaml",
     "crds/gateway-api-crd.yaml": "tests/integration/pilot/testdata/gateway-api-crd.yaml",
+    "profiles/%s.yaml": "manifests/profiles/%s.yaml",
+    "manifest-generate/%s.yaml": "operator/cmd/mesh/testdata/manifest-generate/output/%s.yaml",
+    "inject/%s": "pkg/kube/inject/testdata/inject/%s",
+    "injection-template.yaml": "manifests/charts/istio-control/istio-discovery/files/injection-template.yaml",
 }
 
 

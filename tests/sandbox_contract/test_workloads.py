@@ -94,7 +94,7 @@ def test_manifest_generate_and_revisions(sandbox):
 def test_cni_mode_uses_istio_validation():
     pod = {"metadata": {"name": "p", "namespace": "n", "labels": {"app": "a"}},
            "spec": {"containers": [{"name": "c", "image": "x"}]}}
-    injection.inject(pod, {"global": {"tag": "1.22.0"}, "istio_cni": {"enabled": True}})
+    injection.inject(pod, {"global": {"tag": "1.22.0"}, "pilot": {"cni": {"enabled": True}}})
     init = pod["spec"]["initContainers"]
     assert [c["name"] for c in init] == ["istio-validation"]
     assert "--run-validation" in init[0]["args"] and "--skip-rule-apply" in init[0]["args"]
