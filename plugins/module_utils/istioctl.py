@@ -275,6 +275,14 @@ def not_ready_components(text):
     return sorted(set("%s/%s" % (m.group(2), m.group(3)) for m in NOT_READY.finditer(text or "")))
 
 
+def still_not_ready(text, health, namespace):
+    """The NAMESPACE/NAME workloads istioctl named as not ready that are still not ready now (istioctl names what
+    was not ready when each component's wait ended; a component may have become ready since)."""
+    healthy = set(c["name"] for c in health if c["healthy"])
+    return [w for w in not_ready_components(text)
+            if not (w.split("/", 1)[0] == namespace and w.split("/", 1)[1] in healthy)]
+
+
 def last_lines(text, count=15):
     lines = [l for l in (text or "").splitlines() if l.strip()]
     return "\n".join(lines[-count:])

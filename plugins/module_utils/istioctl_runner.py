@@ -258,10 +258,7 @@ def _run(module, params, flat, binary, runner, client_version, client):
     result["stdout_lines"] = out.splitlines()
     result["stderr_lines"] = err.splitlines()
     if rc != 0:
-        # istioctl names what was not ready when each component's wait ended; say only what still is not
-        healthy = set(c["name"] for c in ic.component_health(cluster.list_deployments(), revision) if c["healthy"])
-        waiting = [w for w in ic.not_ready_components(err + out)
-                   if not (w.split("/", 1)[0] == namespace and w.split("/", 1)[1] in healthy)]
+        waiting = ic.still_not_ready(err + out, ic.component_health(cluster.list_deployments(), revision), namespace)
         message = "istioctl install failed (exit %d)" % rc
         if waiting:
             message += "; not ready within %d s: %s" % (params["wait_timeout"], ", ".join(waiting))

@@ -11,10 +11,11 @@ import threading
 import pytest
 
 from playbook import run_playbook
+from sandbox import upstream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
-VERSION = "1.27.3"
+VERSION = upstream.TESTED[-1]
 ARCHIVE = "istioctl-%s-linux-amd64.tar.gz" % VERSION
 
 

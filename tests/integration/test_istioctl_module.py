@@ -6,6 +6,9 @@ import subprocess
 import pytest
 
 from playbook import run_playbook
+from sandbox import upstream
+
+RELEASE = upstream.TESTED[-1]  # the sandbox's istioctl reports the default release
 
 
 def task(name, **options):
@@ -34,15 +37,15 @@ def clean(sandbox):
 
 
 def test_install_rerun_upgrade_check_mode_and_uninstall(sandbox, tmp_path, clean):
-    first = play(sandbox, tmp_path, [task("install", version="1.27.3", wait_timeout=60)])
+    first = play(sandbox, tmp_path, [task("install", version=RELEASE, wait_timeout=60)])
     assert first.rc == 0, first.stdout[-3000:]
     installed = first.result("install")
     assert installed["changed"] is True and installed["operation"] == "install"
-    assert installed["client_version"] == "1.27.3"
+    assert installed["client_version"] == RELEASE
     assert installed["command"][1:5] == ["install", "-y", "--set", "profile=demo"]
     assert "Installation complete" in "\n".join(installed["stdout_lines"])
     plane = installed["control_plane"]
-    assert plane["version"] == "1.27.3"
+    assert plane["version"] == RELEASE
     names = sorted(c["name"] for c in plane["components"])
     assert names == ["istio-egressgateway", "istio-ingressgateway", "istiod"]
     assert all(c["healthy"] and c["ready"] == c["desired"] == 1 for c in plane["components"])
@@ -51,7 +54,7 @@ def test_install_rerun_upgrade_check_mode_and_uninstall(sandbox, tmp_path, clean
     assert json.loads(record["data"]["spec"])["profile"] == "demo"
 
     before = len(sandbox.requests())
-    again = play(sandbox, tmp_path, [task("again", version="1.27.3", wait_timeout=60)])
+    again = play(sandbox, tmp_path, [task("again", version=RELEASE, wait_timeout=60)])
     assert again.rc == 0
     assert again.result("again")["changed"] is False and again.result("again")["command"] == []
     assert writes(sandbox, before) == []
@@ -124,14 +127,14 @@ def test_precheck_findings_are_listed(sandbox, tmp_path, clean):
 
 
 @pytest.mark.parametrize("options, expected", [
-    (dict(version="1.20.0"), ["version 1.27.3", "version=1.20.0"]),
+    (dict(version="1.20.0"), ["version %s" % RELEASE, "version=1.20.0"]),
     (dict(istioctl_path="/nonexistent/istioctl"), ["istioctl_path='/nonexistent/istioctl' does not exist",
                                                    "istio_install role"]),
     (dict(profile="galaxy"), ["profile", "galaxy", "demo"]),
     (dict(revision="Canary_1"), ["revision='Canary_1'", "DNS label"]),
     (dict(set_values={"bad key!": 1}), ["set_values key 'bad key!'"]),
     (dict(overlay_files=["/nonexistent/overlay.yaml"]), ["overlay_files entry '/nonexistent/overlay.yaml'"]),
-    (dict(version="latest"), ["version='latest'", "1.27.3"]),
+    (dict(version="latest"), ["version='latest'", RELEASE]),
     (dict(wait_timeout=0), ["wait_timeout=0"]),
 ])
 def test_bad_input_is_refused_before_anything_runs(sandbox, tmp_path, options, expected):
@@ -167,3 +170,78 @@ def test_precheck_warnings_are_said_and_the_install_goes_on(sandbox, tmp_path, c
     assert result["changed"] and result["precheck_warnings"] == [
         "Warning [IST0165] (Cluster) a warning an operator should read"]
     assert any("IST0165" in w for w in result.get("warnings", []))
+
+
+def istioctl_of(sandbox, tmp_path, version):
+    """The sandbox's istioctl, reporting and installing another release."""
+    path = tmp_path / ("istioctl-" + version)
+    path.write_text("#!/bin/sh\nSANDBOX_ISTIO_VERSION=%s exec %s/bin/istioctl \"$@\"\n" % (version, sandbox.state_dir))
+    path.chmod(0o755)
+    return str(path)
+
+
+def istiod_image(sandbox, namespace="istio-system", name="istiod"):
+    deploy = json.loads(sandbox.kubectl("get", "deploy", name, "-n", namespace, "-o", "json").stdout)
+    return deploy["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_a_jump_of_two_minor_releases_is_refused_before_any_change(sandbox, tmp_path, clean):
+    old = upstream.TESTED[0]
+    installed = play(sandbox, tmp_path, [task("old", version=old, profile="minimal", wait_timeout=60,
+                                              istioctl_path=istioctl_of(sandbox, tmp_path, old))])
+    assert installed.rc == 0, installed.stdout[-3000:]
+    assert istiod_image(sandbox).endswith(":" + old)
+    before = len(sandbox.requests())
+    jumped = play(sandbox, tmp_path, [task("jump", version=RELEASE, profile="minimal", wait_timeout=60)])
+    assert jumped.rc != 0
+    message = jumped.result("jump")["msg"]
+    step = ".".join(old.split(".")[:1] + [str(int(old.split(".")[1]) + 1)])
+    assert "from Istio %s to %s" % (old, RELEASE) in message and "go through %s.x first" % step in message
+    assert "canary" in message
+    assert writes(sandbox, before) == []
+    assert istiod_image(sandbox).endswith(":" + old)
+
+
+def test_an_untested_release_is_warned_about(sandbox, tmp_path, clean):
+    installed = play(sandbox, tmp_path, [task("other", version="1.30.0", profile="minimal", wait_timeout=60,
+                                              istioctl_path=istioctl_of(sandbox, tmp_path, "1.30.0"))])
+    assert installed.rc == 0, installed.stdout[-3000:]
+    warnings = " ".join(installed.result("other").get("warnings", []))
+    assert "Istio 1.30.0 is not one of the releases" in warnings and ", ".join(upstream.TESTED) in warnings
+
+
+def test_removing_a_revision_whose_webhook_is_gone_converges(sandbox, tmp_path, clean):
+    installed = play(sandbox, tmp_path, [task("canary", profile="minimal", revision="canary", wait_timeout=60)])
+    assert installed.rc == 0, installed.stdout[-3000:]
+    sandbox.kubectl("delete", "mutatingwebhookconfiguration", "istio-sidecar-injector-canary")
+    gone = subprocess.run(["istioctl", "uninstall", "-y", "--revision", "canary"], env=sandbox.env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert gone.returncode != 0 and "could not find target revision" in gone.stderr  # what the module meets
+    removed = play(sandbox, tmp_path, [task("remove", state="absent", revision="canary"),
+                                       task("again", state="absent", revision="canary")])
+    assert removed.rc == 0, removed.stdout[-3000:]
+    result = removed.result("remove")
+    assert result["changed"] is True and "Deployment/istiod-canary" in result["removed_leftovers"]
+    assert any("could not find target revision" in w for w in result["warnings"])
+    assert removed.result("again")["changed"] is False
+    left = sandbox.kubectl("get", "deploy,svc,configmap,validatingwebhookconfiguration", "-A", "-l",
+                           "istio.io/rev=canary", "-o", "name").stdout
+    assert left.strip() == ""
+
+
+def test_the_control_plane_goes_where_istio_namespace_says(sandbox, tmp_path, clean):
+    options = dict(profile="minimal", istio_namespace="istio-control", wait_timeout=60)
+    installed = play(sandbox, tmp_path, [task("install", **options), task("again", **options)])
+    try:
+        assert installed.rc == 0, installed.stdout[-3000:]
+        assert "values.global.istioNamespace=istio-control" in installed.result("install")["command"]
+        assert [c["name"] for c in installed.result("install")["control_plane"]["components"]] == ["istiod"]
+        assert installed.result("again")["changed"] is False
+        istiod_image(sandbox, "istio-control")
+        sandbox.kubectl("get", "configmap", "istio-demo-mesh-installed-spec", "-n", "istio-control")
+        assert "istiod" not in sandbox.kubectl("get", "deploy", "-n", "istio-system", "-o", "name").stdout
+    finally:
+        removed = play(sandbox, tmp_path, [task("remove", state="absent", purge=True, **{
+            k: v for k, v in options.items() if k != "profile"})])
+    assert removed.rc == 0, removed.stdout[-3000:]
+    assert sandbox.kubectl("get", "deploy", "-n", "istio-control", "-o", "name").stdout.strip() == ""

@@ -39,7 +39,7 @@ CASES = [
     ("addon directory", role("observability", observability_source="dir", observability_dir="/no/such/dir"),
      ['observability_dir="/no/such/dir"', "existing directory"]),
     ("profile", role("istio_install", istio_install_profile="galaxy"), ["istio_install_profile", "galaxy"]),
-    ("version", role("istio_install", istio_install_version="1.27"), ['istio_install_version="1.27"', "1.27.3"]),
+    ("version", role("istio_install", istio_install_version="1.27"), ['istio_install_version="1.27"', "1.30.3"]),
     ("istioctl path", role("istio_install", istio_install_istioctl_path="/no/such/istioctl"),
      ['istio_install_istioctl_path="/no/such/istioctl"', "existing istioctl"]),
     ("malformed CIDR", role("aws_security_groups", aws_security_groups_admin_cidrs=["10.0.0.300/8"]),

@@ -116,3 +116,56 @@ def test_annotation_names_keep_their_dots_in_set_paths():
     assert flat["values.global.hub"] == "r.example/istio"
     assert ic.validate(dict(BASE, set_values={"components": {"ingressGateways": [{"k8s": {"serviceAnnotations": {
         "service.beta.kubernetes.io/aws-load-balancer-internal": "true"}}}]}}))
+
+
+@pytest.mark.parametrize("current, target, refused", [
+    (None, "1.30.3", False),            # nothing installed yet
+    ("1.30.3", "1.30.3", False),
+    ("1.29.6", "1.30.3", False),        # one minor release up
+    ("1.30.3", "1.29.6", False),        # one down
+    ("1.28.10", "1.30.3", True),        # two up: through 1.29 first, or a canary revision
+    ("1.30.3", "1.28.10", True),
+    ("1.27.3", "2.0.0", True),
+    ("latest", "1.30.3", False),        # an image tag that is no release: nothing to judge
+])
+def test_upgrade_paths_istio_supports(current, target, refused):
+    error = ic.upgrade_path_error(current, target)
+    assert (error is not None) == refused
+    if refused:
+        assert current in error and target in error and "canary" in error
+
+
+def test_the_path_named_is_the_next_minor_release():
+    assert "go through 1.29.x first" in ic.upgrade_path_error("1.28.10", "1.30.3")
+    assert "go through 1.29.x first" in ic.upgrade_path_error("1.30.3", "1.28.10")
+
+
+def test_releases_outside_the_tested_list_are_named_with_the_list():
+    assert ic.untested_warning("1.30.3") is None
+    warning = ic.untested_warning("1.31.0")
+    assert "1.31.0" in warning and "1.28.10, 1.29.6, 1.30.3" in warning
+
+
+def test_install_may_take_the_readiness_timeout_per_component():
+    # demo: base, pilot, ingress and egress gateways, each awaited with the full timeout
+    assert ic.install_timeout("demo", 300) == 4 * 300 + 120
+    assert ic.install_timeout("minimal", 60) == 2 * 60 + 120
+
+
+def test_only_what_is_still_not_ready_is_named():
+    text = ("  Deployment/istio-system/istiod (container failed to start)\n"
+            "  Deployment/istio-system/istio-ingressgateway (container failed to start)\n")
+    health = [{"name": "istiod", "healthy": True}, {"name": "istio-ingressgateway", "healthy": False}]
+    assert ic.still_not_ready(text, health, "istio-system") == ["istio-system/istio-ingressgateway"]
+    assert ic.still_not_ready(text, [], "istio-system") == ["istio-system/istio-ingressgateway",
+                                                            "istio-system/istiod"]
+
+
+def test_the_control_plane_namespace_reaches_istioctl():
+    command = ic.install_command("istioctl", params(istio_namespace="istio-control"), {}, [], 60)
+    assert "values.global.istioNamespace=istio-control" in command
+    assert ic.connection_flags(None, None, "istio-control") == ["--istioNamespace", "istio-control"]
+    assert ic.connection_flags(None, None, "istio-system") == []
+    with pytest.raises(ic.IstioctlError, match="values.global.istioNamespace='other' differs"):
+        ic.validate(params(istio_namespace="istio-control",
+                           set_values={"values": {"global": {"istioNamespace": "other"}}}))
