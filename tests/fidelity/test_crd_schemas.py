@@ -52,10 +52,11 @@ def strict(schema):
     return schema
 
 
-@pytest.mark.parametrize("overrides", [{}, {"ingress_hosts": ["shop.example.com"], "ingress_port": 8080,
-                                             "ingress_routes": [{"path": "/", "service": "web", "port": 8080,
-                                                                 "rewrite": "/index"}]}],
-                         ids=["defaults", "rewrite"])
+REWRITE = {"ingress_hosts": ["shop.example.com"], "ingress_port": 8080,
+           "ingress_routes": [{"path": "/", "service": "web", "port": 8080, "rewrite": "/index"}]}
+
+
+@pytest.mark.parametrize("overrides", [{}, REWRITE], ids=["defaults", "rewrite"])
 def test_ingress_routes_validate_against_istios_crds(real, overrides):
     known = schemas(real(RELEASE, "crds/istio-crd-all.gen.yaml"))
     objects = render("ingress", "routes.yml.j2", overrides)

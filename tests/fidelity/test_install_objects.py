@@ -14,9 +14,13 @@ SELECTING = ("app", "istio", "istio.io/rev")
 
 
 def objects(docs):
-    return {(d["kind"], d["metadata"]["name"]): {k: v for k, v in (d["metadata"].get("labels") or {}).items()
-                                                  if k in SELECTING}
-            for d in docs if d["kind"] not in ("CustomResourceDefinition", "Namespace")}
+    """{(kind, name): the selecting labels} of every object but CRDs and the namespace."""
+    out = {}
+    for doc in docs:
+        if doc["kind"] not in ("CustomResourceDefinition", "Namespace"):
+            labels = doc["metadata"].get("labels") or {}
+            out[(doc["kind"], doc["metadata"]["name"])] = {k: v for k, v in labels.items() if k in SELECTING}
+    return out
 
 
 def generate(sandbox, *sets):

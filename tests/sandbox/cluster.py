@@ -31,6 +31,8 @@ def default_storage_class(api, kind, obj, old, dry_run):
     default = [c for c in classes if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"]
     if default:
         obj.setdefault("spec", {})["storageClassName"] = default[0]["metadata"]["name"]
+
+
 NODES = (("ip-192-168-12-34.us-east-1.compute.internal", "192.168.12.34", "us-east-1a"),
          ("ip-192-168-45-67.us-east-1.compute.internal", "192.168.45.67", "us-east-1b"))
 

@@ -34,8 +34,8 @@ from sandbox import cloud, eks, upstream  # noqa: E402  pylint: disable=wrong-im
 REGION = eks.REGION
 CLUSTER = "demo"
 START_TIMEOUT = 60.0
-# Kubernetes minor releases the sandbox can be: EKS's standard-support versions around the default, which is
-# what EKS creates today (REAL_EKS.md); 1.33 is the first where Istio injects native sidecars.
+# Kubernetes minor releases the sandbox can be (what /version, the nodes and the injector see); 1.33 is the first
+# on which Istio injects native sidecars (ENABLE_NATIVE_SIDECARS=auto, ../shared/upstream/README.md).
 K8S_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
 K8S_DEFAULT = "1.32"
 STORAGE = ("ebs-csi", "none")
