@@ -291,11 +291,8 @@ class Controllers(object):
         ready = sum(1 for p in owned if _pod_ready(p))
         status = {"replicas": len(owned), "fullyLabeledReplicas": len(owned), "readyReplicas": ready,
                   "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}
-        for key in ("readyReplicas", "availableReplicas", "fullyLabeledReplicas", "replicas"):
-            if not status[key]:
-                del status[key]
-        if status != (rs.get("status") or {}):
-            self.api.replace(replicasets, namespace, name, dict(rs, status=status), subresource="status")
+        self._set_status(replicasets, rs, status, ("readyReplicas", "availableReplicas", "fullyLabeledReplicas",
+                                                   "replicas"))
 
     def reconcile_statefulset(self, namespace, name):
         """Pods NAME-0..N-1 with the labels the StatefulSet controller sets, one volume claim per template and
@@ -356,11 +353,8 @@ class Controllers(object):
                   "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": len(current),
                   "updatedReplicas": len(current), "currentRevision": revision, "updateRevision": revision,
                   "collisionCount": 0}
-        for key in ("readyReplicas", "availableReplicas", "currentReplicas", "updatedReplicas"):
-            if not status[key]:
-                del status[key]
-        if status != (sts.get("status") or {}):
-            self.api.replace(statefulsets, namespace, name, dict(sts, status=status), subresource="status")
+        self._set_status(statefulsets, sts, status, ("readyReplicas", "availableReplicas", "currentReplicas",
+                                                     "updatedReplicas"))
 
     def provision_claim(self, namespace, name):
         """The external provisioner: a claim of a class whose CSI driver runs is bound to a new volume; one
@@ -414,6 +408,15 @@ class Controllers(object):
                 if claim is None or (claim.get("status") or {}).get("phase") != "Bound":
                     unbound.append(claim_name)
         return unbound
+
+    def _set_status(self, kind, obj, status, omitted_when_zero):
+        """Write ``status`` when it differs; counts that are zero are omitted, as the API serves them."""
+        for key in omitted_when_zero:
+            if not status[key]:
+                del status[key]
+        if status != (obj.get("status") or {}):
+            meta = obj["metadata"]
+            self.api.replace(kind, meta.get("namespace"), meta["name"], dict(obj, status=status), subresource="status")
 
     def _owner_deployment(self, rs):
         for ref in rs["metadata"].get("ownerReferences") or []:
