@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import ipaddress
 import json
+import random
 import re
 import threading
 import uuid
@@ -14,6 +15,7 @@ import uuid
 import yaml
 
 from . import patch as patching
+from . import validation
 from .registry import Kind, Registry
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 
@@ -28,6 +30,8 @@ except ImportError:
     jsonschema = None
 
 KUBE_VERSION = "1.32"
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+RANDOM = random.SystemRandom()
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -199,7 +203,14 @@ class Api(object):
         self._check_kind(kind, obj)
         with self.lock:
             if not meta.get("name") and meta.get("generateName"):
-                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+                # SimpleNameGenerator: the prefix (cut to leave room) and 5 characters of
+                # k8s.io/apimachinery/pkg/util/rand.String's alphabet; a name already taken is drawn again (the
+                # real server answers 409 and clients retry; drawing again here is that retry)
+                prefix = meta["generateName"][:63 - 5]
+                for dummy_attempt in range(8):
+                    meta["name"] = prefix + "".join(RANDOM.choice(NAME_ALPHABET) for dummy in range(5))
+                    if (meta.get("namespace"), meta["name"]) not in self.objects[kind.storage_key]:
+                        break
             name = meta.get("name")
             if not name:
                 raise invalid(kind, "", [{"field": "metadata.name", "reason": "FieldValueRequired",
@@ -336,7 +347,7 @@ class Api(object):
         self._default(kind, new, old)
         for hook in self.admission:
             hook(self, kind, new, old, dry_run)
-        self._validate(kind, new)
+        self._validate(kind, new, old)
         if self._has_generation(kind) and self._spec_of(new) != self._spec_of(old):
             meta["generation"] = old["metadata"].get("generation", 1) + 1
         if field_manager:
@@ -527,6 +538,9 @@ class Api(object):
         if name == "Namespace":
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            if old is None:
+                # the namespace strategy's PrepareForCreate sets the phase whatever the request carried
+                obj["status"] = dict(obj.get("status") or {}, phase="Active")
             obj.setdefault("status", (old or {}).get("status") or {"phase": "Active"})
         elif name == "Pod":
             default_pod_spec(obj.setdefault("spec", {}))
@@ -542,6 +556,29 @@ class Api(object):
                 if strategy.get("type", "RollingUpdate") == "RollingUpdate":
                     strategy.setdefault("type", "RollingUpdate")
                     strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
+            if name == "Job" and old is None and not spec.get("manualSelector"):
+                # the Job controller's selector and labels, set at creation (kubernetes.io/docs/concepts/
+                # workloads/controllers/job/#specifying-your-own-pod-selector)
+                uid = obj["metadata"]["uid"]
+                marks = {"batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
+                         "batch.kubernetes.io/job-name": obj["metadata"]["name"], "job-name": obj["metadata"]["name"]}
+                spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+                template_meta = (spec.setdefault("template", {})).setdefault("metadata", {})
+                template_meta["labels"] = dict(template_meta.get("labels") or {}, **marks)
+            if name == "Job":
+                spec.setdefault("completions", 1)
+                spec.setdefault("parallelism", 1)
+                spec.setdefault("backoffLimit", 6)
+                spec.setdefault("completionMode", "NonIndexed")
+                spec.setdefault("suspend", False)
+                spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+            if name == "DaemonSet":
+                spec.setdefault("revisionHistoryLimit", 10)
+                strategy = spec.setdefault("updateStrategy", {})
+                strategy.setdefault("type", "RollingUpdate")
+                if strategy["type"] == "RollingUpdate":
+                    strategy.setdefault("rollingUpdate", {}).setdefault("maxUnavailable", 1)
+                    strategy["rollingUpdate"].setdefault("maxSurge", 0)
             if name == "StatefulSet":
                 # pkg/apis/apps/v1/defaults.go, SetDefaults_StatefulSet
                 spec.setdefault("podManagementPolicy", "OrderedReady")
@@ -604,7 +641,7 @@ class Api(object):
         self.node_ports.add(port)
         return port
 
-    def _validate(self, kind, obj):
+    def _validate(self, kind, obj, old=None):
         causes = []
         name = obj["metadata"].get("name", "")
         pattern = DNS_LABEL if kind.kind in LABEL_NAME_KINDS else DNS_SUBDOMAIN
@@ -620,6 +657,8 @@ class Api(object):
                                                                       'empty string or consist of alphanumeric '
                                                                       "characters, '-', '_' or '.'" % (value,)})
         causes.extend(port_causes(obj))
+        if kind.group in self.registry.builtin_groups:
+            causes.extend(validation.causes_for(kind.kind, obj, old))
         if not causes and kind.schema is not None and jsonschema is not None:
             causes.extend(schema_causes(kind.schema, obj))
         elif not causes and kind.group in self.registry.builtin_groups and kubernetes_validate is not None:

@@ -128,6 +128,10 @@ class Controllers(object):
             self._owner_deployment(obj)
         elif key == ("apps", "statefulsets") and etype != "DELETED":
             self.reconcile_statefulset(meta["namespace"], meta["name"])
+        elif key == ("apps", "daemonsets") and etype != "DELETED":
+            self.reconcile_daemonset(meta["namespace"], meta["name"])
+        elif key == ("batch", "jobs") and etype != "DELETED":
+            self.reconcile_job(meta["namespace"], meta["name"])
         elif key == ("", "persistentvolumeclaims"):
             if etype == "ADDED":
                 self.later(self.settings.pod_start, self.provision_claim, meta["namespace"], meta["name"])
@@ -145,6 +149,10 @@ class Controllers(object):
                     self.reconcile_replicaset(meta["namespace"], ref["name"])
                 elif ref.get("kind") == "StatefulSet":
                     self.reconcile_statefulset(meta["namespace"], ref["name"])
+                elif ref.get("kind") == "DaemonSet":
+                    self.reconcile_daemonset(meta["namespace"], ref["name"])
+                elif ref.get("kind") == "Job":
+                    self.reconcile_job(meta["namespace"], ref["name"])
             self.reconcile_endpoints_in(meta["namespace"])
         elif key == ("", "services"):
             if etype == "DELETED":
@@ -462,8 +470,7 @@ class Controllers(object):
         never_ready = any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch("%s/%s" % (namespace, name), pattern)
                           for pattern in self.faults.never_ready or [])
         index = int(hashlib.sha256(pod["metadata"]["uid"].encode()).hexdigest(), 16)
-        node = ["ip-192-168-12-34.us-east-1.compute.internal", "ip-192-168-45-67.us-east-1.compute.internal"][index % 2]
-        host_ip = "192.168.12.34" if index % 2 == 0 else "192.168.45.67"
+        node, host_ip = self._schedule(spec.get("nodeName"), index)
         pod_ip = "192.168.%d.%d" % (64 + (index >> 8) % 64, 2 + index % 250)
         container_statuses = []
         unready = []
@@ -499,11 +506,123 @@ class Controllers(object):
                   "containerStatuses": container_statuses, "qosClass": _qos(spec)}
         if init_statuses:
             status["initContainerStatuses"] = init_statuses
+        if _owner_kind(pod) == "Job":
+            # a Job's containers run to completion (exit 0): the pod Succeeds
+            status["phase"] = "Succeeded"
+            for container_status in container_statuses:
+                container_status.update(ready=False, started=False, state={"terminated": {
+                    "exitCode": 0, "reason": "Completed", "startedAt": stamp, "finishedAt": stamp,
+                    "containerID": container_status["containerID"]}})
+            for condition in conditions[2:4]:
+                condition.update(status="False", reason="PodCompleted")
         body = dict(pod, status=status)
         body["spec"] = dict(spec, nodeName=node)
         self.api.replace(pods, namespace, name, body)
         fresh = self.api.get(pods, namespace, name)
         self.api.replace(pods, namespace, name, dict(fresh, status=status), subresource="status")
+
+    def _schedule(self, wanted, index):
+        """The scheduler: the pod's own nodeName (a DaemonSet's), else one of the cluster's Ready Nodes by the
+        pod's uid; returns (node name, its InternalIP)."""
+        nodes = [n for n in self.api.list(self.kind("", "v1", "nodes"))[0] if _node_schedulable(n) or
+                 n["metadata"]["name"] == wanted]
+        node = next((n for n in nodes if n["metadata"]["name"] == wanted), None) if wanted else None
+        if node is None and nodes:
+            node = sorted(nodes, key=lambda n: n["metadata"]["name"])[index % len(nodes)]
+        if node is None:
+            return wanted or "", ""
+        address = next((a["address"] for a in (node.get("status") or {}).get("addresses") or []
+                        if a.get("type") == "InternalIP"), "")
+        return node["metadata"]["name"], address
+
+    def reconcile_daemonset(self, namespace, name):
+        """A pod per schedulable Node, bound to it; the status fields `kubectl rollout status` reads
+        (desiredNumberScheduled, updatedNumberScheduled, numberAvailable, observedGeneration)
+        (kubernetes.io/docs/concepts/workloads/controllers/daemonset/)."""
+        daemonsets = self.kind("apps", "v1", "daemonsets")
+        pods = self.kind("", "v1", "pods")
+        ds = self.api.find(daemonsets, namespace, name)
+        if ds is None or ds["metadata"].get("deletionTimestamp"):
+            return
+        spec = ds.get("spec") or {}
+        template = spec.get("template") or {}
+        revision = short_hash(template)
+        nodes = sorted(n["metadata"]["name"] for n in self.api.list(self.kind("", "v1", "nodes"))[0]
+                       if _node_schedulable(n))
+        owned = [p for p in self._owned(pods, namespace, ds["metadata"]["uid"])
+                 if not p["metadata"].get("deletionTimestamp")]
+        on_node = {}
+        for pod in owned:
+            stale = (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
+            if pod["spec"].get("nodeName") not in nodes or stale:
+                self.api.delete(pods, namespace, pod["metadata"]["name"])  # a rolling update, one pod per node
+            else:
+                on_node[pod["spec"]["nodeName"]] = pod
+        for node in nodes:
+            if node not in on_node:
+                labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
+                    "controller-revision-hash": revision,
+                    "pod-template-generation": str(ds["metadata"].get("generation", 1))})
+                body = {"apiVersion": "v1", "kind": "Pod",
+                        "metadata": dict(copy.deepcopy(template.get("metadata") or {}), generateName=name + "-",
+                                         namespace=namespace, labels=labels, ownerReferences=[_owner(ds)]),
+                        "spec": dict(copy.deepcopy(template.get("spec") or {}), nodeName=node)}
+                body["metadata"].pop("creationTimestamp", None)
+                self.api.create(pods, namespace, body)
+        current = [p for p in self._owned(pods, namespace, ds["metadata"]["uid"])
+                   if not p["metadata"].get("deletionTimestamp")]
+        updated = [p for p in current if (p["metadata"].get("labels") or {}).get("controller-revision-hash")
+                   == revision]
+        ready = sum(1 for p in current if _pod_ready(p))
+        status = {"observedGeneration": ds["metadata"].get("generation", 1), "desiredNumberScheduled": len(nodes),
+                  "currentNumberScheduled": len(current), "numberMisscheduled": 0, "numberReady": ready,
+                  "updatedNumberScheduled": len(updated), "numberAvailable": ready,
+                  "numberUnavailable": max(0, len(nodes) - ready)}
+        self._set_status(daemonsets, ds, status, ("numberAvailable", "numberUnavailable", "updatedNumberScheduled"))
+
+    def reconcile_job(self, namespace, name):
+        """Pods until `completions` have succeeded, `parallelism` at a time; then the conditions SuccessCriteriaMet
+        and Complete and completionTime, as the Job controller of Kubernetes 1.31+ sets them
+        (kubernetes.io/docs/concepts/workloads/controllers/job/#job-termination-and-cleanup)."""
+        jobs = self.kind("batch", "v1", "jobs")
+        pods = self.kind("", "v1", "pods")
+        job = self.api.find(jobs, namespace, name)
+        if job is None or job["metadata"].get("deletionTimestamp"):
+            return
+        spec = job.get("spec") or {}
+        old = job.get("status") or {}
+        owned = [p for p in self._owned(pods, namespace, job["metadata"]["uid"])
+                 if not p["metadata"].get("deletionTimestamp")]
+        succeeded = sum(1 for p in owned if (p.get("status") or {}).get("phase") == "Succeeded")
+        active = [p for p in owned if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        completions = spec.get("completions", 1)
+        stamp = now()
+        if any(c.get("type") == "Complete" for c in old.get("conditions") or []):
+            return
+        if succeeded < completions and not spec.get("suspend"):
+            template = spec.get("template") or {}
+            for dummy in range(min(spec.get("parallelism", 1), completions - succeeded) - len(active)):
+                body = {"apiVersion": "v1", "kind": "Pod",
+                        "metadata": dict(copy.deepcopy(template.get("metadata") or {}), generateName=name + "-",
+                                         namespace=namespace, ownerReferences=[_owner(job)]),
+                        "spec": copy.deepcopy(template.get("spec") or {})}
+                body["metadata"].pop("creationTimestamp", None)
+                self.api.create(pods, namespace, body)
+            active = [p for p in self._owned(pods, namespace, job["metadata"]["uid"])
+                      if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        status = {"startTime": old.get("startTime") or stamp, "active": len(active), "succeeded": succeeded,
+                  "ready": sum(1 for p in active if _pod_ready(p)), "terminating": 0,
+                  "uncountedTerminatedPods": {}}
+        if succeeded >= completions:
+            status["completionTime"] = stamp
+            status["conditions"] = [
+                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+                 "message": "Reached expected number of succeeded pods", "lastProbeTime": stamp,
+                 "lastTransitionTime": stamp},
+                {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+                 "message": "Reached expected number of succeeded pods", "lastProbeTime": stamp,
+                 "lastTransitionTime": stamp}]
+        self._set_status(jobs, job, status, ("active", "succeeded"))
 
     # ------------------------------------------------------------ services
 
@@ -690,6 +809,16 @@ class Controllers(object):
 def _owner(obj):
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
             "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def _owner_kind(obj):
+    return next((r.get("kind") for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+
+
+def _node_schedulable(node):
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (node.get("status") or {}).get("conditions") or [])
+    return ready and not (node.get("spec") or {}).get("unschedulable")
 
 
 def _pod_ready(pod):

@@ -141,7 +141,7 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
         aws_url = "http://127.0.0.1:%d" % moto_port
         state.write({"pids": pids, "state_dir": state.dir})
         _wait_until(lambda: _answers(aws_url + "/moto-api/"), "moto's AWS server", proc=moto)
-        aws = eks.seed(aws_url, access_key, secret_key, flavour=flavour, cluster=CLUSTER)
+        aws = eks.seed(aws_url, access_key, secret_key, flavour=flavour, cluster=CLUSTER, version=k8s_version)
         aws["lb_mode"] = lb_mode
         with open(state.path("aws.json"), "w") as handle:
             public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))

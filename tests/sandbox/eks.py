@@ -51,7 +51,7 @@ class Seeder(object):
         self.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[perm])
 
 
-def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", nodes=2):
+def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", nodes=2, version="1.32"):
     """Create the cluster's AWS resources in moto; return what the sandbox and the tests need to know."""
     import boto3  # pylint: disable=import-outside-toplevel
     if flavour not in FLAVOURS:
@@ -145,7 +145,7 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
                               "labels": labels, "security_group_ids": groups})
             index += 1
     # moto keeps resourcesVpcConfig as sent; EKS reports clusterSecurityGroupId and vpcId, so send them.
-    body = json.dumps({"name": cluster, "version": "1.32", "roleArn": "arn:aws:iam::%s:role/eks-%s" % (ACCOUNT, cluster),
+    body = json.dumps({"name": cluster, "version": version, "roleArn": "arn:aws:iam::%s:role/eks-%s" % (ACCOUNT, cluster),
                        "resourcesVpcConfig": {"subnetIds": subnets, "securityGroupIds": control_plane,
                                               "clusterSecurityGroupId": cluster_sg, "vpcId": vpc,
                                               "endpointPublicAccess": True, "endpointPrivateAccess": False,

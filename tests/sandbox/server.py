@@ -11,6 +11,7 @@ import urllib.parse
 
 import yaml
 
+from . import protobuf
 from .api import ApiError
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 from .tables import table
@@ -104,6 +105,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        for warning in getattr(self, "warnings", None) or []:
+            self.send_header("Warning", '299 - %s' % json.dumps(warning))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -141,10 +144,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _json_body(self, raw):
         content_type = self.headers.get("Content-Type", "")
-        if "protobuf" in content_type or "cbor" in content_type:
+        if "protobuf" in content_type:
+            return self._protobuf_body(raw)
+        if "cbor" in content_type:
             raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
                                                         "accepted media types include: application/json, "
-                                                        "application/yaml")
+                                                        "application/yaml, application/vnd.kubernetes.protobuf")
         if not raw:
             return {}
         try:
@@ -155,8 +160,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except yaml.YAMLError:
                 raise ApiError(400, "BadRequest", "the body of the request could not be decoded as JSON")
 
+    def _protobuf_body(self, raw):
+        """A protobuf body (sandbox/protobuf.py). Fields the message does not define are dropped by the decoder,
+        as Go's is; the request is told so in a Warning, and refused under fieldValidation=Strict
+        (kubernetes.io/docs/reference/using-api/api-concepts/#field-validation)."""
+        try:
+            obj, unknown = protobuf.decode(raw)
+        except protobuf.Unavailable as exc:
+            raise ApiError(415, "UnsupportedMediaType", str(exc))
+        except protobuf.BadBody as exc:
+            raise ApiError(400, "BadRequest", "the body of the request could not be decoded: %s" % exc)
+        if unknown:
+            text = "unknown field in the protobuf body of %s" % ", ".join(unknown)
+            if self.query.get("fieldValidation") == "Strict":
+                raise ApiError(400, "BadRequest", "strict decoding error: %s" % text)
+            if self.query.get("fieldValidation") != "Ignore":
+                self.warnings.append(text)
+        return obj
+
     def _dispatch(self):
         self.status_sent = 0
+        self.warnings = []
         started = time.time()
         parsed = urllib.parse.urlsplit(self.path)
         self.query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))

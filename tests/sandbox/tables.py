@@ -25,6 +25,13 @@ def _pod_row(pod):
         1 for s in init_statuses if s.get("ready") and any(n["name"] == s.get("name") for n in natives))
     restarts = sum(s.get("restartCount", 0) for s in statuses + init_statuses)
     phase = (pod.get("status") or {}).get("phase", "Pending")
+    # the pod printer (pkg/printers/internalversion/printers.go, printPod): the reason of a terminated container
+    # (Completed) or of a waiting one stands for the phase
+    for status in statuses:
+        state = status.get("state") or {}
+        reason = (state.get("terminated") or state.get("waiting") or {}).get("reason")
+        if reason:
+            phase = reason
     if pod["metadata"].get("deletionTimestamp"):
         phase = "Terminating"
     return [pod["metadata"]["name"], "%d/%d" % (ready, len(containers) + len(natives)), phase, restarts, _age(pod)]

@@ -1,0 +1,171 @@
+"""The API server's own validation of built-in kinds, beyond their OpenAPI schemas: the rules of
+kubernetes/pkg/apis/core/validation/validation.go (ValidatePodSpec, validateContainers, ValidateService...) and
+pkg/apis/apps/validation/validation.go (ValidateDeploymentSpec, ValidateStatefulSetUpdate...), with the field
+paths and messages the real server answers (field.Required, field.Invalid, field.Duplicate, field.Forbidden).
+
+Each function returns causes: {"field", "reason", "message"} as the 422 Status carries them."""
+
+import json
+import re
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+WORKLOADS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"}
+# fields of a StatefulSet spec an update may change (ValidateStatefulSetUpdate)
+STATEFULSET_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
+                       "minReadySeconds")
+
+
+def required(path):
+    return {"field": path, "reason": "FieldValueRequired", "message": "Required value"}
+
+
+def go_value(value):
+    """A value as field.Invalid prints it (Go's %#v): strings quoted, string maps as map[string]string{...}."""
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return "map[string]string{%s}" % ", ".join("%s:%s" % (json.dumps(k), json.dumps(v))
+                                                  for k, v in sorted(value.items()))
+    return json.dumps(value, sort_keys=True)
+
+
+def invalid(path, value, detail):
+    shown = go_value(value)
+    return {"field": path, "reason": "FieldValueInvalid", "message": "Invalid value: %s: %s" % (shown, detail)}
+
+
+def label_key_causes(path, labels):
+    """metav1validation.ValidateLabels: each key a qualified name (optional DNS-subdomain prefix and '/')."""
+    causes = []
+    for key in labels or {}:
+        prefix, _, name = key.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix))) or len(name) > 63 or \
+                not QUALIFIED_NAME.match(name or ""):
+            causes.append(invalid(path, key, "name part must consist of alphanumeric characters, '-', '_' or '.', "
+                                             "and must start and end with an alphanumeric character"))
+    return causes
+
+
+def _containers(path, containers, seen, require_image=True):
+    causes = []
+    for index, container in enumerate(containers or []):
+        if not isinstance(container, dict):
+            continue
+        here = "%s[%d]" % (path, index)
+        name = container.get("name") or ""
+        if not name:
+            causes.append(required(here + ".name"))
+        elif not DNS_LABEL.match(name) or len(name) > 63:
+            causes.append(invalid(here + ".name", name, "a lowercase RFC 1123 label must consist of lower case "
+                                                        "alphanumeric characters or '-'"))
+        elif name in seen:
+            causes.append({"field": here + ".name", "reason": "FieldValueDuplicate",
+                           "message": "Duplicate value: %s" % json.dumps(name)})
+        seen.add(name)
+        if require_image and not (container.get("image") or "").strip():
+            causes.append(required(here + ".image"))
+    return causes
+
+
+def pod_spec_causes(path, spec):
+    """ValidatePodSpec: at least one container; containers and init containers named uniquely, each with an
+    image; restartPolicy Always, OnFailure or Never."""
+    if not isinstance(spec, dict):
+        return []
+    causes = []
+    if not spec.get("containers"):
+        causes.append(required(path + ".containers"))
+    seen = set()
+    causes.extend(_containers(path + ".initContainers", spec.get("initContainers"), seen))
+    causes.extend(_containers(path + ".containers", spec.get("containers"), seen))
+    policy = spec.get("restartPolicy")
+    if policy is not None and policy not in ("Always", "OnFailure", "Never"):
+        causes.append({"field": path + ".restartPolicy", "reason": "FieldValueNotSupported",
+                       "message": 'Unsupported value: %s: supported values: "Always", "OnFailure", "Never"'
+                                  % json.dumps(policy)})
+    return causes
+
+
+def _selector_matches(selector, labels):
+    labels = labels or {}
+    for key, value in ((selector or {}).get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in (selector or {}).get("matchExpressions") or []:
+        present, value, values = expr.get("key") in labels, labels.get(expr.get("key")), expr.get("values") or []
+        operator = expr.get("operator")
+        if (operator == "In" and value not in values) or (operator == "NotIn" and present and value in values) or \
+                (operator == "Exists" and not present) or (operator == "DoesNotExist" and present):
+            return False
+    return True
+
+
+def workload_causes(kind, obj):
+    """ValidateDeploymentSpec / ValidateReplicaSetSpec / ValidateStatefulSetSpec / ValidateDaemonSetSpec /
+    ValidateJobSpec: a selector that is not empty and matches the template's labels, and a valid pod template."""
+    spec = obj.get("spec") or {}
+    template = spec.get("template") or {}
+    causes = []
+    selector = spec.get("selector")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if kind != "Job" or selector is not None:
+        if not selector or not ((selector.get("matchLabels") or selector.get("matchExpressions"))):
+            causes.append(required("spec.selector"))
+        elif not _selector_matches(selector, labels):
+            causes.append(invalid("spec.template.metadata.labels", labels,
+                                  "`selector` does not match template `labels`"))
+    causes.extend(label_key_causes("spec.template.metadata.labels", labels))
+    template_spec = template.get("spec")
+    if template_spec is None:
+        causes.append(required("spec.template.spec"))
+    else:
+        causes.extend(pod_spec_causes("spec.template.spec", template_spec))
+        policy = template_spec.get("restartPolicy")
+        if kind == "Job" and policy not in (None, "OnFailure", "Never"):
+            causes.append({"field": "spec.template.spec.restartPolicy", "reason": "FieldValueNotSupported",
+                           "message": 'Unsupported value: %s: supported values: "OnFailure", "Never"'
+                                      % json.dumps(policy)})
+        elif kind != "Job" and policy not in (None, "Always"):
+            causes.append({"field": "spec.template.spec.restartPolicy", "reason": "FieldValueNotSupported",
+                           "message": 'Unsupported value: %s: supported values: "Always"' % json.dumps(policy)})
+    return causes
+
+
+def update_causes(kind, obj, old):
+    """Fields the server refuses to change (field.Forbidden / "field is immutable")."""
+    if old is None:
+        return []
+    spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
+    causes = []
+    if kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet") and \
+            spec.get("selector") != old_spec.get("selector"):
+        causes.append(invalid("spec.selector", spec.get("selector"), "field is immutable"))
+    if kind == "StatefulSet":
+        changed = [k for k in set(spec) | set(old_spec) if k not in STATEFULSET_MUTABLE and k != "selector"
+                   and spec.get(k) != old_spec.get(k)]
+        if changed:
+            causes.append({"field": "spec", "reason": "FieldValueForbidden",
+                           "message": "Forbidden: updates to statefulset spec for fields other than 'replicas', "
+                                      "'ordinals', 'template', 'updateStrategy', "
+                                      "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"})
+    if kind == "Job" and spec.get("template") != old_spec.get("template"):
+        causes.append(invalid("spec.template", spec.get("template"), "field is immutable"))
+    if kind == "Service" and old_spec.get("clusterIP") not in (None, "") and \
+            spec.get("clusterIP") not in (None, "", old_spec.get("clusterIP")):
+        causes.append(invalid("spec.clusterIP", spec.get("clusterIP"), "field is immutable"))
+    return causes
+
+
+def causes_for(kind, obj, old=None):
+    """Every rule above that applies to ``kind`` (a kind name)."""
+    causes = label_key_causes("metadata.labels", (obj.get("metadata") or {}).get("labels"))
+    if kind == "Pod":
+        causes.extend(pod_spec_causes("spec", obj.get("spec") or {}))
+    elif kind in WORKLOADS:
+        causes.extend(workload_causes(kind, obj))
+    elif kind == "CronJob":
+        job = ((obj.get("spec") or {}).get("jobTemplate") or {})
+        causes.extend(pod_spec_causes("spec.jobTemplate.spec.template.spec",
+                                      ((job.get("spec") or {}).get("template") or {}).get("spec")))
+    causes.extend(update_causes(kind, obj, old))
+    return causes
