@@ -1,0 +1,144 @@
+"""Authentication and TLS as an EKS API server has them.
+
+- TLS: a CA made for each sandbox signs the API server's certificate (127.0.0.1, localhost); the kubeconfig
+  carries the CA as ``certificate-authority-data``, as ``aws eks update-kubeconfig`` writes it.
+- Tokens: ``python -m sandbox.eksauth get-token --cluster-name demo`` stands in for ``aws eks get-token``: it
+  presigns an STS GetCallerIdentity request with the header ``x-k8s-aws-id: CLUSTER``, using whatever AWS
+  credentials its process resolves (environment, profile), and prints an ExecCredential whose token is
+  ``k8s-aws-v1.`` + the URL in unpadded base64url, valid for 15 minutes (as the AWS CLI and
+  aws-iam-authenticator make it: docs.aws.amazon.com/eks/latest/userguide/cluster-auth.html).
+- The server checks such a token as aws-iam-authenticator has STS check it: the presigned signature recomputed
+  with the sandbox's key and secret for this cluster's name, within its expiry; anything else is 401.
+"""
+
+import argparse
+import base64
+import datetime
+import hmac
+import ipaddress
+import json
+import os
+import sys
+import urllib.parse
+
+PREFIX = "k8s-aws-v1."
+STS_HOST = "sts.%s.amazonaws.com"
+PRESIGN_SECONDS = 60
+TOKEN_LIFETIME = datetime.timedelta(minutes=15)
+
+
+def make_certificates(directory):
+    """ca.crt, server.crt and server.key in ``directory``; returns the CA's PEM."""
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=import-outside-toplevel
+    from cryptography.x509.oid import NameOID  # pylint: disable=import-outside-toplevel
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+              .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
+              .add_extension(x509.SubjectAlternativeName([
+                  x509.DNSName("localhost"), x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default.svc"),
+                  x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+              .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    with open(os.path.join(directory, "ca.crt"), "wb") as handle:
+        handle.write(ca_pem)
+    with open(os.path.join(directory, "server.crt"), "wb") as handle:
+        handle.write(server.public_bytes(serialization.Encoding.PEM))
+    with open(os.open(os.path.join(directory, "server.key"), os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return ca_pem
+
+
+def _presign(credentials, region, cluster, stamp=None):
+    """The presigned GetCallerIdentity URL (SigV4 query auth with x-k8s-aws-id signed)."""
+    from botocore.auth import SigV4QueryAuth  # pylint: disable=import-outside-toplevel
+    from botocore.awsrequest import AWSRequest  # pylint: disable=import-outside-toplevel
+
+    url = "https://%s/?Action=GetCallerIdentity&Version=2011-06-15" % (STS_HOST % region)
+    request = AWSRequest(method="GET", url=url, headers={"x-k8s-aws-id": cluster})
+    signer = SigV4QueryAuth(credentials, "sts", region, expires=PRESIGN_SECONDS)
+    if stamp:
+        request.context["timestamp"] = stamp
+    signer.add_auth(request)
+    return request.prepare().url
+
+
+def get_token(cluster, region):
+    """The ExecCredential ``aws eks get-token`` prints."""
+    import botocore.session  # pylint: disable=import-outside-toplevel
+
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        raise SystemExit("Unable to locate credentials. You can configure credentials by running \"aws configure\".")
+    url = _presign(credentials, region, cluster)
+    token = PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+    expires = datetime.datetime.now(datetime.timezone.utc) + TOKEN_LIFETIME
+    return {"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", "spec": {},
+            "status": {"expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ"), "token": token}}
+
+
+def check_token(token, cluster, access_key, secret_key, now=None):
+    """The access key the token was signed with, or a reason it is refused (None, reason)."""
+    from botocore.credentials import Credentials  # pylint: disable=import-outside-toplevel
+
+    if not token.startswith(PREFIX):
+        return None, "not an EKS token"
+    try:
+        encoded = token[len(PREFIX):]
+        url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        parts = urllib.parse.urlsplit(url)
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        key, day, region = query["X-Amz-Credential"].split("/")[:3]
+        stamp = query["X-Amz-Date"]
+        signed = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return None, "the token does not hold a presigned STS request"
+    if parts.hostname != STS_HOST % region or query.get("Action") != "GetCallerIdentity":
+        return None, "the token is not a GetCallerIdentity request to STS"
+    if "x-k8s-aws-id" not in query.get("X-Amz-SignedHeaders", "").split(";"):
+        return None, "the token does not sign the cluster name (x-k8s-aws-id)"
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if now > signed + TOKEN_LIFETIME or signed > now + datetime.timedelta(minutes=5):
+        return None, "the token has expired"
+    if not hmac.compare_digest(key, access_key):
+        return None, "InvalidClientTokenId: the token's access key is not known"
+    expected = _presign(Credentials(key, secret_key), region, cluster, stamp)
+    theirs = query.get("X-Amz-Signature", "")
+    ours = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(expected).query)).get("X-Amz-Signature", "")
+    if not hmac.compare_digest(theirs, ours):
+        return None, "SignatureDoesNotMatch (or the token is for another cluster)"
+    return key, None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="aws eks get-token (sandbox stand-in)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    token = sub.add_parser("get-token")
+    token.add_argument("--cluster-name", required=True)
+    token.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                       or "us-east-1")
+    token.add_argument("--output", default="json")
+    args = parser.parse_args(argv)
+    print(json.dumps(get_token(args.cluster_name, args.region)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
