@@ -6,13 +6,18 @@ person on EKS would use the hostname itself.
 """
 
 import json
+import os
+import ssl
 import sys
 import urllib.request
 
 
 def main():
     host = sys.stdin.read().strip()
-    with urllib.request.urlopen(sys.argv[1].rstrip("/") + "/sandbox/addresses", timeout=10) as response:
+    ca = os.environ.get("SANDBOX_CA")
+    context = ssl.create_default_context(cafile=ca) if ca and os.path.exists(ca) else None
+    with urllib.request.urlopen(sys.argv[1].rstrip("/") + "/sandbox/addresses", timeout=10,
+                                context=context) as response:
         addresses = json.loads(response.read())
     print("http://" + addresses.get(host + ":80", host))
 

@@ -120,7 +120,8 @@ def script_run(sandbox, manifests, label):
     start = len(sandbox.requests())
     # ELB hostnames do not resolve here: ingress_url.py turns the load balancer's hostname into the sandbox's
     # loopback address for it, as the sandbox inventory's ingress_address_map does for site.yml
-    resolver = "%s %s %s" % (sys.executable, os.path.join(HERE, "ingress_url.py"), sandbox.api)
+    resolver = "env SANDBOX_CA=%s %s %s %s" % (os.path.join(sandbox.state_dir, "ca.crt"), sys.executable,
+                                           os.path.join(HERE, "ingress_url.py"), sandbox.api)
     proc, wall = run(["bash", os.path.join(HERE, "baseline.sh"), manifests, os.path.join(sandbox.state_dir, "addons"),
                       state["aws"]["node_security_group_id"], state["aws"]["cluster_security_group_id"], resolver],
                      env=dict(sandbox.env))
@@ -191,10 +192,14 @@ def injected_pod(namespace, index):
     }
 
 
-def post(api, path, body):
-    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
+def post(sandbox, path, body):
+    """A POST with the sandbox's static token, trusting its CA."""
+    headers = {"Content-Type": "application/json"}
+    if sandbox.token:
+        headers["Authorization"] = "Bearer " + sandbox.token
+    request = urllib.request.Request(sandbox.api + path, data=json.dumps(body).encode(), method="POST",
+                                     headers=headers)
+    with sandbox.open(request, timeout=30) as response:
         response.read()
 
 
@@ -208,10 +213,10 @@ def sidecar_scaling(work, sizes):
         sizes = [0] + list(sizes)
         for size in sizes:
             namespace = "scale-%d" % size
-            post(sandbox.api, "/api/v1/namespaces",
+            post(sandbox, "/api/v1/namespaces",
                  {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
             with concurrent.futures.ThreadPoolExecutor(8) as pool:  # no pods for the warm-up run
-                list(pool.map(lambda i, ns=namespace: post(sandbox.api, "/api/v1/namespaces/%s/pods" % ns,
+                list(pool.map(lambda i, ns=namespace: post(sandbox, "/api/v1/namespaces/%s/pods" % ns,
                                                            injected_pod(ns, i)), range(size)))
             play = [{"name": "bench", "hosts": "localhost", "gather_facts": False, "tasks": [
                 {"name": "inspect", "istio_demo.mesh.sidecar_info": {

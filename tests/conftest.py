@@ -64,4 +64,4 @@ def cluster(tmp_path_factory, request):
 def kube(sandbox):
     """kubernetes Python client configured from the sandbox's kubeconfig."""
     import kubernetes  # pylint: disable=import-outside-toplevel
-    return kubernetes.config.new_client_from_config(config_file=sandbox.kubeconfig)
+    return kubernetes.config.new_client_from_config(config_file=sandbox.identity_kubeconfig())

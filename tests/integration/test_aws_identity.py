@@ -13,7 +13,7 @@ import sys
 from playbook import collection_playbook as playbook
 
 PLUGIN = '''#!%(python)s
-import json, os, sys
+import json, os, subprocess, sys
 import traceback
 import boto3
 def failed(kind, value, tb):
@@ -22,13 +22,12 @@ def failed(kind, value, tb):
 sys.excepthook = failed
 session = boto3.session.Session(region_name="us-east-1")
 key = session.get_credentials().access_key
-session.client("sts", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).get_caller_identity()
 with open("/proc/%%d/cmdline" %% os.getppid(), "rb") as handle:
     parent = handle.read().replace(b"\\0", b" ").decode()
 with open(sys.argv[1], "a") as log:
     log.write(json.dumps({"key": key, "parent": parent}) + "\\n")
-print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
-                  "status": {"token": "k8s-aws-v1.sandbox"}}))
+# then what the sandbox kubeconfig's plugin does (aws eks get-token): the token the API server checks
+sys.stdout.write(subprocess.run(sys.argv[2:], check=True, capture_output=True, text=True).stdout)
 '''
 
 
@@ -39,10 +38,10 @@ def exec_kubeconfig(sandbox, tmp_path):
     log = tmp_path / "identities.log"
     with open(sandbox.kubeconfig) as handle:
         config = json.load(handle)
+    real = config["users"][0]["user"]["exec"]
     config["users"][0]["user"] = {"exec": {
-        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin), "args": [str(log)],
-        "env": [{"name": "AWS_ENDPOINT_URL", "value": sandbox.env["AWS_ENDPOINT_URL"]}],
-        "interactiveMode": "Never"}}
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin),
+        "args": [str(log), real["command"]] + real["args"], "interactiveMode": "Never"}}
     path = tmp_path / "kubeconfig"
     path.write_text(json.dumps(config))
     return str(path), log

@@ -3,7 +3,6 @@ Controller kept internet-facing and limited to its source ranges, awaited while 
 deletion awaited on teardown, and a finalizer that holds it named."""
 
 import json
-import urllib.request
 
 import pytest
 
@@ -12,7 +11,7 @@ from playbook import collection_playbook as playbook
 
 
 def addresses(sandbox):
-    with urllib.request.urlopen(sandbox.api + "/sandbox/addresses", timeout=10) as response:
+    with sandbox.open(sandbox.api + "/sandbox/addresses") as response:
         return json.loads(response.read())
 
 

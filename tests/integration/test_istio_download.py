@@ -62,7 +62,10 @@ def test_verified_download_installs_and_tampered_archive_is_refused(sandbox, tmp
     root, url = release_server
     with open(os.path.join(sandbox.state_dir, "bin", "istioctl"), "rb") as handle:
         script = handle.read()
-    env = {"SANDBOX_STATE_DIR": sandbox.state_dir, "K8S_AUTH_KUBECONFIG": sandbox.kubeconfig}
+    env = {"SANDBOX_STATE_DIR": sandbox.state_dir, "K8S_AUTH_KUBECONFIG": sandbox.kubeconfig,
+           # the AWS identity the kubeconfig's `aws eks get-token` signs with
+           "AWS_ACCESS_KEY_ID": sandbox.env["AWS_ACCESS_KEY_ID"],
+           "AWS_SECRET_ACCESS_KEY": sandbox.env["AWS_SECRET_ACCESS_KEY"]}
 
     make_release(root, script, tamper=True)
     before = len(sandbox.requests())

@@ -13,7 +13,7 @@ OBJECTS = [
 def apply(tmp_path, sandbox, **options):
     options = dict({"definition": OBJECTS, "namespace": "mf-demo"}, **options)
     task = {"name": "apply", "istio_demo.mesh.manifest": options, "register": "applied"}
-    run = run_playbook(tmp_path, [task], env={"K8S_AUTH_KUBECONFIG": sandbox.kubeconfig})
+    run = run_playbook(tmp_path, [task], env=dict(sandbox.env, K8S_AUTH_KUBECONFIG=sandbox.kubeconfig))
     return run, run.results().get("apply", {})
 
 
@@ -64,7 +64,7 @@ def test_without_retries_a_transient_failure_names_the_object(sandbox, tmp_path)
 def test_a_malformed_definition_is_refused_before_any_request(sandbox, tmp_path):
     start = len(sandbox.requests())
     task = {"name": "apply", "istio_demo.mesh.manifest": {"definition": [{"kind": "Service"}]}}
-    run = run_playbook(tmp_path, [task], env={"K8S_AUTH_KUBECONFIG": sandbox.kubeconfig})
+    run = run_playbook(tmp_path, [task], env=dict(sandbox.env, K8S_AUTH_KUBECONFIG=sandbox.kubeconfig))
     assert run.rc != 0
     assert "definition[0]" in run.results()["apply"]["msg"]
     assert sandbox.requests()[start:] == []

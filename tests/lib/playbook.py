@@ -32,9 +32,11 @@ class PlaybookRun(object):
         return self.results()[name]
 
 
-def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None, verbosity=0):
-    """Write ``tasks`` into a localhost play under ``tmp_path`` and run it."""
+def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None, verbosity=0, environment=None):
+    """Write ``tasks`` into a localhost play under ``tmp_path`` and run it (``environment``: the play's)."""
     play = [{"name": "test", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    if environment:
+        play[0]["environment"] = environment
     path = os.path.join(str(tmp_path), "play.yml")
     with open(path, "w") as handle:
         yaml.safe_dump(play, handle, sort_keys=False)

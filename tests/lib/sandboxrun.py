@@ -2,8 +2,10 @@
 
 import json
 import os
+import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +36,39 @@ class Running(object):
         self.env["PATH"] = os.path.join(state_dir, "bin") + os.pathsep + os.environ["PATH"]
         self.api = self.state["apiserver"]
         self.kubeconfig = self.env["KUBECONFIG"]
+        # the sandbox's CA (HTTPS as on EKS) and its ServiceAccount-like static token, for direct requests
+        ca = os.path.join(state_dir, "ca.crt")
+        self.context = ssl.create_default_context(cafile=ca) if os.path.exists(ca) else None
+        tokens = os.path.join(state_dir, "tokens")
+        self.token = open(tokens).read().split()[0] if os.path.exists(tokens) else None  # pylint: disable=consider-using-with
+
+    def identity_kubeconfig(self):
+        """The kubeconfig with the sandbox's AWS keys in its exec plugin's env, for clients in this process (whose
+        environment holds no AWS identity), as `aws eks update-kubeconfig --profile P` puts AWS_PROFILE there."""
+        path = os.path.join(self.state_dir, "kubeconfig-identity")
+        with open(self.kubeconfig) as handle:
+            config = json.load(handle)
+        plugin = config["users"][0]["user"].get("exec")
+        if plugin is not None:
+            plugin["env"] = [{"name": "AWS_ACCESS_KEY_ID", "value": self.env["AWS_ACCESS_KEY_ID"]},
+                             {"name": "AWS_SECRET_ACCESS_KEY", "value": self.env["AWS_SECRET_ACCESS_KEY"]}]
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            json.dump(config, handle)
+        return path
+
+    def open(self, request, timeout=10):
+        """urlopen a URL or Request of the sandbox, trusting its CA."""
+        return urllib.request.urlopen(request, timeout=timeout, context=self.context)
+
+    def api_get(self, path, timeout=10):
+        """(status, body) of an authenticated GET on the API server, as a client holding a token makes it."""
+        request = urllib.request.Request(self.api + path, headers={"Authorization": "Bearer %s" % self.token}
+                                         if self.token else {})
+        try:
+            with self.open(request, timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
     def kubectl(self, *args, check=True, stdin=None):
         proc = subprocess.run(["kubectl"] + list(args), env=self.env, capture_output=True, text=True, input=stdin,
@@ -50,9 +85,9 @@ class Running(object):
     def faults(self, **values):
         request = urllib.request.Request(self.api + "/sandbox/faults", data=json.dumps(values).encode(),
                                          method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with self.open(request) as response:
             return json.loads(response.read())
 
     def load_balancers(self):
-        with urllib.request.urlopen(self.api + "/sandbox/loadbalancers", timeout=10) as response:
+        with self.open(self.api + "/sandbox/loadbalancers") as response:
             return json.loads(response.read())

@@ -120,7 +120,7 @@ def test_an_api_server_that_answers_401_is_reported(sandbox, tmp_path):
     sandbox.faults(unauthorized=True)
     try:
         run = run_playbook(tmp_path, [module("sidecar_info", namespace="default")],
-                           env={"K8S_AUTH_KUBECONFIG": sandbox.kubeconfig})
+                           env=dict(sandbox.env, K8S_AUTH_KUBECONFIG=sandbox.kubeconfig))
     finally:
         sandbox.faults(unauthorized=False)
     assert run.rc != 0

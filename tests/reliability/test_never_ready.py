@@ -15,7 +15,10 @@ def test_unready_pod_is_named_with_its_waiting_condition(sandbox, tmp_path):
             "name": "istio_demo.mesh.demo_apps"}, "vars": {
                 "demo_apps_namespace": "stuck", "demo_apps_inject": False, "demo_apps_wait_timeout": 6}}],
             extra_args=["-i", INVENTORY],
-            env={"SANDBOX_STATE_DIR": sandbox.state_dir, "K8S_AUTH_KUBECONFIG": sandbox.kubeconfig})
+            env={"SANDBOX_STATE_DIR": sandbox.state_dir, "K8S_AUTH_KUBECONFIG": sandbox.kubeconfig,
+                 # the AWS identity the kubeconfig's `aws eks get-token` signs with
+                 "AWS_ACCESS_KEY_ID": sandbox.env["AWS_ACCESS_KEY_ID"],
+                 "AWS_SECRET_ACCESS_KEY": sandbox.env["AWS_SECRET_ACCESS_KEY"]})
     finally:
         sandbox.faults(never_ready=[])
     assert run.rc != 0

@@ -15,7 +15,7 @@ from .api import Api
 from .cloud import Cloud
 from .controllers import Controllers, Settings
 from .dataplane import DataPlane
-from .server import ApiHTTPServer, Faults, RequestLog
+from .server import ApiHTTPServer, Authenticator, Faults, RequestLog
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
@@ -39,11 +39,12 @@ NODES = (("ip-192-168-12-34.us-east-1.compute.internal", "192.168.12.34", "us-ea
 
 class Sandbox(object):
     def __init__(self, state_dir, settings=None, faults=None, aws=None, lb_mode="in-tree", k8s_version="1.32",
-                 storage="ebs-csi"):
+                 storage="ebs-csi", auth=None):
         """``aws``: what sandbox/eks.py seeded in moto (nodes, groups, endpoint); without it the nodes are
         made up and LoadBalancer Services get a hostname with no cloud behind it."""
         self.state_dir = state_dir
         self.aws = aws
+        self.auth = auth  # server.Authenticator: bearer tokens checked as EKS checks them; None takes any
         self.api = Api()
         # the release the API server, the kubelets and the injector see (ctl.py up --k8s-version)
         self.api.k8s_version = "%s.9" % k8s_version
@@ -139,14 +140,21 @@ def main(argv=None):
     parser.add_argument("--lb-mode", default="in-tree", help="in-tree, aws-lb-controller or auto-mode")
     parser.add_argument("--k8s-version", default="1.32", help="the Kubernetes minor release, e.g. 1.33")
     parser.add_argument("--storage", default="ebs-csi", help="ebs-csi or none")
+    parser.add_argument("--tls-dir", help="serve HTTPS with server.crt/server.key from here and require tokens")
     args = parser.parse_args(argv)
     aws = None
     if args.aws:
         with open(args.aws) as handle:
             aws = json.load(handle)
+    auth = None
+    if args.tls_dir:
+        with open(os.path.join(args.tls_dir, "tokens")) as handle:
+            static = [line.strip() for line in handle if line.strip()]
+        auth = Authenticator(aws["cluster"] if aws else "demo", os.environ.get("SANDBOX_AWS_ACCESS_KEY", ""),
+                             os.environ.get("SANDBOX_AWS_SECRET_KEY", ""), static)
     sandbox = Sandbox(args.state_dir, Settings(pod_start=args.pod_start, load_balancer=args.load_balancer_delay),
-                      json.loads(args.faults), aws, args.lb_mode, args.k8s_version, args.storage)
-    server = ApiHTTPServer(("127.0.0.1", args.port), sandbox)
+                      json.loads(args.faults), aws, args.lb_mode, args.k8s_version, args.storage, auth)
+    server = ApiHTTPServer(("127.0.0.1", args.port), sandbox, args.tls_dir)
     with open(os.path.join(args.state_dir, "apiserver.port"), "w") as handle:
         handle.write(str(server.server_address[1]))
 

@@ -10,12 +10,14 @@ recorded in the state directory.
 """
 
 import argparse
+import base64
 import json
 import os
 import secrets
 import shutil
 import signal
 import socket
+import ssl
 import string
 import subprocess
 import sys
@@ -30,7 +32,7 @@ DEFAULT_STATE = os.path.join(ROOT, ".sandbox")
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-from sandbox import cloud, eks, upstream  # noqa: E402  pylint: disable=wrong-import-position
+from sandbox import cloud, eks, eksauth, upstream  # noqa: E402  pylint: disable=wrong-import-position
 REGION = eks.REGION
 CLUSTER = "demo"
 START_TIMEOUT = 60.0
@@ -49,9 +51,15 @@ def _free_port():
     return port
 
 
-def _answers(url, timeout=1.0):
+def tls_context(state_dir):
+    """An SSL context trusting the sandbox's CA (its ca.crt), or None for a plain-HTTP sandbox."""
+    path = os.path.join(state_dir, "ca.crt")
+    return ssl.create_default_context(cafile=path) if os.path.exists(path) else None
+
+
+def _answers(url, timeout=1.0, context=None):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # nosec - loopback only
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # nosec - loopback only
             return response.status < 500
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -107,7 +115,8 @@ class State(object):
             return False
         if not data.get("apiserver") or not data.get("aws_endpoint"):
             return False
-        return _answers(data["apiserver"] + "/readyz") and _answers(data["aws_endpoint"] + "/moto-api/")
+        return _answers(data["apiserver"] + "/readyz", context=tls_context(self.dir)) and \
+            _answers(data["aws_endpoint"] + "/moto-api/")
 
 
 def _spawn(args, log_path, env=None):
@@ -117,7 +126,7 @@ def _spawn(args, log_path, env=None):
 
 
 def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform", lb_mode="in-tree",
-       k8s_version=K8S_DEFAULT, storage="ebs-csi"):
+       k8s_version=K8S_DEFAULT, storage="ebs-csi", plain_http=False):
     """Start moto (behind the signature check), seed the EKS cluster's AWS side in the chosen flavour, then start
     the cluster whose Nodes point at those instances and whose load balancers are made in that moto."""
     if state.healthy():
@@ -146,16 +155,27 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
         with open(state.path("aws.json"), "w") as handle:
             public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))
             json.dump(dict(public, endpoint=aws_url), handle, indent=2)
+        tls = [] if plain_http else ["--tls-dir", state.dir]
+        for stale in ("ca.crt", "server.crt", "server.key", "tokens"):
+            if os.path.exists(state.path(stale)):
+                os.unlink(state.path(stale))
+        if not plain_http:
+            # HTTPS with the sandbox's own CA and tokens checked as EKS checks them (sandbox/eksauth.py); the
+            # static token stands for a ServiceAccount's, for clients given a host and a token
+            eksauth.make_certificates(state.dir)
+            with open(os.open(state.path("tokens"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
+                handle.write(secrets.token_urlsafe(32) + "\n")
         cluster = _spawn([python, "-m", "sandbox.cluster", "--state-dir", state.dir, "--faults",
                           json.dumps(faults or {}), "--aws", state.path("aws.json"), "--lb-mode", lb_mode,
-                          "--k8s-version", k8s_version, "--storage", storage],
+                          "--k8s-version", k8s_version, "--storage", storage] + tls,
                          state.path("cluster.log"), dict(env, **keys))
         pids["cluster"] = cluster.pid
         state.write({"pids": pids, "state_dir": state.dir})
         _wait_until(lambda: os.path.exists(state.path("apiserver.port")), "the API server", proc=cluster)
         with open(state.path("apiserver.port")) as handle:
-            api_url = "http://127.0.0.1:%s" % handle.read().strip()
-        _wait_until(lambda: _answers(api_url + "/readyz"), "the API server", proc=cluster)
+            api_url = "%s://127.0.0.1:%s" % ("http" if plain_http else "https", handle.read().strip())
+        context = tls_context(state.dir)
+        _wait_until(lambda: _answers(api_url + "/readyz", context=context), "the API server", proc=cluster)
         _write_files(state, api_url, aws_url, aws, istio_version)
         _write_addons(state)
         state.write({"pids": pids, "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir,
@@ -182,10 +202,25 @@ def _write_addons(state):
 
 
 def _write_files(state, api_url, aws_url, aws, istio_version):
+    cluster = {"server": api_url}
+    user = {"token": "sandbox-token-not-a-secret"}  # a plain-HTTP sandbox takes any token
+    if os.path.exists(state.path("ca.crt")):
+        # as `aws eks update-kubeconfig` writes it: the cluster's CA, and a token from `aws eks get-token` (here
+        # its stand-in, bin/sandbox-eks-get-token) run with the AWS identity of the process that connects
+        with open(state.path("ca.crt"), "rb") as handle:
+            cluster["certificate-authority-data"] = base64.b64encode(handle.read()).decode()
+        get_token = state.path("bin", "sandbox-eks-get-token")
+        with open(get_token, "w") as handle:
+            handle.write("#!/bin/sh\n# stands in for `aws eks get-token` (sandbox/eksauth.py)\n"
+                         "PYTHONPATH=\"%s\" exec \"%s\" -m sandbox.eksauth get-token \"$@\"\n" % (TESTS, sys.executable))
+        os.chmod(get_token, 0o755)
+        user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": get_token,
+                         "args": ["--region", REGION, "--cluster-name", aws["cluster"], "--output", "json"],
+                         "interactiveMode": "Never", "provideClusterInfo": False}}
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "current-context": "sandbox", "preferences": {},
-        "clusters": [{"name": "sandbox", "cluster": {"server": api_url}}],
-        "users": [{"name": "sandbox-admin", "user": {"token": "sandbox-token-not-a-secret"}}],
+        "clusters": [{"name": "sandbox", "cluster": cluster}],
+        "users": [{"name": "sandbox-admin", "user": user}],
         "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox-admin"}}],
     }
     with open(state.path("kubeconfig"), "w") as handle:
@@ -206,6 +241,7 @@ def _write_files(state, api_url, aws_url, aws, istio_version):
         "AWS_ACCESS_KEY_ID": aws["access_key"],
         "AWS_SECRET_ACCESS_KEY": aws["secret_key"],
         "SANDBOX_API": api_url,
+        "SANDBOX_CA": state.path("ca.crt") if os.path.exists(state.path("ca.crt")) else "",
         "SANDBOX_STATE_DIR": state.dir,
         "SANDBOX_ISTIO_VERSION": istio_version,
         "SANDBOX_EKS_CLUSTER": aws["cluster"],
@@ -270,7 +306,7 @@ def faults(state, values):
         raise SystemExit("the sandbox is not up")
     request = urllib.request.Request(data["apiserver"] + "/sandbox/faults", data=json.dumps(values).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:  # nosec - loopback
+    with urllib.request.urlopen(request, timeout=10, context=tls_context(state.dir)) as response:  # nosec
         print(response.read().decode())
     return 0
 
@@ -285,6 +321,8 @@ def _cluster_options(parser):
                         help="which controller makes LoadBalancer Services' load balancers (see sandbox/cloud.py)")
     parser.add_argument("--k8s-version", default=os.environ.get("SANDBOX_K8S_VERSION", K8S_DEFAULT),
                         choices=K8S_VERSIONS, help="the Kubernetes minor release the cluster runs")
+    parser.add_argument("--plain-http", action="store_true",
+                        help="serve plain HTTP and take any token (only where a test asks for it)")
     parser.add_argument("--storage", default=os.environ.get("SANDBOX_STORAGE", "ebs-csi"), choices=STORAGE,
                         help="ebs-csi: the EBS CSI driver add-on and a default StorageClass; none: EKS as created, "
                              "gp2 not default and no driver, so volume claims stay Pending")
@@ -307,7 +345,7 @@ def main(argv=None):
         if args.command == "reset":
             down(state, quiet=True)
         return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode, args.k8s_version,
-                  args.storage)
+                  args.storage, args.plain_http)
     if args.command == "down":
         return down(state)
     if args.command == "status":

@@ -66,7 +66,7 @@ def make_certificates(directory):
     return ca_pem
 
 
-def _presign(credentials, region, cluster, stamp=None):
+def _presign(credentials, region, cluster):
     """The presigned GetCallerIdentity URL (SigV4 query auth with x-k8s-aws-id signed)."""
     from botocore.auth import SigV4QueryAuth  # pylint: disable=import-outside-toplevel
     from botocore.awsrequest import AWSRequest  # pylint: disable=import-outside-toplevel
@@ -74,8 +74,6 @@ def _presign(credentials, region, cluster, stamp=None):
     url = "https://%s/?Action=GetCallerIdentity&Version=2011-06-15" % (STS_HOST % region)
     request = AWSRequest(method="GET", url=url, headers={"x-k8s-aws-id": cluster})
     signer = SigV4QueryAuth(credentials, "sts", region, expires=PRESIGN_SECONDS)
-    if stamp:
-        request.context["timestamp"] = stamp
     signer.add_auth(request)
     return request.prepare().url
 
@@ -119,10 +117,16 @@ def check_token(token, cluster, access_key, secret_key, now=None):
         return None, "the token has expired"
     if not hmac.compare_digest(key, access_key):
         return None, "InvalidClientTokenId: the token's access key is not known"
-    expected = _presign(Credentials(key, secret_key), region, cluster, stamp)
-    theirs = query.get("X-Amz-Signature", "")
-    ours = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(expected).query)).get("X-Amz-Signature", "")
-    if not hmac.compare_digest(theirs, ours):
+    # the signature recomputed over the same request (botocore's SigV4 query signing, at the token's own time)
+    from botocore.auth import SigV4QueryAuth  # pylint: disable=import-outside-toplevel
+    from botocore.awsrequest import AWSRequest  # pylint: disable=import-outside-toplevel
+    unsigned = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "X-Amz-Signature"]
+    request = AWSRequest(method="GET", url="https://%s/?%s" % (parts.hostname, urllib.parse.urlencode(unsigned)),
+                         headers={"host": parts.hostname, "x-k8s-aws-id": cluster})
+    request.context["timestamp"] = stamp
+    signer = SigV4QueryAuth(Credentials(key, secret_key), "sts", region, expires=int(query.get("X-Amz-Expires", 60)))
+    ours = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    if not hmac.compare_digest(query.get("X-Amz-Signature", ""), ours):
         return None, "SignatureDoesNotMatch (or the token is for another cluster)"
     return key, None
 

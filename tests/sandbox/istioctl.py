@@ -7,8 +7,10 @@ tool's; the version is SANDBOX_ISTIO_VERSION.
 """
 
 import argparse
+import base64
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -78,6 +80,16 @@ class Kube(object):
         cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == ctx["cluster"])
         user = next((u["user"] for u in config.get("users", []) if u["name"] == ctx.get("user")), {})
         self.server = cluster["server"].rstrip("/")
+        # client-go's TLS: the kubeconfig's CA (data or file), or no check when insecure-skip-tls-verify says so
+        self.context = None
+        if self.server.startswith("https://"):
+            if cluster.get("insecure-skip-tls-verify"):
+                self.context = ssl._create_unverified_context()  # nosec - asked for by the kubeconfig
+            elif cluster.get("certificate-authority-data"):
+                self.context = ssl.create_default_context(
+                    cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+            else:
+                self.context = ssl.create_default_context(cafile=cluster.get("certificate-authority"))
         self.token = user.get("token")
         if not self.token and user.get("exec"):
             self.token = _exec_token(user["exec"])
@@ -96,7 +108,7 @@ class Kube(object):
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         for attempt in range(5):
             try:
-                with urllib.request.urlopen(req, timeout=30) as response:
+                with urllib.request.urlopen(req, timeout=30, context=self.context) as response:
                     payload = response.read()
                     return json.loads(payload) if payload else {}
             except urllib.error.HTTPError as exc:
@@ -131,7 +143,7 @@ class Kube(object):
 
     def faults(self):
         try:
-            with urllib.request.urlopen(self.server + "/sandbox/faults", timeout=5) as response:
+            with urllib.request.urlopen(self.server + "/sandbox/faults", timeout=5, context=self.context) as response:
                 return json.loads(response.read())
         except (urllib.error.URLError, OSError, ValueError):
             return {}

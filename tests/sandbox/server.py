@@ -4,14 +4,16 @@ import base64
 import http.server
 import json
 import random
+import os
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
 
 import yaml
 
-from . import protobuf
+from . import eksauth, protobuf
 from .api import ApiError
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 from .tables import table
@@ -181,6 +183,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self):
         self.status_sent = 0
         self.warnings = []
+        self.refused = None
         started = time.time()
         parsed = urllib.parse.urlsplit(self.path)
         self.query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
@@ -210,6 +213,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             "status": "Failure", "message": "injected fault",
                                             "reason": reason, "code": fault}, headers)
                     return
+                if not knobs.unauthorized and not path.startswith(PUBLIC) and sandbox.auth is not None:
+                    reason = sandbox.auth.check(self.headers.get("Authorization", ""))
+                    if reason:
+                        self._body()
+                        self.refused = reason
+                        self._send_json(401, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                              "status": "Failure", "message": "Unauthorized",
+                                              "reason": "Unauthorized", "code": 401})
+                        return
                 if knobs.unauthorized and not path.startswith(("/healthz", "/readyz", "/livez")):
                     self._body()
                     self._send_json(401, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -228,6 +240,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "watch": self.query.get("watch") in ("true", "1"),
                     "dry_run": self.query.get("dryRun") == "All",
                     "user_agent": self.headers.get("User-Agent", ""),
+                    "refused": self.refused,
                 })
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
@@ -548,15 +561,66 @@ def _scale(kind, obj):
             "status": {"replicas": status.get("replicas", 0)}}
 
 
+# what EKS lets anyone read (the system:public-info-viewer role: health and version)
+PUBLIC = ("/healthz", "/readyz", "/livez", "/version")
+
+
+class Authenticator(object):
+    """Bearer tokens as an EKS API server takes them: an `aws eks get-token` token signed with the sandbox's AWS
+    key for this cluster (sandbox/eksauth.py), or one of the cluster's own static tokens (a ServiceAccount's)."""
+
+    def __init__(self, cluster, access_key, secret_key, static_tokens=()):
+        self.cluster = cluster
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.static_tokens = set(static_tokens)
+        self.seen = {}
+        self.lock = threading.Lock()
+
+    def check(self, header):
+        """None when the request is authenticated, else why not (for the request log; the client sees 401)."""
+        if not header.startswith("Bearer "):
+            return "no bearer token"
+        token = header[len("Bearer "):].strip()
+        if token in self.static_tokens:
+            return None
+        with self.lock:
+            cached = self.seen.get(token)
+        if cached and cached > time.time():
+            return None
+        key, reason = eksauth.check_token(token, self.cluster, self.access_key, self.secret_key)
+        if key is None:
+            return reason
+        with self.lock:
+            self.seen[token] = time.time() + 60
+        return None
+
+
 class ApiHTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, sandbox):
+    def __init__(self, address, sandbox, tls_dir=None):
+        """``tls_dir``: serve HTTPS with its server.crt/server.key (sandbox/eksauth.py), as EKS does."""
         self.sandbox = sandbox
         self.stopping = False
         http.server.ThreadingHTTPServer.__init__(self, address, Handler)
+        if tls_dir:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(os.path.join(tls_dir, "server.crt"), os.path.join(tls_dir, "server.key"))
+            self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(30)
+                request.do_handshake()  # in the request's thread, so that one slow client holds up no other
+                request.settimeout(None)
+            except (ssl.SSLError, OSError):
+                return  # a client that does not trust the sandbox's CA hangs up here, as with a real server
+        http.server.ThreadingHTTPServer.finish_request(self, request, client_address)
 
     def handle_error(self, request, client_address):
         pass

@@ -88,7 +88,7 @@ def test_fault_knobs_answer_errors_and_drop_connections(sandbox):
         assert failed.returncode != 0
         sandbox.faults(error_rate=0.0, drop_rate=1.0)
         try:
-            urllib.request.urlopen(sandbox.api + "/api/v1/namespaces", timeout=5)
+            sandbox.open(sandbox.api + "/api/v1/namespaces", timeout=5)
             dropped = False
         except (urllib.error.URLError, ConnectionError, OSError):
             dropped = True

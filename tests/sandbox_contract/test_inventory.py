@@ -45,7 +45,9 @@ def test_inventory_reaches_the_emulated_cluster_and_aws(sandbox, tmp_path):
              "tag:kubernetes.io/cluster/demo": "owned"})},
     ]
     (tmp_path / "app.yml").write_text(APP)
-    run = run_playbook(tmp_path, tasks, extra_args=["-i", INVENTORY], env=env)
+    # the AWS identity `aws eks get-token` signs with, from the inventory, as the collection's playbooks give it
+    identity = {"AWS_ACCESS_KEY_ID": "{{ mesh_aws_access_key }}", "AWS_SECRET_ACCESS_KEY": "{{ mesh_aws_secret_key }}"}
+    run = run_playbook(tmp_path, tasks, extra_args=["-i", INVENTORY], env=env, environment=identity)
     assert run.rc == 0, run.stdout[-4000:]
     probe = run.result("probe")
     assert probe["status_codes"] == {"200": 20}

@@ -261,7 +261,7 @@ def test_native_sidecar_on_kubernetes_1_33(cluster):
 
 
 def test_ingress_gateway_routes_by_gateway_and_virtualservice(sandbox, mesh):
-    status, body = get(sandbox.api + "/api/v1/namespaces/my-app/services/my-app-v2-svc:80/proxy/")
+    status, body = sandbox.api_get("/api/v1/namespaces/my-app/services/my-app-v2-svc:80/proxy/")
     assert status == 200 and "Version: 2.0.0" in body
     sandbox.kubectl("apply", "-f", "-", stdin=ROUTES.replace("NS", "my-app"))
     svc = json.loads(sandbox.kubectl("get", "svc", "istio-ingressgateway", "-n", "istio-system", "-o", "json").stdout)
@@ -291,9 +291,9 @@ def test_nginx_routes_by_its_configmap(sandbox, mesh):
     sandbox.kubectl("apply", "-f", "-", stdin=NGINX.replace("NS", "my-app"))
     sandbox.kubectl("rollout", "status", "deploy/nginx", "-n", "my-app", "--timeout=30s")
     for path, version in (("v1", "1.0.0"), ("v2", "2.0.0")):
-        status, body = get(sandbox.api + "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/" + path)
+        status, body = sandbox.api_get("/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/" + path)
         assert status == 200 and "Version: %s" % version in body
-    status, dummy = get(sandbox.api + "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/other")
+    status, dummy = sandbox.api_get("/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/other")
     assert status == 404
 
 
@@ -306,7 +306,7 @@ def test_unready_pods_get_no_traffic(sandbox, mesh):
         pod = pods(sandbox, "slow")[0]
         ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
         assert ready["status"] == "False" and ready["reason"] == "ContainersNotReady"
-        status, body = get(sandbox.api + "/api/v1/namespaces/slow/services/my-app-v1-svc:80/proxy/")
+        status, body = sandbox.api_get("/api/v1/namespaces/slow/services/my-app-v1-svc:80/proxy/")
         assert status == 503 and "no endpoints available" in body
     finally:
         sandbox.faults(never_ready=[])

@@ -1,0 +1,96 @@
+"""TLS and authentication as on EKS: the API server answers HTTPS under the sandbox's own CA, and takes the token
+`aws eks get-token` makes (here its stand-in, run by the kubeconfig's exec plugin) only when it is signed with the
+sandbox's AWS key for this cluster; anything else is refused as a real server refuses it."""
+
+import base64
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from sandbox import eksauth
+
+
+def kubeconfig_with(sandbox, tmp_path, cluster=None, user=None):
+    with open(sandbox.kubeconfig) as handle:
+        config = json.load(handle)
+    if cluster is not None:
+        config["clusters"][0]["cluster"] = dict(cluster, server=sandbox.api)
+    if user is not None:
+        config["users"][0]["user"] = user
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def kubectl(sandbox, kubeconfig, *args, env=None):
+    return subprocess.run(["kubectl", "--kubeconfig", kubeconfig] + list(args), env=dict(sandbox.env, **(env or {})),
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_kubeconfig_is_what_aws_eks_update_kubeconfig_writes(sandbox):
+    with open(sandbox.kubeconfig) as handle:
+        config = json.load(handle)
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster["server"].startswith("https://")
+    ca = base64.b64decode(cluster["certificate-authority-data"])
+    assert ca.startswith(b"-----BEGIN CERTIFICATE-----")
+    plugin = config["users"][0]["user"]["exec"]
+    assert plugin["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert plugin["args"][plugin["args"].index("--cluster-name") + 1] == "demo"
+    credential = json.loads(subprocess.run([plugin["command"]] + plugin["args"], env=sandbox.env,
+                                           capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert credential["kind"] == "ExecCredential"
+    assert credential["status"]["token"].startswith("k8s-aws-v1.")
+    assert credential["status"]["expirationTimestamp"].endswith("Z")
+
+
+def test_kubectl_and_the_python_client_connect_with_tls_and_the_exec_token(sandbox):
+    assert sandbox.kubectl("get", "namespaces", "-o", "name").stdout
+    import kubernetes  # pylint: disable=import-outside-toplevel
+    # this process holds no AWS identity: the exec plugin is given one in its env, as --profile does
+    client = kubernetes.config.new_client_from_config(config_file=sandbox.identity_kubeconfig())
+    names = [n.metadata.name for n in kubernetes.client.CoreV1Api(client).list_namespace().items]
+    assert "kube-system" in names
+
+
+def test_a_client_that_does_not_trust_the_ca_is_refused(sandbox, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    foreign_ca = eksauth.make_certificates(str(other))
+    config = kubeconfig_with(sandbox, tmp_path, cluster={
+        "certificate-authority-data": base64.b64encode(foreign_ca).decode()})
+    refused = kubectl(sandbox, config, "get", "namespaces")
+    assert refused.returncode != 0 and "certificate signed by unknown authority" in refused.stderr
+    skipped = kubeconfig_with(sandbox, tmp_path, cluster={"insecure-skip-tls-verify": True})
+    assert kubectl(sandbox, skipped, "get", "namespaces").returncode == 0
+
+
+@pytest.mark.parametrize("env, args", [
+    ({"AWS_SECRET_ACCESS_KEY": "not-the-sandbox-secret"}, None),
+    ({"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE"}, None),
+    ({}, ["--region", "us-east-1", "--cluster-name", "another-cluster"]),
+], ids=["wrong-secret", "unknown-key", "other-cluster"])
+def test_a_token_not_signed_for_this_cluster_by_its_key_is_unauthorized(sandbox, tmp_path, env, args):
+    with open(sandbox.kubeconfig) as handle:
+        plugin = json.load(handle)["users"][0]["user"]["exec"]
+    config = kubeconfig_with(sandbox, tmp_path, user={"exec": dict(plugin, args=args or plugin["args"])})
+    refused = kubectl(sandbox, config, "get", "namespaces", env=env)
+    assert refused.returncode != 0
+    assert "You must be logged in to the server" in refused.stderr and "Unauthorized" in refused.stderr
+
+
+def test_anonymous_requests_see_only_health_and_version(sandbox):
+    for path in ("/version", "/readyz"):
+        with sandbox.open(sandbox.api + path) as response:
+            assert response.status == 200
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        sandbox.open(sandbox.api + "/api/v1/namespaces")
+    assert refused.value.code == 401
+    assert json.loads(refused.value.read())["reason"] == "Unauthorized"
+    assert urllib.request  # the same request with the cluster's token is served
+    assert sandbox.api_get("/api/v1/namespaces")[0] == 200
+    assert os.path.exists(os.path.join(sandbox.state_dir, "ca.crt"))
