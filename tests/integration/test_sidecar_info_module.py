@@ -54,7 +54,8 @@ def test_injected_and_uninjected_namespaces(sandbox, tmp_path, mesh):
     assert result["changed"] is False
     assert result["summary"] == {"total": 5, "injected": 3, "ready": 5, "violating_pods": 2, "violations": 2}
     meshed = [p for p in result["pods"] if p["namespace"] == "si-mesh"]
-    assert all(p["sidecar_mode"] == "native" and p["init"]["iptables"]["outbound_port"] == 15001 for p in meshed)
+    # Istio 1.30 on Kubernetes 1.32: classic sidecars (native ones from 1.33)
+    assert all(p["sidecar_mode"] == "container" and p["init"]["iptables"]["outbound_port"] == 15001 for p in meshed)
     assert all(p["istio_labels"]["security.istio.io/tlsMode"] == "istio" for p in meshed)
     assert all(v.endswith("has no istio-proxy: namespace label istio-injection is missing (kubectl label namespace "
                           "si-plain istio-injection=enabled, then restart the pod)") for v in result["violations"])
