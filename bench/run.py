@@ -120,9 +120,9 @@ def script_run(sandbox, manifests, label):
     start = len(sandbox.requests())
     # ELB hostnames do not resolve here: ingress_url.py turns the load balancer's hostname into the sandbox's
     # loopback address for it, as the sandbox inventory's ingress_address_map does for site.yml
-    resolver = "env SANDBOX_CA=%s %s %s %s" % (os.path.join(sandbox.state_dir, "ca.crt"), sys.executable,
-                                           os.path.join(HERE, "ingress_url.py"), sandbox.api)
-    proc, wall = run(["bash", os.path.join(HERE, "baseline.sh"), manifests, os.path.join(sandbox.state_dir, "addons"),
+    resolver = "env SANDBOX_CA=%s %s %s %s" % (
+        os.path.join(sandbox.state_dir, "ca.crt"), sys.executable, os.path.join(HERE, "ingress_url.py"), sandbox.api)
+    proc, wall = run(["bash", os.path.join(HERE, "baseline.sh"), manifests, os.path.join(sandbox.state_dir, "addons", state["istio_version"]),
                       state["aws"]["node_security_group_id"], state["aws"]["cluster_security_group_id"], resolver],
                      env=dict(sandbox.env))
     if proc.returncode != 0:

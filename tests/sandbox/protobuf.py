@@ -59,8 +59,8 @@ def _pool():
         root = _proto_root()
         cache = os.path.join(upstream.CACHE, "kubernetes-%s.descriptors" % RELEASE)
         if not os.path.exists(cache):
-            protos = sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "k8s.io", "**", "*.proto"),
-                                                                       recursive=True))
+            found = glob.glob(os.path.join(root, "k8s.io", "**", "*.proto"), recursive=True)
+            protos = sorted(os.path.relpath(p, root) for p in found)
             os.makedirs(os.path.dirname(cache), exist_ok=True)
             handle, partial = tempfile.mkstemp(dir=os.path.dirname(cache))
             os.close(handle)
@@ -210,7 +210,7 @@ def decode(raw):
     except Exception as exc:  # google.protobuf.message.DecodeError
         raise BadBody("the protobuf envelope does not decode: %s" % exc)
     api_version, kind = envelope.typeMeta.apiVersion, envelope.typeMeta.kind
-    group, _, version = api_version.rpartition("/")
+    group, dummy, version = api_version.rpartition("/")
     package = "k8s.io.api.%s.%s" % (group.split(".")[0] if group else "core", version)
     message = _message("%s.%s" % (package, kind))
     try:

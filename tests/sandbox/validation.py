@@ -24,8 +24,8 @@ def required(path):
 def go_value(value):
     """A value as field.Invalid prints it (Go's %#v): strings quoted, string maps as map[string]string{...}."""
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        return "map[string]string{%s}" % ", ".join("%s:%s" % (json.dumps(k), json.dumps(v))
-                                                  for k, v in sorted(value.items()))
+        pairs = ["%s:%s" % (json.dumps(k), json.dumps(v)) for k, v in sorted(value.items())]
+        return "map[string]string{%s}" % ", ".join(pairs)
     return json.dumps(value, sort_keys=True)
 
 
@@ -38,7 +38,7 @@ def label_key_causes(path, labels):
     """metav1validation.ValidateLabels: each key a qualified name (optional DNS-subdomain prefix and '/')."""
     causes = []
     for key in labels or {}:
-        prefix, _, name = key.rpartition("/")
+        prefix, dummy, name = key.rpartition("/")
         if (prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix))) or len(name) > 63 or \
                 not QUALIFIED_NAME.match(name or ""):
             causes.append(invalid(path, key, "name part must consist of alphanumeric characters, '-', '_' or '.', "
