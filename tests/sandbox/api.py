@@ -16,6 +16,7 @@ import yaml
 
 from . import patch as patching
 from . import validation
+from .validation import DNS_LABEL, DNS_SUBDOMAIN
 from .registry import Kind, Registry
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 
@@ -32,8 +33,6 @@ except ImportError:
 KUBE_VERSION = "1.32"
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 RANDOM = random.SystemRandom()
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 GENERATION_GROUPS = {"apps", "batch", "policy", "networking.k8s.io", "autoscaling", "apiextensions.k8s.io"}
 LABEL_NAME_KINDS = {"Namespace", "Service"}

@@ -188,8 +188,8 @@ class Controllers(object):
     def reconcile_deployment(self, namespace, name):
         deployments = self.kind("apps", "v1", "deployments")
         replicasets = self.kind("apps", "v1", "replicasets")
-        dep = self.api.find(deployments, namespace, name)
-        if dep is None or dep["metadata"].get("deletionTimestamp"):
+        dep = self._live(deployments, namespace, name)
+        if dep is None:
             return
         spec = dep.get("spec") or {}
         template = copy.deepcopy(spec.get("template") or {})
@@ -279,18 +279,11 @@ class Controllers(object):
         if rs is None:
             return
         desired = (rs.get("spec") or {}).get("replicas", 1)
-        owned = [p for p in self._owned(pods, namespace, rs["metadata"]["uid"])
-                 if not p["metadata"].get("deletionTimestamp")]
+        owned = self._owned_live(pods, namespace, rs["metadata"]["uid"])
         template = (rs.get("spec") or {}).get("template") or {}
         for dummy in range(desired - len(owned)):
             pod_name = "%s-%s" % (name, "".join(self.rng.choice(SAFE) for dummy_char in range(5)))
-            body = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": dict(copy.deepcopy(template.get("metadata") or {}), name=pod_name,
-                                     generateName=name + "-", namespace=namespace,
-                                     ownerReferences=[_owner(rs)]),
-                    "spec": copy.deepcopy(template.get("spec") or {})}
-            body["metadata"].pop("creationTimestamp", None)
-            self.api.create(pods, namespace, body)
+            self._create_pod(rs, template, {"name": pod_name, "generateName": name + "-"})
         if len(owned) > desired:
             for pod in sorted(owned, key=lambda p: p["metadata"]["creationTimestamp"], reverse=True)[
                     :len(owned) - desired]:
@@ -310,8 +303,8 @@ class Controllers(object):
         statefulsets = self.kind("apps", "v1", "statefulsets")
         pods = self.kind("", "v1", "pods")
         claims = self.kind("", "v1", "persistentvolumeclaims")
-        sts = self.api.find(statefulsets, namespace, name)
-        if sts is None or sts["metadata"].get("deletionTimestamp"):
+        sts = self._live(statefulsets, namespace, name)
+        if sts is None:
             return
         spec = sts.get("spec") or {}
         replicas = spec.get("replicas", 1)
@@ -342,20 +335,14 @@ class Controllers(object):
             labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
                 "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name,
                 "apps.kubernetes.io/pod-index": str(ordinal)})
-            body = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": dict(copy.deepcopy(template.get("metadata") or {}), name=pod_name,
-                                     namespace=namespace, labels=labels, ownerReferences=[_owner(sts)]),
-                    "spec": dict(copy.deepcopy(template.get("spec") or {}), volumes=volumes,
-                                 hostname=pod_name, subdomain=spec.get("serviceName", ""))}
-            body["metadata"].pop("creationTimestamp", None)
-            self.api.create(pods, namespace, body)
+            self._create_pod(sts, template, {"name": pod_name, "labels": labels},
+                             {"volumes": volumes, "hostname": pod_name, "subdomain": spec.get("serviceName", "")})
             if not parallel:
                 break
         for pod_name, pod in owned.items():
             if int(pod_name.rsplit("-", 1)[-1]) >= replicas and not pod["metadata"].get("deletionTimestamp"):
                 self.api.delete(pods, namespace, pod_name)
-        current = [p for p in self._owned(pods, namespace, sts["metadata"]["uid"])
-                   if not p["metadata"].get("deletionTimestamp")]
+        current = self._owned_live(pods, namespace, sts["metadata"]["uid"])
         ready = sum(1 for p in current if _pod_ready(p))
         status = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(current),
                   "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": len(current),
@@ -425,6 +412,23 @@ class Controllers(object):
         if status != (obj.get("status") or {}):
             meta = obj["metadata"]
             self.api.replace(kind, meta.get("namespace"), meta["name"], dict(obj, status=status), subresource="status")
+
+    def _create_pod(self, owner, template, meta, spec=None):
+        """A pod from a workload's template, owned by it: ``meta`` and ``spec`` add to the template's."""
+        body = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": dict(copy.deepcopy(template.get("metadata") or {}), namespace=owner["metadata"]["namespace"],
+                                 ownerReferences=[_owner(owner)], **meta),
+                "spec": dict(copy.deepcopy(template.get("spec") or {}), **(spec or {}))}
+        body["metadata"].pop("creationTimestamp", None)
+        return self.api.create(self.kind("", "v1", "pods"), owner["metadata"]["namespace"], body)
+
+    def _live(self, kind, namespace, name):
+        """The object, or None when it is gone or being deleted (its controller then leaves it alone)."""
+        obj = self.api.find(kind, namespace, name)
+        return None if obj is None or obj["metadata"].get("deletionTimestamp") else obj
+
+    def _owned_live(self, kind, namespace, uid):
+        return [o for o in self._owned(kind, namespace, uid) if not o["metadata"].get("deletionTimestamp")]
 
     def _owner_deployment(self, rs):
         for ref in rs["metadata"].get("ownerReferences") or []:
@@ -541,16 +545,15 @@ class Controllers(object):
         (kubernetes.io/docs/concepts/workloads/controllers/daemonset/)."""
         daemonsets = self.kind("apps", "v1", "daemonsets")
         pods = self.kind("", "v1", "pods")
-        ds = self.api.find(daemonsets, namespace, name)
-        if ds is None or ds["metadata"].get("deletionTimestamp"):
+        ds = self._live(daemonsets, namespace, name)
+        if ds is None:
             return
         spec = ds.get("spec") or {}
         template = spec.get("template") or {}
         revision = short_hash(template)
         nodes = sorted(n["metadata"]["name"] for n in self.api.list(self.kind("", "v1", "nodes"))[0]
                        if _node_schedulable(n))
-        owned = [p for p in self._owned(pods, namespace, ds["metadata"]["uid"])
-                 if not p["metadata"].get("deletionTimestamp")]
+        owned = self._owned_live(pods, namespace, ds["metadata"]["uid"])
         on_node = {}
         for pod in owned:
             stale = (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
@@ -563,14 +566,8 @@ class Controllers(object):
                 labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
                     "controller-revision-hash": revision,
                     "pod-template-generation": str(ds["metadata"].get("generation", 1))})
-                body = {"apiVersion": "v1", "kind": "Pod",
-                        "metadata": dict(copy.deepcopy(template.get("metadata") or {}), generateName=name + "-",
-                                         namespace=namespace, labels=labels, ownerReferences=[_owner(ds)]),
-                        "spec": dict(copy.deepcopy(template.get("spec") or {}), nodeName=node)}
-                body["metadata"].pop("creationTimestamp", None)
-                self.api.create(pods, namespace, body)
-        current = [p for p in self._owned(pods, namespace, ds["metadata"]["uid"])
-                   if not p["metadata"].get("deletionTimestamp")]
+                self._create_pod(ds, template, {"generateName": name + "-", "labels": labels}, {"nodeName": node})
+        current = self._owned_live(pods, namespace, ds["metadata"]["uid"])
         updated = [p for p in current if (p["metadata"].get("labels") or {}).get("controller-revision-hash")
                    == revision]
         ready = sum(1 for p in current if _pod_ready(p))
@@ -586,13 +583,12 @@ class Controllers(object):
         (kubernetes.io/docs/concepts/workloads/controllers/job/#job-termination-and-cleanup)."""
         jobs = self.kind("batch", "v1", "jobs")
         pods = self.kind("", "v1", "pods")
-        job = self.api.find(jobs, namespace, name)
-        if job is None or job["metadata"].get("deletionTimestamp"):
+        job = self._live(jobs, namespace, name)
+        if job is None:
             return
         spec = job.get("spec") or {}
         old = job.get("status") or {}
-        owned = [p for p in self._owned(pods, namespace, job["metadata"]["uid"])
-                 if not p["metadata"].get("deletionTimestamp")]
+        owned = self._owned_live(pods, namespace, job["metadata"]["uid"])
         succeeded = sum(1 for p in owned if (p.get("status") or {}).get("phase") == "Succeeded")
         active = [p for p in owned if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         completions = spec.get("completions", 1)
@@ -602,12 +598,7 @@ class Controllers(object):
         if succeeded < completions and not spec.get("suspend"):
             template = spec.get("template") or {}
             for dummy in range(min(spec.get("parallelism", 1), completions - succeeded) - len(active)):
-                body = {"apiVersion": "v1", "kind": "Pod",
-                        "metadata": dict(copy.deepcopy(template.get("metadata") or {}), generateName=name + "-",
-                                         namespace=namespace, ownerReferences=[_owner(job)]),
-                        "spec": copy.deepcopy(template.get("spec") or {})}
-                body["metadata"].pop("creationTimestamp", None)
-                self.api.create(pods, namespace, body)
+                self._create_pod(job, template, {"generateName": name + "-"})
             active = [p for p in self._owned(pods, namespace, job["metadata"]["uid"])
                       if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         status = {"startTime": old.get("startTime") or stamp, "active": len(active), "succeeded": succeeded,

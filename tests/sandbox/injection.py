@@ -15,16 +15,6 @@ INJECTOR_CONFIGMAP = "istio-sidecar-injector"
 EXCLUDED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 
 
-def _version_tuple(version):
-    parts = []
-    for piece in str(version).split("-", maxsplit=1)[0].split(".")[:2]:
-        try:
-            parts.append(int(piece))
-        except ValueError:
-            parts.append(0)
-    return tuple(parts + [0] * (2 - len(parts)))
-
-
 def matching_injector(api, pod, namespace_obj):
     """What the API server does before calling a webhook: the first webhook of an injector's
     MutatingWebhookConfiguration whose namespaceSelector matches the pod's namespace labels and whose

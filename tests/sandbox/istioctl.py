@@ -174,13 +174,6 @@ def object_path(obj, named=True):
 
 # ---------------------------------------------------------------- manifests
 
-def _labels(component, revision, extra=None):
-    labels = {OWNER_LABEL: "installed-state", COMPONENT_LABEL: component, "istio.io/rev": revision or "default",
-              "app.kubernetes.io/part-of": "istio", "app.kubernetes.io/version": VERSION}
-    labels.update(extra or {})
-    return labels
-
-
 GOLDEN = "manifest-generate/all_on.golden-show-in-gh-pull-request.yaml"
 GOLDEN_HUB = "registry.istio.io/testing"
 GOLDEN_RELEASE = "1.30.3"

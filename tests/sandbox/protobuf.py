@@ -142,7 +142,7 @@ POINTER_FIELDS = frozenset((
 
 def _zero(field, value):
     return field.message_type is None and not _repeated(field) and value in ("", 0, False) and \
-        value is not None and field.name not in POINTER_FIELDS
+        field.name not in POINTER_FIELDS
 
 
 def to_json(message):

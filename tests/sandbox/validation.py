@@ -8,6 +8,8 @@ Each function returns causes: {"field", "reason", "message"} as the 422 Status c
 import json
 import re
 
+from .selection import label_matches, selector_from_match
+
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -86,20 +88,6 @@ def pod_spec_causes(path, spec):
     return causes
 
 
-def _selector_matches(selector, labels):
-    labels = labels or {}
-    for key, value in ((selector or {}).get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in (selector or {}).get("matchExpressions") or []:
-        present, value, values = expr.get("key") in labels, labels.get(expr.get("key")), expr.get("values") or []
-        operator = expr.get("operator")
-        if (operator == "In" and value not in values) or (operator == "NotIn" and present and value in values) or \
-                (operator == "Exists" and not present) or (operator == "DoesNotExist" and present):
-            return False
-    return True
-
-
 def workload_causes(kind, obj):
     """ValidateDeploymentSpec / ValidateReplicaSetSpec / ValidateStatefulSetSpec / ValidateDaemonSetSpec /
     ValidateJobSpec: a selector that is not empty and matches the template's labels, and a valid pod template."""
@@ -111,7 +99,7 @@ def workload_causes(kind, obj):
     if kind != "Job" or selector is not None:
         if not selector or not ((selector.get("matchLabels") or selector.get("matchExpressions"))):
             causes.append(required("spec.selector"))
-        elif not _selector_matches(selector, labels):
+        elif not label_matches(selector_from_match(selector), labels):
             causes.append(invalid("spec.template.metadata.labels", labels,
                                   "`selector` does not match template `labels`"))
     causes.extend(label_key_causes("spec.template.metadata.labels", labels))
