@@ -76,7 +76,7 @@ unit: setup
 	pytest -q tests/unit
 
 sandbox-test: setup
-	pytest -q tests/sandbox_contract
+	pytest -q $(PARALLEL) tests/sandbox_contract
 
 # Two workers, a file each at a time: every worker starts its own sandboxes on free ports, and the tests of one
 # file keep their order (some share one sandbox's state).

@@ -14,6 +14,7 @@ import uuid
 
 import yaml
 
+from . import fieldmanager
 from . import patch as patching
 from . import validation
 from .validation import DNS_LABEL, DNS_SUBDOMAIN
@@ -233,7 +234,13 @@ class Api(object):
                 hook(self, kind, obj, None, dry_run)
             self._validate(kind, obj)
             if field_manager:
-                self._manage(obj, field_manager, operation, body, kind)
+                has_status = "status" in kind.subresources
+                if operation == "Apply":
+                    meta["managedFields"] = fieldmanager.apply(None, field_manager, kind.api_version, {}, body, obj,
+                                                               False, now(), has_status)[1]
+                else:
+                    meta["managedFields"] = fieldmanager.update(None, field_manager, kind.api_version, None, obj,
+                                                                now(), has_status=has_status)
             if dry_run:
                 return self.decorate(kind, obj)
             meta["resourceVersion"] = self._bump()
@@ -255,7 +262,7 @@ class Api(object):
             rv = meta.get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise self._conflict(kind, name)
-            return self._update(kind, old, copy.deepcopy(body), dry_run, subresource, field_manager, "Update")
+            return self._update(kind, old, copy.deepcopy(body), dry_run, subresource, field_manager)
 
     def patch(self, kind, namespace, name, content_type, raw, dry_run=False, subresource=None,
               field_manager=None, force=False):
@@ -279,9 +286,14 @@ class Api(object):
                     return self.create(kind, namespace, body, dry_run=dry_run, field_manager=field_manager,
                                        operation="Apply")
                 current = self.decorate(kind, old)
-                merged = patching.strategic_merge(current, body)
-                self._drop_released_fields(old, body, merged, field_manager)
-                return self._update(kind, old, merged, dry_run, subresource, field_manager, "Apply", applied=body)
+                try:
+                    merged, managed = fieldmanager.apply(
+                        old["metadata"].get("managedFields"), field_manager, kind.api_version, current, body,
+                        patching.strategic_merge(current, body), force, now(), "status" in kind.subresources)
+                except fieldmanager.FieldConflict as exc:
+                    raise ApiError(409, "Conflict", exc.message, {"causes": exc.causes})
+                merged.setdefault("metadata", {})["managedFields"] = managed
+                return self._update(kind, old, merged, dry_run, subresource, None)
             if old is None:
                 raise not_found(kind, name)
             current = self.decorate(kind, old)
@@ -312,9 +324,9 @@ class Api(object):
             rv = ((body if isinstance(body, dict) else {}).get("metadata") or {}).get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise self._conflict(kind, name)
-            return self._update(kind, old, merged, dry_run, subresource, field_manager, "Update")
+            return self._update(kind, old, merged, dry_run, subresource, field_manager)
 
-    def _update(self, kind, old, new, dry_run, subresource, field_manager, operation, applied=None):
+    def _update(self, kind, old, new, dry_run, subresource, field_manager):
         name = old["metadata"]["name"]
         if not isinstance(new, dict):
             raise ApiError(400, "BadRequest", "the patched object is not a JSON object")
@@ -350,7 +362,8 @@ class Api(object):
         if self._has_generation(kind) and self._spec_of(new) != self._spec_of(old):
             meta["generation"] = old["metadata"].get("generation", 1) + 1
         if field_manager:
-            self._manage(new, field_manager, operation, applied if applied is not None else new, kind)
+            meta["managedFields"] = fieldmanager.update(meta.get("managedFields"), field_manager, kind.api_version,
+                                                        old, new, now(), subresource, "status" in kind.subresources)
         if self._strip(new) == self._strip(old):
             return self.decorate(kind, old)  # no change: same resourceVersion, no event
         if dry_run:
@@ -500,35 +513,6 @@ class Api(object):
         for key in [k for k, v in meta.items() if v in (None, {}, [])]:
             del meta[key]
         return out
-
-    def _manage(self, obj, manager, operation, applied, kind):
-        previous = [e for e in obj["metadata"].get("managedFields") or []
-                    if e.get("manager") == manager and e.get("operation") == operation]
-        entries = [e for e in obj["metadata"].get("managedFields") or [] if e not in previous]
-        fields = patching.field_set(applied if isinstance(applied, dict) else {})
-        fields.setdefault("f:metadata", {})
-        stamp = now()
-        if previous and previous[0].get("fieldsV1") == fields:
-            stamp = previous[0].get("time", stamp)  # a no-op write does not touch the entry
-        entries.append({"manager": manager, "operation": operation, "apiVersion": kind.api_version,
-                        "time": stamp, "fieldsType": "FieldsV1", "fieldsV1": fields})
-        obj["metadata"]["managedFields"] = entries
-
-    def _drop_released_fields(self, old, applied, merged, manager):
-        """Top-level labels/annotations a manager applied before and omits now are removed."""
-        previous = None
-        for entry in old["metadata"].get("managedFields") or []:
-            if entry.get("manager") == manager and entry.get("operation") == "Apply":
-                previous = entry.get("fieldsV1", {})
-        if not previous:
-            return
-        for section in ("labels", "annotations"):
-            owned = previous.get("f:metadata", {}).get("f:" + section, {})
-            now_applied = (applied.get("metadata") or {}).get(section) or {}
-            for key in owned:
-                name = key[2:]
-                if name not in now_applied:
-                    (merged.get("metadata", {}).get(section) or {}).pop(name, None)
 
     # ------------------------------------------------------------ defaults and validation
 

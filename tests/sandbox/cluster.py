@@ -123,6 +123,8 @@ class Sandbox(object):
         """Every object, by kind/namespace/name, without run-time churn."""
         out = {}
         for kind, obj in self.api.all_objects():
+            if kind.kind == "Event":
+                continue  # a record of what happened, not a thing a playbook made (a cluster expires them in 1h)
             meta = obj["metadata"]
             key = "%s/%s/%s" % (kind.api_version + "." + kind.kind, meta.get("namespace") or "", meta["name"])
             out[key] = {"uid": meta["uid"], "labels": meta.get("labels") or {}}

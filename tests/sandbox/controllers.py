@@ -20,6 +20,11 @@ import traceback
 from .api import ApiError, now
 from .selection import label_matches, selector_from_match
 
+# the component each workload controller records its events as (kube-controller-manager's controller names)
+CONTROLLER_COMPONENTS = {"ReplicaSet": "replicaset-controller", "StatefulSet": "statefulset-controller",
+                         "DaemonSet": "daemonset-controller", "Job": "job-controller",
+                         "Deployment": "deployment-controller"}
+
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -46,6 +51,7 @@ class Controllers(object):
         self.dataplane = dataplane
         self.timers = []
         self.counter = itertools.count()
+        self.event_serial = itertools.count()
         self.last_rv = 0
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="controllers", daemon=True)
@@ -198,8 +204,10 @@ class Controllers(object):
         owned = self._owned(replicasets, namespace, dep["metadata"]["uid"])
         current = next((rs for rs in owned if rs["metadata"]["name"] == rs_name), None)
         replicas = spec.get("replicas", 1)
-        revision = str(max([int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", "0"))
-                            for rs in owned] + [0]) + (0 if current else 1))
+        revisions = {rs["metadata"]["name"]: int((rs["metadata"].get("annotations") or {}).get(
+            "deployment.kubernetes.io/revision", "0")) for rs in owned}
+        newest = max(list(revisions.values()) + [0])
+        revision = str(newest + 1 if current is None or revisions[rs_name] < newest else revisions[rs_name])
         if current is None:
             labels = dict((template.get("metadata") or {}).get("labels") or {}, **{"pod-template-hash": template_hash})
             template.setdefault("metadata", {})["labels"] = labels
@@ -212,16 +220,34 @@ class Controllers(object):
                                  "ownerReferences": [_owner(dep)]},
                     "spec": {"replicas": replicas, "selector": selector, "template": template}}
             current = self.api.create(replicasets, namespace, body)
-        elif current["spec"].get("replicas") != replicas:
-            self.api.patch(replicasets, namespace, rs_name, "application/merge-patch+json",
-                           json.dumps({"spec": {"replicas": replicas}}))
-            current = self.api.get(replicasets, namespace, rs_name)
+            self._scaled(dep, current, 0, replicas)
+        else:
+            if str(revisions[rs_name]) != revision:
+                # a rollback to an older template: its ReplicaSet becomes the newest revision
+                # (pkg/controller/deployment/sync.go, getNewReplicaSet)
+                self.api.patch(replicasets, namespace, rs_name, "application/merge-patch+json", json.dumps(
+                    {"metadata": {"annotations": {"deployment.kubernetes.io/revision": revision}}}))
+            if current["spec"].get("replicas") != replicas:
+                self.api.patch(replicasets, namespace, rs_name, "application/merge-patch+json",
+                               json.dumps({"spec": {"replicas": replicas}}))
+                self._scaled(dep, current, current["spec"].get("replicas", 0), replicas)
+                current = self.api.get(replicasets, namespace, rs_name)
+        if (dep["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") != revision:
+            # the controller marks the Deployment with its newest ReplicaSet's revision (`kubectl describe`,
+            # `rollout history` read it)
+            self.api.patch(deployments, namespace, name, "application/merge-patch+json", json.dumps(
+                {"metadata": {"annotations": {"deployment.kubernetes.io/revision": revision}}}))
         new_ready = (current.get("status") or {}).get("availableReplicas", 0) >= replicas
         for rs in owned:
             if rs["metadata"]["name"] != rs_name and rs["spec"].get("replicas") and new_ready:
                 self.api.patch(replicasets, namespace, rs["metadata"]["name"], "application/merge-patch+json",
                                json.dumps({"spec": {"replicas": 0}}))
+                self._scaled(dep, rs, rs["spec"]["replicas"], 0)
         self.deployment_status(namespace, name)
+
+    def _scaled(self, dep, rs, before, after):
+        self.record(dep, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d" % (
+            "up" if after > before else "down", rs["metadata"]["name"], before, after), "deployment-controller")
 
     def deployment_status(self, namespace, name):
         deployments = self.kind("apps", "v1", "deployments")
@@ -288,6 +314,8 @@ class Controllers(object):
             for pod in sorted(owned, key=lambda p: p["metadata"]["creationTimestamp"], reverse=True)[
                     :len(owned) - desired]:
                 self.api.delete(pods, namespace, pod["metadata"]["name"])
+                self.record(rs, "SuccessfulDelete", "Deleted pod: %s" % pod["metadata"]["name"],
+                            "replicaset-controller")
         owned = self._owned(pods, namespace, rs["metadata"]["uid"])
         ready = sum(1 for p in owned if _pod_ready(p))
         status = {"replicas": len(owned), "fullyLabeledReplicas": len(owned), "readyReplicas": ready,
@@ -420,7 +448,34 @@ class Controllers(object):
                                  ownerReferences=[_owner(owner)], **meta),
                 "spec": dict(copy.deepcopy(template.get("spec") or {}), **(spec or {}))}
         body["metadata"].pop("creationTimestamp", None)
-        return self.api.create(self.kind("", "v1", "pods"), owner["metadata"]["namespace"], body)
+        pod = self.api.create(self.kind("", "v1", "pods"), owner["metadata"]["namespace"], body)
+        if owner["kind"] == "StatefulSet":
+            message = "create Pod %s in StatefulSet %s successful" % (pod["metadata"]["name"], owner["metadata"]["name"])
+        else:
+            message = "Created pod: %s" % pod["metadata"]["name"]
+        self.record(owner, "SuccessfulCreate", message, CONTROLLER_COMPONENTS[owner["kind"]])
+        return pod
+
+    def record(self, obj, reason, message, component, event_type="Normal"):
+        """A core/v1 Event about obj, as controllers and the kubelet record them for `kubectl describe` and
+        `kubectl get events` (kubernetes.io/docs/reference/kubernetes-api/cluster-resources/event-v1/: involvedObject,
+        reason, message, source, first/lastTimestamp, count; named <object>.<unique suffix>)."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        stamp = now()
+        body = {"apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": "%s.%x" % (meta["name"], time.time_ns() + next(self.event_serial)),
+                             "namespace": namespace},
+                "involvedObject": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta["name"],
+                                   "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                                   "resourceVersion": meta.get("resourceVersion")},
+                "reason": reason, "message": message, "type": event_type, "source": {"component": component},
+                "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1, "reportingComponent": component,
+                "reportingInstance": ""}
+        try:
+            self.api.create(self.kind("", "v1", "events"), namespace, body)
+        except ApiError:
+            pass  # a namespace being deleted takes no new events; the real recorder drops them the same way
 
     def _live(self, kind, namespace, name):
         """The object, or None when it is gone or being deleted (its controller then leaves it alone)."""
@@ -521,9 +576,18 @@ class Controllers(object):
                 condition.update(status="False", reason="PodCompleted")
         body = dict(pod, status=status)
         body["spec"] = dict(spec, nodeName=node)
+        first_start = not spec.get("nodeName") or (pod.get("status") or {}).get("phase") != "Running"
         self.api.replace(pods, namespace, name, body)
         fresh = self.api.get(pods, namespace, name)
         self.api.replace(pods, namespace, name, dict(fresh, status=status), subresource="status")
+        if first_start:
+            self.record(fresh, "Scheduled", "Successfully assigned %s/%s to %s" % (namespace, name, node),
+                        "default-scheduler")
+            for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                self.record(fresh, "Pulled", 'Container image "%s" already present on machine' % container.get(
+                    "image"), "kubelet")
+                self.record(fresh, "Created", "Created container: %s" % container["name"], "kubelet")
+                self.record(fresh, "Started", "Started container %s" % container["name"], "kubelet")
 
     def _schedule(self, wanted, index):
         """The scheduler: the pod's own nodeName (a DaemonSet's), else one of the cluster's Ready Nodes by the
@@ -614,6 +678,8 @@ class Controllers(object):
                  "message": "Reached expected number of succeeded pods", "lastProbeTime": stamp,
                  "lastTransitionTime": stamp}]
         self._set_status(jobs, job, status, ("active", "succeeded"))
+        if succeeded >= completions:
+            self.record(job, "Completed", "Job completed", "job-controller")
 
     # ------------------------------------------------------------ services
 

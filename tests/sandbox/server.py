@@ -331,6 +331,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         dry_run = self.query.get("dryRun") == "All"
         manager = self.query.get("fieldManager")
+        if not manager and self.headers.get("Content-Type", "").split(";")[0].strip() != "application/apply-patch+yaml":
+            # a write without fieldManager is recorded under the client's User-Agent up to its first "/" (server-side
+            # apply docs, "Field management"); an apply must name its manager
+            manager = (self.headers.get("User-Agent") or "").split("/", maxsplit=1)[0][:128] or None
         verb = self.command
         if sub and sub.split("/", maxsplit=1)[0] == "proxy":
             self._proxy(kind, namespace, name, sub)
@@ -435,7 +439,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.status_sent = 200
 
+        as_table = "as=Table" in self.headers.get("Accept", "")
+        headers = [True]
+
         def emit(etype, obj):
+            if as_table and etype != "ERROR":
+                # `kubectl get -w` asks for Tables: a one-row Table per event, the columns only in the first
+                obj = table(kind, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                            headers=headers[0])
+                headers[0] = False
             data = json.dumps({"type": etype, "object": obj}).encode("utf-8") + b"\n"
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()

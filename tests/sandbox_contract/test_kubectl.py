@@ -60,7 +60,15 @@ def test_create_get_label_apply_delete(sandbox):
     assert ns["metadata"]["labels"]["istio-injection"] == "enabled"
     assert ns["metadata"]["labels"]["kubernetes.io/metadata.name"] == "kubectl-a"
 
-    applied = sandbox.kubectl("apply", "--server-side", "-f", "-", stdin=manifest.replace("replicas: 2", "replicas: 3"))
+    # the replicas kubectl create set are kubectl-create's: a server-side apply changing them meets a conflict
+    # naming the owner and the field, and takes them over only when forced
+    scaled = manifest.replace("replicas: 2", "replicas: 3")
+    refused = sandbox.kubectl("apply", "--server-side", "-f", "-", stdin=scaled, check=False)
+    assert refused.returncode != 0
+    assert 'conflict with "kubectl-create" using apps/v1: .spec.replicas' in refused.stderr
+    assert json.loads(sandbox.kubectl("get", "deploy", "web", "-n", "kubectl-a", "-o", "json").stdout)[
+        "spec"]["replicas"] == 2
+    applied = sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=scaled)
     assert "deployment.apps/web serverside-applied" in applied.stdout
     sandbox.kubectl("rollout", "status", "deployment/web", "-n", "kubectl-a", "--timeout=30s")
     deploy = json.loads(sandbox.kubectl("get", "deploy", "web", "-n", "kubectl-a", "-o", "json", "--show-managed-fields").stdout)

@@ -5,6 +5,7 @@ server's own validation, nulls that remove fields, rollouts undone."""
 import hashlib
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -160,3 +161,70 @@ def test_null_removes_a_field_and_a_rollout_is_undone(sandbox, ns):
     sandbox.kubectl("scale", "deploy/web", "--replicas=3", "-n", ns)
     sandbox.kubectl("rollout", "status", "deploy/web", "-n", ns, "--timeout=30s")
     assert len(obj(sandbox, "get", "pods", "-n", ns, "-l", "app=web")["items"]) == 3
+
+
+def test_rollout_history_describe_and_watch(sandbox, ns):
+    sandbox.kubectl("create", "deployment", "web", "--image=nginx:1.27", "-n", ns)
+    sandbox.kubectl("rollout", "status", "deploy/web", "-n", ns, "--timeout=30s")
+    sandbox.kubectl("set", "image", "deploy/web", "nginx=nginx:1.28", "-n", ns)
+    sandbox.kubectl("rollout", "status", "deploy/web", "-n", ns, "--timeout=30s")
+    history = sandbox.kubectl("rollout", "history", "deploy/web", "-n", ns).stdout
+    assert re.findall(r"^(\d+)\s", history, re.M) == ["1", "2"]
+    assert "nginx:1.27" in sandbox.kubectl("rollout", "history", "deploy/web", "-n", ns, "--revision=1").stdout
+    sandbox.kubectl("rollout", "undo", "deploy/web", "-n", ns)
+    sandbox.kubectl("rollout", "status", "deploy/web", "-n", ns, "--timeout=30s")
+    # the undone revision comes back as the newest (revision 1 becomes 3)
+    history = sandbox.kubectl("rollout", "history", "deploy/web", "-n", ns).stdout
+    assert re.findall(r"^(\d+)\s", history, re.M) == ["2", "3"]
+
+    described = sandbox.kubectl("describe", "deploy", "web", "-n", ns).stdout
+    assert re.search(r"Annotations:\s+deployment\.kubernetes\.io/revision: 3", described)
+    assert re.search(r"Replicas:\s+1 desired \| 1 updated \| 1 total \| 1 available \| 0 unavailable", described)
+    assert re.search(r"Normal\s+ScalingReplicaSet\s+.*deployment-controller\s+Scaled up replica set web-", described)
+    pod = obj(sandbox, "get", "pods", "-n", ns, "-l", "app=web")["items"][0]["metadata"]["name"]
+    described = sandbox.kubectl("describe", "pod", pod, "-n", ns).stdout
+    assert re.search(r"Normal\s+Scheduled\s+.*default-scheduler\s+Successfully assigned %s/%s to " % (ns, pod),
+                     described)
+    assert re.search(r"Normal\s+Started\s+.*kubelet\s+Started container nginx", described)
+
+    # a watch prints the rows a table prints, for the events it sees: one per change of the scaled deployment
+    watch = subprocess.Popen(["kubectl", "get", "deploy", "web", "-n", ns, "-w", "--output-watch-events"],
+                             env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        header = watch.stdout.readline()
+        assert header.split() == ["EVENT", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+        assert watch.stdout.readline().split()[:3] == ["ADDED", "web", "1/1"]
+        sandbox.kubectl("scale", "deploy/web", "--replicas=2", "-n", ns)
+        rows = []
+        while not rows or rows[-1][2] != "2/2":
+            rows.append(watch.stdout.readline().split())
+        assert all(row[:2] == ["MODIFIED", "web"] and len(row) == 6 for row in rows)
+    finally:
+        watch.kill()
+        watch.communicate()
+
+
+def test_server_dry_run_on_each_writing_verb_and_orphaning_delete(sandbox, ns):
+    sandbox.kubectl("create", "deployment", "web", "--image=nginx:1.27", "-n", ns)
+    sandbox.kubectl("rollout", "status", "deploy/web", "-n", ns, "--timeout=30s")
+    before = obj(sandbox, "get", "deploy", "web", "-n", ns)
+    for verb in (["label", "deploy", "web", "tier=front"], ["annotate", "deploy", "web", "owner=ops"],
+                 ["scale", "deploy/web", "--replicas=3"], ["set", "image", "deploy/web", "nginx=nginx:1.28"],
+                 ["patch", "deploy", "web", "--type", "merge", "-p", '{"spec":{"paused":true}}'],
+                 ["expose", "deploy", "web", "--port=80"], ["create", "configmap", "never", "--from-literal=a=1"],
+                 ["delete", "deploy", "web"]):
+        answer = sandbox.kubectl(*(verb + ["-n", ns, "--dry-run=server"]))
+        # kubectl patch prints its usual line; the others say it was a server dry run
+        assert "(server dry run)" in answer.stdout or verb[0] == "patch", verb
+    after = obj(sandbox, "get", "deploy", "web", "-n", ns)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert not sandbox.kubectl("get", "svc,cm", "-n", ns, "-o", "name").stdout.count("never")
+    assert sandbox.kubectl("get", "svc", "web", "-n", ns, check=False).returncode != 0
+
+    replicasets = obj(sandbox, "get", "rs", "-n", ns, "-l", "app=web")["items"]
+    sandbox.kubectl("delete", "deploy", "web", "-n", ns, "--cascade=orphan")
+    orphans = obj(sandbox, "get", "rs", "-n", ns, "-l", "app=web")["items"]
+    assert [r["metadata"]["uid"] for r in orphans] == [r["metadata"]["uid"] for r in replicasets]
+    assert all(not r["metadata"].get("ownerReferences") for r in orphans)
+    pods = obj(sandbox, "get", "pods", "-n", ns, "-l", "app=web")["items"]
+    assert len(pods) == 1 and pods[0]["status"]["phase"] == "Running"
