@@ -7,6 +7,7 @@ changes), each checked by what a user reads back afterwards."""
 import hashlib
 import json
 import re
+import time
 
 import pytest
 import yaml
@@ -40,7 +41,7 @@ def checked_then_done(sandbox, tmp_path, tasks, names, diffs=()):
     """Run tasks with --check --diff (each named task reports a change, those in diffs - changes to objects that
     exist - a diff; every write is a dry run), then for real (each changes), then again (none changes); return the
     real run."""
-    before = len(sandbox.requests())
+    started = time.time()  # the log is written as each answer goes out: entries are told apart by when they began
     check = run_playbook(tmp_path, tasks, extra_args=["--check", "--diff"], env=sandbox.env)
     assert check.rc == 0, check.stdout[-3000:]
     for name in names:
@@ -48,7 +49,8 @@ def checked_then_done(sandbox, tmp_path, tasks, names, diffs=()):
     for name in diffs:
         diff = check.result(name).get("diff")
         assert diff and diff["before"] != diff["after"], name
-    assert all(e["dry_run"] for e in sandbox.requests()[before:] if e["verb"] in WRITES)
+    writes = [e for e in sandbox.requests() if e["time"] >= started and e["verb"] in WRITES]
+    assert writes and all(e["dry_run"] for e in writes), writes
     real = run_playbook(tmp_path, tasks, env=sandbox.env)
     assert real.rc == 0, real.stdout[-3000:]
     assert all(real.result(name)["changed"] is True for name in names)
