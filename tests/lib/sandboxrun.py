@@ -8,6 +8,8 @@ import sys
 import urllib.error
 import urllib.request
 
+import boto3
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CTL = os.path.join(os.path.dirname(HERE), "sandbox", "ctl.py")
 
@@ -77,10 +79,29 @@ class Running(object):
             raise AssertionError("kubectl %s failed: %s%s" % (" ".join(args), proc.stdout, proc.stderr))
         return proc
 
-    def requests(self):
-        """The request log, as a list of entries."""
+    def requests(self, since=None):
+        """The request log, as a list of entries; with ``since`` (a time.time()), the requests that began at or after
+        it (the log is written as each answer goes out, so its length is no mark)."""
         with open(os.path.join(self.state_dir, "requests.log")) as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+            entries = [json.loads(line) for line in handle if line.strip()]
+        return entries if since is None else [e for e in entries if e["time"] >= since]
+
+    def writes(self, since=None):
+        """The write requests of the log (since a time.time(), when given)."""
+        return [e for e in self.requests(since) if e["verb"] in ("POST", "PUT", "PATCH", "DELETE")]
+
+    def snapshot(self):
+        """Every object the cluster holds, by kind/namespace/name, with its uid and labels."""
+        with self.open(self.api + "/sandbox/snapshot") as response:
+            return json.loads(response.read())
+
+    def security_group_rules(self):
+        """Every security group's permissions in moto, as sorted strings (for before/after comparisons)."""
+        ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                           aws_access_key_id=self.state["aws"]["access_key"],
+                           aws_secret_access_key=self.state["aws"]["secret_key"])
+        groups = ec2.describe_security_groups()["SecurityGroups"]
+        return sorted(json.dumps(g["IpPermissions"], sort_keys=True) + g["GroupId"] for g in groups)
 
     def faults(self, **values):
         request = urllib.request.Request(self.api + "/sandbox/faults", data=json.dumps(values).encode(),

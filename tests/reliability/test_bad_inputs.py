@@ -6,11 +6,11 @@ moto's security groups saw a change.
 """
 
 import os
+import time
 
 import pytest
 
-from playbook import run_playbook
-from test_check_mode_and_teardown import rules
+from playbook import PlaybookRun, collection_playbook, run_playbook
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
@@ -99,7 +99,7 @@ CASES = [
 
 @pytest.mark.parametrize("case, task, expected", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_before_any_change(sandbox, tmp_path, case, task, expected):
-    before_rules = rules(sandbox)
+    before_rules = sandbox.security_group_rules()
     start = len(sandbox.requests())
     env = {"SANDBOX_STATE_DIR": sandbox.state_dir, "K8S_AUTH_KUBECONFIG": sandbox.kubeconfig}
     env.update((k, sandbox.env[k]) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
@@ -112,7 +112,7 @@ def test_bad_input_is_refused_before_any_change(sandbox, tmp_path, case, task, e
     for text in expected:
         assert text in message, message
     assert [e for e in sandbox.requests()[start:] if e["verb"] not in ("GET", "HEAD")] == []
-    assert rules(sandbox) == before_rules
+    assert sandbox.security_group_rules() == before_rules
 
 
 def test_an_api_server_that_answers_401_is_reported(sandbox, tmp_path):
@@ -128,3 +128,15 @@ def test_an_api_server_that_answers_401_is_reported(sandbox, tmp_path):
     assert "401" in message or "Unauthorized" in message, message
     assert "Traceback" not in message
     assert [e for e in sandbox.requests()[start:] if e["verb"] not in ("GET", "HEAD")] == []
+
+
+@pytest.mark.parametrize("playbook_name", ["site.yml", "verify.yml", "traffic.yml", "teardown.yml"])
+def test_two_namespaces_for_the_demo_are_refused_before_any_change(sandbox, tmp_path, playbook_name):
+    start = time.time()
+    rc, dummy, proc = collection_playbook(sandbox, tmp_path, playbook_name, "-e", "mesh_namespace=shop",
+                                          "-e", "demo_apps_namespace=store")
+    assert rc != 0
+    message = [r for r in PlaybookRun(proc).results().values() if r.get("failed")][0]["msg"]
+    assert 'mesh_namespace="shop"' in message and 'demo_apps_namespace="store"' in message, message
+    assert "one" in message and "mesh_namespace alone" in message
+    assert [e for e in sandbox.requests(start) if e["verb"] not in ("GET", "HEAD")] == []

@@ -1,62 +1,59 @@
 """Check mode tells the truth, and teardown leaves exactly what was there before.
 
 One flow on one sandbox, in order: --check on a fresh cluster, site.yml,
---check on the converged cluster, teardown.yml --check, teardown.yml, teardown.yml again.
+--check on the converged cluster, teardown.yml --check, teardown.yml, teardown.yml again - all of it with the demo
+moved to another namespace than the default (mesh_namespace=shop), as a user moves it.
 """
 
 import json
 import os
 import re
+import time
 
-import boto3
 import pytest
 
-from playbook import collection_playbook as playbook
+from playbook import collection_playbook
+
+NAMESPACE = "shop"
 
 
-def snapshot(sandbox):
-    with sandbox.open(sandbox.api + "/sandbox/snapshot") as response:
-        return json.loads(response.read())
-
-
-def rules(sandbox):
-    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
-                       aws_access_key_id=sandbox.state["aws"]["access_key"],
-                       aws_secret_access_key=sandbox.state["aws"]["secret_key"])
-    groups = ec2.describe_security_groups()["SecurityGroups"]
-    return sorted(json.dumps(g["IpPermissions"], sort_keys=True) + g["GroupId"] for g in groups)
-
-
-def writes(entries):
-    return [e for e in entries if e["verb"] in ("POST", "PUT", "PATCH", "DELETE")]
+def playbook(sandbox, tmp_path, name, *extra):
+    return collection_playbook(sandbox, tmp_path, name, "-e", "mesh_namespace=" + NAMESPACE, *extra)
 
 
 @pytest.fixture(scope="module")
 def flow(sandbox):
-    return {"before": snapshot(sandbox), "rules": rules(sandbox)}
+    return {"before": sandbox.snapshot(), "rules": sandbox.security_group_rules()}
 
 
 def test_check_mode_on_a_fresh_cluster_predicts_and_writes_nothing(sandbox, tmp_path, flow):
-    start = len(sandbox.requests())
+    start = time.time()
     rc, stats, proc = playbook(sandbox, tmp_path, "site.yml", "--check", "--diff")
     assert rc == 0, proc.stdout[-3000:]
     assert stats["changed"] > 0
-    made = writes(sandbox.requests()[start:])
+    made = sandbox.writes(start)
     assert [e for e in made if not e["dry_run"]] == [], "a write without dryRun=All in check mode"
     assert not [e for e in made if "istioctl" in e["user_agent"]], "istioctl was asked to install"
-    assert rules(sandbox) == flow["rules"]
-    assert snapshot(sandbox) == flow["before"]
+    assert sandbox.security_group_rules() == flow["rules"]
+    assert sandbox.snapshot() == flow["before"]
     assert "cannot dry-run" in proc.stdout
 
 
 def test_site_then_check_mode_reports_zero_changes(sandbox, tmp_path, flow):
     rc, stats, proc = playbook(sandbox, tmp_path, "site.yml")
     assert rc == 0, proc.stdout[-3000:]
-    start = len(sandbox.requests())
+    # the whole demo went where it was sent: apps, proxy, Gateway and VirtualService in shop, nothing in my-app
+    pods = json.loads(sandbox.kubectl("get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
+    assert sorted({p["metadata"]["labels"]["app"] for p in pods}) == ["my-app", "nginx"]
+    routes = sandbox.kubectl("get", "gateway,virtualservice", "-A", "-o", "name").stdout.split()
+    assert sorted(routes) == ["gateway.networking.istio.io/my-app-gateway", "virtualservice.networking.istio.io/my-app"]
+    assert sandbox.kubectl("get", "virtualservice", "my-app", "-n", NAMESPACE, check=False).returncode == 0
+    assert sandbox.kubectl("get", "namespace", "my-app", check=False).returncode != 0
+    start = time.time()
     rc, stats, proc = playbook(sandbox, tmp_path, "site.yml", "--check")
     assert rc == 0, proc.stdout[-3000:]
     assert stats["changed"] == 0, proc.stdout[-3000:]
-    assert [e for e in writes(sandbox.requests()[start:]) if not e["dry_run"]] == []
+    assert [e for e in sandbox.writes(start) if not e["dry_run"]] == []
 
 
 def test_traffic_is_bounded_and_its_generator_removed(sandbox, tmp_path, flow):
@@ -67,7 +64,7 @@ def test_traffic_is_bounded_and_its_generator_removed(sandbox, tmp_path, flow):
             if task["task"]["name"] == "Send traffic through the ingress for the whole duration"]
     assert [r["requests"] for r in sent[0]["results"]] == [10, 10]
     assert all(r["status_codes"] == {"200": 10} for r in sent[0]["results"])
-    left = sandbox.kubectl("get", "deployment", "traffic-generator", "-n", "my-app", check=False)
+    left = sandbox.kubectl("get", "deployment", "traffic-generator", "-n", NAMESPACE, check=False)
     assert left.returncode != 0 and "NotFound" in left.stderr
 
 
@@ -85,15 +82,15 @@ def test_secrets_never_reach_the_output_even_at_vvv(sandbox, tmp_path, flow):
 
 
 def test_teardown_check_mode_on_a_converged_cluster_predicts_without_waiting_or_writing(sandbox, tmp_path, flow):
-    start = len(sandbox.requests())
-    before = rules(sandbox)
+    start = time.time()
+    before = sandbox.security_group_rules()
     rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml", "--check")
     assert rc == 0, proc.stdout[-3000:]
     assert stats["changed"] > 0  # it says what it would remove
     assert "would delete Service istio-system/istio-ingressgateway" in proc.stdout
-    made = sandbox.requests()[start:]
-    assert [e for e in writes(made) if not e["dry_run"]] == []
-    assert rules(sandbox) == before
+    made = [e for e in sandbox.requests() if e["time"] >= start]
+    assert [e for e in [e for e in made if e["verb"] in ("POST", "PUT", "PATCH", "DELETE")] if not e["dry_run"]] == []
+    assert sandbox.security_group_rules() == before
     # the gateway Service was read once, not polled until a timeout
     reads = [e for e in made if e["verb"] == "GET" and e["path"].endswith("/services/istio-ingressgateway")]
     assert len(reads) <= 2, reads
@@ -102,9 +99,9 @@ def test_teardown_check_mode_on_a_converged_cluster_predicts_without_waiting_or_
 def test_teardown_leaves_what_was_there_and_a_second_teardown_changes_nothing(sandbox, tmp_path, flow):
     rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml")
     assert rc == 0, proc.stdout[-3000:]
-    after = snapshot(sandbox)
+    after = sandbox.snapshot()
     assert sorted(after) == sorted(flow["before"])
     assert {k: v["uid"] for k, v in after.items()} == {k: v["uid"] for k, v in flow["before"].items()}
-    assert rules(sandbox) == flow["rules"]
+    assert sandbox.security_group_rules() == flow["rules"]
     rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml")
     assert rc == 0 and stats["changed"] == 0, proc.stdout[-3000:]

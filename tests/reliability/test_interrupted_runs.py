@@ -3,18 +3,18 @@ cluster, and a new run converges."""
 
 import pytest
 
-from test_check_mode_and_teardown import playbook, rules, snapshot
+from playbook import collection_playbook as playbook
 
 
 @pytest.fixture(scope="module")
 def clean(sandbox):
-    return {"objects": snapshot(sandbox), "rules": rules(sandbox)}
+    return {"objects": sandbox.snapshot(), "rules": sandbox.security_group_rules()}
 
 
 def assert_clean(sandbox, clean):
-    after = snapshot(sandbox)
+    after = sandbox.snapshot()
     assert {k: v["uid"] for k, v in after.items()} == {k: v["uid"] for k, v in clean["objects"].items()}
-    assert rules(sandbox) == clean["rules"]
+    assert sandbox.security_group_rules() == clean["rules"]
 
 
 @pytest.mark.parametrize("point, faults, extra", [

@@ -109,10 +109,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(key, value)
         for warning in getattr(self, "warnings", None) or []:
             self.send_header("Warning", '299 - %s' % json.dumps(warning))
+        self.status_sent = code
+        self._log_request()
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        self.status_sent = code
 
     def _send_raw(self, code, data, content_type="text/plain; charset=utf-8", headers=None):
         self.send_response(code)
@@ -120,10 +121,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        self.status_sent = code
+        self._log_request()
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        self.status_sent = code
+
+    def _log_request(self):
+        """The request's log entry, written before its answer leaves (headers are buffered until end_headers): a
+        client that has its answer finds its request in the log."""
+        if self.logged or self.is_control:
+            return
+        self.logged = True
+        self.server.sandbox.log.write({
+            "time": round(self.started, 6), "verb": self.command, "path": self.url_path, "query": self.query,
+            "status": self.status_sent, "ms": round((time.time() - self.started) * 1000, 3),
+            "watch": self.query.get("watch") in ("true", "1"),
+            "dry_run": self.query.get("dryRun") == "All",
+            "user_agent": self.headers.get("User-Agent", ""),
+            "refused": self.refused,
+        })
 
     def _error(self, exc):
         self._send_json(exc.code, exc.status())
@@ -184,13 +201,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.status_sent = 0
         self.warnings = []
         self.refused = None
-        started = time.time()
+        self.logged = False
+        self.started = time.time()
         parsed = urllib.parse.urlsplit(self.path)
         self.query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-        path = parsed.path
+        path = self.url_path = parsed.path
         sandbox = self.server.sandbox
         fault = None
-        is_control = path.startswith("/sandbox/")
+        is_control = self.is_control = path.startswith("/sandbox/")
         try:
             if not is_control:
                 knobs = sandbox.faults
@@ -233,15 +251,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            if not is_control and fault != "drop":
-                sandbox.log.write({
-                    "time": round(started, 6), "verb": self.command, "path": path, "query": self.query,
-                    "status": self.status_sent, "ms": round((time.time() - started) * 1000, 3),
-                    "watch": self.query.get("watch") in ("true", "1"),
-                    "dry_run": self.query.get("dryRun") == "All",
-                    "user_agent": self.headers.get("User-Agent", ""),
-                    "refused": self.refused,
-                })
+            if fault != "drop":
+                self._log_request()  # a watch (streamed) is logged when it ends
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
