@@ -26,8 +26,8 @@ def server():
     """Start loopback HTTP servers for a test; stop them after it."""
     started = []
 
-    def start(answer, tls_context=None):
-        url, recorder, stop = httpservers.serve(answer, tls_context)
+    def start(answer, tls_context=None, headers=None):
+        url, recorder, stop = httpservers.serve(answer, tls_context, headers)
         started.append(stop)
         return url, recorder
 

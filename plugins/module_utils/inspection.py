@@ -9,6 +9,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+
 ISTIO_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
 REQUIREMENTS = ("injected", "ready", "labels", "init")
 INIT_NAMES = ("istio-init", "istio-validation")
@@ -44,7 +46,7 @@ LIST_FIELDS = ("include_ip_ranges", "exclude_ip_ranges", "include_inbound_ports"
 INT_FIELDS = ("outbound_port", "inbound_port")
 
 
-class InspectionInputError(ValueError):
+class InspectionInputError(MeshError, ValueError):
     pass
 
 

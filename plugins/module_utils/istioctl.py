@@ -17,6 +17,8 @@ import os
 import re
 import subprocess
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+
 RECORD_NAME = "istio-demo-mesh-installed-spec"
 RECORD_LABELS = {"app.kubernetes.io/managed-by": "istio_demo.mesh", "istio-demo-mesh/record": "installed-spec"}
 COMPONENT_LABEL = "operator.istio.io/component"
@@ -47,12 +49,8 @@ DOWNLOAD_HINT = ("install it with the istio_demo.mesh.istio_install role, or dow
                  "https://github.com/istio/istio/releases (istioctl-VERSION-linux-amd64.tar.gz), or set istioctl_path")
 
 
-class IstioctlError(Exception):
-    """A failure to report as it is; ``details`` go into the task result."""
-
-    def __init__(self, message, **details):
-        Exception.__init__(self, message)
-        self.details = details
+class IstioctlError(MeshError):
+    """A failure of istioctl or of the cluster it works on, to report as it is."""
 
 
 # ---------------------------------------------------------------- input

@@ -18,9 +18,7 @@ import time
 from ansible_collections.istio_demo.mesh.plugins.module_utils import istioctl as ic
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
     K8sConnectionError,
-    auth_argument_spec,
     connect,
-    warn_retries,
 )
 
 try:
@@ -32,8 +30,8 @@ WAIT_POLL_SECONDS = 2
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
+    """The module's own options (k8s_module adds the connection and retry options)."""
+    spec = dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         profile=dict(type="str", default="demo", choices=list(ic.PROFILES)),
         revision=dict(type="str"),
@@ -199,11 +197,7 @@ def run(module, which=shutil.which):
                                "a %s binary or change version" % (binary, client_version, wanted, wanted))
     if params["state"] == "present" and ic.untested_warning(client_version):
         module.warn(ic.untested_warning(client_version))
-    client = connect(module)
-    try:
-        return _run(module, params, flat, binary, runner, client_version, client)
-    finally:
-        warn_retries(module, client)
+    return _run(module, params, flat, binary, runner, client_version, connect(module))
 
 
 def _run(module, params, flat, binary, runner, client_version, client):

@@ -16,18 +16,19 @@ __metaclass__ = type
 import base64
 import copy
 import os
-import time
 
 try:
     from urllib3.util.retry import Retry
 except ImportError:  # kubernetes requires urllib3; module.requires("kubernetes") reports its absence
-    Retry = object
+    class Retry(object):
+        DEFAULT = None
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
 
-class K8sConnectionError(Exception):
+class K8sConnectionError(MeshError):
     """The Kubernetes API could not be configured or reached."""
 
 
@@ -69,49 +70,38 @@ def missing_kubeconfig(params):
 def connect(module):
     """kubernetes.core's client for ``module`` (an AnsibleK8SModule).
 
-    Its requests retry transient failures (see enable_retries); what was
-    retried is in ``client.retry_log``.
+    Its requests retry transient failures (see enable_retries) up to the module's api_retries times with
+    api_backoff; so does building it (it asks the server's version). Every retry is noted in one RetryLog, kept as
+    ``module.mesh_retry_log`` and ``client.retry_log``, for k8s_module to report.
 
     Raises K8sConnectionError naming the settings that were used when the
     configuration cannot be loaded or the API server does not answer.
     """
     module.requires("kubernetes")
-    missing = missing_kubeconfig(module.params)
+    params = module.params
+    retries = params.get("api_retries", DEFAULT_RETRIES)
+    backoff = params.get("api_backoff", DEFAULT_BACKOFF)
+    log = getattr(module, "mesh_retry_log", None) or RetryLog()
+    module.mesh_retry_log = log
+    missing = missing_kubeconfig(params)
     if missing:
         raise K8sConnectionError(
             "kubeconfig=%s is invalid: expected a readable kubeconfig file, and %s does not exist"
-            % (_file_names(module.params["kubeconfig"]), _file_names(os.pathsep.join(missing))))
-    attempt = 0
-    while True:
-        try:
-            client = get_api_client(module=module)
-            params = module.params
-            client.retry_log = enable_retries(client, params.get("api_retries", DEFAULT_RETRIES),
-                                              params.get("api_backoff", DEFAULT_BACKOFF))
-            return client
-        except Exception as exc:  # kubernetes raises many types; all mean "cannot connect"
-            # building the client asks for the server's version; a 429/5xx or a
-            # dropped connection there is worth another try, anything else is not
-            if attempt < DEFAULT_RETRIES and is_transient(exc):
-                time.sleep(min(DEFAULT_BACKOFF * 2 ** attempt, MAX_BACKOFF))  # backoff between retries
-                attempt += 1
-                continue
-            raise K8sConnectionError(
-                "cannot connect to the Kubernetes API with %s: %s" % (describe_source(module.params), _short(exc)))
-
-
-def is_transient(exc):
-    """Whether ``exc`` (or what caused it) is a 429/5xx answer or a dropped connection."""
-    seen = 0
-    while exc is not None and seen < 5:
-        if getattr(exc, "status", None) in TRANSIENT_STATUS:
-            return True
-        if type(exc).__name__ in ("ProtocolError", "RemoteDisconnected", "ConnectionResetError", "IncompleteRead"):
-            return True
-        reason = getattr(exc, "reason", None)
-        exc = reason if isinstance(reason, BaseException) else (exc.__cause__ or exc.__context__)
-        seen += 1
-    return False
+            % (_file_names(params["kubeconfig"]), _file_names(os.pathsep.join(missing))))
+    policy = retry_policy(retries, backoff, log)
+    # building the client asks the server for its version and API groups through urllib3 pools made with urllib3's
+    # default policy (which would retry a 429/503 carrying Retry-After unseen): for that moment the default is ours
+    previous = Retry.DEFAULT
+    Retry.DEFAULT = policy
+    try:
+        client = get_api_client(module=module)
+    except Exception as exc:  # kubernetes raises many types; all mean "cannot connect"
+        raise K8sConnectionError(
+            "cannot connect to the Kubernetes API with %s: %s" % (describe_source(params), _short(exc)))
+    finally:
+        Retry.DEFAULT = previous
+    client.retry_log = enable_retries(client, retries, backoff, log)
+    return client
 
 
 # Answers that mean "not now" rather than "no": the API server or a proxy in
@@ -148,15 +138,8 @@ class RetryLog(object):
             len(self.events), shown, " and %d more" % more if more > 0 else "")
 
 
-def warn_retries(module, client):
-    """Tell the user, once, what a module's client had to retry (nothing when it retried nothing)."""
-    warning = client.retry_log.warning()
-    if warning:
-        module.warn(warning)
-
-
-def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log=None):
-    """Make every request of a kubernetes.core client retry transient failures.
+def retry_policy(retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log=None):
+    """A urllib3 Retry that retries transient failures and notes each retry in ``log`` (a RetryLog).
 
     429 and 5xx answers and dropped or refused connections are retried up to
     ``retries`` times per request, waiting backoff * 2**n seconds (at most
@@ -170,17 +153,27 @@ def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log
 
     class NotingRetry(Retry):
         def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            # noted only when a retry follows: once they are exhausted, increment raises and the last answer or
+            # error is the caller's
+            following = super(NotingRetry, self).increment(method, url, response, error, _pool, _stacktrace)
             log.note(method, url, response, error)
-            return super(NotingRetry, self).increment(method, url, response, error, _pool, _stacktrace)
+            return following
 
     settings = dict(total=retries, connect=retries, read=retries, status=retries, redirect=0,
                     allowed_methods=None, status_forcelist=TRANSIENT_STATUS, backoff_factor=backoff,
                     respect_retry_after_header=True, raise_on_status=False)
     try:
-        policy = NotingRetry(backoff_max=MAX_BACKOFF, **settings)
+        return NotingRetry(backoff_max=MAX_BACKOFF, **settings)
     except TypeError:  # urllib3 1.26 has a class-wide ceiling instead
         NotingRetry.BACKOFF_MAX = MAX_BACKOFF
-        policy = NotingRetry(**settings)
+        return NotingRetry(**settings)
+
+
+def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log=None):
+    """Make every request of a kubernetes.core client retry transient failures (see retry_policy); returns the
+    RetryLog the retries are noted in."""
+    log = log if log is not None else RetryLog()
+    policy = retry_policy(retries, backoff, log)
     configuration = getattr(client, "configuration", None)
     if configuration is not None:
         configuration.retries = policy

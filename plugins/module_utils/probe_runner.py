@@ -10,9 +10,9 @@ __metaclass__ = type
 import re
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
     K8sConnectionError,
-    auth_argument_spec,
     connect,
     request_settings,
 )
@@ -22,8 +22,8 @@ __all__ = ["ProbeInputError", "argument_spec", "run"]
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
+    """The module's own options (k8s_module adds the connection and retry options)."""
+    spec = dict(
         url=dict(type="str"),
         service=dict(type="dict", options=dict(
             namespace=dict(type="str", default="default"),
@@ -84,7 +84,7 @@ def _target(module, spec):
 
 
 def run(module):
-    """Validate everything, then probe; return the report (with ``message`` when it failed)."""
+    """Validate everything, then probe; return the report, or raise MeshError with it when the probe failed."""
     spec = _spec_from(module.params)
     target = _target(module, spec)
     ready_timeout = module.params["ready_timeout"]
@@ -97,6 +97,7 @@ def run(module):
         except re.error as exc:
             raise ProbeInputError("ready_server=%r is invalid: expected a regular expression (%s)" % (ready_server, exc))
     report = traffic.probe(target, spec, ready_timeout=ready_timeout, ready_server=ready_server)
-    report["message"] = traffic.failure_message(report) if not report["passed"] else (
-        "%d of %d requests to %s succeeded" % (report["succeeded"], report["requests"], report["url"]))
-    return report
+    if not report["passed"]:
+        raise MeshError(traffic.failure_message(report), **report)
+    return dict(report, changed=False,
+                msg="%d of %d requests to %s succeeded" % (report["succeeded"], report["requests"], report["url"]))

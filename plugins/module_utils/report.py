@@ -13,6 +13,8 @@ __metaclass__ = type
 import html
 import re
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+
 # How to open each addon Istio ships, when the caller gives no command.
 ADDON_COMMANDS = {
     "kiali": "kubectl -n istio-system port-forward svc/kiali 20001:20001, then open http://localhost:20001",
@@ -24,7 +26,7 @@ ADDON_COMMANDS = {
 CANONICAL = "service.istio.io/canonical-name"
 
 
-class ReportInputError(Exception):
+class ReportInputError(MeshError):
     """An input of the report is malformed."""
 
 

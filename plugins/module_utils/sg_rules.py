@@ -22,6 +22,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+
 SYMBOLIC = ("cluster_security_group", "vpc")
 GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 PROTOCOLS = ("tcp", "udp", "icmp", "-1")
@@ -31,7 +33,7 @@ WIDEST_IPV4 = 8
 WIDEST_IPV6 = 32
 
 
-class RuleError(ValueError):
+class RuleError(MeshError, ValueError):
     pass
 
 

@@ -9,19 +9,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import inspection
-from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
-    K8sConnectionError,
-    auth_argument_spec,
-    connect,
-    warn_retries,
-)
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
 
 INJECTOR_PREFIX = "istio-sidecar-injector"
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
+    """The module's own options (k8s_module adds the connection and retry options)."""
+    spec = dict(
         namespace=dict(type="list", elements="str", default=[]),
         label_selector=dict(type="str"),
         field_selector=dict(type="str"),
@@ -36,7 +32,8 @@ def _items(client, resource, **params):
 
 
 def run(module):
-    """(result, violations); raises InspectionInputError or K8sConnectionError."""
+    """The result; raises InspectionInputError or K8sConnectionError, or MeshError with the result when pods violate
+    the requirements and fail_on_violation is set."""
     params = module.params
     namespaces = list(dict.fromkeys(params["namespace"] or []))
     inspection.validate_inputs(namespaces, params.get("label_selector"), params.get("field_selector"))
@@ -64,10 +61,13 @@ def run(module):
         raise
     except Exception as exc:  # the API's own error (403, 401, unreachable) in its words
         raise K8sConnectionError("cannot list pods: %s" % getattr(exc, "summary", lambda: exc)())
-    warn_retries(module, client)
     require = params["require"] or ["injected"]
     reports = [inspection.inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require)
                for p in sorted(pods, key=lambda p: (p["metadata"].get("namespace"), p["metadata"]["name"]))]
     summary, violations = inspection.summarize(reports, missing)
-    return {"changed": False, "pods": reports, "summary": summary, "violations": violations,
-            "missing_namespaces": missing, "injector_present": injector}, violations
+    result = {"changed": False, "pods": reports, "summary": summary, "violations": violations,
+              "missing_namespaces": missing, "injector_present": injector}
+    if violations and params["fail_on_violation"]:
+        raise MeshError("%d of %d pods violate the mesh requirements (%s): %s" % (
+            summary["violating_pods"], summary["total"], ", ".join(require), "; ".join(violations)), **result)
+    return result

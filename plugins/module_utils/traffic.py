@@ -23,6 +23,8 @@ import ssl
 import threading
 import time
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+
 try:
     from urllib.parse import quote, urlsplit
 except ImportError:  # pragma: no cover - Python 2 is not supported
@@ -43,7 +45,7 @@ _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-class ProbeInputError(ValueError):
+class ProbeInputError(MeshError, ValueError):
     """Bad input: the message names the option, the value and what is expected."""
 
 

@@ -91,7 +91,7 @@ options:
     type: str
     default: istio-system
 extends_documentation_fragment:
-  - istio_demo.mesh.k8s_group
+  - istio_demo.mesh.k8s
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
@@ -206,23 +206,30 @@ stderr_lines:
   returned: always
   type: list
   elements: str
+api_retries:
+  description: Every Kubernetes API request that was retried after a transient failure, with the reason.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    method:
+      description: HTTP method.
+      type: str
+    path:
+      description: Request path.
+      type: str
+    reason:
+      description: C(HTTP 503), C(ProtocolError) (dropped connection) and so on.
+      type: str
+  sample: []
 """
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl import IstioctlError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl_runner import argument_spec, run
-from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, check_pyyaml=False)
-    try:
-        result = run(module)
-    except IstioctlError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except K8sConnectionError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_k8s_module(argument_spec(), run)
 
 
 if __name__ == "__main__":

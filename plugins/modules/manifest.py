@@ -41,20 +41,8 @@ options:
   namespace:
     description: Namespace for namespaced objects whose definition does not name one.
     type: str
-  api_retries:
-    description:
-      - How many times one API request is retried after a transient failure before the task fails.
-      - C(0) turns retries off.
-    type: int
-    default: 5
-  api_backoff:
-    description:
-      - Seconds before the first retry; each further retry waits twice as long, at most 8 seconds, unless the
-        server's C(Retry-After) asks for longer.
-    type: float
-    default: 0.5
 extends_documentation_fragment:
-  - istio_demo.mesh.k8s_group
+  - istio_demo.mesh.k8s
   - kubernetes.core.k8s_auth_options
   - kubernetes.core.k8s_wait_options
 attributes:
@@ -156,21 +144,16 @@ api_retries:
 """
 
 import copy
-import traceback
 from functools import partial
 
 from ansible.module_utils.common.dict_transformations import dict_merge
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
-    K8sConnectionError,
-    auth_argument_spec,
-    connect,
-    warn_retries,
-)
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import connect
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
 from ansible_collections.kubernetes.core.plugins.module_utils.apply import annotate
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import WAIT_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import ResourceTimeout
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import RESOURCE_PREDICATES, custom_condition, exists
@@ -184,23 +167,20 @@ try:
     import yaml
 except ImportError:
     yaml = None
-    YAML_ERROR = traceback.format_exc()
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(copy.deepcopy(WAIT_ARG_SPEC))
+    """The module's own options (k8s_module adds the connection and retry options)."""
+    spec = copy.deepcopy(WAIT_ARG_SPEC)
     spec.update(
         definition=dict(type="raw", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         namespace=dict(type="str"),
-        api_retries=dict(type="int", default=5),
-        api_backoff=dict(type="float", default=0.5),
     )
     return spec
 
 
-class ManifestError(Exception):
+class ManifestError(MeshError):
     """The definition cannot be used; nothing was sent."""
 
 
@@ -309,12 +289,8 @@ def wait_for(service, resource, obj, result, state, condition):
 
 
 def run(module):
-    """(result, error message or None)."""
+    """The result; raises ManifestError (with the result so far when an object failed)."""
     params = module.params
-    if params["api_retries"] < 0:
-        raise ManifestError("api_retries=%d is invalid: expected 0 or more retries" % params["api_retries"])
-    if params["api_backoff"] < 0:
-        raise ManifestError("api_backoff=%s is invalid: expected 0 or more seconds" % params["api_backoff"])
     if params["wait_timeout"] <= 0 or params["wait_sleep"] <= 0:
         raise ManifestError("wait_timeout=%s, wait_sleep=%s are invalid: expected seconds > 0"
                             % (params["wait_timeout"], params["wait_sleep"]))
@@ -347,21 +323,14 @@ def run(module):
         changed=any(r.get("changed") for r in results),
         result=dict(results=results),
         objects=[label(obj) for _resource, obj in done] + [label(obj) for obj in objects[len(done):]],
-        api_retries=client.retry_log.events,
     )
-    warn_retries(module, client)
-    return result, error
+    if error:
+        raise ManifestError(error, **result)
+    return result
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, check_pyyaml=False)
-    try:
-        result, error = run(module)
-    except (ManifestError, K8sConnectionError) as exc:
-        module.fail_json(msg=str(exc), api_retries=[])
-    if error:
-        module.fail_json(msg=error, **result)
-    module.exit_json(**result)
+    run_k8s_module(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
-  - istio_demo.mesh.k8s_group
+  - istio_demo.mesh.k8s
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
@@ -193,25 +193,30 @@ injector_present:
   description: Whether an Istio sidecar-injector webhook configuration exists.
   returned: always
   type: bool
+api_retries:
+  description: Every Kubernetes API request that was retried after a transient failure, with the reason.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    method:
+      description: HTTP method.
+      type: str
+    path:
+      description: Request path.
+      type: str
+    reason:
+      description: C(HTTP 503), C(ProtocolError) (dropped connection) and so on.
+      type: str
+  sample: []
 """
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.inspection import InspectionInputError
-from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.sidecar_runner import argument_spec, run
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, check_pyyaml=False)
-    try:
-        result, violations = run(module)
-    except (InspectionInputError, K8sConnectionError) as exc:
-        module.fail_json(msg=str(exc))
-    if violations and module.params["fail_on_violation"]:
-        module.fail_json(msg="%d of %d pods violate the mesh requirements (%s): %s" % (
-            result["summary"]["violating_pods"], result["summary"]["total"], ", ".join(module.params["require"]),
-            "; ".join(violations)), **result)
-    module.exit_json(**result)
+    run_k8s_module(argument_spec(), run)
 
 
 if __name__ == "__main__":

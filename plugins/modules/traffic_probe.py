@@ -136,7 +136,7 @@ options:
     type: bool
     aliases: [verify_ssl]
 extends_documentation_fragment:
-  - istio_demo.mesh.k8s_group
+  - istio_demo.mesh.k8s
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
@@ -310,27 +310,31 @@ passed:
   returned: always
   type: bool
   sample: true
+api_retries:
+  description: Every Kubernetes API request that was retried after a transient failure, with the reason.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    method:
+      description: HTTP method.
+      type: str
+    path:
+      description: Request path.
+      type: str
+    reason:
+      description: C(HTTP 503), C(ProtocolError) (dropped connection) and so on.
+      type: str
+  sample: []
 """
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_runner import (
-    ProbeInputError,
-    argument_spec,
-    run,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
+from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_runner import argument_spec, run
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True,
-                              check_k8s=False, check_pyyaml=False)
-    try:
-        report = run(module)
-    except ProbeInputError as exc:
-        module.fail_json(msg=str(exc))
-    message = report.pop("message")
-    if not report["passed"]:
-        module.fail_json(msg=message, **report)
-    module.exit_json(changed=False, msg=message, **report)
+    # the Kubernetes connection is only used to probe a Service through the API server
+    run_k8s_module(argument_spec(), run, check_k8s=False)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ class _Server(http.server.ThreadingHTTPServer):
         pass  # a client that rejects our certificate or hangs up is part of the tests
 
 
-def serve(answer, tls_context=None):
+def serve(answer, tls_context=None, headers=None):
     """Start a server whose handler calls ``answer(handler) -> (status, body)``.
 
     Returns (base_url, recorder, stop).
@@ -65,6 +65,8 @@ def serve(answer, tls_context=None):
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

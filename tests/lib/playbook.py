@@ -31,6 +31,20 @@ class PlaybookRun(object):
     def result(self, name):
         return self.results()[name]
 
+    def outline(self):
+        """What a person reads first when a run went wrong: each failed task with its message, each changed task."""
+        lines = []
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                for host_result in task.get("hosts", {}).values():
+                    name = task["task"]["name"]
+                    if host_result.get("failed"):
+                        items = [r.get("msg", "") for r in host_result.get("results", []) if r.get("failed")]
+                        lines.append("FAILED %s: %s" % (name, " ".join([str(host_result.get("msg", ""))] + items)))
+                    elif host_result.get("changed"):
+                        lines.append("changed %s" % name)
+        return "\n".join(lines) or self.stdout[-3000:]
+
 
 def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None, verbosity=0, environment=None):
     """Write ``tasks`` into a localhost play under ``tmp_path`` and run it (``environment``: the play's)."""

@@ -39,47 +39,55 @@ def under_faults(sandbox, tmp_path, seed, *args):
     return rc, stats, proc, sandbox.requests(start)
 
 
-def assert_converged_or_named_the_fault(rc, proc, met):
-    """The promise for one run under faults: it met faults, said it retried, and either converged or failed with a
-    message that names the fault in words (no traceback)."""
-    assert [e for e in met if e["status"] in (429, 500, 503)], "the knobs should have faulted some requests"
-    assert "Kubernetes API request(s) after transient failures, with backoff" in proc.stdout, proc.stdout[-3000:]
+def assert_converged_or_named_the_fault(rc, proc):
+    """The promise for one run under faults: it converged, or failed with a message that names the fault in words
+    (no traceback)."""
     if rc != 0:
         message = failed_message(proc)
-        assert message and "Traceback" not in message, proc.stdout[-3000:]
+        assert message and "Traceback" not in message, PlaybookRun(proc).outline()
         assert any(word in message for word in FAULT_WORDS), message
+
+
+def faulted(met):
+    return [e for e in met if e["status"] in (429, 500, 503)]
 
 
 def test_site_under_faults_converges_or_names_the_fault_then_a_calm_run_converges(sandbox, tmp_path, clean):
     rc, stats, proc, met = under_faults(sandbox, tmp_path, 6, "site.yml")
-    assert_converged_or_named_the_fault(rc, proc, met)
+    assert faulted(met), "the knobs should have faulted some requests"
+    # the run says that it rode out trouble
+    assert "Kubernetes API request(s) after transient failures, with backoff" in proc.stdout, \
+        PlaybookRun(proc).outline()
+    assert_converged_or_named_the_fault(rc, proc)
     if rc != 0:
         rc, stats, proc = playbook(sandbox, tmp_path, "site.yml")
-        assert rc == 0, proc.stdout[-3000:]
+        assert rc == 0, PlaybookRun(proc).outline()
     # converged: a calm rerun changes nothing and writes nothing, and verify.yml proves the mesh
     mark = time.time()
     rc, stats, proc = playbook(sandbox, tmp_path, "site.yml")
-    assert rc == 0 and stats.get("changed") == 0, proc.stdout[-3000:]
+    assert rc == 0 and stats.get("changed") == 0, PlaybookRun(proc).outline()
     assert sandbox.writes(mark) == []
     rc, stats, proc = playbook(sandbox, tmp_path, "verify.yml")
-    assert rc == 0, proc.stdout[-3000:]
+    assert rc == 0, PlaybookRun(proc).outline()
 
 
 def test_over_several_seeds_a_run_under_faults_converges(sandbox, tmp_path, clean):
-    """On a converged mesh, site.yml's apps, ingress and proxy steps under faults, seed after
-    seed: every run keeps the promise, and at least one of them converges (rc 0, nothing changed) through the
-    faults rather than around them."""
+    """On a converged mesh, site.yml's apps and ingress steps under faults, seed after seed: every run keeps the
+    promise, and at least one of them converges (rc 0, nothing changed) through the faults rather than around them.
+    (The NGINX proxy's probe reaches its Service through the API server's proxy, where an API server fault is a
+    failure the probe measures and reports - the test above holds that to its promise.)"""
     rc, stats, proc = playbook(sandbox, tmp_path, "site.yml")  # converged whatever ran before (warm when it did)
-    assert rc == 0, proc.stdout[-3000:]
+    assert rc == 0, PlaybookRun(proc).outline()
     outcomes = []
     for seed in (11, 12, 13):
-        rc, stats, proc, met = under_faults(sandbox, tmp_path, seed, "site.yml", "--tags", "apps,ingress,nginx")
-        assert_converged_or_named_the_fault(rc, proc, met)
-        outcomes.append((seed, rc, stats.get("changed")))
-    assert any(rc == 0 and changed == 0 for dummy, rc, changed in outcomes), outcomes
+        rc, stats, proc, met = under_faults(sandbox, tmp_path, seed, "site.yml", "--tags", "apps,ingress")
+        assert_converged_or_named_the_fault(rc, proc)
+        outcomes.append((seed, len(faulted(met)), rc, stats.get("changed"), failed_message(proc)))
+    # a run that met faults and still converged, changing nothing
+    assert any(met and rc == 0 and changed == 0 for dummy, met, rc, changed, dummy_message in outcomes), outcomes
     # and teardown leaves the cluster as it was
     rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml")
-    assert rc == 0, proc.stdout[-3000:]
+    assert rc == 0, PlaybookRun(proc).outline()
     after = sandbox.snapshot()
     assert {k: v["uid"] for k, v in after.items()} == {k: v["uid"] for k, v in clean["objects"].items()}
     assert sandbox.security_group_rules() == clean["rules"]

@@ -39,6 +39,8 @@ class Faults(object):
         self.lb_ready_delay = 0.0
         self.lb_release_delay = 0.5
         self.stuck_finalizers = False
+        # the next N API requests are answered with the first of error_codes, whatever the rates
+        self.fail_next = 0
         self.rng = random.Random()
 
     def update(self, values):
@@ -56,12 +58,15 @@ class Faults(object):
         with self.lock:
             names = ("error_rate", "error_codes", "drop_rate", "latency_ms", "never_ready",
                      "istioctl_fail_install", "precheck_findings", "unauthorized", "lb_ready_delay",
-                     "lb_release_delay", "stuck_finalizers")
+                     "lb_release_delay", "stuck_finalizers", "fail_next")
             return {k: getattr(self, k) for k in names}
 
     def draw(self):
         """None, 'drop' or an HTTP status for this request."""
         with self.lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return self.error_codes[0]
             if self.drop_rate and self.rng.random() < self.drop_rate:
                 return "drop"
             if self.error_rate and self.rng.random() < self.error_rate:
