@@ -1,0 +1,71 @@
+"""The collection as AWX / Ansible Automation Platform gets it: through an execution environment built by
+ansible-builder. No container engine runs here, so what is checked is what ansible-builder reads and writes before
+an engine would take over: the dependencies it introspects from the collection, and the build context it creates
+for an EE definition that installs the collection's built tarball."""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+
+
+def pins(path):
+    """{package name (lower case): specifier} of a requirements file."""
+    found = {}
+    with open(path) as handle:
+        for line in handle:
+            line = line.split("#", 1)[0].strip()
+            match = re.match(r"^([A-Za-z0-9_.-]+)\s*(.*)$", line)
+            if match:
+                found[match.group(1).lower()] = match.group(2).replace(" ", "")
+    return found
+
+
+def test_introspection_finds_the_collections_python_and_system_dependencies(tmp_path):
+    installed = tmp_path / "collections"
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--no-deps", "-p",
+                    str(installed), ROOT], check=True, capture_output=True, text=True, cwd=str(tmp_path))
+    out = subprocess.run([os.path.join(BIN, "ansible-builder"), "introspect", "--sanitize", str(installed)],
+                         check=True, capture_output=True, text=True).stdout
+    found = yaml.safe_load(out[out.index("---"):])
+    python = {re.split(r"[<>=!~ ]", entry, maxsplit=1)[0].lower(): entry for entry in found["python"]}
+    for package in ("kubernetes", "jsonpatch", "boto3", "botocore"):
+        assert package in python and python[package].endswith("# from collection istio_demo.mesh"), found
+    assert any(entry.startswith("graphviz ") for entry in found["system"]), found
+    # the EE gets the versions the collection is tested with
+    tested = pins(os.path.join(ROOT, "requirements.txt"))
+    for package, specifier in pins(os.path.join(ROOT, "meta", "ee-requirements.txt")).items():
+        assert tested.get(package) == specifier, (package, specifier, tested.get(package))
+
+
+def test_an_ee_definition_with_the_collection_gets_a_build_context(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(dist), ROOT],
+                   check=True, capture_output=True, text=True)
+    tarball = os.path.basename(glob.glob(str(dist / "istio_demo-mesh-*.tar.gz"))[0])
+    definition = tmp_path / "execution-environment.yml"
+    definition.write_text(yaml.safe_dump({
+        "version": 3,
+        "images": {"base_image": {"name": "quay.io/ansible/ansible-runner:latest"}},
+        "dependencies": {"galaxy": {"collections": [
+            {"name": "/build/dist/" + tarball, "type": "file"}]}},
+        "additional_build_files": [{"src": str(dist), "dest": "dist"}],
+        "additional_build_steps": {"prepend_galaxy": ["COPY _build/dist /build/dist"]},
+    }))
+    context = tmp_path / "context"
+    made = subprocess.run([os.path.join(BIN, "ansible-builder"), "create", "-f", str(definition), "-c", str(context),
+                           "--output-filename", "Containerfile"], capture_output=True, text=True, cwd=str(tmp_path),
+                          check=False)
+    assert made.returncode == 0, made.stdout + made.stderr
+    containerfile = (context / "Containerfile").read_text()
+    assert "ansible-galaxy collection install" in containerfile
+    assert "COPY _build/dist /build/dist" in containerfile
+    assert (context / "_build" / "dist" / tarball).is_file()
+    requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
+    assert requirements["collections"] == [{"name": "/build/dist/" + tarball, "type": "file"}]
