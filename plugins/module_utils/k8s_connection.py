@@ -188,7 +188,7 @@ def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log
 
 
 def request_settings(client):
-    """(API server URL, auth headers, TLS settings) of a kubernetes.core client.
+    """(API server URL, auth headers, TLS settings, proxy URL) of a kubernetes.core client.
 
     The headers carry the bearer token or basic credentials and the
     impersonation headers; callers must never log them.

@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: istioctl
 short_description: Install, upgrade and remove Istio with istioctl, idempotently
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - istio_demo.mesh developers (@istio-demo-mesh)
 description:

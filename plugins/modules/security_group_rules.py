@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: security_group_rules
 short_description: Manage the inbound rules this collection owns on the security groups of an EKS cluster's nodes
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - istio_demo.mesh developers (@istio-demo-mesh)
 description:

@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: sidecar_info
 short_description: Prove that Istio took hold of each pod - sidecar, init step, labels, readiness
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - istio_demo.mesh developers (@istio-demo-mesh)
 description:

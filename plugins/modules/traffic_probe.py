@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: traffic_probe
 short_description: Send a bounded, measured burst of HTTP requests and judge the answers
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - istio_demo.mesh developers (@istio-demo-mesh)
 description:

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import yaml
+
 import httpservers
 from playbook import run_playbook
 
@@ -18,7 +20,9 @@ def test_built_tarball_installs_and_its_module_runs_outside_the_repo(server, tmp
     subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(dist), ROOT],
                    check=True, capture_output=True, text=True)
     tarballs = glob.glob(str(dist / "istio_demo-mesh-*.tar.gz"))
-    assert [os.path.basename(t) for t in tarballs] == ["istio_demo-mesh-0.1.0.tar.gz"]
+    with open(os.path.join(ROOT, "galaxy.yml")) as handle:
+        version = yaml.safe_load(handle)["version"]
+    assert [os.path.basename(t) for t in tarballs] == ["istio_demo-mesh-%s.tar.gz" % version]
     listing = subprocess.run(["tar", "-tzf", tarballs[0]], check=True, capture_output=True, text=True).stdout
     assert "plugins/modules/traffic_probe.py" in listing
     for unwanted in (".venv/", "build/", ".sandbox/"):
