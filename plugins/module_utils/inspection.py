@@ -10,6 +10,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
 
 ISTIO_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
 REQUIREMENTS = ("injected", "ready", "labels", "init")
@@ -241,3 +242,55 @@ def summarize(pods, missing_namespaces=()):
         "violating_pods": sum(1 for p in pods if p["violations"]),
         "violations": len(violations),
     }, violations
+
+
+# ---------------------------------------------------------------- the sidecar_info module's reads
+# one LIST of pods per namespace, whatever the number of pods, plus one LIST of namespaces and one of webhooks
+
+INJECTOR_PREFIX = "istio-sidecar-injector"
+
+
+def _items(client, resource, **params):
+    return client.get(resource, **params).to_dict().get("items") or []
+
+
+def inspect_cluster(module):
+    """The result; raises InspectionInputError or K8sConnectionError, or MeshError with the result when pods violate
+    the requirements and fail_on_violation is set."""
+    params = module.params
+    namespaces = list(dict.fromkeys(params["namespace"] or []))
+    validate_inputs(namespaces, params.get("label_selector"), params.get("field_selector"))
+    client = connect(module)
+    selectors = {}
+    if params.get("label_selector"):
+        selectors["label_selector"] = params["label_selector"]
+    if params.get("field_selector"):
+        selectors["field_selector"] = params["field_selector"]
+    try:
+        pods_api = client.resource("Pod", "v1")
+        ns_labels = dict((n["metadata"]["name"], n["metadata"].get("labels") or {})
+                         for n in _items(client, client.resource("Namespace", "v1")))
+        hooks = _items(client, client.resource("MutatingWebhookConfiguration", "admissionregistration.k8s.io/v1"))
+        injector = any(h["metadata"]["name"].startswith(INJECTOR_PREFIX) for h in hooks)
+        missing = [ns for ns in namespaces if ns not in ns_labels]
+        pods = []
+        if namespaces:
+            for ns in namespaces:
+                if ns not in missing:
+                    pods.extend(_items(client, pods_api, namespace=ns, **selectors))
+        else:
+            pods = _items(client, pods_api, **selectors)
+    except K8sConnectionError:
+        raise
+    except Exception as exc:  # the API's own error (403, 401, unreachable) in its words
+        raise K8sConnectionError("cannot list pods: %s" % getattr(exc, "summary", lambda: exc)())
+    require = params["require"] or ["injected"]
+    reports = [inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require)
+               for p in sorted(pods, key=lambda p: (p["metadata"].get("namespace"), p["metadata"]["name"]))]
+    summary, violations = summarize(reports, missing)
+    result = {"changed": False, "pods": reports, "summary": summary, "violations": violations,
+              "missing_namespaces": missing, "injector_present": injector}
+    if violations and params["fail_on_violation"]:
+        raise MeshError("%d of %d pods violate the mesh requirements (%s): %s" % (
+            summary["violating_pods"], summary["total"], ", ".join(require), "; ".join(violations)), **result)
+    return result

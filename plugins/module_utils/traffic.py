@@ -24,6 +24,11 @@ import threading
 import time
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
+    K8sConnectionError,
+    connect,
+    request_settings,
+)
 
 try:
     from urllib.parse import quote, urlsplit
@@ -643,3 +648,59 @@ def probe(target, spec, clock=time.monotonic, ready_timeout=0, ready_server=None
     if wait is not None:
         report["wait"] = wait
     return report
+
+
+# ---------------------------------------------------------------- the traffic_probe module
+
+def _spec_from(params):
+    return validate_spec(
+        requests=params["requests"], duration=params["duration"], qps=params["qps"],
+        concurrency=params["concurrency"], timeout=params["timeout"], method=params["method"],
+        headers=params["headers"], body=params["body"], validate_certs=params["validate_certs"],
+        expect_status=params["expect_status"], min_success_ratio=params["min_success_ratio"])
+
+
+def _target(module, spec):
+    params = module.params
+    if params["url"] and params["service"]:
+        raise ProbeInputError("url=%r and service=%r are mutually exclusive: probe either a URL or a "
+                              "Kubernetes Service" % (params["url"], params["service"]))
+    if params["url"]:
+        return url_target(params["url"], validate_certs=spec.validate_certs)
+    if not params["service"]:
+        raise ProbeInputError("neither url nor service is set: expected url (an http:// or https:// URL) "
+                              "or service (namespace, name, port, path)")
+    namespace, name, port, path, scheme = validate_service(params["service"])
+    try:
+        client = connect(module)
+    except K8sConnectionError as exc:
+        raise ProbeInputError(str(exc))
+    host, headers, tls, proxy = request_settings(client)
+    if proxy:
+        raise ProbeInputError("proxy=%s is set for the Kubernetes connection, but traffic_probe reaches "
+                              "Services without an HTTP proxy: unset proxy or probe a url" % proxy)
+    context = None
+    if str(host).startswith("https"):
+        context = make_ssl_context(**tls)
+    return service_target(host, namespace, name, port, path, scheme=scheme, headers=headers,
+                          ssl_context=context)
+
+
+def probe_module(module):
+    """Validate everything, then probe; return the report, or raise MeshError with it when the probe failed."""
+    spec = _spec_from(module.params)
+    target = _target(module, spec)
+    ready_timeout = module.params["ready_timeout"]
+    if ready_timeout < 0:
+        raise ProbeInputError("ready_timeout=%r is invalid: expected seconds >= 0 (0: measure at once)" % ready_timeout)
+    ready_server = module.params["ready_server"]
+    if ready_server:
+        try:
+            re.compile(ready_server)
+        except re.error as exc:
+            raise ProbeInputError("ready_server=%r is invalid: expected a regular expression (%s)" % (ready_server, exc))
+    report = probe(target, spec, ready_timeout=ready_timeout, ready_server=ready_server)
+    if not report["passed"]:
+        raise MeshError(failure_message(report), **report)
+    return dict(report, changed=False,
+                msg="%d of %d requests to %s succeeded" % (report["succeeded"], report["requests"], report["url"]))

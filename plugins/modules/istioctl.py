@@ -224,12 +224,30 @@ api_retries:
   sample: []
 """
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl_runner import argument_spec, run
+from ansible_collections.istio_demo.mesh.plugins.module_utils import istioctl as ic
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
 
 
+def argument_spec():
+    """The module's own options (k8s_module adds the connection and retry options)."""
+    spec = dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        profile=dict(type="str", default="demo", choices=list(ic.PROFILES)),
+        revision=dict(type="str"),
+        set_values=dict(type="dict", default={}),
+        overlay_files=dict(type="list", elements="path", default=[]),
+        version=dict(type="str"),
+        istioctl_path=dict(type="path"),
+        precheck=dict(type="bool", default=True),
+        purge=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+        istio_namespace=dict(type="str", default="istio-system"),
+    )
+    return spec
+
+
 def main():
-    run_k8s_module(argument_spec(), run)
+    run_k8s_module(argument_spec(), ic.run_module)
 
 
 if __name__ == "__main__":

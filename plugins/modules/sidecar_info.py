@@ -211,12 +211,24 @@ api_retries:
   sample: []
 """
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.sidecar_runner import argument_spec, run
+from ansible_collections.istio_demo.mesh.plugins.module_utils import inspection
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
 
 
+def argument_spec():
+    """The module's own options (k8s_module adds the connection and retry options)."""
+    spec = dict(
+        namespace=dict(type="list", elements="str", default=[]),
+        label_selector=dict(type="str"),
+        field_selector=dict(type="str"),
+        require=dict(type="list", elements="str", choices=list(inspection.REQUIREMENTS), default=["injected"]),
+        fail_on_violation=dict(type="bool", default=False),
+    )
+    return spec
+
+
 def main():
-    run_k8s_module(argument_spec(), run)
+    run_k8s_module(argument_spec(), inspection.inspect_cluster)
 
 
 if __name__ == "__main__":

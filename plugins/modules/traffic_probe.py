@@ -328,13 +328,41 @@ api_retries:
   sample: []
 """
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
-from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_runner import argument_spec, run
+
+
+def argument_spec():
+    """The module's own options (k8s_module adds the connection and retry options)."""
+    spec = dict(
+        url=dict(type="str"),
+        service=dict(type="dict", options=dict(
+            namespace=dict(type="str", default="default"),
+            name=dict(type="str", required=True),
+            port=dict(type="raw", required=True),
+            path=dict(type="str", default="/"),
+            scheme=dict(type="str", choices=["http", "https"], default="http"),
+        )),
+        requests=dict(type="int"),
+        duration=dict(type="float"),
+        qps=dict(type="float"),
+        concurrency=dict(type="int", default=1),
+        timeout=dict(type="float", default=5.0),
+        method=dict(type="str", default="GET",
+                    choices=list(traffic.METHODS)),
+        headers=dict(type="dict", no_log=True),
+        body=dict(type="str"),
+        expect_status=dict(type="list", elements="int", default=[200]),
+        min_success_ratio=dict(type="float", default=1.0),
+        ready_timeout=dict(type="float", default=0.0),
+        ready_server=dict(type="str"),
+    )
+    return spec
 
 
 def main():
     # the Kubernetes connection is only used to probe a Service through the API server
-    run_k8s_module(argument_spec(), run, check_k8s=False)
+    run_k8s_module(argument_spec(), traffic.probe_module, check_k8s=False)
 
 
 if __name__ == "__main__":

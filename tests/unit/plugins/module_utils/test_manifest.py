@@ -1,8 +1,8 @@
-"""The manifest module's pure parts: reading a definition, and telling an object that needs no request."""
+"""The manifest engine's pure parts: reading a definition, and telling an object that needs no request."""
 
 import pytest
 
-from ansible_collections.istio_demo.mesh.plugins.modules import manifest
+from ansible_collections.istio_demo.mesh.plugins.module_utils import manifest
 
 NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "my-app"}}
 SVC = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},

@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The manifest module's engine: every object sent through kubernetes.core's apply or delete (skipped when already
+as applied), then awaited; the first failure ends the run with what was done so far."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+from functools import partial
+
+from ansible.module_utils.common.dict_transformations import dict_merge
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import connect
+from ansible_collections.kubernetes.core.plugins.module_utils.apply import annotate
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import ResourceTimeout
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import RESOURCE_PREDICATES, custom_condition, exists
+
+try:
+    from kubernetes.dynamic.resource import ResourceInstance
+except ImportError:  # AnsibleK8SModule reports the missing kubernetes library
+    ResourceInstance = None
+
+try:
+    import yaml
+except ImportError:
+    yaml = None
+
+
+class ManifestError(MeshError):
+    """The definition cannot be used; nothing was sent."""
+
+
+def objects_of(definition):
+    """The definition as a list of object mappings; raises ManifestError."""
+    if isinstance(definition, str):
+        if yaml is None:
+            raise ManifestError("definition is YAML text, which needs PyYAML")
+        try:
+            definition = list(yaml.safe_load_all(definition))
+        except yaml.YAMLError as exc:
+            raise ManifestError("definition is not valid YAML: %s" % exc)
+    if isinstance(definition, dict):
+        definition = [definition]
+    if not isinstance(definition, list):
+        raise ManifestError("definition=%r is invalid: expected a list of objects, an object or YAML text" % (definition,))
+    objects = []
+    for index, item in enumerate(definition):
+        if item is None:
+            continue
+        if isinstance(item, dict) and item.get("kind") == "List" or isinstance(item, list):
+            nested = item.get("items") if isinstance(item, dict) else item
+            objects.extend(objects_of(nested or []))
+            continue
+        if not isinstance(item, dict) or not item.get("kind") or not item.get("apiVersion") \
+                or not (item.get("metadata") or {}).get("name"):
+            raise ManifestError("definition[%d]=%s is invalid: expected an object with apiVersion, kind and metadata.name"
+                                % (index, _short(item)))
+        objects.append(copy.deepcopy(item))
+    return objects
+
+
+def with_namespace(obj, namespace, namespaced):
+    """``obj`` in ``namespace`` when its kind is namespaced and it names none."""
+    if namespace and namespaced and not obj["metadata"].get("namespace"):
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["namespace"] = namespace
+    return obj
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def label(obj):
+    meta = obj.get("metadata") or {}
+    return "%s/%s/%s" % (obj.get("kind"), meta.get("namespace") or "", meta.get("name"))
+
+
+def contains(actual, wanted):
+    """Whether every field of ``wanted`` is in ``actual`` with the same value (lists item by item)."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(k in actual and contains(actual[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and all(
+            contains(a, w) for a, w in zip(actual, wanted))
+    return actual == wanted
+
+
+def unchanged(service, resource, obj, params):
+    """The result for an object that is already as applied, or None.
+
+    kubernetes.core's client-side apply sends a PATCH for every object that
+    holds a list, even when nothing differs. An object whose live state holds
+    every field of the definition, and whose last-applied annotation is this
+    very definition, needs no request at all: it is read once and reported
+    unchanged.
+    """
+    if params["state"] != "present":
+        return None
+    desired = copy.deepcopy(obj)
+    desired["kind"] = resource.kind
+    desired["apiVersion"] = resource.group_version
+    existing = service.retrieve(resource, desired)
+    if not existing:
+        return None
+    live = existing.to_dict()
+    if not contains(live, dict_merge(desired, annotate(desired))):
+        return None
+    result = {"changed": False, "method": "apply", "result": live}
+    if service.module._diff:
+        result["diff"] = {"before": live, "after": live}
+    return result
+
+
+def wait_for(service, resource, obj, result, state, condition):
+    """Wait for one object as kubernetes.core would; raises ResourceTimeout.
+
+    An object the API server already returned in the awaited state (a
+    Service, a ConfigMap, a Deployment that was ready) is not read again.
+    """
+    known = result.get("result")
+    if state == "present" and isinstance(known, dict) and known.get("kind") and ResourceInstance is not None:
+        predicate = partial(custom_condition, condition) if condition else RESOURCE_PREDICATES.get(resource.kind, exists)
+        if predicate(ResourceInstance(service.client, known)):
+            result["duration"] = 0
+            return
+    success, instance, duration = service.wait(resource, obj)
+    result["duration"] = duration
+    if state == "present" and instance:
+        result["result"] = instance
+    if not success:
+        raise ResourceTimeout('"{0}" "{1}": Timed out waiting on resource'.format(
+            resource.kind, obj["metadata"]["name"]), result=result)
+
+
+def run_module(module):
+    """The result; raises ManifestError (with the result so far when an object failed)."""
+    params = module.params
+    if params["wait_timeout"] <= 0 or params["wait_sleep"] <= 0:
+        raise ManifestError("wait_timeout=%s, wait_sleep=%s are invalid: expected seconds > 0"
+                            % (params["wait_timeout"], params["wait_sleep"]))
+    objects = objects_of(params["definition"])
+    client = connect(module)
+    service = K8sService(client, module)
+    # every object is sent first and waited for afterwards, so that Deployments roll out side by side
+    action = dict(state=params["state"], apply=params["state"] == "present", wait=False)
+    results, error, done = [], None, []  # done: (resource, object) of each object sent
+    for obj in objects:
+        try:
+            resource = service.find_resource(obj["kind"], obj["apiVersion"], fail=True)
+            obj = with_namespace(obj, params.get("namespace"), resource.namespaced)
+            done.append((resource, obj))
+            results.append(unchanged(service, resource, obj, params) or
+                           perform_action(service, copy.deepcopy(obj), action))
+        except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
+            error = "%s %s failed: %s" % ("applying" if params["state"] == "present" else "deleting",
+                                          label(obj), to_native(exc))
+            break
+    if params["wait"] and not module.check_mode and error is None:
+        condition = params["wait_condition"] if (params["wait_condition"] or {}).get("type") else None
+        for (resource, obj), outcome in zip(done, results):
+            try:
+                wait_for(service, resource, obj, outcome, params["state"], condition)
+            except Exception as exc:  # as above
+                error = "waiting for %s failed: %s" % (label(obj), to_native(exc))
+                break
+    result = dict(
+        changed=any(r.get("changed") for r in results),
+        result=dict(results=results),
+        objects=[label(obj) for _resource, obj in done] + [label(obj) for obj in objects[len(done):]],
+    )
+    if error:
+        raise ManifestError(error, **result)
+    return result
