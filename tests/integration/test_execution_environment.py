@@ -29,8 +29,13 @@ def pins(path):
 
 def test_introspection_finds_the_collections_python_and_system_dependencies(tmp_path):
     installed = tmp_path / "collections"
-    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--no-deps", "-p",
-                    str(installed), ROOT], check=True, capture_output=True, text=True, cwd=str(tmp_path))
+    # installed as another estate installs it: on its own collections path (the repo's build/collections, which
+    # make puts on ANSIBLE_COLLECTIONS_PATH, would make ansible-galaxy find it installed already)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed))
+    env.pop("PYTHONPATH", None)
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", "--no-deps", "-p",
+                    str(installed), ROOT], check=True, capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert (installed / "ansible_collections" / "istio_demo" / "mesh" / "meta" / "execution-environment.yml").is_file()
     out = subprocess.run([os.path.join(BIN, "ansible-builder"), "introspect", "--sanitize", str(installed)],
                          check=True, capture_output=True, text=True).stdout
     found = yaml.safe_load(out[out.index("---"):])
