@@ -100,7 +100,8 @@ def connect(module):
             "cannot connect to the Kubernetes API with %s: %s" % (describe_source(params), _short(exc)))
     finally:
         Retry.DEFAULT = previous
-    client.retry_log = enable_retries(client, retries, backoff, log)
+    _install(client, policy)
+    client.retry_log = log
     return client
 
 
@@ -173,7 +174,12 @@ def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log
     """Make every request of a kubernetes.core client retry transient failures (see retry_policy); returns the
     RetryLog the retries are noted in."""
     log = log if log is not None else RetryLog()
-    policy = retry_policy(retries, backoff, log)
+    _install(client, retry_policy(retries, backoff, log))
+    return log
+
+
+def _install(client, policy):
+    """The retry policy for every request of a kubernetes.core client, from now on."""
     configuration = getattr(client, "configuration", None)
     if configuration is not None:
         configuration.retries = policy
@@ -184,7 +190,6 @@ def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log
         # their retry policy from here when they are (re)created
         pool_manager.connection_pool_kw["retries"] = policy
         pool_manager.clear()
-    return log
 
 
 def request_settings(client):

@@ -25,7 +25,6 @@ import time
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
-    K8sConnectionError,
     connect,
     request_settings,
 )
@@ -671,10 +670,7 @@ def _target(module, spec):
         raise ProbeInputError("neither url nor service is set: expected url (an http:// or https:// URL) "
                               "or service (namespace, name, port, path)")
     namespace, name, port, path, scheme = validate_service(params["service"])
-    try:
-        client = connect(module)
-    except K8sConnectionError as exc:
-        raise ProbeInputError(str(exc))
+    client = connect(module)  # its K8sConnectionError is a MeshError, reported as it is
     host, headers, tls, proxy = request_settings(client)
     if proxy:
         raise ProbeInputError("proxy=%s is set for the Kubernetes connection, but traffic_probe reaches "

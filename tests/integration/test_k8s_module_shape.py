@@ -41,9 +41,6 @@ RETRYING = sorted(set(MODULES) - {"traffic_probe"})
 @pytest.mark.parametrize("module", RETRYING)
 def test_each_kubernetes_module_retries_and_reports_it(sandbox, tmp_path, app, module):
     start = time.time()
-    if module == "istioctl":
-        # the module asks the cluster before istioctl does
-        pass
     sandbox.faults(fail_next=2, error_codes=[503])  # the first two API requests
     try:
         done = run(sandbox, tmp_path, module, api_backoff=0.05)

@@ -134,7 +134,7 @@ def _entries(managed):
 def _entry(previous, identity, paths, api_version, stamp):
     manager, operation, subresource = identity
     fields = nest(paths)
-    if previous is not None and previous.get("fieldsV1") == fields and previous.get("apiVersion") == api_version:
+    if previous is not None and previous.get("fieldsV1") == fields:
         return previous  # an unchanged entry keeps its time
     entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": stamp,
              "fieldsType": "FieldsV1", "fieldsV1": fields}
@@ -144,9 +144,9 @@ def _entry(previous, identity, paths, api_version, stamp):
 
 
 def _assemble(rows, api_version, stamp):
-    return [_entry(previous, identity, paths, api_version if previous is None or changed else
-                   previous.get("apiVersion"), stamp)
-            for identity, previous, paths, changed in rows if paths]
+    """managedFields from (identity, previous entry, paths) rows; an entry whose fields did not change stays as it
+    was (time and apiVersion), one left without fields is dropped."""
+    return [_entry(previous, identity, paths, api_version, stamp) for identity, previous, paths in rows if paths]
 
 
 def _manager_text(identity, entry):
@@ -212,9 +212,9 @@ def apply(managed, manager, api_version, current, applied, merged, force, stamp,
     for other, entry, paths in rows:
         if other == identity:
             continue
-        kept = paths - taken if force else paths
-        out_rows.append((other, entry, kept, kept != paths))
-    still_owned = set().union(*[paths for dummy, dummy2, paths, dummy3 in out_rows]) if out_rows else set()
+        kept = paths - taken  # empty unless forced: conflicts without force were refused above
+        out_rows.append((other, entry, kept))
+    still_owned = set().union(*[paths for dummy, dummy2, paths in out_rows])
     gone = [path for path in released if path not in still_owned and
             not any(owned[:len(path)] == path for owned in still_owned | applied_paths)]
     removed = []
@@ -224,7 +224,7 @@ def apply(managed, manager, api_version, current, applied, merged, force, stamp,
             removed.append(path)
     _prune_empty(result, gone)
     previous = next((entry for other, entry, dummy in rows if other == identity), None)
-    out_rows.append((identity, previous, applied_paths, True))
+    out_rows.append((identity, previous, applied_paths))
     return result, _assemble(out_rows, api_version, stamp)
 
 
@@ -245,8 +245,8 @@ def update(managed, manager, api_version, old, new, stamp, subresource=None, has
         if other == identity:
             continue
         kept = paths - changed - removed
-        out_rows.append((other, entry, kept, kept != paths))
+        out_rows.append((other, entry, kept))
     previous = next((entry for other, entry, dummy in rows if other == identity), None)
     mine = next((paths for other, dummy, paths in rows if other == identity), set())
-    out_rows.append((identity, previous, (mine - removed) | changed, True))
+    out_rows.append((identity, previous, (mine - removed) | changed))
     return _assemble(out_rows, api_version, stamp)

@@ -20,11 +20,6 @@ def k8s(task_name, **options):
     return {"name": task_name, "kubernetes.core.k8s": options, "register": task_name.replace(" ", "_")}
 
 
-def writes(entries, since):
-    """The writes among the requests that began at or after since (the log is written as each answer goes out)."""
-    return [e for e in entries if e["time"] >= since and e["verb"] in ("POST", "PUT", "PATCH", "DELETE")]
-
-
 def test_create_apply_server_side_apply_wait_and_absent(sandbox, tmp_path):
     tasks = [
         k8s("namespace", definition={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kc-demo"}}),
@@ -72,7 +67,7 @@ def test_check_mode_writes_only_with_dry_run(sandbox, tmp_path):
         server_side_apply={"field_manager": "contract-test"})], extra_args=["--check"], env=sandbox.env)
     assert run.rc == 0, run.stdout[-3000:]
     assert run.result("create")["changed"] is True
-    made = writes(sandbox.requests(), before)
+    made = sandbox.writes(before)
     assert made, "check mode should still ask the server (dry run)"
     assert all(e["dry_run"] for e in made), made
     assert sandbox.kubectl("get", "cm", "checked", check=False).returncode != 0

@@ -14,9 +14,6 @@ import yaml
 
 from playbook import run_playbook
 
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
-
-
 def k8s(task, module="kubernetes.core.k8s", **options):
     return {"name": task, module: options, "register": re.sub(r"\W+", "_", task)}
 
@@ -49,7 +46,7 @@ def checked_then_done(sandbox, tmp_path, tasks, names, diffs=()):
     for name in diffs:
         diff = check.result(name).get("diff")
         assert diff and diff["before"] != diff["after"], name
-    writes = [e for e in sandbox.requests() if e["time"] >= started and e["verb"] in WRITES]
+    writes = sandbox.writes(started)
     assert writes and all(e["dry_run"] for e in writes), writes
     real = run_playbook(tmp_path, tasks, env=sandbox.env)
     assert real.rc == 0, real.stdout[-3000:]
