@@ -4,7 +4,7 @@
 """What the istioctl module needs beyond the istioctl binary: input checks,
 command lines, output parsing, the installed-spec record and its comparison.
 
-Pure functions where possible; ``IstioctlRunner`` runs the binary.
+Pure functions where possible; ``IstioctlRunner`` runs the binary through the module's ``run_command``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,8 +17,8 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
+import threading
 import time
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
@@ -96,11 +96,9 @@ def render_value(value):
 
 
 def validate(params):
-    """Check every option before anything runs; raise IstioctlError naming option, value, expectation."""
+    """Check what the argument spec cannot say (its types and choices come first) before anything runs; raise
+    IstioctlError naming option, value, expectation."""
     state = params.get("state") or "present"
-    profile = params.get("profile")
-    if state == "present" and profile not in PROFILES:
-        raise IstioctlError("profile=%r is invalid: expected one of %s" % (profile, ", ".join(PROFILES)))
     revision = params.get("revision")
     if revision and (len(revision) > 63 or not DNS_LABEL.match(revision) or revision == "default"):
         raise IstioctlError("revision=%r is invalid: expected a DNS label (lower-case letters, digits and '-', at "
@@ -109,10 +107,7 @@ def validate(params):
     version = params.get("version")
     if version and not VERSION_RE.match(str(version)):
         raise IstioctlError("version=%r is invalid: expected an Istio release such as 1.30.3" % (version,))
-    values = params.get("set_values") or {}
-    if not isinstance(values, dict):
-        raise IstioctlError("set_values=%r is invalid: expected a mapping of istioctl values" % (values,))
-    flat = flatten_values(values)
+    flat = flatten_values(params.get("set_values") or {})
     for key in flat:
         if not SET_KEY.match(key):
             raise IstioctlError("set_values key %r is invalid: expected dotted names such as "
@@ -377,22 +372,38 @@ def plan(desired, recorded, recorded_components, health):
 # ---------------------------------------------------------------- running
 
 class IstioctlRunner(object):
-    """Runs istioctl; never through a shell."""
+    """Runs istioctl through ``module.run_command`` (never through a shell), each run bounded by a timeout."""
 
-    def __init__(self, binary, env=None):
+    def __init__(self, module, binary):
+        self.module = module
         self.binary = binary
-        self.env = env
 
-    def run(self, args, timeout=None):
+    def run(self, args, timeout):
+        """(rc, stdout, stderr); raise IstioctlError when istioctl cannot start or outlives ``timeout`` seconds
+        (run_command has no timeout of its own: a timer started once the process exists stops it)."""
+        expired = threading.Event()
+        timers = []
+
+        def arm(process):
+            def stop():
+                expired.set()
+                process.kill()
+            timer = threading.Timer(timeout, stop)
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
+
         try:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=self.env, check=False,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
-            raise IstioctlError("%s did not finish within %s s" % (" ".join(args[:2]), timeout),
-                                stdout_lines=(exc.stdout or "").splitlines() if isinstance(exc.stdout, str) else [])
+            rc, out, err = self.module.run_command(args, before_communicate_callback=arm, handle_exceptions=False)
         except OSError as exc:
             raise IstioctlError("cannot run %s: %s; %s" % (args[0], exc, DOWNLOAD_HINT))
-        return proc.returncode, proc.stdout, proc.stderr
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if expired.is_set():
+            raise IstioctlError("%s did not finish within %s s" % (" ".join(args[:2]), timeout),
+                                stdout_lines=out.splitlines(), stderr_lines=err.splitlines())
+        return rc, out, err
 
     def client_version(self):
         rc, out, err = self.run([self.binary, "version", "--remote=false", "-o", "json"], timeout=60)
@@ -563,7 +574,7 @@ def run_module(module, which=shutil.which):
     params = module.params
     flat = validate(params)
     binary = find_binary(params.get("istioctl_path"), which)
-    runner = IstioctlRunner(binary)
+    runner = IstioctlRunner(module, binary)
     client_version = runner.client_version()
     if params.get("version") and params["version"] != client_version:
         wanted = params["version"]

@@ -94,10 +94,6 @@ def validate_spec(requests=None, duration=None, qps=None, concurrency=1, timeout
     ``DEFAULT_REQUESTS`` requests are sent unless a ``qps`` was given, since a
     rate with no bound is almost always a forgotten bound).
     """
-    if requests is not None and duration is not None:
-        raise ProbeInputError(
-            "requests=%r and duration=%r are mutually exclusive: bound the probe by a "
-            "number of requests or by a duration in seconds, not both" % (requests, duration))
     if requests is not None:
         requests = _number("requests", requests, int, "a whole number of requests >= 1")
         if requests < 1 or requests > MAX_REQUESTS:
@@ -124,12 +120,8 @@ def validate_spec(requests=None, duration=None, qps=None, concurrency=1, timeout
     timeout = _number("timeout", timeout, float, "a number of seconds > 0")
     if not timeout > 0 or math.isinf(timeout):
         raise _bad("timeout", timeout, "a number of seconds > 0")
-    method = str(method or "").upper()
-    if method not in METHODS:
-        raise _bad("method", method, "one of %s" % ", ".join(METHODS))
+    method = str(method or "GET").upper()
     headers = headers or {}
-    if not isinstance(headers, dict):
-        raise ProbeInputError("headers is invalid: expected a mapping of header name to value")
     for name, value in headers.items():
         if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", str(name)):
             raise ProbeInputError("headers has an invalid header name %r: expected an HTTP token "
@@ -343,9 +335,8 @@ def url_target(url, validate_certs=True):
 
 
 def validate_service(service):
-    """Check a ``service`` option; return (namespace, name, port, path, scheme)."""
-    if not isinstance(service, dict):
-        raise _bad("service", service, "a mapping with namespace, name, port and path")
+    """Check what the argument spec cannot say about a ``service`` option; return (namespace, name, port, path,
+    scheme)."""
     namespace = service.get("namespace") or "default"
     name = service.get("name")
     port = service.get("port")
@@ -369,8 +360,6 @@ def validate_service(service):
                    "(lower-case letters, digits and '-', at most 15 characters)")
     if not isinstance(path, str) or not path.startswith("/") or any(c.isspace() for c in path):
         raise _bad("service.path", path, "a path starting with '/' and without spaces, such as /v1")
-    if scheme not in ("http", "https"):
-        raise _bad("service.scheme", scheme, "http or https (how the API server talks to the pods)")
     return namespace, name, port, path, scheme
 
 
@@ -661,14 +650,8 @@ def _spec_from(params):
 
 def _target(module, spec):
     params = module.params
-    if params["url"] and params["service"]:
-        raise ProbeInputError("url=%r and service=%r are mutually exclusive: probe either a URL or a "
-                              "Kubernetes Service" % (params["url"], params["service"]))
-    if params["url"]:
+    if params["url"]:  # the argument spec asks for exactly one of url and service
         return url_target(params["url"], validate_certs=spec.validate_certs)
-    if not params["service"]:
-        raise ProbeInputError("neither url nor service is set: expected url (an http:// or https:// URL) "
-                              "or service (namespace, name, port, path)")
     namespace, name, port, path, scheme = validate_service(params["service"])
     client = connect(module)  # its K8sConnectionError is a MeshError, reported as it is
     host, headers, tls, proxy = request_settings(client)

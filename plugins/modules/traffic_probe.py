@@ -362,7 +362,9 @@ def argument_spec():
 
 def main():
     # the Kubernetes connection is only used to probe a Service through the API server
-    run_k8s_module(argument_spec(), traffic.probe_module, check_k8s=False)
+    run_k8s_module(argument_spec(), traffic.probe_module, check_k8s=False,
+                   mutually_exclusive=[("url", "service"), ("requests", "duration")],
+                   required_one_of=[("url", "service")])
 
 
 if __name__ == "__main__":

@@ -45,8 +45,11 @@ def test_failed_verdict_fails_the_task_with_the_report(server, tmp_path):
 
 @pytest.mark.parametrize("options, expected", [
     (dict(url="example.com/v1"), ["url='example.com/v1'", "http:// or https://"]),
-    (dict(url="URL", service={"name": "web", "port": 80}), ["url=", "service=", "mutually exclusive"]),
-    (dict(requests=3), ["neither url nor service", "expected url"]),
+    (dict(url="URL", service={"name": "web", "port": 80}), ["mutually exclusive: url|service"]),
+    (dict(requests=3), ["one of the following is required: url, service"]),
+    (dict(url="URL", requests=5, duration=3), ["mutually exclusive: requests|duration"]),
+    (dict(url="URL", method="FETCH"), ["value of method must be one of", "got: FETCH"]),
+    (dict(service={"name": "web", "port": 80, "scheme": "gopher"}), ["value of scheme must be one of: http, https, got: gopher found in service"]),
     (dict(url="URL", requests=-5), ["requests=-5", "between 1 and"]),
     (dict(url="URL", qps=20), ["qps=20.0", "no bound"]),
     (dict(url="URL", expect_status=[200, 777]), ["expect_status", "777", "100 and 599"]),

@@ -27,7 +27,6 @@ def test_values_flatten_to_set_keys(values, flat):
 
 
 @pytest.mark.parametrize("changes, expected", [
-    (dict(profile="galaxy"), "profile='galaxy' is invalid"),
     (dict(revision="Canary"), "revision='Canary' is invalid"),
     (dict(revision="default"), "other than 'default'"),
     (dict(version="1.27"), "version='1.27' is invalid"),
@@ -169,3 +168,39 @@ def test_the_control_plane_namespace_reaches_istioctl():
     with pytest.raises(ic.IstioctlError, match="values.global.istioNamespace='other' differs"):
         ic.validate(params(istio_namespace="istio-control",
                            set_values={"values": {"global": {"istioNamespace": "other"}}}))
+
+
+# ---------------------------------------------------------------- running istioctl through the module
+
+def _module():
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible.module_utils.testing import patch_module_args
+    with patch_module_args({}):
+        return AnsibleModule(argument_spec={})
+
+
+def _script(tmp_path, body):
+    path = tmp_path / "istioctl"
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_runner_returns_what_istioctl_printed_and_its_exit_code(tmp_path):
+    binary = _script(tmp_path, 'echo "out $1"; echo "err $2" >&2; exit 3')
+    rc, out, err = ic.IstioctlRunner(_module(), binary).run([binary, "install", "-y"], timeout=30)
+    assert (rc, out, err) == (3, "out install\n", "err -y\n")
+
+
+def test_runner_stops_an_istioctl_that_outlives_its_timeout(tmp_path):
+    binary = _script(tmp_path, "echo started; exec sleep 60")
+    with pytest.raises(ic.IstioctlError) as failure:
+        ic.IstioctlRunner(_module(), binary).run([binary, "install"], timeout=1)
+    assert "install did not finish within 1 s" in failure.value.args[0]
+    assert failure.value.details["stdout_lines"] == ["started"]
+
+
+def test_runner_names_a_binary_that_cannot_run(tmp_path):
+    missing = str(tmp_path / "istioctl")
+    with pytest.raises(ic.IstioctlError, match="cannot run .*istioctl.*download it from"):
+        ic.IstioctlRunner(_module(), missing).run([missing, "version"], timeout=30)
