@@ -11,8 +11,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import html
+import os
 import re
+import tempfile
 
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 
 # How to open each addon Istio ships, when the caller gives no command.
@@ -30,22 +33,12 @@ class ReportInputError(MeshError):
     """An input of the report is malformed."""
 
 
-def _list_of_dicts(name, value):
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ReportInputError("%s is invalid: expected a list of mappings, got %s" % (name, type(value).__name__))
-    return value
-
-
 def normalize(params):
-    """The report's data from the module's options; raises ReportInputError."""
+    """The report's data from the module's options (their types checked by its argument spec); raises
+    ReportInputError for what a spec cannot say."""
     control_plane = params.get("control_plane") or {}
-    if not isinstance(control_plane, dict):
-        raise ReportInputError("control_plane is invalid: expected the control_plane mapping the istioctl module "
-                               "returns")
     routes = []
-    for index, route in enumerate(_list_of_dicts("routes", params.get("routes"))):
+    for index, route in enumerate(params.get("routes") or []):
         item = route.get("item") if isinstance(route.get("item"), dict) else {}
         path = route.get("path") or item.get("path")
         if not path:
@@ -67,23 +60,19 @@ def normalize(params):
             "passed": bool(route.get("passed")) if "passed" in route else not route.get("failed"),
         })
     addons = []
-    for index, addon in enumerate(_list_of_dicts("addons", params.get("addons"))):
+    for index, addon in enumerate(params.get("addons") or []):
         name = addon.get("name") or addon.get("item")
         if not name:
             raise ReportInputError("addons[%d] is invalid: expected name" % index)
         addons.append({"name": name, "ready": bool(addon.get("ready")), "detail": addon.get("detail") or "",
                        "command": addon.get("command") or ADDON_COMMANDS.get(name, "")})
     group = params.get("security_group") or {}
-    if not isinstance(group, dict):
-        raise ReportInputError("security_group is invalid: expected the result of security_group_rules")
     failures = params.get("failures") or []
-    if not isinstance(failures, list):
-        raise ReportInputError("failures is invalid: expected a list of messages")
     return {
         "title": params.get("title") or "Istio service-mesh demo",
         "control_plane": control_plane,
-        "pods": _list_of_dicts("pods", params.get("pods")),
-        "services": _list_of_dicts("services", params.get("services")),
+        "pods": params.get("pods") or [],
+        "services": params.get("services") or [],
         "routes": routes,
         "addons": addons,
         "security_group": group,
@@ -349,3 +338,100 @@ def html_page(data, check_list, svg=None):
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------- the mesh_report module's run: the files, written
+# atomically and only when their content differs; the graph drawn by Graphviz's dot through module.run_command
+
+FILES = {"md": "mesh-report.md", "html": "mesh-report.html", "svg": "mesh-graph.svg", "png": "mesh-graph.png",
+         "dot": "mesh-graph.dot"}
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+class Writer(object):
+    """Writes files atomically, only when their content differs."""
+
+    def __init__(self, module, directory):
+        self.module = module
+        self.directory = directory
+        self.changed = False
+
+    def put(self, name, content):
+        path = os.path.join(self.directory, FILES[name])
+        content = to_bytes(content)
+        if _read(path) == content:
+            return path
+        self.changed = True
+        if not self.module.check_mode:
+            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".%s." % FILES[name])
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.chmod(temp, 0o644)
+            self.module.atomic_move(temp, path)
+        return path
+
+
+def render_graph(module, dot_binary, source, fmt):
+    rc, out, err = module.run_command([dot_binary, "-T" + fmt], data=source, binary_data=True, encoding=None)
+    if rc != 0:
+        raise MeshError("Graphviz's dot (%s) could not draw the service graph as %s (exit %d): %s" % (
+            dot_binary, fmt, rc, (err or b"").decode("utf-8", "replace").strip()[-500:]))
+    return out
+
+
+def run_module(module):
+    """Check the options, draw and write the report; return the module's result or raise ReportInputError."""
+    params = module.params
+    formats = params["formats"] or []
+    data = normalize(params)
+    directory = params["output_dir"]
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ReportInputError("output_dir=%s is invalid: expected a directory, and it is a file" % directory)
+    dot_binary = None
+    if "svg" in formats or "png" in formats:
+        dot_binary = params["dot_path"] or module.get_bin_path("dot")
+        if not dot_binary or not os.access(dot_binary, os.X_OK):
+            missing = ("dot_path=%s is not an executable" % params["dot_path"] if params["dot_path"]
+                       else "there is no dot on PATH")
+            raise ReportInputError("formats=%s needs Graphviz's dot to draw the service graph, and %s: install "
+                                   "Graphviz (Debian: apt-get install graphviz), set dot_path, or leave svg and png "
+                                   "out of formats" % (",".join(formats), missing))
+    if not module.check_mode and not os.path.isdir(directory):
+        try:
+            os.makedirs(directory)
+        except OSError as exc:
+            raise ReportInputError("output_dir=%s cannot be created: %s" % (directory, exc))
+    check_list = checks(data)
+    writer = Writer(module, directory)
+    paths = {}
+    source = dot(data)
+    svg = None
+    if dot_binary:
+        graph_unchanged = _read(os.path.join(directory, FILES["dot"])) == to_bytes(source)
+        for fmt in ("svg", "png"):
+            if fmt not in formats:
+                continue
+            existing = _read(os.path.join(directory, FILES[fmt]))
+            content = existing if graph_unchanged and existing else (
+                None if module.check_mode else render_graph(module, dot_binary, source, fmt))
+            if content is None:  # check mode with a new graph: it would be drawn
+                writer.changed = True
+                paths[fmt] = os.path.join(directory, FILES[fmt])
+                continue
+            paths[fmt] = writer.put(fmt, content)
+            if fmt == "svg":
+                svg = content.decode("utf-8", "replace")
+        writer.put("dot", source)
+    if "md" in formats:
+        paths["md"] = writer.put("md", markdown(data, check_list, FILES["svg"] if "svg" in formats else None))
+    if "html" in formats:
+        paths["html"] = writer.put("html", html_page(data, check_list, svg))
+    bad = failures(check_list)
+    return dict(changed=writer.changed, passed=not bad, checks=check_list, failures=bad, paths=paths)

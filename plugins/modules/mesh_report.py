@@ -159,124 +159,35 @@ paths:
            png: reports/mesh-graph.png}
 """
 
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.istio_demo.mesh.plugins.module_utils import report
-
-FILES = {"md": "mesh-report.md", "html": "mesh-report.html", "svg": "mesh-graph.svg", "png": "mesh-graph.png",
-         "dot": "mesh-graph.dot"}
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
-class Writer(object):
-    """Writes files atomically, only when their content differs."""
-
-    def __init__(self, module, directory):
-        self.module = module
-        self.directory = directory
-        self.changed = False
-
-    def put(self, name, content):
-        path = os.path.join(self.directory, FILES[name])
-        content = to_bytes(content)
-        if _read(path) == content:
-            return path
-        self.changed = True
-        if not self.module.check_mode:
-            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".%s." % FILES[name])
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-            os.chmod(temp, 0o644)
-            self.module.atomic_move(temp, path)
-        return path
-
-
-def render_graph(module, dot_binary, source, fmt):
-    rc, out, err = module.run_command([dot_binary, "-T" + fmt], data=source, binary_data=True, encoding=None)
-    if rc != 0:
-        module.fail_json(msg="Graphviz's dot (%s) could not draw the service graph as %s (exit %d): %s" % (
-            dot_binary, fmt, rc, (err or b"").decode("utf-8", "replace").strip()[-500:]))
-    return out
+def argument_spec():
+    return dict(
+        output_dir=dict(type="path", required=True),
+        formats=dict(type="list", elements="str", choices=["md", "html", "svg", "png"],
+                     default=["md", "html", "svg", "png"]),
+        title=dict(type="str", default="Istio service-mesh demo"),
+        control_plane=dict(type="dict", default={}),
+        pods=dict(type="list", elements="dict", default=[]),
+        services=dict(type="list", elements="dict", default=[]),
+        routes=dict(type="list", elements="dict", default=[]),
+        addons=dict(type="list", elements="dict", default=[]),
+        security_group=dict(type="dict", default={}),
+        failures=dict(type="list", elements="str", default=[]),
+        dot_path=dict(type="path"),
+    )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            output_dir=dict(type="path", required=True),
-            formats=dict(type="list", elements="str", choices=["md", "html", "svg", "png"],
-                         default=["md", "html", "svg", "png"]),
-            title=dict(type="str", default="Istio service-mesh demo"),
-            control_plane=dict(type="dict", default={}),
-            pods=dict(type="list", elements="dict", default=[]),
-            services=dict(type="list", elements="dict", default=[]),
-            routes=dict(type="list", elements="dict", default=[]),
-            addons=dict(type="list", elements="dict", default=[]),
-            security_group=dict(type="dict", default={}),
-            failures=dict(type="list", elements="str", default=[]),
-            dot_path=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    formats = params["formats"] or []
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     try:
-        data = report.normalize(params)
-    except report.ReportInputError as exc:
-        module.fail_json(msg=str(exc))
-    directory = params["output_dir"]
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        module.fail_json(msg="output_dir=%s is invalid: expected a directory, and it is a file" % directory)
-    dot_binary = None
-    if "svg" in formats or "png" in formats:
-        dot_binary = params["dot_path"] or module.get_bin_path("dot")
-        if not dot_binary or not os.access(dot_binary, os.X_OK):
-            module.fail_json(msg="formats=%s needs Graphviz's dot to draw the service graph, and %s: install "
-                                 "Graphviz (Debian: apt-get install graphviz), set dot_path, or leave svg and png "
-                                 "out of formats" % (",".join(formats), "dot_path=%s is not an executable"
-                                                     % params["dot_path"] if params["dot_path"]
-                                                     else "there is no dot on PATH"))
-    if not module.check_mode and not os.path.isdir(directory):
-        try:
-            os.makedirs(directory)
-        except OSError as exc:
-            module.fail_json(msg="output_dir=%s cannot be created: %s" % (directory, exc))
-    check_list = report.checks(data)
-    writer = Writer(module, directory)
-    paths = {}
-    source = report.dot(data)
-    svg = None
-    if dot_binary:
-        graph_unchanged = _read(os.path.join(directory, FILES["dot"])) == to_bytes(source)
-        for fmt in ("svg", "png"):
-            if fmt not in formats:
-                continue
-            existing = _read(os.path.join(directory, FILES[fmt]))
-            content = existing if graph_unchanged and existing else (
-                None if module.check_mode else render_graph(module, dot_binary, source, fmt))
-            if content is None:  # check mode with a new graph: it would be drawn
-                writer.changed = True
-                paths[fmt] = os.path.join(directory, FILES[fmt])
-                continue
-            paths[fmt] = writer.put(fmt, content)
-            if fmt == "svg":
-                svg = content.decode("utf-8", "replace")
-        writer.put("dot", source)
-    if "md" in formats:
-        paths["md"] = writer.put("md", report.markdown(data, check_list, FILES["svg"] if "svg" in formats else None))
-    if "html" in formats:
-        paths["html"] = writer.put("html", report.html_page(data, check_list, svg))
-    bad = report.failures(check_list)
-    module.exit_json(changed=writer.changed, passed=not bad, checks=check_list, failures=bad, paths=paths)
+        result = report.run_module(module)
+    except MeshError as exc:
+        module.fail_json(msg=exc.message, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

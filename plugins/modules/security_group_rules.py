@@ -219,25 +219,13 @@ rules:
             description: "istio_demo.mesh:demo: istiod webhooks"}]
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.istio_demo.mesh.plugins.module_utils import sg_rules
-
-try:
-    import botocore
-    import botocore.session
-    AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
-except ImportError:
-    AWS_ERRORS = ()  # AnsibleAWSModule reports the missing library
-
-
-# Error codes of EC2 (and STS) for a key that does not exist, a wrong secret or an expired session.
-AUTH_ERRORS = ("AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
-               "ExpiredToken", "InvalidAccessKeyId")
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 
 
 def argument_spec():
+    """The module's own options (AnsibleAWSModule adds the AWS connection options)."""
     rule_options = dict(port=dict(type="int", required=True), to_port=dict(type="int"),
                         proto=dict(type="str", choices=["tcp", "udp", "icmp", "-1"], default="tcp"),
                         sources=dict(type="list", elements="str", required=True),
@@ -255,240 +243,15 @@ def argument_spec():
                 widest_ipv6_prefix=dict(type="int", default=sg_rules.WIDEST_IPV6))
 
 
-def validate(params):
-    """Every input checked before AWS is asked anything; raise RuleError naming option, value, expectation."""
-    rules = [dict((k, v) for k, v in r.items() if v is not None) for r in params["rules"]]
-    if params["profile"]:
-        profiles = botocore.session.Session().available_profiles
-        if params["profile"] not in profiles:
-            raise sg_rules.RuleError("profile=%s does not exist in the AWS config files (~/.aws/config, "
-                                     "~/.aws/credentials): expected one of %s" % (
-                                         params["profile"], ", ".join(sorted(profiles)) or "no profile there"))
-    for name, top in (("widest_ipv4_prefix", 32), ("widest_ipv6_prefix", 128)):
-        if not 0 <= params[name] <= top:
-            raise sg_rules.RuleError("%s=%r is invalid: expected a prefix length between 0 and %d"
-                                     % (name, params[name], top))
-    if params["state"] == "present":
-        sg_rules.validate_rules(rules, params["allow_world_open"], params["widest_ipv4_prefix"],
-                                params["widest_ipv6_prefix"])
-    if not params["marker"] or len(params["marker"]) < 4:
-        raise sg_rules.RuleError("marker=%r is invalid: expected a distinctive prefix of at least 4 characters"
-                                 % (params["marker"],))
-    for gid in params["group_ids"]:
-        if not sg_rules.GROUP_ID.match(gid):
-            raise sg_rules.RuleError("group_ids contains %r: expected a security group id such as "
-                                     "sg-0123456789abcdef0" % (gid,))
-    sg = params["cluster_security_group_id"]
-    if sg and not sg_rules.GROUP_ID.match(sg):
-        raise sg_rules.RuleError("cluster_security_group_id=%r is invalid: expected a security group id such as "
-                                 "sg-0123456789abcdef0" % (sg,))
-    instances, skipped = [], []
-    for index, node in enumerate(params["nodes"]):
-        name = node.get("name") or (node.get("metadata") or {}).get("name")
-        provider_id = node.get("provider_id") or (node.get("spec") or {}).get("providerID")
-        if not name and not provider_id:
-            raise sg_rules.RuleError("nodes[%d]=%r is invalid: expected a Node (metadata.name, spec.providerID) or "
-                                     "a mapping of name and provider_id" % (index, node))
-        iid = sg_rules.instance_id(provider_id)
-        if iid is None:
-            skipped.append({"name": name, "provider_id": provider_id or ""})
-        else:
-            instances.append({"id": iid, "node": name or iid, "groups": []})
-    if not params["cluster_name"] and not params["group_ids"]:
-        raise sg_rules.RuleError("neither cluster_name nor group_ids is given: expected the EKS cluster's name, or "
-                                 "the security groups to manage")
-    if params["state"] == "present" and not params["group_ids"] and not instances:
-        raise sg_rules.RuleError("nodes holds no EC2 instance (%d other nodes): expected the cluster's Nodes (their "
-                                 "spec.providerID aws:///ZONE/i-...) to find the security groups they use - start a "
-                                 "node group first - or group_ids (for Karpenter, the groups your EC2NodeClass "
-                                 "selects)" % len(skipped))
-    return rules, instances, skipped
-
-
 def main():
     module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
     try:
-        rules, instances, skipped = validate(params)
-    except sg_rules.RuleError as exc:
-        module.fail_json(msg=str(exc))
-    try:
-        ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
-        view = read(module, ec2, instances)
-    except sg_rules.RuleError as exc:
-        module.fail_json(msg=str(exc))
-    except AWS_ERRORS as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code in AUTH_ERRORS:
-            module.fail_json(msg="AWS refused the credentials (%s): access_key and secret_key (or profile, or the "
-                                 "AWS_* environment) are invalid for region %s; expected an access key of this "
-                                 "account that may describe EKS clusters, EC2 instances and change EC2 security "
-                                 "groups" % (code, module.region))
-        module.fail_json_aws(exc, msg="cannot read the security groups of %s" % (
-            "EKS cluster %s" % params["cluster_name"] if params["cluster_name"] else ", ".join(params["group_ids"])))
-    marker = params["marker"]
-    report = {}
-    desired = {}
-    if params["state"] == "present":
-        try:
-            needs = sg_rules.resolve(rules, marker, view["cluster_sg"], view["vpc_cidrs"])
-        except sg_rules.RuleError as exc:
-            module.fail_json(msg=str(exc))
-        foreign = dict((gid, dict((k, v) for k, v in perms.items() if not (v or "").startswith(marker)))
-                       for gid, perms in view["perms"].items())
-        mine = dict((gid, set(k for k, v in perms.items() if (v or "").startswith(marker)))
-                    for gid, perms in view["perms"].items())
-        if params["group_ids"]:
-            desired = sg_rules.place_on_groups(needs, params["group_ids"], foreign, view["peers"], view["vpc_cidrs"],
-                                               params["only_where_missing"])
-        else:
-            desired, report = sg_rules.place(needs, instances, foreign, mine, view["cluster_sg"], view["peers"],
-                                             view["vpc_cidrs"], params["only_where_missing"])
-    current = {}
-    for gid, perms in view["perms"].items():
-        for identity, description in perms.items():
-            current[(gid, identity)] = description
-    to_add, to_remove, to_describe = sg_rules.plan_groups(current, desired, marker, params["state"])
-    changed = bool(to_add or to_remove or to_describe)
-    if changed and not module.check_mode:
-        write(module, ec2, view, to_add, to_remove, to_describe)
-    before = dict((k, v) for k, v in current.items() if (v or "").startswith(marker))
-    after = dict((k, v) for k, v in before.items() if k not in to_remove)
-    after.update(to_add)
-    after.update(to_describe)
-    result = dict(changed=changed, cluster_security_group_id=view["cluster_sg"],
-                  control_plane_group_ids=sorted(view["peers"]), vpc_id=view["vpc_id"], vpc_cidrs=view["vpc_cidrs"],
-                  added=sg_rules.as_list(to_add), removed=sg_rules.as_list(to_remove),
-                  updated=sg_rules.as_list(to_describe), rules=sg_rules.as_list(after),
-                  groups=describe_groups(view, after, params), nodes=describe_nodes(instances, report),
-                  skipped_nodes=skipped)
-    if module._diff:
-        result["diff"] = {"before": sg_rules.as_list(before), "after": sg_rules.as_list(after)}
+        result = sg_rules.run_module(module)
+    except sg_rules.AwsError as exc:
+        module.fail_json_aws(exc.cause, msg=exc.message)
+    except MeshError as exc:
+        module.fail_json(msg=exc.message, **exc.details)
     module.exit_json(**result)
-
-
-def read(module, ec2, instances):
-    """What AWS says: the cluster's control-plane groups and VPC, the nodes' groups, every group of the VPC."""
-    params = module.params
-    cluster_sg = params["cluster_security_group_id"]
-    peers = set()
-    vpc_id = None
-    if params["cluster_name"]:
-        eks = module.client("eks", retry_decorator=AWSRetry.jittered_backoff())
-        try:
-            cluster = eks.describe_cluster(aws_retry=True, name=params["cluster_name"])["cluster"]
-        except is_boto3_error_code("ResourceNotFoundException"):
-            raise sg_rules.RuleError("cluster_name=%s: no EKS cluster of that name in region %s: check the name "
-                                     "and the region" % (params["cluster_name"], module.region))
-        vpc_config = cluster.get("resourcesVpcConfig") or {}
-        cluster_sg = cluster_sg or vpc_config.get("clusterSecurityGroupId")
-        peers.update(vpc_config.get("securityGroupIds") or [])
-        vpc_id = vpc_config.get("vpcId")
-    if cluster_sg:
-        peers.add(cluster_sg)
-    explicit = []
-    if params["group_ids"]:
-        try:
-            explicit = ec2.describe_security_groups(aws_retry=True, GroupIds=params["group_ids"])["SecurityGroups"]
-        except is_boto3_error_code("InvalidGroup.NotFound") as exc:
-            raise sg_rules.RuleError("group_ids=%s: %s in region %s; expected existing security group ids"
-                                     % (",".join(params["group_ids"]), exc.response["Error"].get("Message"),
-                                        module.region))
-        vpc_id = vpc_id or explicit[0]["VpcId"]
-    if instances:
-        by_id = dict((i["id"], i) for i in instances)
-        try:
-            reservations = ec2.describe_instances(aws_retry=True, InstanceIds=sorted(by_id))["Reservations"]
-        except is_boto3_error_code(["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"]) as exc:
-            raise sg_rules.RuleError("nodes: %s in region %s; expected the instances of the cluster's Nodes (is "
-                                     "region the cluster's?)" % (exc.response["Error"].get("Message"), module.region))
-        for reservation in reservations:
-            for found in reservation.get("Instances") or []:
-                groups = []
-                for eni in found.get("NetworkInterfaces") or []:
-                    groups += [g["GroupId"] for g in eni.get("Groups") or [] if g["GroupId"] not in groups]
-                if not groups:
-                    groups = [g["GroupId"] for g in found.get("SecurityGroups") or []]
-                by_id[found["InstanceId"]]["groups"] = groups
-                vpc_id = vpc_id or found.get("VpcId")
-    if not vpc_id:
-        raise sg_rules.RuleError("cannot tell the cluster's VPC: give cluster_name, nodes or group_ids")
-    groups = ec2.get_paginator("describe_security_groups").paginate(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]).build_full_result().get("SecurityGroups", [])
-    vpcs = ec2.describe_vpcs(aws_retry=True, VpcIds=[vpc_id])["Vpcs"]
-    return {"instances": instances, "cluster_sg": cluster_sg, "peers": peers, "vpc_id": vpc_id, "vpc_cidrs": vpc_blocks(vpcs),
-            "groups": dict((g["GroupId"], g) for g in groups),
-            "perms": dict((g["GroupId"], sg_rules.flatten(g.get("IpPermissions"))) for g in groups),
-            "entries": dict((g["GroupId"], sg_rules.entries(g.get("IpPermissions"))) for g in groups)}
-
-
-def write(module, ec2, view, to_add, to_remove, to_describe):
-    """Revoke, authorize and re-describe, one call of each per group."""
-    for gid in sorted(set(k[0] for k in list(to_add) + list(to_remove) + list(to_describe))):
-        try:
-            removing = [k[1] for k in to_remove if k[0] == gid]
-            if removing:
-                ec2.revoke_security_group_ingress(aws_retry=True, GroupId=gid, IpPermissions=[
-                    sg_rules.permission(k, entry=view["entries"][gid][k]) for k in removing])
-            adding = dict((k[1], v) for k, v in to_add.items() if k[0] == gid)
-            if adding:
-                ec2.authorize_security_group_ingress(aws_retry=True, GroupId=gid, IpPermissions=[
-                    sg_rules.permission(k, v) for k, v in adding.items()])
-            describing = dict((k[1], v) for k, v in to_describe.items() if k[0] == gid)
-            if describing:
-                ec2.update_security_group_rule_descriptions_ingress(aws_retry=True, GroupId=gid, IpPermissions=[
-                    sg_rules.permission(k, v) for k, v in describing.items()])
-        except AWS_ERRORS as exc:
-            module.fail_json_aws(exc, msg="cannot change the inbound rules of %s" % gid)
-
-
-def describe_groups(view, after, params):
-    """The groups that matter, each with why: on a node, the cluster's, given, or holding owned rules."""
-    why = {}
-    for gid in params["group_ids"]:
-        why.setdefault(gid, []).append("given in group_ids")
-    for instance in view.get("instances") or []:
-        for gid in instance["groups"]:
-            why.setdefault(gid, []).append("on instance %s (node %s)" % (instance["id"], instance["node"]))
-    if view["cluster_sg"]:
-        why.setdefault(view["cluster_sg"], []).append("the EKS cluster security group (the control plane's)")
-    for gid in sorted(view["peers"] - {view["cluster_sg"]}):
-        why.setdefault(gid, []).append("an additional group of the EKS control plane")
-    for gid, _identity in after:
-        if gid not in why:
-            why[gid] = ["holds rules of this marker"]
-    out = []
-    for gid in sorted(why):
-        group = view["groups"].get(gid) or {}
-        owned = sg_rules.as_list(dict((k, v) for k, v in after.items() if k[0] == gid))
-        out.append({"group_id": gid, "group_name": group.get("GroupName", ""), "why": why[gid], "rules": owned})
-    return out
-
-
-def describe_nodes(instances, report):
-    out = []
-    for instance in instances:
-        needs = []
-        for identity in sorted(report, key=str):
-            how = report[identity].get(instance["id"])
-            if how:
-                needs.append({"proto": identity[0], "from_port": identity[1], "to_port": identity[2],
-                              "source": identity[4], "how": how})
-        out.append({"name": instance["node"], "instance_id": instance["id"], "group_ids": instance["groups"],
-                    "rules": needs})
-    return out
-
-
-def vpc_blocks(vpcs):
-    blocks = []
-    for vpc in vpcs:
-        blocks += [b["CidrBlock"] for b in vpc.get("CidrBlockAssociationSet") or []
-                   if (b.get("CidrBlockState") or {}).get("State", "associated") == "associated"]
-        blocks += [b["Ipv6CidrBlock"] for b in vpc.get("Ipv6CidrBlockAssociationSet") or []
-                   if (b.get("Ipv6CidrBlockState") or {}).get("State", "associated") == "associated"]
-        if not blocks and vpc.get("CidrBlock"):
-            blocks.append(vpc["CidrBlock"])
-    return sorted(set(blocks))
 
 
 if __name__ == "__main__":

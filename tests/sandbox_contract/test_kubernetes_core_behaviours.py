@@ -14,6 +14,7 @@ import yaml
 
 from playbook import run_playbook
 
+
 def k8s(task, module="kubernetes.core.k8s", **options):
     return {"name": task, module: options, "register": re.sub(r"\W+", "_", task)}
 

@@ -61,7 +61,6 @@ def test_plan_touches_only_owned_rules_and_ignores_descriptions_for_identity():
     ({"port": 80, "sources": ["10.0.0.1/8"], "description": "p"}, False, "host bits zero"),
     ({"port": 80, "sources": [], "description": "p"}, False, "non-empty list"),
     ({"port": 80, "sources": ["10.0.0.0/8"], "description": ""}, False, "description"),
-    ({"port": 80, "proto": "sctp", "sources": ["10.0.0.0/8"], "description": "p"}, False, "proto='sctp'"),
 ])
 def test_bad_rules(rule, allow, expected):
     with pytest.raises(sg_rules.RuleError) as info:
