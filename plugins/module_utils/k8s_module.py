@@ -29,6 +29,14 @@ RETRY_ARGUMENT_SPEC = dict(
 )
 
 
+class MeshK8sModule(AnsibleK8SModule):
+    """kubernetes.core's module class, which wraps an AnsibleModule, with the AnsibleModule methods the engines use
+    beyond it: run_command (the istioctl engine runs istioctl with it)."""
+
+    def run_command(self, *args, **kwargs):
+        return self._module.run_command(*args, **kwargs)
+
+
 def k8s_argument_spec(own):
     """kubernetes.core's authentication options, the retry options and the module's own."""
     spec = auth_argument_spec()
@@ -49,8 +57,8 @@ def run_k8s_module(own_spec, engine, check_k8s=True, **module_options):
 
     The engine connects with k8s_connection.connect(module), which keeps the client's retry log on the module;
     both outcomes carry ``api_retries`` (the retried requests) and warn once when there were any."""
-    module = AnsibleK8SModule(argument_spec=k8s_argument_spec(own_spec), supports_check_mode=True,
-                              check_k8s=check_k8s, check_pyyaml=False, **module_options)
+    module = MeshK8sModule(argument_spec=k8s_argument_spec(own_spec), supports_check_mode=True,
+                           check_k8s=check_k8s, check_pyyaml=False, **module_options)
     try:
         check_retry_options(module.params)
         result = engine(module)

@@ -140,6 +140,72 @@ def wait_for(service, resource, obj, result, state, condition):
             resource.kind, obj["metadata"]["name"]), result=result)
 
 
+class Prediction(object):
+    """What check mode can say of an object the API server cannot dry-run yet: its kind is not served (its
+    CustomResourceDefinition comes from an earlier task) or its namespace does not exist (an earlier task, or the
+    Namespace earlier in this definition, creates it). Such an object would be created; the result says why it was
+    not dry-run. Namespaces are looked up once each."""
+
+    def __init__(self, service):
+        self.service = service
+        self.namespaces = {}
+        self.reasons = []
+
+    def _namespace_exists(self, name):
+        if name not in self.namespaces:
+            namespaces = self.service.find_resource("Namespace", "v1", fail=True)
+            self.namespaces[name] = bool(self.service.retrieve(namespaces, {"metadata": {"name": name}}))
+        return self.namespaces[name]
+
+    def reason(self, resource, obj):
+        """Why ``obj`` cannot be dry-run (``resource`` None: its kind is not served), or None."""
+        if resource is None:
+            return "its kind %s (%s) is not served yet" % (obj["kind"], obj["apiVersion"])
+        namespace = obj["metadata"].get("namespace")
+        if resource.namespaced and namespace and not self._namespace_exists(namespace):
+            return "namespace %s does not exist yet" % namespace
+        return None
+
+    def summary(self):
+        """One line: the objects that would be created without a dry run, grouped by why."""
+        by_reason = {}
+        for text in self.reasons:
+            name, why = text.split(": ", 1)
+            by_reason.setdefault(why, []).append(name)
+        return "check mode: would create %d object(s) the API server cannot dry-run yet - %s" % (
+            len(self.reasons), "; ".join("%s: %s" % (why, ", ".join(names)) for why, names in by_reason.items()))
+
+    def would_create(self, module, obj, why):
+        self.reasons.append("%s: %s" % (label(obj), why))
+        result = {"changed": True, "method": "create", "result": obj,
+                  "msg": "would create %s: the API server cannot dry-run it, %s" % (label(obj), why)}
+        if module._diff:
+            result["diff"] = {"before": {}, "after": obj}
+        return result
+
+
+def not_served(obj):
+    """The result of deleting an object whose kind the cluster does not serve: there is nothing to delete."""
+    return {"changed": False, "method": "delete", "result": {},
+            "msg": "%s is absent: its kind %s (%s) is not served" % (label(obj), obj["kind"], obj["apiVersion"])}
+
+
+def _send(module, service, prediction, obj, params, action):
+    """(resource, object as sent, result) for one object."""
+    resource = service.find_resource(obj["kind"], obj["apiVersion"], fail=False)
+    if resource is None and params["state"] == "absent":
+        return None, obj, not_served(obj)
+    if resource is None and not module.check_mode:
+        service.find_resource(obj["kind"], obj["apiVersion"], fail=True)  # raises kubernetes.core's own words
+    if resource is not None:
+        obj = with_namespace(obj, params.get("namespace"), resource.namespaced)
+    why = prediction.reason(resource, obj) if module.check_mode and params["state"] == "present" else None
+    if why:
+        return None, obj, prediction.would_create(module, obj, why)
+    return resource, obj, (unchanged(service, resource, obj, params) or
+                           perform_action(service, copy.deepcopy(obj), action))
+
+
 def run_module(module):
     """The result; raises ManifestError (with the result so far when an object failed)."""
     params = module.params
@@ -149,23 +215,24 @@ def run_module(module):
     objects = objects_of(params["definition"])
     client = connect(module)
     service = K8sService(client, module)
+    prediction = Prediction(service)
     # every object is sent first and waited for afterwards, so that Deployments roll out side by side
     action = dict(state=params["state"], apply=params["state"] == "present", wait=False)
-    results, error, done = [], None, []  # done: (resource, object) of each object sent
+    results, error, done = [], None, []  # done: (resource, object) of each object sent (resource None: not sent)
     for obj in objects:
         try:
-            resource = service.find_resource(obj["kind"], obj["apiVersion"], fail=True)
-            obj = with_namespace(obj, params.get("namespace"), resource.namespaced)
-            done.append((resource, obj))
-            results.append(unchanged(service, resource, obj, params) or
-                           perform_action(service, copy.deepcopy(obj), action))
+            resource, obj, outcome = _send(module, service, prediction, obj, params, action)
         except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
             error = "%s %s failed: %s" % ("applying" if params["state"] == "present" else "deleting",
                                           label(obj), to_native(exc))
             break
+        done.append((resource, obj))
+        results.append(outcome)
     if params["wait"] and not module.check_mode and error is None:
         condition = params["wait_condition"] if (params["wait_condition"] or {}).get("type") else None
         for (resource, obj), outcome in zip(done, results):
+            if resource is None:
+                continue
             try:
                 wait_for(service, resource, obj, outcome, params["state"], condition)
             except Exception as exc:  # as above
@@ -175,7 +242,11 @@ def run_module(module):
         changed=any(r.get("changed") for r in results),
         result=dict(results=results),
         objects=[label(obj) for _resource, obj in done] + [label(obj) for obj in objects[len(done):]],
+        predicted=prediction.reasons,
     )
     if error:
         raise ManifestError(error, **result)
+    if prediction.reasons:
+        result["msg"] = prediction.summary()
+        module.warn(result["msg"])  # a person running --check sees what the API server did not validate
     return result

@@ -34,7 +34,8 @@ options:
   state:
     description:
       - C(present) applies every object (client-side apply, as C(kubectl apply) does).
-      - C(absent) deletes every object that exists.
+      - C(absent) deletes every object that exists. An object whose kind the cluster does not serve (its
+        CustomResourceDefinition is gone) is absent already.
     type: str
     choices: [present, absent]
     default: present
@@ -48,7 +49,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Objects are sent with C(dryRun=All), so the API server validates and predicts the change.
+    description:
+      - Objects are sent with C(dryRun=All), so the API server validates and predicts the change.
+      - An object the API server cannot dry-run yet - its kind is not served (an earlier task installs its
+        CustomResourceDefinition) or its namespace does not exist (an earlier task, or a Namespace earlier in the
+        definition, creates it) - is reported as would be created (C(method=create)), with the reason in
+        RV(predicted) and RV(msg), so check mode on a fresh cluster says what a run would do. A kind mistyped
+        in the definition is reported the same way in check mode, and fails a real run.
   diff_mode:
     support: full
     description: Returns each object's diff in C(result.results[].diff).
@@ -103,7 +110,10 @@ result:
           description: Whether this object was created, changed or deleted.
           type: bool
         method:
-          description: C(apply) or C(delete).
+          description: C(apply) or C(delete); C(create) for an object check mode could not dry-run.
+          type: str
+        msg:
+          description: Why an object was not sent (check mode could not dry-run it, or its kind is not served).
           type: str
         result:
           description: The object as the API server returned it.
@@ -119,6 +129,19 @@ result:
       - changed: true
         method: apply
         result: {kind: Namespace, metadata: {name: my-app}}
+predicted:
+  description:
+    - In check mode, the objects the API server could not dry-run and that would be created, each with the reason.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.3.0
+  sample: ["Deployment/my-app/my-app-v1: namespace my-app does not exist yet"]
+msg:
+  description: In check mode, what would be created without a dry run, and why.
+  returned: when check mode could not dry-run an object
+  type: str
+  version_added: 0.3.0
 objects:
   description: C(Kind/namespace/name) of every object, in order.
   returned: always

@@ -173,10 +173,12 @@ def test_the_control_plane_namespace_reaches_istioctl():
 # ---------------------------------------------------------------- running istioctl through the module
 
 def _module():
-    from ansible.module_utils.basic import AnsibleModule
+    """The module object the istioctl module's engine gets: the collection's Kubernetes module class."""
     from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import MeshK8sModule, k8s_argument_spec
     with patch_module_args({}):
-        return AnsibleModule(argument_spec={})
+        return MeshK8sModule(argument_spec=k8s_argument_spec({}), supports_check_mode=True, check_k8s=False,
+                             check_pyyaml=False)
 
 
 def _script(tmp_path, body):
