@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, istio_demo.mesh developers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
-"""The manifest module's engine: every object sent through kubernetes.core's apply or delete (skipped when already
-as applied), then awaited; the first failure ends the run with what was done so far."""
+"""The engines of the manifest and k8s_info modules, on kubernetes.core's: every object of a manifest sent through
+its apply or delete (skipped when already as applied), then awaited, the first failure ending the run with what was
+done so far; reads through its find. Both through the collection's client (k8s_connection), so every request is
+retried and reported."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -250,3 +252,29 @@ def run_module(module):
         result["msg"] = prediction.summary()
         module.warn(result["msg"])  # a person running --check sees what the API server did not validate
     return result
+
+
+# ---------------------------------------------------------------- the k8s_info module: kubernetes.core's find
+
+def read_module(module):
+    """The k8s_info module's result: kubernetes.core's find (its wait included) through the retrying client."""
+    params = module.params
+    if params["wait"] and (params["wait_timeout"] <= 0 or params["wait_sleep"] <= 0):
+        raise ManifestError("wait_timeout=%s, wait_sleep=%s are invalid: expected seconds > 0"
+                            % (params["wait_timeout"], params["wait_sleep"]))
+    service = K8sService(connect(module), module)
+    try:
+        found = service.find(params["kind"], params["api_version"], name=params["name"],
+                             namespace=params["namespace"], label_selectors=params["label_selectors"],
+                             field_selectors=params["field_selectors"], wait=params["wait"],
+                             wait_sleep=params["wait_sleep"], wait_timeout=params["wait_timeout"],
+                             condition=params["wait_condition"])
+    except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
+        raise ManifestError("reading %s %s failed: %s" % (params["api_version"], _what(params), to_native(exc)))
+    return dict(found, changed=False)
+
+
+def _what(params):
+    where = " in namespace %s" % params["namespace"] if params["namespace"] else ""
+    return "%s/%s%s" % (params["kind"], params["name"], where) if params["name"] else "%s objects%s" % (
+        params["kind"], where)

@@ -13,6 +13,7 @@ MODULES = {
     "manifest": dict(definition={"apiVersion": "v1", "kind": "ConfigMap",
                                  "metadata": {"name": "shape", "namespace": "shape"}, "data": {"a": "1"}}),
     "sidecar_info": dict(namespace=["shape"]),
+    "k8s_info": dict(kind="Service", namespace="shape", name="hello"),
     "istioctl": dict(state="absent", precheck=False),
     "traffic_probe": dict(service={"namespace": "shape", "name": "hello", "port": 80, "path": "/"}, requests=3),
 }
@@ -87,3 +88,22 @@ def test_bad_retry_options_are_refused_before_any_request(sandbox, tmp_path, mod
     done = run(sandbox, tmp_path, module, **{option: value})
     assert done.rc != 0 and done.result("case")["msg"] == words
     assert sandbox.requests(start) == []
+
+
+def test_k8s_info_returns_what_kubernetes_core_k8s_info_returns(sandbox, tmp_path, app):
+    """The same read through both modules gives the same objects: a person can swap one for the other."""
+    tasks = [{"name": name, "register": name.replace(".", "_"), module: options}
+             for name, module, options in (
+                 ("ours", "istio_demo.mesh.k8s_info", dict(kind="Deployment", api_version="apps/v1",
+                                                           namespace="shape", label_selectors=["app=hello"])),
+                 ("theirs", "kubernetes.core.k8s_info", dict(kind="Deployment", api_version="apps/v1",
+                                                             namespace="shape", label_selectors=["app=hello"])),
+                 ("unserved", "istio_demo.mesh.k8s_info", dict(kind="Gateway", api_version="networking.istio.io/v1")),
+                 ("missing", "istio_demo.mesh.k8s_info", dict(kind="Service", namespace="shape", name="nothing")))]
+    done = run_playbook(tmp_path, tasks, env=sandbox.env)
+    assert done.rc == 0, done.stdout[-3000:]
+    ours, theirs = done.result("ours"), done.result("theirs")
+    assert [r["metadata"]["uid"] for r in ours["resources"]] == [r["metadata"]["uid"] for r in theirs["resources"]]
+    assert len(ours["resources"]) == 1 and ours["api_found"] is True and ours["changed"] is False
+    assert done.result("unserved")["api_found"] is False and done.result("unserved")["resources"] == []
+    assert done.result("missing")["resources"] == [] and done.result("missing")["api_found"] is True

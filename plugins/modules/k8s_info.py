@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, istio_demo.mesh developers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: k8s_info
+short_description: Read Kubernetes objects, riding out a flaky API server
+version_added: 0.3.0
+author:
+  - istio_demo.mesh developers (@istio-demo-mesh)
+description:
+  - Lists or gets objects of one kind with the options and the result of M(kubernetes.core.k8s_info), whose engine
+    it uses.
+  - Unlike M(kubernetes.core.k8s_info), every API request is retried when the API server answers 429, 500, 502,
+    503 or 504 or the connection drops, with exponential backoff that honours C(Retry-After); each retry is
+    reported in RV(api_retries) and in a warning. A read therefore needs no C(until) loop to ride out trouble,
+    and a failure it reports is one that retrying did not cure.
+options:
+  kind:
+    description: The kind of object, such as C(Service) or C(CustomResourceDefinition).
+    type: str
+    required: true
+  api_version:
+    description: The API group and version of O(kind), such as C(v1) or C(apps/v1).
+    type: str
+    default: v1
+  name:
+    description: One object by name; every object of the kind (in O(namespace)) when unset.
+    type: str
+  namespace:
+    description: The namespace of namespaced kinds; all namespaces when unset.
+    type: str
+  label_selectors:
+    description: Only objects matching all these label selectors, such as C(app=my-app).
+    type: list
+    elements: str
+    default: []
+  field_selectors:
+    description: Only objects matching all these field selectors, such as C(status.phase=Running).
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - istio_demo.mesh.k8s
+  - kubernetes.core.k8s_auth_options
+  - kubernetes.core.k8s_wait_options
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads.
+  diff_mode:
+    support: none
+    description: Nothing is changed.
+requirements:
+  - python >= 3.9
+  - kubernetes >= 24.2.0
+seealso:
+  - module: kubernetes.core.k8s_info
+  - module: istio_demo.mesh.manifest
+"""
+
+EXAMPLES = r"""
+- name: Read the ingress gateway's Service
+  istio_demo.mesh.k8s_info:
+    kind: Service
+    namespace: istio-system
+    name: istio-ingressgateway
+  register: gateway
+
+- name: Wait for a Deployment to be available (retries inside each request, the wait bounded by wait_timeout)
+  istio_demo.mesh.k8s_info:
+    kind: Deployment
+    api_version: apps/v1
+    namespace: istio-system
+    name: kiali
+    wait: true
+    wait_timeout: 300
+
+- name: Nodes, for the security_group_rules module
+  istio_demo.mesh.k8s_info:
+    kind: Node
+  register: nodes
+"""
+
+RETURN = r"""
+api_found:
+  description: Whether the cluster serves O(kind) at O(api_version).
+  returned: always
+  type: bool
+  sample: true
+resources:
+  description: The objects found, as the API server returned them (empty when none, or when the kind is not served).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{apiVersion: v1, kind: Service, metadata: {name: istio-ingressgateway, namespace: istio-system}}]
+api_retries:
+  description: Every request that was retried, with the reason.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    method:
+      description: HTTP method.
+      type: str
+    path:
+      description: Request path.
+      type: str
+    reason:
+      description: C(HTTP 503), C(ProtocolError) (dropped connection) and so on.
+      type: str
+  sample: [{method: GET, path: /api/v1/namespaces/istio-system/services/istio-ingressgateway, reason: HTTP 503}]
+"""
+
+import copy
+
+from ansible_collections.istio_demo.mesh.plugins.module_utils import manifest
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import WAIT_ARG_SPEC
+
+
+def argument_spec():
+    """The module's own options (k8s_module adds the connection and retry options)."""
+    spec = copy.deepcopy(WAIT_ARG_SPEC)
+    spec.update(
+        kind=dict(type="str", required=True),
+        api_version=dict(type="str", default="v1"),
+        name=dict(type="str"),
+        namespace=dict(type="str"),
+        label_selectors=dict(type="list", elements="str", default=[]),
+        field_selectors=dict(type="list", elements="str", default=[]),
+    )
+    return spec
+
+
+def main():
+    run_k8s_module(argument_spec(), manifest.read_module)
+
+
+if __name__ == "__main__":
+    main()
