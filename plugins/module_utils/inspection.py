@@ -10,6 +10,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
 
 ISTIO_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
@@ -18,7 +19,6 @@ INIT_NAMES = ("istio-init", "istio-validation")
 INJECT_FLAG = "sidecar.istio.io/inject"
 POD_FIELDS = ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
               "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_KEY = r"([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 LABEL_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
 SELECTOR_TERM = re.compile(r"^\s*(!?\s*%s|%s\s*(=|==|!=)\s*%s|%s\s+(in|notin)\s*\(\s*%s(\s*,\s*%s)*\s*\))\s*$" % (
@@ -54,7 +54,7 @@ class InspectionInputError(MeshError, ValueError):
 def validate_inputs(namespaces, label_selector, field_selector):
     """Refuse malformed namespaces and selectors before any request."""
     for ns in namespaces:
-        if not isinstance(ns, str) or len(ns) > 63 or not DNS_LABEL.match(ns):
+        if not dns_label(ns):
             raise InspectionInputError("namespace=%r is invalid: expected Kubernetes namespace names (lower-case "
                                        "letters, digits and '-', at most 63 characters)" % (ns,))
     if label_selector:

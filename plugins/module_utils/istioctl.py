@@ -22,6 +22,7 @@ import threading
 import time
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
 
 try:
@@ -36,7 +37,6 @@ PROFILES = ("ambient", "default", "demo", "empty", "minimal", "openshift", "open
             "stable")
 SECRET_WORDS = re.compile(r"(password|passwd|secret|token|credential|private|apikey|api_key|key$)", re.I)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # a --set path: names joined by dots; a name may hold escaped dots (\.), '-' and '/' (an annotation name such as
 # service\.beta\.kubernetes\.io/aws-load-balancer-scheme), and end in a list index
 SET_NAME = r"(?:[A-Za-z0-9_/-]|\\\.)+(?:\[(?:\d+|[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+)\])?"
@@ -100,7 +100,7 @@ def validate(params):
     IstioctlError naming option, value, expectation."""
     state = params.get("state") or "present"
     revision = params.get("revision")
-    if revision and (len(revision) > 63 or not DNS_LABEL.match(revision) or revision == "default"):
+    if revision and (not dns_label(revision) or revision == "default"):
         raise IstioctlError("revision=%r is invalid: expected a DNS label (lower-case letters, digits and '-', at "
                             "most 63 characters) other than 'default'; leave it unset for the default revision"
                             % (revision,))
@@ -128,7 +128,7 @@ def validate(params):
     if params.get("purge") and state != "absent":
         raise IstioctlError("purge=true only applies with state=absent")
     namespace = params.get("istio_namespace") or "istio-system"
-    if not DNS_LABEL.match(namespace):
+    if not dns_label(namespace):
         raise IstioctlError("istio_namespace=%r is invalid: expected a Kubernetes namespace name" % (namespace,))
     if flat.get("values.global.istioNamespace", namespace) != namespace:
         raise IstioctlError("set_values values.global.istioNamespace=%r differs from istio_namespace=%r: set only "

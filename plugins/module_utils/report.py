@@ -18,14 +18,6 @@ import tempfile
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 
-# How to open each addon Istio ships, when the caller gives no command.
-ADDON_COMMANDS = {
-    "kiali": "kubectl -n istio-system port-forward svc/kiali 20001:20001, then open http://localhost:20001",
-    "prometheus": "kubectl -n istio-system port-forward svc/prometheus 9090:9090, then open http://localhost:9090",
-    "grafana": "kubectl -n istio-system port-forward svc/grafana 3000:3000, then open http://localhost:3000",
-    "jaeger": "kubectl -n istio-system port-forward svc/tracing 16686:80, then open http://localhost:16686",
-    "loki": "kubectl -n istio-system port-forward svc/loki 3100:3100, then query http://localhost:3100",
-}
 CANONICAL = "service.istio.io/canonical-name"
 
 
@@ -65,7 +57,7 @@ def normalize(params):
         if not name:
             raise ReportInputError("addons[%d] is invalid: expected name" % index)
         addons.append({"name": name, "ready": bool(addon.get("ready")), "detail": addon.get("detail") or "",
-                       "command": addon.get("command") or ADDON_COMMANDS.get(name, "")})
+                       "command": addon.get("command") or ""})
     group = params.get("security_group") or {}
     failures = params.get("failures") or []
     return {

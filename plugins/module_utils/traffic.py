@@ -24,6 +24,7 @@ import threading
 import time
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_1035_label, dns_label, port_name
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
     connect,
     request_settings,
@@ -43,10 +44,6 @@ DEFAULT_REQUESTS = 10
 FIRST_ERRORS_KEPT = 5
 DETAIL_BYTES = 200
 PERCENTILES = (50, 90, 99)
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class ProbeInputError(MeshError, ValueError):
@@ -342,10 +339,10 @@ def validate_service(service):
     port = service.get("port")
     path = service.get("path") or "/"
     scheme = service.get("scheme") or "http"
-    if not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+    if not dns_label(namespace):
         raise _bad("service.namespace", namespace,
                    "a Kubernetes namespace name (lower-case letters, digits and '-', at most 63 characters)")
-    if not isinstance(name, str) or len(name) > 63 or not _DNS_1035_LABEL.match(name):
+    if not dns_1035_label(name):
         raise _bad("service.name", name,
                    "a Kubernetes Service name (starts with a letter; lower-case letters, digits and '-'; "
                    "at most 63 characters)")
@@ -355,7 +352,7 @@ def validate_service(service):
         if not 1 <= int(port) <= 65535:
             raise _bad("service.port", port, "a port number between 1 and 65535 or a named port")
         port = int(port)
-    elif not (isinstance(port, str) and len(port) <= 15 and _PORT_NAME.match(port)):
+    elif not port_name(port):
         raise _bad("service.port", port, "a port number between 1 and 65535 or a named port "
                    "(lower-case letters, digits and '-', at most 15 characters)")
     if not isinstance(path, str) or not path.startswith("/") or any(c.isspace() for c in path):

@@ -72,8 +72,8 @@ options:
     default: []
   addons:
     description:
-      - The addons, each with C(name), C(ready), and optionally C(detail) and C(command) (how to open it; Istio's
-        addons get a C(kubectl port-forward) command by default).
+      - The addons, each with C(name), C(ready), and optionally C(detail) and C(command) (how to open it, such as
+        the C(kubectl port-forward) the observability role names).
     type: list
     elements: dict
     default: []

@@ -29,6 +29,10 @@ def pods(sandbox):
 def mesh(sandbox, tmp_path_factory):
     run = playbook(sandbox, tmp_path_factory.mktemp("site"), "site.yml")
     assert run.returncode == 0, run.stdout[-3000:]
+    # the summary at the end of site.yml says how to open each addon
+    for addon, command in (("kiali", "port-forward svc/kiali 20001:20001, then open http://localhost:20001"),
+                           ("jaeger", "port-forward svc/tracing 16686:80, then open http://localhost:16686")):
+        assert "%s: kubectl -n istio-system %s" % (addon, command) in run.stdout, run.stdout[-3000:]
     yield
     run = playbook(sandbox, tmp_path_factory.mktemp("teardown"), "teardown.yml")
     assert run.returncode == 0, run.stdout[-3000:]
@@ -44,6 +48,8 @@ def test_the_report_of_a_healthy_mesh(sandbox, mesh, tmp_path):
     svg = html.unescape(page[page.index("<svg"):page.index("</svg>")])  # Graphviz writes "-" as &#45;
     for edge in ("/v1", "/v2", "my-app-v1-svc", "my-app-v2-svc", "ingress gateway", "nginx", "100% ok"):
         assert edge in svg, edge
+    # how to open each addon, as the observability role says it
+    assert "kubectl -n istio-system port-forward svc/kiali 20001:20001, then open http://localhost:20001" in page
     assert "http://" not in page.split("<body>")[0] and "<link" not in page and "<script" not in page
     width, height = png_size(tmp_path / "mesh-graph.png")
     assert width > 300 and height > 100

@@ -40,7 +40,11 @@ HEALTHY = {
     "routes": [probe("ingress gateway", "/v1", "my-app-v1-svc", {200: 10}),
                probe("ingress gateway", "/v2", "my-app-v2-svc", {200: 10}),
                probe("nginx", "/v1", "my-app-v1-svc", {200: 10})],
-    "addons": [{"name": "kiali", "ready": True}, {"name": "grafana", "ready": True}],
+    # as playbooks/templates/report_addons.yml.j2 hands them over, the command from the observability role
+    "addons": [{"name": "kiali", "ready": True, "detail": "1/1 replicas ready",
+                "command": "kubectl -n istio-system port-forward svc/kiali 20001:20001, then open http://localhost:20001"},
+               {"name": "grafana", "ready": True, "detail": "1/1 replicas ready",
+                "command": "kubectl -n istio-system port-forward svc/grafana 3000:3000, then open http://localhost:3000"}],
     # what security_group_rules really returned (converged), not a shape written here
     "security_group": SECURITY_GROUPS,
 }
