@@ -25,13 +25,13 @@ export ANSIBLE_NOCOLOR := 1
 
 SANDBOX := $(BIN)/python tests/sandbox/ctl.py
 
-.PHONY: fidelity graphviz reliability sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+.PHONY: docs fidelity graphviz reliability sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
 	@echo "make test      bootstrap, then lint, sanity, unit, sandbox contract, fidelity, integration, reliability and molecule"
 	@echo "make setup     create $(VENV) and install requirements.txt (idempotent)"
-	@echo "make lint | sanity | unit | integration | molecule | bench | build | clean"
+	@echo "make lint | sanity | unit | integration | molecule | docs | bench | build | clean"
 
 setup: $(STAMP) collection
 
@@ -121,6 +121,19 @@ demo-down: setup
 bench: setup
 	bash tools/system_deps.sh nginx=nginx-light hey=hey wrk=wrk
 	$(BIN)/python bench/run.py
+
+# The docs site: antsibull-docs writes the pages of every plugin and role (of this collection and of the ones its
+# pages refer to, so every reference resolves offline), Sphinx renders them; any warning fails (-W).
+DOCS ?= $(BUILD)/docs
+docs: setup
+	@rm -rf $(DOCS) && mkdir -p $(DOCS)/rst && chmod og-w $(DOCS)/rst
+	antsibull-docs --config-file docs/antsibull-docs.cfg collection --use-current --fail-on-error \
+	  --dest-dir $(DOCS)/rst istio_demo.mesh kubernetes.core community.okd
+	@cp docs/index.rst $(DOCS)/rst/
+	@$(BIN)/python docs/ansible_labels.py $(DOCS)/ansible_devel.inv
+	MESH_DOCS_ANSIBLE_INVENTORY=$(DOCS)/ansible_devel.inv sphinx-build -q -W --keep-going -c docs -b html \
+	  $(DOCS)/rst $(DOCS)/html
+	@echo "The docs site: $(DOCS)/html/index.html"
 
 # Graphviz draws the mesh report's service graph (verify.yml, the demo, the tests of the report)
 graphviz:
