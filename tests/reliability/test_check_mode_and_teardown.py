@@ -2,7 +2,8 @@
 
 One flow on one sandbox, in order: --check on a fresh cluster, site.yml,
 --check on the converged cluster, teardown.yml --check, teardown.yml, teardown.yml again - all of it with the demo
-moved to another namespace than the default (mesh_namespace=shop), as a user moves it.
+moved to another namespace than the default (mesh_namespace=shop) and with other apps (demo_apps_versions: shop-a
+and shop-b, routes /a and /b), as a user changes them: one variable each, the playbooks hand them to every role.
 """
 
 import json
@@ -15,10 +16,14 @@ import pytest
 from playbook import PlaybookRun, collection_playbook
 
 NAMESPACE = "shop"
+HELLO = "us-docker.pkg.dev/google-samples/containers/gke/hello-app:%s"
+APPS = {"demo_apps_versions": [{"name": "shop-a", "version": "a", "image": HELLO % "1.0"},
+                               {"name": "shop-b", "version": "b", "image": HELLO % "2.0"}]}
 
 
 def playbook(sandbox, tmp_path, name, *extra):
-    return collection_playbook(sandbox, tmp_path, name, "-e", "mesh_namespace=" + NAMESPACE, *extra)
+    return collection_playbook(sandbox, tmp_path, name, "-e", "mesh_namespace=" + NAMESPACE, "-e", json.dumps(APPS),
+                               *extra)
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +49,17 @@ def test_site_then_check_mode_reports_zero_changes(sandbox, tmp_path, flow):
     assert rc == 0, PlaybookRun(proc).outline()
     # the whole demo went where it was sent: apps, proxy, Gateway and VirtualService in shop, nothing in my-app
     pods = json.loads(sandbox.kubectl("get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
-    assert sorted({p["metadata"]["labels"]["app"] for p in pods}) == ["my-app-v1", "my-app-v2", "nginx"]
+    assert sorted({p["metadata"]["labels"]["app"] for p in pods}) == ["nginx", "shop-a", "shop-b"]
     routes = sandbox.kubectl("get", "gateway,virtualservice", "-A", "-o", "name").stdout.split()
     assert sorted(routes) == ["gateway.networking.istio.io/my-app-gateway", "virtualservice.networking.istio.io/my-app"]
     assert sandbox.kubectl("get", "virtualservice", "my-app", "-n", NAMESPACE, check=False).returncode == 0
     assert sandbox.kubectl("get", "namespace", "my-app", check=False).returncode != 0
+    # the routes follow the apps: /a and /b to their Services, through the ingress and through the proxy
+    vs = json.loads(sandbox.kubectl("get", "virtualservice", "my-app", "-n", NAMESPACE, "-o", "json").stdout)
+    assert [(h["match"][0]["uri"]["prefix"], h["route"][0]["destination"]["host"]) for h in vs["spec"]["http"]] == [
+        ("/a", "shop-a-svc"), ("/b", "shop-b-svc")]
+    nginx = sandbox.kubectl("get", "configmap", "-n", NAMESPACE, "-l", "app=nginx", "-o", "json").stdout
+    assert "location /a" in nginx and "shop-a-svc" in nginx and "shop-b-svc" in nginx and "my-app-v1" not in nginx
     start = time.time()
     rc, stats, proc = playbook(sandbox, tmp_path, "site.yml", "--check")
     assert rc == 0, PlaybookRun(proc).outline()
@@ -62,7 +73,7 @@ def test_traffic_is_bounded_and_its_generator_removed(sandbox, tmp_path, flow):
     data = json.loads(proc.stdout[proc.stdout.find("{"):])
     sent = [h for play in data["plays"] for task in play["tasks"] for h in task["hosts"].values()
             if task["task"]["name"] == "Send traffic through the ingress for the whole duration"]
-    assert [r["requests"] for r in sent[0]["results"]] == [10, 10]
+    assert [(r["item"], r["requests"]) for r in sent[0]["results"]] == [("/a", 10), ("/b", 10)]
     assert all(r["status_codes"] == {"200": 10} for r in sent[0]["results"])
     left = sandbox.kubectl("get", "deployment", "traffic-generator", "-n", NAMESPACE, check=False)
     assert left.returncode != 0 and "NotFound" in left.stderr
