@@ -10,6 +10,7 @@ ConfigMap. No container runs; no Envoy runs."""
 import http.server
 import itertools
 import json
+import random
 import re
 import threading
 
@@ -35,6 +36,10 @@ class DataPlane(object):
         self.api = api
         self.log = log
         self.counter = itertools.count()
+        # Envoy picks one of a route's weighted clusters per request from a random number (envoy
+        # route_components.proto, WeightedCluster.random_value_specifier: without it "a random number is generated"),
+        # so a 90/10 split is 90/10 only on average - as here
+        self.random = random.Random()
         self.lock = threading.Lock()
         self.servers = {}  # (namespace, name, port) -> (server, hostname)
         self.gates = {}  # (namespace, name) -> the cloud's gate for that load balancer, or None
@@ -64,8 +69,8 @@ class DataPlane(object):
             return _status(503, "ServiceUnavailable", 'no endpoints available for service "%s"' % svc_name)
         return result
 
-    def service(self, svc, port, method, path, headers, body, hops):
-        """Route to one ready endpoint of ``svc`` (round robin)."""
+    def service(self, svc, port, method, path, headers, body, hops, only=None):
+        """Route to one ready endpoint of ``svc`` (round robin); ``only``: labels the endpoint must also carry."""
         ports = (svc.get("spec") or {}).get("ports") or []
         chosen = None
         for candidate in ports:
@@ -81,7 +86,8 @@ class DataPlane(object):
             return NOT_READY
         reqs = selector_from_match({"matchLabels": selector})
         items, dummy = self.api.list(self.kind("", "v1", "pods"), svc["metadata"]["namespace"])
-        ready = [p for p in items if label_matches(reqs, p["metadata"].get("labels")) and _ready(p)]
+        ready = [p for p in items if label_matches(reqs, p["metadata"].get("labels")) and _ready(p)
+                 and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in (only or {}).items())]
         if not ready:
             return NOT_READY
         pod = ready[next(self.counter) % len(ready)]
@@ -91,15 +97,23 @@ class DataPlane(object):
                            for p in c.get("ports") or [] if p.get("name") == target), chosen.get("port"))
         return self.workload(pod, target, method, path, headers, body, hops)
 
-    def by_host(self, host, namespace, port, method, path, headers, body, hops):
-        """In-cluster DNS: name, name.ns, name.ns.svc, name.ns.svc.cluster.local."""
+    def by_host(self, host, namespace, port, method, path, headers, body, hops, subset=None):
+        """In-cluster DNS: name, name.ns, name.ns.svc, name.ns.svc.cluster.local; with ``subset``, only the
+        endpoints whose labels match the subset's (Istio builds one cluster per subset: outbound|PORT|SUBSET|HOST).
+        A subset no DestinationRule defines has no cluster: Envoy answers 503 with no body (response flag NC,
+        istio.io/latest/docs/ops/common-problems/network-issues/: 503s while a subset is not yet defined)."""
         pieces = host.split(".")
         name = pieces[0]
         ns = pieces[1] if len(pieces) > 1 and pieces[1] != "svc" else namespace
         svc = self.api.find(self.kind("", "v1", "services"), ns, name)
         if svc is None:
             return 502, {"Content-Type": "text/plain"}, b"upstream host not found: " + host.encode()
-        return self.service(svc, port or 80, method, path, headers, body, hops + 1)
+        only = None
+        if subset:
+            only = self.subset_selector(svc, subset, namespace)
+            if only is None:
+                return 503, {"Content-Type": "text/plain"}, b""
+        return self.service(svc, port or 80, method, path, headers, body, hops + 1, only=only)
 
     # ------------------------------------------------------------ workloads
 
@@ -218,17 +232,57 @@ class DataPlane(object):
                 rewritten = _match_route(route, path, headers)
                 if rewritten is None:
                     continue
-                destinations = route.get("route") or []
-                if not destinations:
+                dest = self.choose_destination(route.get("route") or [])
+                if dest is None:
                     return not_found
-                dest = destinations[next(self.counter) % len(destinations)].get("destination") or {}
                 dest_host = dest.get("host", "")
                 dest_port = (dest.get("port") or {}).get("number")
                 status, out_headers, out_body = self.by_host(dest_host, ns, dest_port, method, rewritten, headers,
-                                                             body, hops)
+                                                             body, hops, subset=dest.get("subset"))
                 out_headers = dict(out_headers, server="istio-envoy")
                 return status, out_headers, out_body
         return not_found
+
+    def choose_destination(self, destinations):
+        """The destination of one request among a route's HTTPRouteDestinations, as istiod and Envoy choose it.
+
+        istiod (pilot/pkg/networking/core/route/route.go, translateRoute): one destination takes all traffic
+        whatever its weight; with several, a destination of weight 0 (or none given) is left out and the others
+        become Envoy weighted clusters, one picked per request with a probability of its weight over their sum."""
+        if len(destinations) == 1:
+            return destinations[0].get("destination") or {}
+        weighted = [(d.get("destination") or {}, int(d.get("weight") or 0)) for d in destinations]
+        weighted = [(d, w) for d, w in weighted if w > 0]
+        if not weighted:
+            return None
+        with self.lock:
+            point = self.random.randrange(sum(w for _d, w in weighted))
+        for dest, weight in weighted:
+            if point < weight:
+                return dest
+            point -= weight
+        return weighted[-1][0]
+
+    def subset_selector(self, svc, subset, from_namespace):
+        """The labels of ``subset`` of Service ``svc`` from the DestinationRules that apply, or None when no rule
+        defines it. A DestinationRule applies from the Service's namespace, the caller's or the root namespace
+        istio-system; a short host is read in the rule's own namespace (istio.io/latest/docs/reference/config/
+        networking/destination-rule/: "interpreted based on the namespace of the rule")."""
+        kind = self.kind("networking.istio.io", "v1", "destinationrules") or self.kind(
+            "networking.istio.io", "v1beta1", "destinationrules")
+        if kind is None:
+            return None
+        name, namespace = svc["metadata"]["name"], svc["metadata"]["namespace"]
+        wanted = {"%s.%s.svc.cluster.local" % (name, namespace)}
+        for candidate in (namespace, from_namespace, "istio-system"):
+            rules, dummy = self.api.list(kind, candidate)
+            for rule in rules:
+                if _fqdn((rule.get("spec") or {}).get("host", ""), rule["metadata"]["namespace"]) not in wanted:
+                    continue
+                for entry in (rule.get("spec") or {}).get("subsets") or []:
+                    if entry.get("name") == subset:
+                        return entry.get("labels") or {}
+        return None
 
     # ------------------------------------------------------------ load balancers
 
@@ -278,6 +332,18 @@ class DataPlane(object):
 def _gateway_service_port(target_port):
     """Istio's gateway Service maps 80->8080 and 443->8443; Gateway servers name the Service port."""
     return {8080: 80, 8443: 443}.get(target_port, target_port)
+
+
+def _fqdn(host, namespace):
+    """A Kubernetes service host as Istio reads it: NAME and NAME.NS are short for NAME.NS.svc.cluster.local."""
+    parts = host.rstrip(".").split(".")
+    if len(parts) == 1:
+        return "%s.%s.svc.cluster.local" % (parts[0], namespace)
+    if len(parts) == 2:
+        return "%s.%s.svc.cluster.local" % (parts[0], parts[1])
+    if len(parts) == 3 and parts[2] == "svc":
+        return host.rstrip(".") + ".cluster.local"
+    return host.rstrip(".")
 
 
 def _host_matches(hosts, host):

@@ -276,6 +276,90 @@ def test_ingress_gateway_routes_by_gateway_and_virtualservice(sandbox, mesh):
     assert istioctl(sandbox, "analyze", "-n", "my-app").returncode == 0
 
 
+SHIFT = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shift, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello-v1, namespace: shift}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: hello, version: v1}}
+  template:
+    metadata: {labels: {app: hello, version: v1}}
+    spec: {containers: [{name: hello, image: "gcr.io/google-samples/hello-app:1.0", ports: [{containerPort: 8080}]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello-v2, namespace: shift}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: hello, version: v2}}
+  template:
+    metadata: {labels: {app: hello, version: v2}}
+    spec: {containers: [{name: hello, image: "gcr.io/google-samples/hello-app:2.0", ports: [{containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello, namespace: shift}
+spec: {selector: {app: hello}, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: hello, namespace: shift}
+spec:
+  host: hello
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+"""
+
+
+def shift_route(*destinations):
+    """A VirtualService on my-app's gateway sending /shift to the given (subset, weight) destinations of hello."""
+    route = [dict({"destination": {"host": "hello.shift.svc.cluster.local", "subset": subset,
+                                   "port": {"number": 80}}}, **({"weight": weight} if weight is not None else {}))
+             for subset, weight in destinations]
+    return json.dumps({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                       "metadata": {"name": "shift", "namespace": "shift"},
+                       "spec": {"hosts": ["*"], "gateways": ["my-app/my-app-gateway"],
+                                "http": [{"match": [{"uri": {"prefix": "/shift"}}], "rewrite": {"uri": "/"},
+                                          "route": route}]}})
+
+
+def versions(address, count):
+    seen = {}
+    for dummy in range(count):
+        status, body = get("http://%s/shift" % address)
+        key = body.split("Version: ")[1].split()[0] if status == 200 else status
+        seen[key] = seen.get(key, 0) + 1
+    return seen
+
+
+def test_weights_and_subsets_split_traffic_as_envoy_does(sandbox, mesh):
+    """VirtualService weights over DestinationRule subsets: each request goes to one subset with the probability of
+    its weight (Envoy's weighted clusters draw a random number per request), only to that subset's pods; weight 0
+    takes nothing; one destination takes all; a subset no DestinationRule defines answers 503 (no cluster)."""
+    sandbox.kubectl("apply", "-f", "-", stdin=ROUTES.replace("NS", "my-app"))
+    sandbox.kubectl("apply", "-f", "-", stdin=SHIFT)
+    for dep in ("hello-v1", "hello-v2"):
+        sandbox.kubectl("rollout", "status", "deploy/" + dep, "-n", "shift", "--timeout=30s")
+    svc = json.loads(sandbox.kubectl("get", "svc", "istio-ingressgateway", "-n", "istio-system", "-o", "json").stdout)
+    address = sandbox.load_balancers()[svc["status"]["loadBalancer"]["ingress"][0]["hostname"]]["ports"]["80"]
+    sandbox.kubectl("apply", "-f", "-", stdin=shift_route(("v1", 90), ("v2", 10)))
+    seen = versions(address, 400)
+    # 400 draws at p=0.1: mean 40, standard deviation 6; 5 standard deviations either side
+    assert set(seen) == {"1.0.0", "2.0.0"} and 10 <= seen["2.0.0"] <= 70, seen
+    sandbox.kubectl("apply", "-f", "-", stdin=shift_route(("v1", 0), ("v2", 100)))
+    assert versions(address, 50) == {"2.0.0": 50}
+    sandbox.kubectl("apply", "-f", "-", stdin=shift_route(("v1", 0)))  # alone, its weight does not matter
+    assert versions(address, 20) == {"1.0.0": 20}
+    sandbox.kubectl("apply", "-f", "-", stdin=shift_route(("v3", None)))
+    status, body = get("http://%s/shift" % address)
+    assert (status, body) == (503, "")
+    sandbox.kubectl("delete", "namespace", "shift")
+
+
 def test_analyze_finds_a_virtualservice_without_its_gateway(sandbox, mesh):
     broken = ROUTES.replace("NS", "plain").split("---")[1].replace("gateways: [my-app-gateway]",
                                                                    "gateways: [missing-gateway]")
