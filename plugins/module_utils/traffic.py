@@ -55,7 +55,7 @@ class ProbeSpec(object):
 
     def __init__(self, requests=None, duration=None, qps=0.0, concurrency=1, timeout=5.0,
                  method="GET", headers=None, body=None, validate_certs=True,
-                 expect_status=(200,), min_success_ratio=1.0):
+                 expect_status=(200,), min_success_ratio=1.0, count_by=None, expect_shares=None, share_sigmas=4.0):
         self.requests = requests
         self.duration = duration
         self.qps = qps
@@ -67,6 +67,10 @@ class ProbeSpec(object):
         self.validate_certs = validate_certs
         self.expect_status = tuple(expect_status)
         self.min_success_ratio = min_success_ratio
+        # ("pattern", compiled regular expression) or ("header", lower-case name as bytes), or None
+        self.count_by = count_by
+        self.expect_shares = dict(expect_shares or {})
+        self.share_sigmas = share_sigmas
 
 
 def _bad(option, value, expected):
@@ -84,7 +88,7 @@ def _number(option, value, cast, expected):
 
 def validate_spec(requests=None, duration=None, qps=None, concurrency=1, timeout=5.0,
                   method="GET", headers=None, body=None, validate_certs=True,
-                  expect_status=None, min_success_ratio=1.0):
+                  expect_status=None, min_success_ratio=1.0, count_by=None, expect_shares=None, share_sigmas=4.0):
     """Check the load shape and verdict options; return a ``ProbeSpec``.
 
     ``requests`` and ``duration`` bound the run (one of them; with neither,
@@ -139,10 +143,54 @@ def validate_spec(requests=None, duration=None, qps=None, concurrency=1, timeout
     min_success_ratio = _number("min_success_ratio", min_success_ratio, float, "a ratio between 0.0 and 1.0")
     if not 0.0 <= min_success_ratio <= 1.0:
         raise _bad("min_success_ratio", min_success_ratio, "a ratio between 0.0 and 1.0")
+    counting = validate_count_by(count_by)
+    shares = validate_shares(expect_shares, counting, share_sigmas)
     return ProbeSpec(requests=requests, duration=duration, qps=qps, concurrency=concurrency,
                      timeout=timeout, method=method, headers=headers, body=body,
                      validate_certs=True if validate_certs is None else bool(validate_certs),
-                     expect_status=sorted(set(codes)), min_success_ratio=min_success_ratio)
+                     expect_status=sorted(set(codes)), min_success_ratio=min_success_ratio,
+                     count_by=counting, expect_shares=shares, share_sigmas=share_sigmas)
+
+
+def validate_count_by(count_by):
+    """("pattern", regex) or ("header", name) from the count_by option (its spec allows exactly one), or None."""
+    if not count_by:
+        return None
+    if count_by.get("header"):
+        name = str(count_by["header"])
+        if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name):
+            raise _bad("count_by.header", name, "an HTTP header name such as x-version")
+        return "header", name.lower().encode("latin-1")
+    pattern = count_by.get("pattern")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise _bad("count_by.pattern", pattern, "a regular expression (%s)" % exc)
+    if compiled.groups > 1:
+        raise _bad("count_by.pattern", pattern, "a regular expression with at most one group, whose text is the "
+                                                "answer's key, such as 'Version: (\\S+)'")
+    return "pattern", compiled
+
+
+def validate_shares(expect_shares, counting, sigmas):
+    """The expected share of each key (fractions summing to 1), checked against count_by and share_sigmas."""
+    if not expect_shares:
+        return {}
+    if counting is None:
+        raise ProbeInputError("expect_shares=%r needs count_by: expected count_by.pattern or count_by.header to "
+                              "say how an answer names its key" % (expect_shares,))
+    shares = {}
+    for key, value in expect_shares.items():
+        share = _number("expect_shares[%s]" % key, value, float, "a fraction between 0.0 and 1.0")
+        if not 0.0 <= share <= 1.0 or math.isnan(share):
+            raise _bad("expect_shares[%s]" % key, value, "a fraction between 0.0 and 1.0")
+        shares[str(key)] = share
+    if abs(sum(shares.values()) - 1.0) > 0.001:
+        raise ProbeInputError("expect_shares=%r sums to %.3f: expected fractions that sum to 1.0, such as "
+                              "{'1.0.0': 0.9, '2.0.0': 0.1}" % (expect_shares, sum(shares.values())))
+    if not sigmas > 0 or math.isinf(sigmas):
+        raise _bad("share_sigmas", sigmas, "a number of standard deviations > 0")
+    return shares
 
 
 class Target(object):
@@ -203,6 +251,8 @@ class Connection(object):
             raise
         self.sock = sock
         self.buffer = b""
+        self.wanted = None  # a response header to keep (lower-case bytes), for count_by
+        self.wanted_value = None
 
     def close(self):
         self.sock.close()
@@ -246,6 +296,7 @@ class Connection(object):
             raise http.client.BadStatusLine(lines[0][:80].decode("latin-1"))
         status = int(parts[1])
         self.server_header = None
+        self.wanted_value = None
         length, chunked, close = None, False, parts[0] == b"HTTP/1.0"
         for line in lines[1:]:
             name, _sep, value = line.partition(b":")
@@ -262,6 +313,8 @@ class Connection(object):
                 close = token == b"close" or (close and token != b"keep-alive")
             elif name == b"server":
                 self.server_header = value.strip().decode("latin-1")
+            elif name == self.wanted:
+                self.wanted_value = value.strip().decode("latin-1")
         if head_only or status in (204, 304) or 100 <= status < 200:
             return status, b"", close
         if chunked:
@@ -401,15 +454,16 @@ def classify_error(exc):
 
 
 class Sample(object):
-    __slots__ = ("start", "latency", "status", "error", "detail", "server")
+    __slots__ = ("start", "latency", "status", "error", "detail", "server", "key")
 
-    def __init__(self, start, latency, status=None, error=None, detail=None, server=None):
+    def __init__(self, start, latency, status=None, error=None, detail=None, server=None, key=None):
         self.start = start
         self.latency = latency
         self.status = status
         self.error = error
         self.detail = detail
         self.server = server
+        self.key = key
 
 
 class _Worker(object):
@@ -435,19 +489,32 @@ class _Worker(object):
         try:
             if self.conn is None:
                 self.conn = self.target.connect(self.spec.timeout)
+                if self.spec.count_by and self.spec.count_by[0] == "header":
+                    self.conn.wanted = self.spec.count_by[1]
             status, payload, will_close = self.conn.exchange(self.request, self.head_only)
             latency = clock() - start
             server = self.conn.server_header
+            header = self.conn.wanted_value
             if will_close:
                 self.close()
-            detail = None
+            detail = key = None
             if status not in self.spec.expect_status:
                 detail = " ".join(payload[:DETAIL_BYTES].decode("utf-8", "replace").split())
-            return Sample(start, latency, status=status, detail=detail, server=server)
+            elif self.spec.count_by:
+                key = header if self.spec.count_by[0] == "header" else _key_in(self.spec.count_by[1], payload)
+            return Sample(start, latency, status=status, detail=detail, server=server, key=key)
         except Exception as exc:  # every transport failure is a measured outcome
             self.close()
             return Sample(start, clock() - start, error=(classify_error(exc), "%s: %s" % (
                 type(exc).__name__, exc)))
+
+
+def _key_in(pattern, payload):
+    """What ``pattern`` finds in an answer's body: its group, or the whole match; None when it finds nothing."""
+    found = pattern.search(payload.decode("utf-8", "replace"))
+    if found is None:
+        return None
+    return found.group(1) if pattern.groups else found.group(0)
 
 
 def run_probe(target, spec, clock=time.monotonic, sleep=time.sleep):
@@ -547,7 +614,7 @@ def summarize(samples, wall, spec, url):
         for p in PERCENTILES:
             latency["p%d" % p] = round(percentile(latencies, p), 3)
     ratio = float(successes) / total if total else 0.0
-    return {
+    report = {
         "url": url,
         "method": spec.method,
         "requests": total,
@@ -564,6 +631,30 @@ def summarize(samples, wall, spec, url):
         "first_errors": first_errors,
         "passed": total > 0 and ratio >= spec.min_success_ratio,
     }
+    if spec.count_by:
+        report.update(count_shares(samples, successes, spec))
+        report["passed"] = report["passed"] and all(c["passed"] for c in report["share_checks"])
+    return report
+
+
+def count_shares(samples, successes, spec):
+    """How the answers with an expected status divide by key; with expect_shares, each key's measured share against
+    its expected one within share_sigmas standard deviations of a binomial draw of that many answers (a key expected
+    at 0 or 1 must be measured at exactly 0 or 1)."""
+    counts = {}
+    for sample in samples:
+        if sample.key is not None:
+            counts[sample.key] = counts.get(sample.key, 0) + 1
+    shares = dict((key, round(float(n) / successes, 4)) for key, n in counts.items()) if successes else {}
+    checks = []
+    for key in sorted(set(spec.expect_shares) | set(counts)) if spec.expect_shares else []:
+        expected = spec.expect_shares.get(key, 0.0)
+        measured = float(counts.get(key, 0)) / successes if successes else 0.0
+        tolerance = spec.share_sigmas * math.sqrt(expected * (1.0 - expected) / successes) if successes else 0.0
+        checks.append({"key": key, "expected": expected, "measured": round(measured, 4),
+                       "tolerance": round(tolerance, 4),
+                       "passed": successes > 0 and abs(measured - expected) <= tolerance + 1e-9})
+    return {"counts": counts, "shares": shares, "uncounted": successes - sum(counts.values()), "share_checks": checks}
 
 
 def failure_message(report):
@@ -575,11 +666,17 @@ def failure_message(report):
                 "and its targets are healthy: raise ready_timeout, or check the load balancer, its source ranges and "
                 "its scheme (an internal one is not reachable from outside the VPC)"
                 % (report["url"], wait["waited_s"], wait["attempts"], wait["last"]))
+    off = [c for c in report.get("share_checks") or [] if not c["passed"]]
+    shares = ""
+    if off:
+        shares = "; shares off: %s (of %d answers counted by key)" % ("; ".join(
+            "%s measured %.4f, expected %.4f +/- %.4f" % (c["key"], c["measured"], c["expected"], c["tolerance"])
+            for c in off), report["succeeded"])
     return ("traffic probe of %s failed: %d of %d requests succeeded (success_ratio %.4f, "
-            "min_success_ratio %s); status codes %s; errors %s; first errors: %s" % (
+            "min_success_ratio %s); status codes %s; errors %s; first errors: %s%s" % (
                 report["url"], report["succeeded"], report["requests"], report["success_ratio"],
                 report["min_success_ratio"], _histogram(report["status_codes"]),
-                _histogram(report["errors"]), "; ".join(report["first_errors"]) or "none"))
+                _histogram(report["errors"]), "; ".join(report["first_errors"]) or "none", shares))
 
 
 def _histogram(counts):
@@ -642,7 +739,8 @@ def _spec_from(params):
         requests=params["requests"], duration=params["duration"], qps=params["qps"],
         concurrency=params["concurrency"], timeout=params["timeout"], method=params["method"],
         headers=params["headers"], body=params["body"], validate_certs=params["validate_certs"],
-        expect_status=params["expect_status"], min_success_ratio=params["min_success_ratio"])
+        expect_status=params["expect_status"], min_success_ratio=params["min_success_ratio"],
+        count_by=params["count_by"], expect_shares=params["expect_shares"], share_sigmas=params["share_sigmas"])
 
 
 def _target(module, spec):

@@ -127,6 +127,37 @@ options:
         its status - the service behind the load balancer answered itself (Istio's gateway says C(istio-envoy)), so a
         503 of its own is a result to measure, not a load balancer still starting.
     type: str
+  count_by:
+    description:
+      - Count the answers with an expected status by a key each one carries - the version a demo app names in its
+        body, a header set by the service - and return RV(counts) and RV(shares). Either O(count_by.pattern) or
+        O(count_by.header).
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      pattern:
+        description:
+          - A regular expression searched in each answer's body; its one group (or the whole match) is the key,
+            such as C(Version: (\S+)) for the hello app's C(Version: 2.0.0).
+        type: str
+      header:
+        description: A response header whose value is the key, such as C(x-version).
+        type: str
+  expect_shares:
+    description:
+      - With O(count_by), the share of the counted answers each key should get, as fractions that sum to 1, such as
+        C({"1.0.0": 0.9, "2.0.0": 0.1}) for a 90/10 split. A key not listed is expected at 0.
+      - A measured share passes within O(share_sigmas) standard deviations of a random split of that many answers
+        (the way Envoy splits weighted traffic, one random draw per request), so the tolerance shrinks as more
+        requests are sent; a share expected at 0 or 1 must be exactly 0 or 1. Each key is reported in
+        RV(share_checks), and a share outside its tolerance fails the probe.
+    type: dict
+    version_added: 0.3.0
+  share_sigmas:
+    description: How many standard deviations from its expected share a measured share may be (see O(expect_shares)).
+    type: float
+    default: 4.0
+    version_added: 0.3.0
   validate_certs:
     description:
       - Whether to verify TLS certificates.
@@ -188,6 +219,14 @@ EXAMPLES = r"""
     expect_status: [200, 204]
     min_success_ratio: 0
   register: health
+
+- name: Prove a 90/10 split between the demo app's two versions, by the version each answer names
+  istio_demo.mesh.traffic_probe:
+    url: "http://{{ ingress_host }}/app"
+    requests: 400
+    count_by:
+      pattern: 'Version: (\S+)'
+    expect_shares: {"1.0.0": 0.9, "2.0.0": 0.1}
 
 - name: Show the latency percentiles
   ansible.builtin.debug:
@@ -305,8 +344,49 @@ wait:
       description: The last failure seen while waiting, or null.
       type: str
   sample: {ready: true, waited_s: 42.5, attempts: 9, last: null}
+counts:
+  description: With O(count_by), the answers with an expected status by key.
+  returned: when O(count_by) is set
+  type: dict
+  version_added: 0.3.0
+  sample: {"1.0.0": 362, "2.0.0": 38}
+shares:
+  description: With O(count_by), each key's share of the answers with an expected status.
+  returned: when O(count_by) is set
+  type: dict
+  version_added: 0.3.0
+  sample: {"1.0.0": 0.905, "2.0.0": 0.095}
+uncounted:
+  description: With O(count_by), answers with an expected status that carried no key.
+  returned: when O(count_by) is set
+  type: int
+  version_added: 0.3.0
+  sample: 0
+share_checks:
+  description: With O(expect_shares), each key's measured share beside the expected one and its tolerance.
+  returned: when O(count_by) is set
+  type: list
+  elements: dict
+  version_added: 0.3.0
+  contains:
+    key:
+      description: The key.
+      type: str
+    expected:
+      description: The expected share.
+      type: float
+    measured:
+      description: The measured share.
+      type: float
+    tolerance:
+      description: How far the measured share may be from the expected one.
+      type: float
+    passed:
+      description: Whether it is within the tolerance.
+      type: bool
+  sample: [{key: "2.0.0", expected: 0.1, measured: 0.095, tolerance: 0.06, passed: true}]
 passed:
-  description: Whether the run met O(min_success_ratio).
+  description: Whether the run met O(min_success_ratio) (and O(expect_shares), when given).
   returned: always
   type: bool
   sample: true
@@ -354,6 +434,10 @@ def argument_spec():
         body=dict(type="str"),
         expect_status=dict(type="list", elements="int", default=[200]),
         min_success_ratio=dict(type="float", default=1.0),
+        count_by=dict(type="dict", options=dict(pattern=dict(type="str"), header=dict(type="str")),
+                      mutually_exclusive=[("pattern", "header")], required_one_of=[("pattern", "header")]),
+        expect_shares=dict(type="dict"),
+        share_sigmas=dict(type="float", default=4.0),
         ready_timeout=dict(type="float", default=0.0),
         ready_server=dict(type="str"),
     )

@@ -58,6 +58,10 @@ def test_failed_verdict_fails_the_task_with_the_report(server, tmp_path):
     (dict(url="URL", min_success_ratio=2), ["min_success_ratio=2.0"]),
     (dict(service={"namespace": "Bad_NS", "name": "web", "port": 80}), ["service.namespace='Bad_NS'"]),
     (dict(service={"name": "web", "port": 80, "path": "v1"}), ["service.path='v1'", "starting with '/'"]),
+    (dict(url="URL", count_by={"pattern": "x", "header": "y"}),
+     ["parameters are mutually exclusive: pattern|header found in count_by"]),
+    (dict(url="URL", count_by={}), ["one of the following is required: pattern, header found in count_by"]),
+    (dict(url="URL", count_by={"header": "x-version"}, expect_shares={"a": 0.5}), ["sums to 0.500"]),
 ])
 def test_bad_input_fails_before_any_request(server, tmp_path, options, expected):
     url, seen = server(httpservers.ok_answer)
@@ -149,3 +153,19 @@ def test_missing_kubeconfig_is_named(tmp_path):
     message = run.result("probe")["msg"]
     assert "kubeconfig=" in message and "does not exist" in message
     assert "no-such-kubeconfig" in message
+
+
+def test_a_split_is_measured_by_the_version_each_answer_names(server, tmp_path):
+    url, seen = server(httpservers.versions_answer(["1.0.0"] * 9 + ["2.0.0"]))
+    run = run_playbook(tmp_path, [probe_task(url=url, requests=200, concurrency=2,
+                                             count_by={"pattern": r"Version: (\S+)"},
+                                             expect_shares={"1.0.0": 0.9, "2.0.0": 0.1}),
+                                  probe_task(name="off", url=url, requests=200, ignore_errors=True,
+                                             count_by={"header": "x-version"},
+                                             expect_shares={"1.0.0": 0.5, "2.0.0": 0.5})])
+    assert run.rc == 0, run.stdout
+    result = run.result("probe")
+    assert result["counts"] == {"1.0.0": 180, "2.0.0": 20} and result["passed"] is True
+    assert [c["passed"] for c in result["share_checks"]] == [True, True]
+    off = run.result("off")
+    assert off["failed"] is True and "shares off: 1.0.0 measured 0.9000, expected 0.5000" in off["msg"]

@@ -44,7 +44,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 def serve(answer, tls_context=None, headers=None):
-    """Start a server whose handler calls ``answer(handler) -> (status, body)``.
+    """Start a server whose handler calls ``answer(handler) -> (status, body)`` or ``(status, body, headers)``.
 
     Returns (base_url, recorder, stop).
     """
@@ -60,12 +60,13 @@ def serve(answer, tls_context=None, headers=None):
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                status, body = answer(self)
+                answered = answer(self)
+                status, body = answered[:2]
                 data = body.encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
+                for name, value in dict(headers or {}, **(answered[2] if len(answered) > 2 else {})).items():
                     self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
@@ -154,3 +155,16 @@ def self_signed_context():
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context, cert_path
+
+
+def versions_answer(versions):
+    """Answer as the demo's hello app does, naming a version in the body and in an x-version header, the versions
+    taken in turn from ``versions`` (thread-safe)."""
+    cycle = itertools.cycle(versions)
+    lock = threading.Lock()
+
+    def answer(handler):
+        with lock:
+            version = next(cycle)
+        return 200, "Hello, world!\nVersion: %s\nHostname: hello-%s\n" % (version, version), {"X-Version": version}
+    return answer

@@ -269,3 +269,64 @@ def test_an_answer_from_the_service_itself_ends_the_wait_and_its_failure_is_meas
     report = traffic.probe(traffic.url_target(url), spec, ready_timeout=30, ready_server="^istio-envoy$")
     assert report["wait"] == {"ready": True, "waited_s": report["wait"]["waited_s"], "attempts": 1, "last": None}
     assert report["status_codes"] == {"503": 3} and not report["passed"]
+
+
+# ---------------------------------------------------------------- counting answers by key (a traffic split)
+
+def test_answers_are_counted_by_the_version_they_name_in_the_body(server):
+    url, seen = server(httpservers.versions_answer(["1.0.0"] * 9 + ["2.0.0"]))
+    report = run(url, requests=100, concurrency=4, count_by={"pattern": r"Version: (\S+)"})
+    assert report["counts"] == {"1.0.0": 90, "2.0.0": 10} and report["uncounted"] == 0
+    assert report["shares"] == {"1.0.0": 0.9, "2.0.0": 0.1}
+    assert report["share_checks"] == [] and report["passed"]
+
+
+def test_answers_are_counted_by_a_header_and_a_split_within_its_tolerance_passes(server):
+    url, seen = server(httpservers.versions_answer(["a"] * 3 + ["b"]))
+    report = run(url, requests=400, count_by={"header": "x-version"}, expect_shares={"a": 0.8, "b": 0.2})
+    assert report["counts"] == {"a": 300, "b": 100}
+    # 400 answers at p=0.2: standard deviation 0.02, 4 of them
+    assert [(c["key"], c["measured"], c["tolerance"], c["passed"]) for c in report["share_checks"]] == [
+        ("a", 0.75, 0.08, True), ("b", 0.25, 0.08, True)]
+    assert report["passed"]
+
+
+def test_a_split_off_its_expected_shares_fails_naming_each_key(server):
+    url, seen = server(httpservers.versions_answer(["1.0.0", "2.0.0"]))
+    report = run(url, requests=200, count_by={"pattern": r"Version: (\S+)"},
+                 expect_shares={"1.0.0": 0.9, "2.0.0": 0.1})
+    assert report["success_ratio"] == 1.0 and not report["passed"]
+    message = traffic.failure_message(report)
+    assert "1.0.0 measured 0.5000, expected 0.9000 +/- 0.0849" in message
+    assert "2.0.0 measured 0.5000, expected 0.1000 +/- 0.0849" in message
+
+
+def test_a_key_expected_at_zero_must_get_nothing_and_an_unlisted_key_counts_as_expected_at_zero(server):
+    url, seen = server(httpservers.versions_answer(["2.0.0"] * 49 + ["3.0.0"]))
+    report = run(url, requests=50, count_by={"pattern": r"Version: (\S+)"},
+                 expect_shares={"1.0.0": 0.0, "2.0.0": 1.0})
+    checks = dict((c["key"], c) for c in report["share_checks"])
+    assert checks["1.0.0"]["passed"] and not checks["2.0.0"]["passed"] and not checks["3.0.0"]["passed"]
+    assert checks["3.0.0"]["expected"] == 0.0 and checks["3.0.0"]["measured"] == 0.02 and not report["passed"]
+
+
+def test_answers_without_the_key_are_uncounted_and_failures_are_not_counted(server):
+    url, seen = server(httpservers.cycling_answer([200, 503]))
+    report = run(url, requests=10, count_by={"pattern": r"Version: (\S+)"}, min_success_ratio=0)
+    assert report["counts"] == {} and report["uncounted"] == 5 and report["shares"] == {}
+
+
+@pytest.mark.parametrize("options, names", [
+    (dict(count_by={"pattern": "Version: ("}), ["count_by.pattern='Version: ('", "regular expression"]),
+    (dict(count_by={"pattern": "(a)(b)"}), ["count_by.pattern", "at most one group"]),
+    (dict(count_by={"header": "bad header"}), ["count_by.header='bad header'"]),
+    (dict(expect_shares={"a": 1.0}), ["expect_shares", "needs count_by"]),
+    (dict(count_by={"header": "x"}, expect_shares={"a": 0.9, "b": 0.2}), ["sums to 1.100", "sum to 1.0"]),
+    (dict(count_by={"header": "x"}, expect_shares={"a": 1.5}), ["expect_shares[a]=1.5", "between 0.0 and 1.0"]),
+    (dict(count_by={"header": "x"}, expect_shares={"a": 1.0}, share_sigmas=0), ["share_sigmas=0"]),
+])
+def test_bad_counting_options_are_refused(options, names):
+    with pytest.raises(ProbeInputError) as info:
+        validate_spec(requests=3, **options)
+    for text in names:
+        assert text in str(info.value)
