@@ -137,16 +137,16 @@ options:
     suboptions:
       pattern:
         description:
-          - A regular expression searched in each answer's body; its one group (or the whole match) is the key,
-            such as C(Version: (\S+)) for the hello app's C(Version: 2.0.0).
+          - "A regular expression searched in each answer's body; its one group (or the whole match) is the key,
+            such as C(Version: (\\S+)) for the hello app's C(Version: 2.0.0)."
         type: str
       header:
         description: A response header whose value is the key, such as C(x-version).
         type: str
   expect_shares:
     description:
-      - With O(count_by), the share of the counted answers each key should get, as fractions that sum to 1, such as
-        C({"1.0.0": 0.9, "2.0.0": 0.1}) for a 90/10 split. A key not listed is expected at 0.
+      - 'With O(count_by), the share of the counted answers each key should get, as fractions that sum to 1, such as
+        C({"1.0.0": 0.9, "2.0.0": 0.1}) for a 90/10 split. A key not listed is expected at 0.'
       - A measured share passes within O(share_sigmas) standard deviations of a random split of that many answers
         (the way Envoy splits weighted traffic, one random draw per request), so the tolerance shrinks as more
         requests are sent; a share expected at 0 or 1 must be exactly 0 or 1. Each key is reported in
