@@ -25,7 +25,7 @@ export ANSIBLE_NOCOLOR := 1
 
 SANDBOX := $(BIN)/python tests/sandbox/ctl.py
 
-.PHONY: docs fidelity graphviz reliability sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+.PHONY: docs suites fidelity graphviz reliability sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
@@ -92,12 +92,23 @@ reliability: setup
 fidelity: setup graphviz
 	pytest -q $(PARALLEL) tests/fidelity
 
+# Two scenarios at a time, each with its own sandbox (.sandbox-molecule/SCENARIO) and its own log, printed whole
+# when it ends; any failure fails the target after every scenario has run.
+MOLECULE_JOBS ?= 2
 molecule: setup graphviz
 	@scenarios=$$(test -d molecule && find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -rn1 basename | sort || true); \
 	  if [ -z "$$scenarios" ]; then echo "molecule: no scenario yet"; exit 0; fi; \
-	  for s in $$scenarios; do molecule test -s $$s; done
+	  mkdir -p $(BUILD)/molecule; \
+	  printf '%s\n' $$scenarios | xargs -P $(MOLECULE_JOBS) -I{} sh -c \
+	    'if molecule test -s {} > $(BUILD)/molecule/{}.log 2>&1; then echo "molecule {}: passed"; cat $(BUILD)/molecule/{}.log | tail -3; \
+	     else cat $(BUILD)/molecule/{}.log; echo "molecule {}: FAILED"; exit 1; fi' 
 
-test: lint sanity unit sandbox-test fidelity integration reliability molecule
+# The four sandbox suites in one run, so that two workers share them to the end (no worker idles while another
+# finishes a suite's last file); each target above runs one of them alone.
+suites: setup graphviz
+	pytest -q $(PARALLEL) tests/sandbox_contract tests/fidelity tests/integration tests/reliability
+
+test: lint sanity unit suites molecule
 
 PLAYBOOK := SANDBOX_STATE_DIR=$(CURDIR)/.sandbox ansible-playbook -i inventories/sandbox
 
