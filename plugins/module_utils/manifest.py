@@ -208,12 +208,17 @@ def _send(module, service, prediction, obj, params, action):
                            perform_action(service, copy.deepcopy(obj), action))
 
 
-def run_module(module):
-    """The result; raises ManifestError (with the result so far when an object failed)."""
-    params = module.params
+def check_wait(params):
+    """kubernetes.core's wait options, which its argument spec types but does not bound."""
     if params["wait_timeout"] <= 0 or params["wait_sleep"] <= 0:
         raise ManifestError("wait_timeout=%s, wait_sleep=%s are invalid: expected seconds > 0"
                             % (params["wait_timeout"], params["wait_sleep"]))
+
+
+def run_module(module):
+    """The result; raises ManifestError (with the result so far when an object failed)."""
+    params = module.params
+    check_wait(params)
     objects = objects_of(params["definition"])
     client = connect(module)
     service = K8sService(client, module)
@@ -259,9 +264,8 @@ def run_module(module):
 def read_module(module):
     """The k8s_info module's result: kubernetes.core's find (its wait included) through the retrying client."""
     params = module.params
-    if params["wait"] and (params["wait_timeout"] <= 0 or params["wait_sleep"] <= 0):
-        raise ManifestError("wait_timeout=%s, wait_sleep=%s are invalid: expected seconds > 0"
-                            % (params["wait_timeout"], params["wait_sleep"]))
+    if params["wait"]:
+        check_wait(params)
     service = K8sService(connect(module), module)
     try:
         found = service.find(params["kind"], params["api_version"], name=params["name"],
