@@ -37,14 +37,27 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory):
-    """The sandbox, started once per test session in its own state directory."""
-    state_dir = str(tmp_path_factory.mktemp("sandbox") / "state")
-    running = sandboxrun.start(state_dir)
+def suite_sandboxes(tmp_path_factory):
+    """suite name -> its sandbox, each started on first use (once per worker) in its own state directory."""
+    started = {}
+
+    def get(suite):
+        if suite not in started:
+            state_dir = str(tmp_path_factory.mktemp("sandbox-" + suite) / "state")
+            started[suite] = (state_dir, sandboxrun.start(state_dir))
+        return started[suite][1]
     try:
-        yield running
+        yield get
     finally:
-        sandboxrun.stop(state_dir)
+        for state_dir, dummy in started.values():
+            sandboxrun.stop(state_dir)
+
+
+@pytest.fixture(scope="module")
+def sandbox(suite_sandboxes, request):
+    """The sandbox of this test's suite (tests/SUITE/): the files of one suite share it, as they always have; no
+    file meets what another suite's files left behind, whichever worker runs them and in whatever order."""
+    return suite_sandboxes(os.path.basename(os.path.dirname(str(request.fspath))))
 
 
 @pytest.fixture
