@@ -309,7 +309,17 @@ class Controllers(object):
         template = (rs.get("spec") or {}).get("template") or {}
         for dummy in range(desired - len(owned)):
             pod_name = "%s-%s" % (name, "".join(self.rng.choice(SAFE) for dummy_char in range(5)))
-            self._create_pod(rs, template, {"name": pod_name, "generateName": name + "-"})
+            try:
+                self._create_pod(rs, template, {"name": pod_name, "generateName": name + "-"})
+            except ApiError as exc:
+                if exc.code in (404, 409):
+                    raise
+                # a rejected pod (an admission webhook that fails closed): the ReplicaSet controller records
+                # FailedCreate and tries again with backoff (pkg/controller/replicaset: "Error creating: ...")
+                self.record(rs, "FailedCreate", "Error creating: %s" % exc.message, "replicaset-controller",
+                            "Warning")
+                self.later(1.0, self.reconcile_replicaset, namespace, name)
+                break
         if len(owned) > desired:
             for pod in sorted(owned, key=lambda p: p["metadata"]["creationTimestamp"], reverse=True)[
                     :len(owned) - desired]:

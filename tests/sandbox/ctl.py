@@ -232,6 +232,14 @@ def _write_files(state, api_url, aws_url, aws, istio_version):
                      "SANDBOX_ISTIO_VERSION=\"${SANDBOX_ISTIO_VERSION:-%s}\" PYTHONPATH=\"%s\" exec \"%s\" -m "
                      "sandbox.istioctl \"$@\"\n" % (istio_version, TESTS, sys.executable))
     os.chmod(istioctl, 0o755)
+    # each tested release's own istioctl, as each Istio release ships one (a canary upgrade runs two)
+    for release in upstream.TESTED:
+        path = state.path("bin", "istioctl-" + release)
+        with open(path, "w") as handle:
+            handle.write("#!/bin/sh\n# istioctl %s stand-in of the sandbox (a test double)\n"
+                         "SANDBOX_ISTIO_VERSION=%s PYTHONPATH=\"%s\" exec \"%s\" -m sandbox.istioctl \"$@\"\n"
+                         % (release, release, TESTS, sys.executable))
+        os.chmod(path, 0o755)
     lines = {
         "KUBECONFIG": state.path("kubeconfig"),
         "K8S_AUTH_KUBECONFIG": state.path("kubeconfig"),

@@ -8,9 +8,11 @@ Always - when the cluster runs Kubernetes 1.33 or newer."""
 
 import json
 
+from .api import ApiError
 from .selection import label_matches, selector_from_match
 
-WEBHOOK_PREFIX = "istio-sidecar-injector"
+# an injector's own configuration, and a revision tag's (istioctl tag set: istio-revision-tag-TAG)
+WEBHOOK_PREFIXES = ("istio-sidecar-injector", "istio-revision-tag-")
 INJECTOR_CONFIGMAP = "istio-sidecar-injector"
 EXCLUDED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 
@@ -19,23 +21,51 @@ def matching_injector(api, pod, namespace_obj):
     """What the API server does before calling a webhook: the first webhook of an injector's
     MutatingWebhookConfiguration whose namespaceSelector matches the pod's namespace labels and whose
     objectSelector matches the pod's labels (the real configurations carry four such webhooks, rev.namespace,
-    rev.object, namespace and object). Returns (revision, service namespace) or None."""
+    rev.object, namespace and object; a revision tag's carry the rev.* pair for istio.io/rev=TAG). Configurations
+    are taken in name order, as the API server calls them; once one injected, the next sees the proxy and leaves
+    the pod. Returns (revision, webhook) or None."""
     webhooks = api.registry.find("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
     items, dummy = api.list(webhooks)
     ns_labels = (namespace_obj or {}).get("metadata", {}).get("labels") or {}
     pod_labels = pod["metadata"].get("labels") or {}
     for config in sorted(items, key=lambda c: c["metadata"]["name"]):
-        if not config["metadata"]["name"].startswith(WEBHOOK_PREFIX):
+        if not config["metadata"]["name"].startswith(WEBHOOK_PREFIXES):
             continue
         for hook in config.get("webhooks") or []:
             if not hook.get("name", "").endswith("sidecar-injector.istio.io"):
                 continue
             if label_matches(selector_from_match(hook.get("namespaceSelector")), ns_labels) and \
                     label_matches(selector_from_match(hook.get("objectSelector")), pod_labels):
-                service = (hook.get("clientConfig") or {}).get("service") or {}
                 revision = (config["metadata"].get("labels") or {}).get("istio.io/rev", "default")
-                return revision, service.get("namespace") or "istio-system"
+                return revision, hook
     return None
+
+
+def call_webhook(api, hook):
+    """What the API server meets calling the webhook's Service: the namespace the Service is in (the injector's
+    values live there), or, with no Service or no ready endpoint behind it, the error a failurePolicy Fail webhook
+    rejects the pod with (k8s.io/apiserver/pkg/admission/plugin/webhook: 'failed calling webhook', code 500)."""
+    service = (hook.get("clientConfig") or {}).get("service") or {}
+    namespace, name = service.get("namespace") or "istio-system", service.get("name") or "istiod"
+    svc = api.find(api.registry.find("", "v1", "services"), namespace, name)
+    if svc is None:
+        problem = 'service "%s" not found' % name
+    else:
+        pods, dummy = api.list(api.registry.find("", "v1", "pods"), namespace)
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        ready = [p for p in pods if selector and all((p["metadata"].get("labels") or {}).get(k) == v
+                                                     for k, v in selector.items())
+                 and any(c.get("type") == "Ready" and c.get("status") == "True"
+                         for c in (p.get("status") or {}).get("conditions") or [])]
+        problem = None if ready else 'no endpoints available for service "%s"' % name
+    if problem is None:
+        return namespace
+    if hook.get("failurePolicy", "Fail") == "Ignore":
+        return None
+    raise ApiError(500, "InternalError", 'Internal error occurred: failed calling webhook "%s": failed to call '
+                   'webhook: Post "https://%s.%s.svc:443%s?timeout=%ds": %s' % (
+                       hook.get("name"), name, namespace, service.get("path") or "/inject",
+                       hook.get("timeoutSeconds") or 10, problem))
 
 
 def injector_values(api, revision, namespace):
@@ -247,6 +277,10 @@ def admission_hook(api, kind, obj, old, dry_run):
     namespaces = api.registry.find("", "v1", "namespaces")
     ns = api.find(namespaces, None, obj["metadata"].get("namespace"))
     match = matching_injector(api, obj, ns)
-    if match is None or not injector_accepts(obj):
+    if match is None:
         return
-    inject(obj, injector_values(api, *match), int(getattr(api, "k8s_version", "1.32.9").split(".")[1]))
+    revision, hook = match
+    namespace = call_webhook(api, hook)
+    if namespace is None or not injector_accepts(obj):
+        return
+    inject(obj, injector_values(api, revision, namespace), int(getattr(api, "k8s_version", "1.32.9").split(".")[1]))

@@ -2,7 +2,7 @@
 on whatever API server the kubeconfig names.
 
 Commands: version, install, uninstall, x precheck, analyze, manifest
-generate, tag list, proxy-status. Output and exit codes follow the real
+generate, tag list/set/remove, proxy-status. Output and exit codes follow the real
 tool's; the version is SANDBOX_ISTIO_VERSION.
 """
 
@@ -585,9 +585,7 @@ def cmd_uninstall(args, kube):
             return 1
     if args.revision and not args.purge:
         # istioctl finds the revision by its injector webhook (../shared/upstream/README.md)
-        hooks = kube.get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-                         labelSelector="istio.io/rev=%s" % args.revision) or {}
-        if not hooks.get("items"):
+        if not _webhooks_with_revision(kube, args.revision):
             raise Failure("Error: could not find target revision %s: no injector MutatingWebhookConfiguration of "
                           "revision %s" % (args.revision, args.revision))
     objs = installed_objects(kube, None if args.purge else args.revision)
@@ -782,13 +780,184 @@ def cmd_manifest_generate(args, kube):
     return 0
 
 
+# ---------------------------------------------------------------- revision tags
+# After istioctl/pkg/tag (tag.go, generate.go, util.go) and the istiod chart's revision-tags-mwc.yaml and
+# revision-tags-svc.yaml at 1.30.3: a tag is a MutatingWebhookConfiguration istio-revision-tag-TAG (labels
+# istio.io/tag and the revision's istio.io/rev) whose webhooks send pods of namespaces labelled istio.io/rev=TAG to
+# the revision's istiod, and a Service istiod-revision-tag-TAG. Tags are user-managed: the operator labels are
+# stripped, so `istioctl uninstall` (even --purge) leaves them.
+
+WEBHOOKS = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+NEVER_MATCH = {"matchLabels": {"istio.io/deactivated": "never-match"}}  # istioctl/pkg/util/common.go
+
+
+def _items(kube, path, **query):
+    return (kube.get(path, **query) or {}).get("items") or []
+
+
+def _webhooks_with_revision(kube, revision):
+    return _items(kube, WEBHOOKS, labelSelector="istio.io/rev=%s,!istio.io/tag" % revision)
+
+
+def _services_with_revision(kube, revision):
+    return _items(kube, "/api/v1/namespaces/%s/services" % NAMESPACE,
+                  labelSelector="istio.io/rev=%s,!istio.io/tag,app=istiod" % revision)
+
+
+def _tag_objects(kube, tag):
+    return (_items(kube, WEBHOOKS, labelSelector="istio.io/tag=%s" % tag),
+            _items(kube, "/api/v1/namespaces/%s/services" % NAMESPACE, labelSelector="istio.io/tag=%s" % tag))
+
+
+def _namespaces_with_tag(kube, tag):
+    return sorted(n["metadata"]["name"] for n in _items(kube, "/api/v1/namespaces", labelSelector="istio.io/rev=%s" % tag))
+
+
+def _hook(prefix, client, namespace_selector, object_selector):
+    return {"name": prefix + "sidecar-injector.istio.io", "clientConfig": json.loads(json.dumps(client)),
+            "sideEffects": "None",
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
+                       "scope": "*"}],
+            "failurePolicy": "Fail", "reinvocationPolicy": "Never", "admissionReviewVersions": ["v1"],
+            "matchPolicy": "Equivalent", "timeoutSeconds": 10,
+            "namespaceSelector": {"matchExpressions": namespace_selector},
+            "objectSelector": {"matchExpressions": object_selector}}
+
+
+def tag_objects(tag, revision, canonical):
+    """The tag's webhook configuration and Service, as `istioctl tag generate` renders them for ``revision``
+    whose own injector webhook configuration is ``canonical``."""
+    rev = revision or "default"
+    # the canonical webhook's client configuration: its Service (istiod or istiod-REVISION), path and CA bundle
+    client = ((canonical.get("webhooks") or [{}])[0].get("clientConfig") or {}) or {
+        "service": {"name": "istiod" if rev == "default" else "istiod-" + rev, "namespace": NAMESPACE,
+                    "path": "/inject", "port": 443}}
+    not_false = [{"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}]
+    hooks = [
+        _hook("rev.namespace.", client,
+              [{"key": "istio.io/rev", "operator": "In", "values": [tag]},
+               {"key": "istio-injection", "operator": "DoesNotExist"}], not_false),
+        _hook("rev.object.", client,
+              [{"key": "istio.io/rev", "operator": "DoesNotExist"},
+               {"key": "istio-injection", "operator": "DoesNotExist"}],
+              not_false + [{"key": "istio.io/rev", "operator": "In", "values": [tag]}]),
+    ]
+    if tag == "default":
+        hooks += [
+            _hook("namespace.", client,
+                  [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}], not_false),
+            _hook("object.", client,
+                  [{"key": "istio-injection", "operator": "DoesNotExist"},
+                   {"key": "istio.io/rev", "operator": "DoesNotExist"}],
+                  [{"key": "sidecar.istio.io/inject", "operator": "In", "values": ["true"]},
+                   {"key": "istio.io/rev", "operator": "DoesNotExist"}]),
+        ]
+    labels = {"istio.io/tag": tag, "istio.io/rev": rev, "app": "sidecar-injector", "release": "istio",
+              "app.kubernetes.io/name": "istiod", "app.kubernetes.io/instance": "istio",
+              "app.kubernetes.io/part-of": "istio", "app.kubernetes.io/version": VERSION}
+    name = "istio-revision-tag-%s" % tag if NAMESPACE == "istio-system" else "istio-revision-tag-%s-%s" % (
+        tag, NAMESPACE)
+    webhook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+               "metadata": {"name": name, "labels": labels}, "webhooks": hooks}
+    selector = {"app": "istiod", "istio.io/rev": rev} if revision and revision != "default" else {
+        "app": "istiod", "istio": "pilot"}
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "istiod-revision-tag-%s" % tag, "namespace": NAMESPACE,
+                        "labels": dict(labels, app="istiod", istio="pilot")},
+           "spec": {"ports": [{"port": 15010, "name": "grpc-xds", "protocol": "TCP"},
+                              {"port": 15012, "name": "https-dns", "protocol": "TCP"},
+                              {"port": 443, "name": "https-webhook", "targetPort": 15017, "protocol": "TCP"},
+                              {"port": 15014, "name": "http-monitoring", "protocol": "TCP"}],
+                    "selector": selector}}
+    return webhook, svc
+
+
+def cmd_tag_set(args, kube):
+    if len(args.tag) != 1:
+        raise Failure("Error: must provide a tag for modification" if not args.tag else
+                      "Error: must provide a single tag for creation")
+    if not args.revision:
+        raise Failure('Error: required flag(s) "revision" not set')
+    tag, revision = args.tag[0], args.revision
+    if not args.overwrite and tag != "default" and (
+            _webhooks_with_revision(kube, tag) or _services_with_revision(kube, tag)):
+        raise Failure('Error: cannot create revision tag "%s": found existing control plane revision with same name'
+                      % tag)
+    canonical = _webhooks_with_revision(kube, revision)
+    if not canonical and not _services_with_revision(kube, revision):
+        raise Failure('Error: cannot modify tag: cannot find MutatingWebhookConfiguration or Service with revision "%s"'
+                      % revision)
+    if len(canonical) > 1:
+        raise Failure('Error: cannot modify tag: found multiple canonical webhooks or services with revision "%s"'
+                      % revision)
+    if not args.overwrite and any(_tag_objects(kube, tag)):
+        raise Failure('Error: revision tag "%s" already exists, and --overwrite is false' % tag)
+    webhook, service = tag_objects(tag, revision, canonical[0] if canonical else {})
+    if tag == "default":
+        # the default revision's own injector stops answering istio-injection=enabled (DeactivateIstioInjectionWebhook)
+        for config in _webhooks_with_revision(kube, "default"):
+            for hook in config.get("webhooks") or []:
+                hook["namespaceSelector"] = dict(NEVER_MATCH)
+                hook["objectSelector"] = dict(NEVER_MATCH)
+            config.update(apiVersion="admissionregistration.k8s.io/v1", kind="MutatingWebhookConfiguration")
+            kube.request("PUT", object_path(config), body=config)
+    kube.apply(webhook)
+    kube.apply(service)
+    print('Revision tag "%s" created, referencing control plane revision "%s". To enable injection using this\n'
+          "revision tag, use 'kubectl label namespace <NAMESPACE> istio.io/rev=%s'" % (tag, revision, tag))
+    return 0
+
+
+def cmd_tag_remove(args, kube):
+    if len(args.tag) != 1:
+        raise Failure("Error: must provide a tag for removal" if not args.tag else
+                      "Error: must provide a single tag for removal")
+    tag = args.tag[0]
+    webhooks, services = _tag_objects(kube, tag)
+    if not webhooks and not services:
+        raise Failure('Error: cannot remove tag "%s": cannot find MutatingWebhookConfiguration or Service for tag' % tag)
+    namespaces = _namespaces_with_tag(kube, tag)
+    if namespaces and not args.skip_confirmation:
+        sys.stdout.write('Caution, found %d namespace(s) still injected by tag "%s": %s\nProceed with operation? '
+                         "[y/N]" % (len(namespaces), tag, " ".join(namespaces)))
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("Aborting operation.")
+            return 0
+    for obj in webhooks:
+        kube.delete(dict(obj, apiVersion="admissionregistration.k8s.io/v1", kind="MutatingWebhookConfiguration"))
+    for obj in services:
+        kube.delete(dict(obj, apiVersion="v1", kind="Service"))
+    print("Revision tag %s removed" % tag)
+    return 0
+
+
 def cmd_tag_list(args, kube):
-    hooks = (kube.get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations") or {}).get("items", [])
-    print("TAG  REVISION NAMESPACES")
-    for hook in hooks:
-        tag = hook["metadata"].get("labels", {}).get("istio.io/tag")
-        if tag:
-            print("%s  %s" % (tag, hook["metadata"]["labels"].get("istio.io/rev", "default")))
+    found = {}
+    for hook in _items(kube, WEBHOOKS, labelSelector="istio.io/rev"):
+        labels = hook["metadata"].get("labels") or {}
+        found[(labels.get("istio.io/tag", ""), labels["istio.io/rev"])] = True
+    for svc in _items(kube, "/api/v1/namespaces/%s/services" % NAMESPACE, labelSelector="istio.io/rev"):
+        labels = svc["metadata"].get("labels") or {}
+        found[(labels.get("istio.io/tag", ""), labels["istio.io/rev"])] = True
+    tagged_revisions = set(rev for tag, rev in found if tag)
+    rows = sorted(({"tag": tag, "revision": rev, "namespaces": _namespaces_with_tag(kube, tag) if tag else []}
+                   for tag, rev in found if tag or rev not in tagged_revisions),
+                  key=lambda r: (r["revision"], r["tag"]))
+    if args.output in ("json", "yaml"):
+        text = json.dumps(rows, indent="\t")
+        print(text if args.output == "json" else yaml.safe_dump(rows, sort_keys=False), end="\n")
+        return 0
+    if args.output not in ("", "table"):
+        raise Failure("Error: unknown format: %s" % args.output)
+    if not rows:
+        print("No Istio revision tags found.")
+        return 0
+    width = [max(len(h), *(len(r[k] if k != "namespaces" else ",".join(r[k])) for r in rows)) + 1
+             for h, k in (("TAG", "tag"), ("REVISION", "revision"))]
+    print("%-*s%-*s%s" % (width[0], "TAG", width[1], "REVISION", "NAMESPACES"))
+    for row in rows:
+        print("%-*s%-*s%s" % (width[0], row["tag"], width[1], row["revision"], ",".join(row["namespaces"])))
     return 0
 
 
@@ -842,7 +1011,16 @@ def build_parser():
     generate.add_argument("-r", "--revision", default="")
     tag = sub.add_parser("tag")
     tsub = tag.add_subparsers(dest="tcommand", required=True)
-    tsub.add_parser("list")
+    tag_list = tsub.add_parser("list")
+    tag_list.add_argument("-o", "--output", default="table")
+    tag_set = tsub.add_parser("set")
+    tag_set.add_argument("tag", nargs="*")
+    tag_set.add_argument("-r", "--revision", default="")
+    tag_set.add_argument("--overwrite", action="store_true")
+    tag_set.add_argument("-y", "--skip-confirmation", action="store_true")
+    tag_remove = tsub.add_parser("remove")
+    tag_remove.add_argument("tag", nargs="*")
+    tag_remove.add_argument("-y", "--skip-confirmation", action="store_true")
     sub.add_parser("proxy-status", aliases=["ps"])
     return parser
 
@@ -896,7 +1074,7 @@ def main(argv=None):
         if args.command == "analyze":
             return cmd_analyze(args, kube)
         if args.command == "tag":
-            return cmd_tag_list(args, kube)
+            return {"list": cmd_tag_list, "set": cmd_tag_set, "remove": cmd_tag_remove}[args.tcommand](args, kube)
         return cmd_proxy_status(args, kube)
     except Failure as exc:
         sys.stderr.write(str(exc) + "\n")

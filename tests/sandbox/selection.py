@@ -88,6 +88,13 @@ FIELDS = {
     "involvedObject.kind": lambda o: (o.get("involvedObject") or {}).get("kind"),
     "involvedObject.namespace": lambda o: (o.get("involvedObject") or {}).get("namespace"),
     "involvedObject.uid": lambda o: (o.get("involvedObject") or {}).get("uid"),
+    # the rest of an Event's selectable fields (pkg/registry/core/event/strategy.go, ToSelectableFields)
+    "involvedObject.apiVersion": lambda o: (o.get("involvedObject") or {}).get("apiVersion"),
+    "involvedObject.resourceVersion": lambda o: (o.get("involvedObject") or {}).get("resourceVersion"),
+    "involvedObject.fieldPath": lambda o: (o.get("involvedObject") or {}).get("fieldPath"),
+    "reason": lambda o: o.get("reason"),
+    "reportingComponent": lambda o: o.get("reportingComponent"),
+    "source": lambda o: (o.get("source") or {}).get("component"),
 }
 
 

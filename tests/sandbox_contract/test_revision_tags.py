@@ -1,0 +1,125 @@
+"""Revisions and revision tags as istioctl and the injector handle them (istioctl/pkg/tag and the istiod chart's
+revision-tags templates at 1.30.3): the moves a canary upgrade is made of, done with each release's own istioctl."""
+
+import json
+import subprocess
+import time
+
+APP = """
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}, labels: {labels}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: hello, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: hello}}}}
+  template:
+    metadata: {{labels: {{app: hello}}}}
+    spec:
+      containers:
+      - {{name: hello, image: "gcr.io/google-samples/hello-app:1.0", ports: [{{containerPort: 8080}}]}}
+"""
+
+
+def istioctl(cluster, release, *args):
+    return subprocess.run(["istioctl-" + release] + list(args), env=cluster.env, capture_output=True, text=True,
+                          timeout=180, check=False)
+
+
+def proxies(cluster, ns):
+    """{pod name: (proxy image tag, istio.io/rev annotation)} of the namespace's pods."""
+    items = json.loads(cluster.kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
+    out = {}
+    for pod in items:
+        images = [c["image"] for c in pod["spec"]["containers"] if c["name"] == "istio-proxy"]
+        out[pod["metadata"]["name"]] = (images[0].rsplit(":", 1)[1] if images else None,
+                                        (pod["metadata"].get("annotations") or {}).get("istio.io/rev"))
+    return out
+
+
+def restart(cluster, ns):
+    cluster.kubectl("rollout", "restart", "deploy/hello", "-n", ns)
+    cluster.kubectl("rollout", "status", "deploy/hello", "-n", ns, "--timeout=60s")
+
+
+def test_a_tag_moves_namespaces_between_revisions(cluster):
+    old, new = "1.29.6", "1.30.3"
+    done = istioctl(cluster, old, "install", "-y", "--set", "profile=demo")
+    assert done.returncode == 0, done.stderr
+
+    # a tag on the default revision; a namespace labelled with it is injected by that revision
+    made = istioctl(cluster, old, "tag", "set", "prod-stable", "--revision", "default")
+    assert made.returncode == 0, made.stderr
+    assert 'Revision tag "prod-stable" created, referencing control plane revision "default"' in made.stdout
+    hook = json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-revision-tag-prod-stable",
+                                      "-o", "json").stdout)
+    assert hook["metadata"]["labels"]["istio.io/tag"] == "prod-stable"
+    assert hook["metadata"]["labels"]["istio.io/rev"] == "default"
+    assert not any("operator.istio.io" in key for key in hook["metadata"]["labels"])  # user-managed
+    assert [h["name"] for h in hook["webhooks"]] == ["rev.namespace.sidecar-injector.istio.io",
+                                                     "rev.object.sidecar-injector.istio.io"]
+    assert hook["webhooks"][0]["clientConfig"]["service"]["name"] == "istiod"
+    cluster.kubectl("apply", "-f", "-", stdin=APP.format(ns="shop", labels="{istio.io/rev: prod-stable}"))
+    cluster.kubectl("rollout", "status", "deploy/hello", "-n", "shop", "--timeout=60s")
+    assert set(proxies(cluster, "shop").values()) == {(old, "default")}
+
+    # the new release beside it as a revision; the tag cannot be set twice without --overwrite
+    done = istioctl(cluster, new, "install", "-y", "--set", "profile=demo", "--revision", "1-30-3")
+    assert done.returncode == 0, done.stderr
+    again = istioctl(cluster, new, "tag", "set", "prod-stable", "--revision", "1-30-3")
+    assert again.returncode != 0
+    assert 'revision tag "prod-stable" already exists, and --overwrite is false' in again.stderr
+    named_like_revision = istioctl(cluster, new, "tag", "set", "1-30-3", "--revision", "default")
+    assert "found existing control plane revision with same name" in named_like_revision.stderr
+    unknown = istioctl(cluster, new, "tag", "set", "prod-stable", "--revision", "1-31-0", "--overwrite")
+    assert 'cannot find MutatingWebhookConfiguration or Service with revision "1-31-0"' in unknown.stderr
+
+    # moving the tag changes nothing until the pods are made again; then they run the new proxy
+    moved = istioctl(cluster, new, "tag", "set", "prod-stable", "--revision", "1-30-3", "--overwrite")
+    assert moved.returncode == 0, moved.stderr
+    assert set(proxies(cluster, "shop").values()) == {(old, "default")}
+    restart(cluster, "shop")
+    assert set(proxies(cluster, "shop").values()) == {(new, "1-30-3")}
+    listed = istioctl(cluster, new, "tag", "list", "-o", "json")
+    assert json.loads(listed.stdout) == [
+        {"tag": "prod-stable", "revision": "1-30-3", "namespaces": ["shop"]},
+        {"tag": "", "revision": "default", "namespaces": []}]
+
+    # the old revision goes; the tag and its namespace stay on the new one
+    gone = istioctl(cluster, new, "uninstall", "-y", "--revision", "default")
+    assert gone.returncode == 0, gone.stderr
+    assert cluster.kubectl("get", "deploy", "istiod", "-n", "istio-system", check=False).returncode != 0
+    restart(cluster, "shop")
+    assert set(proxies(cluster, "shop").values()) == {(new, "1-30-3")}
+
+    # a tag left pointing at a revision that is gone fails closed: the pods cannot be made
+    istioctl(cluster, new, "tag", "set", "prod-stable", "--revision", "default", "--overwrite")
+    refused = istioctl(cluster, new, "tag", "set", "prod-stable", "--revision", "default", "--overwrite")
+    assert "cannot find MutatingWebhookConfiguration or Service with revision \"default\"" in refused.stderr
+    removed = istioctl(cluster, new, "tag", "remove", "prod-stable", "-y")
+    assert removed.returncode == 0 and "Revision tag prod-stable removed" in removed.stdout
+    assert istioctl(cluster, new, "tag", "remove", "prod-stable", "-y").returncode != 0
+    istioctl(cluster, new, "tag", "set", "orphan", "--revision", "1-30-3")
+    istioctl(cluster, new, "uninstall", "-y", "--revision", "1-30-3")
+    cluster.kubectl("label", "ns", "shop", "istio.io/rev=orphan", "--overwrite")
+    pod = cluster.kubectl("run", "lone", "-n", "shop", "--image=gcr.io/google-samples/hello-app:1.0", check=False)
+    assert pod.returncode != 0
+    assert 'failed calling webhook "rev.namespace.sidecar-injector.istio.io"' in pod.stderr
+    assert 'service "istiod-1-30-3" not found' in pod.stderr
+    # the Deployment's ReplicaSet meets the same refusal and says so in an event
+    cluster.kubectl("delete", "pods", "-n", "shop", "-l", "app=hello", "--wait=false")
+    assert any('service "istiod-1-30-3" not found' in m for m in failed_creates(cluster, "shop"))
+
+
+def failed_creates(cluster, ns, deadline=30.0):
+    """The FailedCreate events' messages, once there is one (polled, bounded)."""
+    end = time.time() + deadline
+    while True:
+        events = json.loads(cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=FailedCreate",
+                                            "-o", "json").stdout)["items"]
+        if events or time.time() > end:
+            return [e["message"] for e in events]
+        time.sleep(0.2)  # polling the API for the event, bounded
