@@ -311,7 +311,8 @@ def component_health(deployments, revision):
         available = status.get("availableReplicas", 0) or 0
         current = status.get("observedGeneration") == meta.get("generation")
         out.append({"name": meta.get("name"), "component": labels.get(COMPONENT_LABEL), "desired": desired,
-                    "ready": ready, "healthy": current and available >= desired and ready >= desired})
+                    "ready": ready, "healthy": current and available >= desired and ready >= desired,
+                    "revision": dep_rev})
     return sorted(out, key=lambda c: c["name"])
 
 
@@ -366,6 +367,10 @@ def plan(desired, recorded, recorded_components, health):
         elif not by_name[name]["healthy"]:
             reasons.append("component %s is not healthy (%d/%d ready)" % (
                 name, by_name[name]["ready"], by_name[name]["desired"]))
+        elif by_name[name].get("revision", desired.get("revision")) != desired.get("revision"):
+            # a gateway is not revisioned: another revision's install took it over in place (Istio's canary
+            # upgrade docs); installing this revision again gives it back
+            reasons.append("component %s runs with revision %s" % (name, by_name[name]["revision"]))
     return ("upgrade" if reasons else "none"), reasons
 
 

@@ -17,6 +17,7 @@ __metaclass__ = type
 import base64
 import http.client
 import math
+import os
 import re
 import socket
 import ssl
@@ -55,7 +56,8 @@ class ProbeSpec(object):
 
     def __init__(self, requests=None, duration=None, qps=0.0, concurrency=1, timeout=5.0,
                  method="GET", headers=None, body=None, validate_certs=True,
-                 expect_status=(200,), min_success_ratio=1.0, count_by=None, expect_shares=None, share_sigmas=4.0):
+                 expect_status=(200,), min_success_ratio=1.0, count_by=None, expect_shares=None, share_sigmas=4.0,
+                 until_file=None):
         self.requests = requests
         self.duration = duration
         self.qps = qps
@@ -71,6 +73,8 @@ class ProbeSpec(object):
         self.count_by = count_by
         self.expect_shares = dict(expect_shares or {})
         self.share_sigmas = share_sigmas
+        # the run ends once this file exists (a probe in the background, stopped by whoever started it)
+        self.until_file = until_file
 
 
 def _bad(option, value, expected):
@@ -88,7 +92,8 @@ def _number(option, value, cast, expected):
 
 def validate_spec(requests=None, duration=None, qps=None, concurrency=1, timeout=5.0,
                   method="GET", headers=None, body=None, validate_certs=True,
-                  expect_status=None, min_success_ratio=1.0, count_by=None, expect_shares=None, share_sigmas=4.0):
+                  expect_status=None, min_success_ratio=1.0, count_by=None, expect_shares=None, share_sigmas=4.0,
+                  until_file=None):
     """Check the load shape and verdict options; return a ``ProbeSpec``.
 
     ``requests`` and ``duration`` bound the run (one of them; with neither,
@@ -149,7 +154,7 @@ def validate_spec(requests=None, duration=None, qps=None, concurrency=1, timeout
                      timeout=timeout, method=method, headers=headers, body=body,
                      validate_certs=True if validate_certs is None else bool(validate_certs),
                      expect_status=sorted(set(codes)), min_success_ratio=min_success_ratio,
-                     count_by=counting, expect_shares=shares, share_sigmas=share_sigmas)
+                     count_by=counting, expect_shares=shares, share_sigmas=share_sigmas, until_file=until_file)
 
 
 def validate_count_by(count_by):
@@ -536,6 +541,8 @@ def run_probe(target, spec, clock=time.monotonic, sleep=time.sleep):
             index = state["next"]
             if spec.requests is not None and index >= spec.requests:
                 return None
+            if spec.until_file and os.path.exists(spec.until_file):
+                return None
             if spec.qps > 0:
                 due = t0 + index / spec.qps
                 if spec.duration is not None and due - t0 >= spec.duration:
@@ -740,7 +747,8 @@ def _spec_from(params):
         concurrency=params["concurrency"], timeout=params["timeout"], method=params["method"],
         headers=params["headers"], body=params["body"], validate_certs=params["validate_certs"],
         expect_status=params["expect_status"], min_success_ratio=params["min_success_ratio"],
-        count_by=params["count_by"], expect_shares=params["expect_shares"], share_sigmas=params["share_sigmas"])
+        count_by=params["count_by"], expect_shares=params["expect_shares"], share_sigmas=params["share_sigmas"],
+        until_file=params["until_file"])
 
 
 def _target(module, spec):

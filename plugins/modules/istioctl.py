@@ -158,15 +158,17 @@ control_plane:
       description: Revision the module manages.
       type: str
     components:
-      description: Control-plane Deployments with their ready and desired replicas.
+      description:
+        - Control-plane Deployments with their ready and desired replicas and the revision that runs them (a
+          gateway is not revisioned - the revision installed last takes it over).
       type: list
       elements: dict
   sample:
     version: 1.30.3
     revision: default
     components:
-      - {name: istiod, component: Pilot, ready: 1, desired: 1, healthy: true}
-      - {name: istio-ingressgateway, component: IngressGateways, ready: 1, desired: 1, healthy: true}
+      - {name: istiod, component: Pilot, ready: 1, desired: 1, healthy: true, revision: default}
+      - {name: istio-ingressgateway, component: IngressGateways, ready: 1, desired: 1, healthy: true, revision: default}
 operation:
   description: What the run decided for O(state=present) - C(none), C(install) or C(upgrade).
   returned: when state is present

@@ -158,6 +158,14 @@ options:
     type: float
     default: 4.0
     version_added: 0.3.0
+  until_file:
+    description:
+      - End the run as soon as this file exists (looked for before each request), at the latest when O(requests)
+        or O(duration) is reached. For a probe that runs in the background (C(async)) for as long as something
+        else takes - an upgrade, a restart - and is stopped by creating the file.
+      - The report covers the requests sent until then; RV(duration_s) says how long that was.
+    type: path
+    version_added: 0.3.0
   validate_certs:
     description:
       - Whether to verify TLS certificates.
@@ -227,6 +235,29 @@ EXAMPLES = r"""
     count_by:
       pattern: 'Version: (\S+)'
     expect_shares: {"1.0.0": 0.9, "2.0.0": 0.1}
+
+- name: Probe in the background while something else happens (at most 30 minutes)
+  istio_demo.mesh.traffic_probe:
+    url: "http://{{ ingress_host }}/v1"
+    duration: 1800
+    qps: 5
+    until_file: /tmp/stop-probing
+  async: 1900
+  poll: 0
+  register: background
+
+- name: Stop it once the work is done, and read its report
+  ansible.builtin.file:
+    path: /tmp/stop-probing
+    state: touch
+
+- name: Wait for the report
+  ansible.builtin.async_status:
+    jid: "{{ background.ansible_job_id }}"
+  register: background_report
+  until: background_report.finished
+  retries: 60
+  delay: 1
 
 - name: Show the latency percentiles
   ansible.builtin.debug:
@@ -438,6 +469,7 @@ def argument_spec():
                       mutually_exclusive=[("pattern", "header")], required_one_of=[("pattern", "header")]),
         expect_shares=dict(type="dict"),
         share_sigmas=dict(type="float", default=4.0),
+        until_file=dict(type="path"),
         ready_timeout=dict(type="float", default=0.0),
         ready_server=dict(type="str"),
     )

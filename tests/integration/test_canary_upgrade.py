@@ -1,0 +1,162 @@
+"""playbooks/upgrade.yml and rollback.yml on the demo as site.yml left it at Istio 1.29.6: 1.29.6 -> 1.30.3 by
+canary revision with no failed probe request through the move, rollback, upgrade again, each rerun changing
+nothing; what Istio does not support, or a rollback with nothing to roll back to, refused before any change;
+check mode writes nothing; teardown leaves no revision, tag or record behind."""
+
+import json
+import os
+import time
+
+import pytest
+import sandboxrun
+
+from playbook import PlaybookRun, collection_playbook, run_playbook
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
+OLD, NEW = "1.29.6", "1.30.3"
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    """Its own sandbox, with the demo installed at Istio 1.29.6 (default revision, istio-injection=enabled)."""
+    state_dir = str(tmp_path_factory.mktemp("canary") / "state")
+    cluster = sandboxrun.start(state_dir, "--istio-version", OLD)
+    try:
+        rc, stats, proc = collection_playbook(cluster, tmp_path_factory.mktemp("site"), "site.yml",
+                                              "-e", "istio_install_version=" + OLD)
+        assert rc == 0, PlaybookRun(proc).outline()
+        yield cluster
+    finally:
+        sandboxrun.stop(state_dir)
+
+
+def play(cluster, tmp_path, name, *extra):
+    rc, stats, proc = collection_playbook(cluster, tmp_path, name, *extra)
+    return rc, stats, PlaybookRun(proc)
+
+
+def proxies(cluster, namespace):
+    """The proxy release of every pod of the namespace (None for a pod without one)."""
+    pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+    found = set()
+    for pod in pods:
+        images = [c["image"] for c in pod["spec"]["containers"] if c["name"] == "istio-proxy"]
+        if pod["metadata"]["labels"].get("app") == "istio-ingressgateway":
+            images = [pod["spec"]["containers"][0]["image"]]
+        found.add(images[0].rsplit(":", 1)[1] if images else None)
+    return found
+
+
+def istiods(cluster):
+    """{istiod Deployment: release} in istio-system."""
+    deps = json.loads(cluster.kubectl("get", "deploy", "-n", "istio-system", "-l", "app=istiod", "-o",
+                                      "json").stdout)["items"]
+    return dict((d["metadata"]["name"], d["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1])
+                for d in deps)
+
+
+def gateway(cluster):
+    dep = json.loads(cluster.kubectl("get", "deploy", "istio-ingressgateway", "-n", "istio-system", "-o",
+                                     "json").stdout)
+    return dep["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1], \
+        dep["metadata"]["labels"]["istio.io/rev"]
+
+
+def probe_report(run):
+    """What the background probes saw, as the role noted it."""
+    facts = [r["ansible_facts"]["canary_upgrade_probe_report"] for r in run.results().values()
+             if "canary_upgrade_probe_report" in (r.get("ansible_facts") or {})]
+    assert facts, run.outline()
+    return facts[-1]
+
+
+def assert_moved(cluster, run, release, revision):
+    report = probe_report(run)
+    assert sorted(p["url"].rsplit("/", 1)[1] for p in report) == ["v1", "v2"]
+    # the routes kept answering all through the move: every request of every probe
+    assert all(p["requests"] > 20 and p["failed"] == 0 for p in report), report
+    assert proxies(cluster, "my-app") == {release}
+    assert istiods(cluster) == {"istiod-" + revision: release}
+    assert gateway(cluster) == (release, revision)  # upgraded in place by the revision's install
+    labels = json.loads(cluster.kubectl("get", "ns", "my-app", "-o", "json").stdout)["metadata"]["labels"]
+    assert labels.get("istio.io/rev") == "prod-stable" and "istio-injection" not in labels
+    tag = json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-revision-tag-prod-stable",
+                                     "-o", "json").stdout)
+    assert tag["metadata"]["labels"]["istio.io/rev"] == revision
+
+
+def role_play(cluster, tmp_path, entry, **variables):
+    task = {"name": "case", "ansible.builtin.include_role": {"name": "istio_demo.mesh.canary_upgrade",
+                                                             "tasks_from": entry}, "vars": variables}
+    env = {"SANDBOX_STATE_DIR": cluster.state_dir, "K8S_AUTH_KUBECONFIG": cluster.kubeconfig}
+    # the AWS identity the kubeconfig's `aws eks get-token` signs with
+    env.update((k, cluster.env[k]) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+    return run_playbook(tmp_path, [task], extra_args=["-i", INVENTORY], env=env)
+
+
+REFUSED = [
+    ("the running release", "main.yml", {"canary_upgrade_version": OLD},
+     ["canary_upgrade_version=1.29.6 is the release the mesh runs (revision default)", "newer release"]),
+    ("an older release", "main.yml", {"canary_upgrade_version": "1.28.10"},
+     ["canary_upgrade_version=1.28.10 is older than the release the mesh runs (1.29.6", "roll back"]),
+    ("three minor releases up", "main.yml", {"canary_upgrade_version": "1.32.0"},
+     ["more than two minor releases above 1.29.6", "upgrade to 1.31.x first"]),
+    ("a tag that is not a DNS label", "main.yml", {"canary_upgrade_version": NEW, "canary_upgrade_tag": "Prod_Stable"},
+     ['canary_upgrade_tag="Prod_Stable"', "DNS label"]),
+    ("a namespace that does not exist", "main.yml", {"canary_upgrade_version": NEW,
+                                                     "canary_upgrade_namespaces": ["my-app", "shop"]},
+     ["canary_upgrade_namespaces names shop, which does not exist"]),
+    ("a rollback before any upgrade", "rollback.yml", {},
+     ["nothing to roll back to: no canary upgrade of tag prod-stable is recorded"]),
+]
+
+
+@pytest.mark.parametrize("case, entry, variables, expected", REFUSED, ids=[c[0] for c in REFUSED])
+def test_what_istio_does_not_support_is_refused_before_any_change(mesh, tmp_path, case, entry, variables,
+                                                                  expected):
+    start = time.time()
+    run = role_play(mesh, tmp_path, entry, **variables)
+    assert run.rc != 0, case
+    message = " ".join(run.outline().split())
+    for text in expected:
+        assert text in message, message
+    assert [e for e in mesh.writes(start) if not e["dry_run"]] == []
+
+
+def test_check_mode_writes_nothing(mesh, tmp_path):
+    start = time.time()
+    rc, stats, run = play(mesh, tmp_path, "upgrade.yml", "-e", "canary_upgrade_version=" + NEW, "--check")
+    assert rc == 0, run.outline()
+    assert stats["changed"] > 0
+    assert [e for e in mesh.writes(start) if not e["dry_run"]] == []
+    assert istiods(mesh) == {"istiod": OLD}
+
+
+def test_upgrade_rollback_and_upgrade_again_with_every_route_answering(mesh, tmp_path):
+    upgrade = ("upgrade.yml", "-e", "canary_upgrade_version=" + NEW)
+    rc, stats, run = play(mesh, tmp_path, *upgrade)
+    assert rc == 0, run.outline()
+    assert_moved(mesh, run, NEW, "1-30-3")
+    rc, stats, run = play(mesh, tmp_path, *upgrade)
+    assert rc == 0 and stats["changed"] == 0, run.outline()
+    # the demo's own checks pass, told the release and revision the mesh runs now (the addons are 1.29.6's)
+    rc, stats, run = play(mesh, tmp_path, "verify.yml", "-e", "istio_install_version=" + NEW,
+                          "-e", "istio_install_revision=1-30-3", "-e", "observability_istio_version=" + OLD)
+    assert rc == 0, run.outline()
+
+    rc, stats, run = play(mesh, tmp_path, "rollback.yml")
+    assert rc == 0, run.outline()
+    assert_moved(mesh, run, OLD, "1-29-6")  # the removed release, reinstalled as a revision
+    rc, stats, run = play(mesh, tmp_path, "rollback.yml")
+    assert rc == 0 and stats["changed"] == 0, run.outline()
+
+    rc, stats, run = play(mesh, tmp_path, *upgrade)
+    assert rc == 0, run.outline()
+    assert_moved(mesh, run, NEW, "1-30-3")
+
+    rc, stats, run = play(mesh, tmp_path, "teardown.yml", "-e", "istio_install_version=" + NEW)
+    assert rc == 0, run.outline()
+    assert mesh.kubectl("get", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "-o",
+                        "name").stdout.strip() == ""
+    assert mesh.kubectl("get", "ns", "istio-system", check=False).returncode != 0
