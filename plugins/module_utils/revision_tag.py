@@ -125,4 +125,3 @@ def run_module(module):
         raise IstioctlError("istioctl %s failed (exit %d): %s" % (" ".join(args[:2]), rc, last_lines(err or out)),
                             **result)
     return result
-

@@ -124,6 +124,35 @@ def test_what_istio_does_not_support_is_refused_before_any_change(mesh, tmp_path
     assert [e for e in mesh.writes(start) if not e["dry_run"]] == []
 
 
+def test_revision_tag_module_moves_a_tag_only_when_it_must(mesh, tmp_path):
+    istioctl = os.path.join(mesh.state_dir, "bin", "istioctl-" + OLD)
+
+    def tag(**options):
+        options = dict(tag="probe-tag", istioctl_path=istioctl, **options)
+        return {"name": "tag", "istio_demo.mesh.revision_tag": options, "register": "out", "ignore_errors": True}
+    tasks = [dict(tag(revision="default"), name="create"), dict(tag(revision="default"), name="again"),
+             dict(tag(revision="1-31-0"), name="unknown revision"),
+             dict(tag(state="absent"), name="remove in check mode", check_mode=True),
+             dict(tag(state="absent"), name="remove"), dict(tag(state="absent"), name="remove again")]
+    env = {"SANDBOX_STATE_DIR": mesh.state_dir, "K8S_AUTH_KUBECONFIG": mesh.kubeconfig}
+    env.update((k, mesh.env[k]) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+    run = run_playbook(tmp_path, tasks, extra_args=["-i", INVENTORY], env=env)
+    results = run.results()
+    created = results["create"]
+    assert created["changed"] and created["previous_revision"] is None and created["revision"] == "default"
+    assert created["command"][1:] == ["tag", "set", "probe-tag", "--revision", "default", "--overwrite",
+                                      "--skip-confirmation"] + created["command"][8:]
+    assert not results["again"]["changed"] and results["again"]["command"] == []
+    unknown = results["unknown revision"]
+    assert unknown["failed"] and "revision='1-31-0' has no control plane" in unknown["msg"]
+    assert "installed revisions: default" in unknown["msg"]
+    assert results["remove in check mode"]["changed"] and results["remove in check mode"]["command"] == []
+    assert results["remove"]["changed"] and results["remove"]["revision"] is None
+    assert not results["remove again"]["changed"]
+    assert mesh.kubectl("get", "mutatingwebhookconfiguration", "-l", "istio.io/tag", "-o",
+                        "name").stdout.strip() == ""
+
+
 def test_check_mode_writes_nothing(mesh, tmp_path):
     start = time.time()
     rc, stats, run = play(mesh, tmp_path, "upgrade.yml", "-e", "canary_upgrade_version=" + NEW, "--check")

@@ -1,6 +1,7 @@
 """playbooks/traffic_shift.yml on the demo as site.yml left it: 90/10 -> 50/50 -> 0/100 between the two versions,
 each step measured through the ingress; a rerun changes nothing; a step whose version cannot answer puts the last
-good weights back and fails naming the step; bad steps are refused before any change; check mode only dry-runs."""
+good weights back and fails naming the step; check mode only dry-runs (bad steps: the reliability bad-input
+table)."""
 
 import json
 import time
@@ -52,21 +53,6 @@ def test_each_step_is_measured_within_its_tolerance_and_a_rerun_changes_nothing(
     rc, stats, run = shift(sandbox, tmp_path)
     assert rc == 0 and stats["changed"] == 0, run.outline()
     assert [p["counts"] for p in probes(run)] == [{"2.0.0": 400}]  # the weights it holds, proven again
-
-
-@pytest.mark.parametrize("steps, expected", [
-    ([{"v1": 50, "v2": 40}], ["traffic_shift_steps[0]", "sum to 100", "sums to 90"]),
-    ([{"v1": 50, "v3": 50}], ["traffic_shift_steps[0]", "v1, v2"]),
-    ([{"v1": "half", "v2": 50}], ["traffic_shift_steps[0]", "whole percentages"]),
-])
-def test_bad_steps_are_refused_before_any_change(sandbox, demo, tmp_path, steps, expected):
-    start = time.time()
-    rc, stats, run = shift(sandbox, tmp_path, "-e", json.dumps({"traffic_shift_steps": steps}))
-    assert rc != 0
-    message = " ".join(run.outline().split())
-    for text in expected:
-        assert text in message, message
-    assert [e for e in sandbox.writes(start) if not e["dry_run"]] == []
 
 
 def test_a_failing_step_puts_the_last_good_weights_back_and_names_the_step(sandbox, demo, tmp_path):

@@ -98,6 +98,22 @@ CASES = [
     ("namespace option", module("sidecar_info", namespace="Bad_NS"), ["namespace='Bad_NS'", "namespace names"]),
     ("missing kubeconfig", module("sidecar_info", namespace="my-app", kubeconfig="/no/such/kubeconfig"),
      ["kubeconfig=", "does not exist"]),
+    ("shift step not summing to 100", role("traffic_shift", traffic_shift_steps=[{"v1": 50, "v2": 40}]),
+     ["traffic_shift_steps[0]", "sum to 100", "sums to 90"]),
+    ("shift to an unknown subset", role("traffic_shift", traffic_shift_steps=[{"v1": 50, "v3": 50}]),
+     ["traffic_shift_steps[0]", "v1, v2"]),
+    ("shift weight not a whole number", role("traffic_shift", traffic_shift_steps=[{"v1": "half", "v2": 50}]),
+     ["traffic_shift_steps[0]", "whole percentages"]),
+    ("canary tag", role("canary_upgrade", canary_upgrade_version="1.30.3", canary_upgrade_tag="Prod_Stable"),
+     ['canary_upgrade_tag="Prod_Stable"', "DNS label"]),
+    ("canary release", role("canary_upgrade", canary_upgrade_version="1.30"),
+     ['canary_upgrade_version="1.30"', "1.30.3"]),
+    ("canary namespaces", role("canary_upgrade", canary_upgrade_version="1.30.3", canary_upgrade_namespaces="my-app"),
+     ['canary_upgrade_namespaces="my-app"', "list of namespace names"]),
+    ("revision tag name", module("revision_tag", tag="Prod_Stable", revision="default"),
+     ["tag='Prod_Stable'", "DNS label"]),
+    ("revision tag without its revision", module("revision_tag", tag="prod-stable"),
+     ["state is present but all of the following are missing: revision"]),
 ]
 
 

@@ -105,6 +105,17 @@ def test_plan():
     assert ic.control_plane_version([deployment("istiod", "Pilot")], "default") == "1.27.3"
 
 
+def test_a_gateway_another_revision_took_over_is_installed_again():
+    """A gateway is not revisioned: a canary revision's install takes it over in place, and installing the first
+    revision again (a rollback) must give it back."""
+    desired = ic.desired_spec(params(), {}, "1.27.3")
+    taken = ic.component_health([deployment("istiod", "Pilot"), deployment("istiod-canary", "Pilot", rev="canary"),
+                                 deployment("istio-ingressgateway", "IngressGateways", rev="canary")], "default")
+    assert [c["name"] for c in taken] == ["istio-ingressgateway", "istiod"]  # the other istiod is not this one's
+    action, reasons = ic.plan(desired, dict(desired), ["istiod", "istio-ingressgateway"], taken)
+    assert action == "upgrade" and reasons == ["component istio-ingressgateway runs with revision canary"]
+
+
 def test_annotation_names_keep_their_dots_in_set_paths():
     # istioctl splits a --set path on dots that are not escaped (../shared/upstream/README.md)
     flat = ic.flatten_values({"components": {"ingressGateways": [{"k8s": {"serviceAnnotations": {
