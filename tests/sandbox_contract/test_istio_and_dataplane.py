@@ -281,26 +281,6 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: shift, labels: {istio-injection: enabled}}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: hello-v1, namespace: shift}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: hello, version: v1}}
-  template:
-    metadata: {labels: {app: hello, version: v1}}
-    spec: {containers: [{name: hello, image: "gcr.io/google-samples/hello-app:1.0", ports: [{containerPort: 8080}]}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: hello-v2, namespace: shift}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: hello, version: v2}}
-  template:
-    metadata: {labels: {app: hello, version: v2}}
-    spec: {containers: [{name: hello, image: "gcr.io/google-samples/hello-app:2.0", ports: [{containerPort: 8080}]}]}
----
 apiVersion: v1
 kind: Service
 metadata: {name: hello, namespace: shift}
@@ -313,6 +293,22 @@ spec:
   host: hello
   subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
 """
+
+
+HELLO_VERSION = """
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: hello-{version}, namespace: shift}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: hello, version: {version}}}}}
+  template:
+    metadata: {{labels: {{app: hello, version: {version}}}}}
+    spec: {{containers: [{{name: hello, image: "gcr.io/google-samples/hello-app:{tag}", ports: [{{containerPort: 8080}}]}}]}}
+"""
+SHIFT += HELLO_VERSION.format(version="v1", replicas=2, tag="1.0") + HELLO_VERSION.format(version="v2", replicas=1,
+                                                                                          tag="2.0")
 
 
 def shift_route(*destinations):
