@@ -167,6 +167,8 @@ def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("inj
         "injected": proxy is not None, "sidecar_mode": mode,
         "proxy_image": proxy.get("image") if proxy else None,
         "proxy_version": _image_version(proxy.get("image")) if proxy else None,
+        # the control-plane revision whose injector made the proxy (the injector's istio.io/rev annotation)
+        "revision": (annotations.get("istio.io/rev") or "default") if proxy else None,
         "proxy_ready": bool((proxy_status or {}).get("ready")) if proxy else None,
         "proxy_restarts": (proxy_status or {}).get("restartCount", 0) if proxy else None,
         "init": None,

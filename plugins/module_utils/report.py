@@ -60,7 +60,9 @@ def normalize(params):
                        "command": addon.get("command") or ""})
     group = params.get("security_group") or {}
     failures = params.get("failures") or []
+    revisions = control_planes(params.get("istiods") or [], params.get("revision_tags") or [])
     return {
+        "revisions": revisions,
         "title": params.get("title") or "Istio service-mesh demo",
         "control_plane": control_plane,
         "pods": params.get("pods") or [],
@@ -70,6 +72,32 @@ def normalize(params):
         "security_group": group,
         "failures": [str(f) for f in failures],
     }
+
+
+def control_planes(istiods, tag_webhooks):
+    """[{revision, version, tags}] from the istiod Deployments and the revision tags' webhook configurations, as
+    k8s_info returns them (a revision is the istiod Deployment's istio.io/rev label, its release the image's tag;
+    a tag is a configuration labelled istio.io/tag and the revision's istio.io/rev)."""
+    out = {}
+    for index, dep in enumerate(istiods):
+        if not isinstance(dep, dict) or not isinstance(dep.get("metadata"), dict):
+            raise ReportInputError("istiods[%d] is invalid: expected a Deployment as k8s_info returns it" % index)
+        labels = dep["metadata"].get("labels") or {}
+        containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or [{}]
+        image = containers[0].get("image") or ""
+        revision = labels.get("istio.io/rev", "default")
+        out[revision] = {"revision": revision, "version": image.rsplit(":", 1)[1] if ":" in image else None,
+                         "tags": []}
+    for index, hook in enumerate(tag_webhooks):
+        if not isinstance(hook, dict) or not isinstance(hook.get("metadata"), dict):
+            raise ReportInputError("revision_tags[%d] is invalid: expected a MutatingWebhookConfiguration as "
+                                   "k8s_info returns it" % index)
+        labels = hook["metadata"].get("labels") or {}
+        if labels.get("istio.io/tag"):
+            revision = labels.get("istio.io/rev", "default")
+            out.setdefault(revision, {"revision": revision, "version": None, "tags": []})["tags"].append(
+                labels["istio.io/tag"])
+    return [out[k] for k in sorted(out)]
 
 
 def _ratio(route):
@@ -105,6 +133,18 @@ def checks(data):
     by_ns = {}
     for pod in data["pods"]:
         by_ns.setdefault(pod.get("namespace") or "", []).append(pod)
+    if data["revisions"]:
+        running = dict((r["revision"], r) for r in data["revisions"] if r["version"])
+        orphans = [p for p in data["pods"] if p.get("revision") and p["revision"] not in running]
+        dangling = [r for r in data["revisions"] if not r["version"]]
+        problems = ["pod %s in %s runs the proxy of revision %s, which has no control plane: restart it" % (
+            p.get("name"), p.get("namespace"), p["revision"]) for p in orphans]
+        problems += ["tag %s points at revision %s, which has no control plane: pods of its namespaces cannot be "
+                     "made" % (", ".join(r["tags"]), r["revision"]) for r in dangling]
+        out.append({"name": "revisions", "passed": not problems,
+                    "detail": "; ".join(problems) or ", ".join(
+                        "%s (%s)%s" % (r["revision"], r["version"], " tagged " + ", ".join(r["tags"])
+                                       if r["tags"] else "") for r in data["revisions"])})
     for namespace in sorted(by_ns):
         pods = by_ns[namespace]
         bad = [p for p in pods if p.get("violations")]
@@ -243,6 +283,12 @@ def sections(data, check_list):
                     ["component", "kind", "ready", "healthy"],
                     [[c.get("name"), c.get("component", ""), "%s/%s" % (c.get("ready"), c.get("desired")),
                       "yes" if c.get("healthy") else "NO"] for c in cp.get("components") or []]))
+    if data["revisions"]:
+        out.append(("Revisions", ["revision", "release", "tags", "pods on its proxy"],
+                    [[r["revision"], r["version"] or "no control plane", ", ".join(r["tags"]) or "-",
+                      ", ".join(sorted("%s/%s" % (p.get("namespace"), p.get("name")) for p in data["pods"]
+                                       if p.get("revision") == r["revision"])) or "-"]
+                     for r in data["revisions"]]))
     by_ns = {}
     for pod in data["pods"]:
         by_ns.setdefault(pod.get("namespace") or "", []).append(pod)

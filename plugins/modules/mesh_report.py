@@ -77,6 +77,26 @@ options:
     type: list
     elements: dict
     default: []
+  istiods:
+    description:
+      - The istiod Deployments (label C(app=istiod)) as M(istio_demo.mesh.k8s_info) returns them in
+        RV(istio_demo.mesh.k8s_info#module:resources); each is a control-plane revision (its C(istio.io/rev)
+        label) running the release its image names.
+      - With them the report has a Revisions section - each revision, its release, the revision tags pointing at
+        it and the pods on its proxy (RV(istio_demo.mesh.sidecar_info#module:pods[].revision)) - and a check that
+        fails for a pod whose revision has no control plane left, or a tag pointing at such a revision.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
+  revision_tags:
+    description:
+      - The revision tags' MutatingWebhookConfigurations (label C(istio.io/tag)) as M(istio_demo.mesh.k8s_info)
+        returns them; see O(istiods).
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
   security_group:
     description: The result of M(istio_demo.mesh.security_group_rules) (its C(groups), C(rules), C(added), C(removed)).
     type: dict
@@ -175,6 +195,8 @@ def argument_spec():
         services=dict(type="list", elements="dict", default=[]),
         routes=dict(type="list", elements="dict", default=[]),
         addons=dict(type="list", elements="dict", default=[]),
+        istiods=dict(type="list", elements="dict", default=[]),
+        revision_tags=dict(type="list", elements="dict", default=[]),
         security_group=dict(type="dict", default={}),
         failures=dict(type="list", elements="str", default=[]),
         dot_path=dict(type="path"),

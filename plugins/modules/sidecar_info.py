@@ -116,6 +116,12 @@ pods:
     proxy_version:
       description: Tag of the proxy image.
       type: str
+    revision:
+      description:
+        - The control-plane revision whose injector made the proxy (the pod's C(istio.io/rev) annotation); null
+          for a pod without one.
+      type: str
+      version_added: 0.3.0
     proxy_ready:
       description: Whether istio-proxy is ready.
       type: bool
@@ -158,6 +164,7 @@ pods:
       sidecar_mode: container
       proxy_image: docker.io/istio/proxyv2:1.14.1
       proxy_version: 1.14.1
+      revision: default
       proxy_ready: true
       proxy_restarts: 0
       init:

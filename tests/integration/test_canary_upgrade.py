@@ -171,8 +171,14 @@ def test_upgrade_rollback_and_upgrade_again_with_every_route_answering(mesh, tmp
     assert rc == 0 and stats["changed"] == 0, run.outline()
     # the demo's own checks pass, told the release and revision the mesh runs now (the addons are 1.29.6's)
     rc, stats, run = play(mesh, tmp_path, "verify.yml", "-e", "istio_install_version=" + NEW,
-                          "-e", "istio_install_revision=1-30-3", "-e", "observability_istio_version=" + OLD)
+                          "-e", "istio_install_revision=1-30-3", "-e", "observability_istio_version=" + OLD,
+                          "-e", "mesh_report_dir=" + str(tmp_path))
     assert rc == 0, run.outline()
+    # the report's Revisions section: the one revision left, its tag, the demo's pods on its proxy
+    lines = (tmp_path / "mesh-report.md").read_text().splitlines()
+    row = lines[lines.index("## Revisions") + 4]
+    assert row.startswith("| 1-30-3 | 1.30.3 | prod-stable | my-app/my-app-v1-"), row
+    assert "pass | 1-30-3 (1.30.3) tagged prod-stable" in "\n".join(lines)
 
     rc, stats, run = play(mesh, tmp_path, "rollback.yml")
     assert rc == 0, run.outline()

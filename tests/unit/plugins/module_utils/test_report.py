@@ -112,6 +112,8 @@ def test_text_from_the_cluster_is_escaped_in_html():
 @pytest.mark.parametrize("field, value, named", [
     ("routes", [{"requests": 1}], "routes[0]"),
     ("addons", [{"ready": True}], "addons[0]"),
+    ("istiods", ["istiod"], "istiods[0]"),
+    ("revision_tags", [{"name": "x"}], "revision_tags[0]"),
 ])
 def test_malformed_inputs_are_named(field, value, named):
     raw = dict(HEALTHY)
@@ -129,3 +131,41 @@ def test_security_group_rules_show_their_group_and_real_source():
     rows = [line for line in text.splitlines() if line.startswith("| %s " % rule["group_id"])]
     assert rows and "| %s |" % rule["source"] in rows[0] and "| %s |" % rule["from_port"] in rows[0], text
     assert [c for c in checks if c["name"] == "security groups"][0]["passed"]
+
+
+with open(os.path.join(os.path.dirname(__file__), "fixtures", "revisions.json")) as _handle:
+    # the istiod Deployments and the revision tag's webhook configuration of a mesh half way through a canary
+    # upgrade (1.29.6 as the default revision, 1.30.3 as revision 1-30-3 with tag prod-stable), as the sandbox
+    # serves them to k8s_info
+    REVISIONS = json.load(_handle)
+
+
+def test_revisions_name_their_release_their_tags_and_the_pods_on_them():
+    raw = copy.deepcopy(HEALTHY)
+    raw.update(REVISIONS)
+    raw["pods"][0]["revision"] = "default"
+    raw["pods"][1]["revision"] = raw["pods"][2]["revision"] = "1-30-3"
+    data = build(raw)
+    assert data["revisions"] == [{"revision": "1-30-3", "version": "1.30.3", "tags": ["prod-stable"]},
+                                 {"revision": "default", "version": "1.29.6", "tags": []}]
+    check = [c for c in report.checks(data) if c["name"] == "revisions"][0]
+    assert check["passed"] and check["detail"] == "1-30-3 (1.30.3) tagged prod-stable, default (1.29.6)"
+    table = dict((s[0], s[2]) for s in report.sections(data, report.checks(data)))["Revisions"]
+    assert table[0] == ["1-30-3", "1.30.3", "prod-stable", "my-app/my-app-v1-bbb, my-app/my-app-v2-ccc"]
+    assert table[1] == ["default", "1.29.6", "-", "my-app/my-app-v1-aaa"]
+
+
+def test_a_pod_left_on_a_removed_revision_and_a_dangling_tag_fail_the_revisions_check():
+    raw = copy.deepcopy(HEALTHY)
+    raw["istiods"] = [d for d in REVISIONS["istiods"] if d["metadata"]["name"] == "istiod"]
+    raw["revision_tags"] = REVISIONS["revision_tags"]
+    raw["pods"][0]["revision"] = "1-30-3"
+    check = [c for c in report.checks(build(raw)) if c["name"] == "revisions"][0]
+    assert not check["passed"]
+    assert "pod my-app-v1-aaa in my-app runs the proxy of revision 1-30-3, which has no control plane" in check["detail"]
+    assert "tag prod-stable points at revision 1-30-3, which has no control plane" in check["detail"]
+
+
+def test_without_the_control_planes_there_is_no_revisions_section():
+    data = build(copy.deepcopy(HEALTHY))
+    assert data["revisions"] == [] and "revisions" not in [c["name"] for c in report.checks(data)]
