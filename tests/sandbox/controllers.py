@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 
+from . import shell
 from .api import ApiError, now
 from .selection import label_matches, selector_from_match
 
@@ -536,6 +537,8 @@ class Controllers(object):
                                    "preemption: 0/2 nodes are available: 2 Preemption is not helpful for "
                                    "scheduling."}]}), subresource="status")
             return
+        if spec.get("restartPolicy") in ("Never", "OnFailure") and (pod.get("status") or {}).get("containerStatuses"):
+            return  # its containers ran already: a kubelet does not run them again
         never_ready = any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch("%s/%s" % (namespace, name), pattern)
                           for pattern in self.faults.never_ready or [])
         index = int(hashlib.sha256(pod["metadata"]["uid"].encode()).hexdigest(), 16)
@@ -575,15 +578,8 @@ class Controllers(object):
                   "containerStatuses": container_statuses, "qosClass": _qos(spec)}
         if init_statuses:
             status["initContainerStatuses"] = init_statuses
-        if _owner_kind(pod) == "Job":
-            # a Job's containers run to completion (exit 0): the pod Succeeds
-            status["phase"] = "Succeeded"
-            for container_status in container_statuses:
-                container_status.update(ready=False, started=False, state={"terminated": {
-                    "exitCode": 0, "reason": "Completed", "startedAt": stamp, "finishedAt": stamp,
-                    "containerID": container_status["containerID"]}})
-            for condition in conditions[2:4]:
-                condition.update(status="False", reason="PodCompleted")
+        if spec.get("restartPolicy") in ("Never", "OnFailure"):
+            self._run_to_completion(pod, status, conditions, stamp)
         body = dict(pod, status=status)
         body["spec"] = dict(spec, nodeName=node)
         first_start = not spec.get("nodeName") or (pod.get("status") or {}).get("phase") != "Running"
@@ -598,6 +594,62 @@ class Controllers(object):
                     "image"), "kubelet")
                 self.record(fresh, "Created", "Created container: %s" % container["name"], "kubelet")
                 self.record(fresh, "Started", "Started container %s" % container["name"], "kubelet")
+
+    def _run_to_completion(self, pod, status, conditions, stamp):
+        """A pod that runs to completion (a Job's, or a bare pod with restartPolicy Never/OnFailure): each app
+        container's command is run when the sandbox can run it (sandbox/shell.py: curl and a little shell, its
+        requests sent through the data plane as this pod), else it ends with 0 as an image's own entrypoint is
+        taken to. A classic istio-proxy container keeps running - the pod stays Running, not Ready - until the app
+        asks the pilot-agent to quit (POST localhost:15020/quitquitquit), as Istio's docs for Jobs say; a native
+        sidecar ends with the app. Exit codes decide the phase: Succeeded when all are 0, else Failed (OnFailure:
+        the container waits in CrashLoopBackOff and the pod stays Running). A container whose
+        terminationMessagePolicy is FallbackToLogsOnError and that failed carries its output's tail as the
+        message (kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/)."""
+        spec = pod.get("spec") or {}
+        quit_asked = []
+
+        def http(method, url, headers, body, timeout):
+            answer = self.dataplane.request_from(pod, method, url, headers, body, timeout)
+            if "15020/quitquitquit" in url:
+                quit_asked.append(True)
+            return answer
+        codes = {}
+        for container in spec.get("containers") or []:
+            if container.get("name") == "istio-proxy":
+                continue
+            script = shell.script_of(container)
+            output = ""
+            code = 0
+            if script is not None and shell.supported(script):
+                code, out, err = shell.run(script, http)
+                output = out + err
+            codes[container["name"]] = (code, output, container.get("terminationMessagePolicy"))
+        sidecar_running = any(c.get("name") == "istio-proxy" for c in spec.get("containers") or []) and not quit_asked
+        failed = any(code != 0 for code, dummy, dummy_policy in codes.values())
+        for container_status in status["containerStatuses"]:
+            name = container_status["name"]
+            if name == "istio-proxy" and sidecar_running:
+                continue
+            code, output, policy = codes.get(name, (0, "", None))
+            if spec.get("restartPolicy") == "OnFailure" and code != 0:
+                container_status.update(ready=False, started=False, restartCount=1, state={"waiting": {
+                    "reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container=%s" % name}})
+                continue
+            terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": stamp,
+                          "finishedAt": stamp, "containerID": container_status["containerID"]}
+            if code != 0 and policy == "FallbackToLogsOnError" and output:
+                terminated["message"] = output[-2048:]
+            container_status.update(ready=False, started=False, state={"terminated": terminated})
+        for init_status in status.get("initContainerStatuses") or []:
+            if "running" in init_status["state"]:  # a native sidecar ends once the app containers have
+                init_status.update(ready=False, started=False, state={"terminated": {
+                    "exitCode": 0, "reason": "Completed", "startedAt": stamp, "finishedAt": stamp,
+                    "containerID": init_status["containerID"]}})
+        done = all("terminated" in c["state"] for c in status["containerStatuses"])
+        if done:
+            status["phase"] = "Failed" if failed else "Succeeded"
+        for condition in conditions[2:4]:
+            condition.update(status="False", reason="PodCompleted" if done else "ContainersNotReady")
 
     def _schedule(self, wanted, index):
         """The scheduler: the pod's own nodeName (a DaemonSet's), else one of the cluster's Ready Nodes by the
@@ -664,10 +716,26 @@ class Controllers(object):
         old = job.get("status") or {}
         owned = self._owned_live(pods, namespace, job["metadata"]["uid"])
         succeeded = sum(1 for p in owned if (p.get("status") or {}).get("phase") == "Succeeded")
+        failed = sum(1 for p in owned if (p.get("status") or {}).get("phase") == "Failed")
         active = [p for p in owned if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         completions = spec.get("completions", 1)
         stamp = now()
-        if any(c.get("type") == "Complete" for c in old.get("conditions") or []):
+        if any(c.get("type") in ("Complete", "Failed") for c in old.get("conditions") or []):
+            return
+        # a failed pod is replaced until backoffLimit (default 6) failures have been exceeded; then the Job fails
+        # (kubernetes.io/docs/concepts/workloads/controllers/job/#pod-backoff-failure-policy)
+        if failed > spec.get("backoffLimit", 6):
+            status = {"startTime": old.get("startTime") or stamp, "failed": failed, "succeeded": succeeded,
+                      "terminating": 0, "uncountedTerminatedPods": {}, "conditions": [
+                          {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                           "message": "Job has reached the specified backoff limit", "lastProbeTime": stamp,
+                           "lastTransitionTime": stamp},
+                          {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                           "message": "Job has reached the specified backoff limit", "lastProbeTime": stamp,
+                           "lastTransitionTime": stamp}]}
+            self._set_status(jobs, job, status, ("failed", "succeeded"))
+            self.record(job, "BackoffLimitExceeded", "Job has reached the specified backoff limit",
+                        "job-controller", "Warning")
             return
         if succeeded < completions and not spec.get("suspend"):
             template = spec.get("template") or {}
@@ -676,7 +744,7 @@ class Controllers(object):
             active = [p for p in self._owned(pods, namespace, job["metadata"]["uid"])
                       if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         status = {"startTime": old.get("startTime") or stamp, "active": len(active), "succeeded": succeeded,
-                  "ready": sum(1 for p in active if _pod_ready(p)), "terminating": 0,
+                  "failed": failed, "ready": sum(1 for p in active if _pod_ready(p)), "terminating": 0,
                   "uncountedTerminatedPods": {}}
         if succeeded >= completions:
             status["completionTime"] = stamp
@@ -687,7 +755,7 @@ class Controllers(object):
                 {"type": "Complete", "status": "True", "reason": "CompletionsReached",
                  "message": "Reached expected number of succeeded pods", "lastProbeTime": stamp,
                  "lastTransitionTime": stamp}]
-        self._set_status(jobs, job, status, ("active", "succeeded"))
+        self._set_status(jobs, job, status, ("active", "succeeded", "failed"))
         if succeeded >= completions:
             self.record(job, "Completed", "Job completed", "job-controller")
 

@@ -15,9 +15,15 @@ import re
 import threading
 
 from .selection import label_matches, selector_from_match
+from .shell import CurlError
 
 MAX_HOPS = 8
 NOT_READY = (503, {"Content-Type": "text/plain"}, b"no healthy upstream")
+# a sidecar that requires mutual TLS resets a plaintext connection (status 0: no HTTP answer at all)
+RESET = (0, {}, b"connection reset by peer")
+# what an Envoy (gateway or sidecar) answers when its upstream reset the connection
+UPSTREAM_RESET = (503, {"Content-Type": "text/plain", "server": "istio-envoy"},
+                  b"upstream connect error or disconnect/reset before headers. reset reason: connection termination")
 
 
 def _ready(pod):
@@ -57,7 +63,11 @@ class DataPlane(object):
             if pod is None:
                 return _status(404, "NotFound", 'pods "%s" not found' % parts[0])
             port = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-            return self.workload(pod, port, method, path, headers, body, 0)
+            result = self.workload(pod, port, method, path, headers, body, 0)
+            if result[0] == RESET[0]:
+                return _status(503, "ServiceUnavailable", "error trying to reach service: read tcp: connection "
+                               "reset by peer")
+            return result
         if len(parts) == 3:
             parts = parts[1:]
         svc_name, port = parts[0], (parts[1] if len(parts) > 1 else "")
@@ -65,11 +75,16 @@ class DataPlane(object):
         if svc is None:
             return _status(404, "NotFound", 'services "%s" not found' % svc_name)
         result = self.service(svc, port, method, path, headers, body, 0)
+        if result[0] == RESET[0]:
+            # the API server is outside the mesh: a STRICT workload resets its plaintext connection, which the
+            # service proxy answers as an error reaching the service (k8s.io/apimachinery/pkg/util/proxy)
+            return _status(503, "ServiceUnavailable", "error trying to reach service: read tcp: connection reset by "
+                           "peer")
         if result is NOT_READY:
             return _status(503, "ServiceUnavailable", 'no endpoints available for service "%s"' % svc_name)
         return result
 
-    def service(self, svc, port, method, path, headers, body, hops, only=None):
+    def service(self, svc, port, method, path, headers, body, hops, only=None, caller=None):
         """Route to one ready endpoint of ``svc`` (round robin); ``only``: labels the endpoint must also carry."""
         ports = (svc.get("spec") or {}).get("ports") or []
         chosen = None
@@ -95,9 +110,9 @@ class DataPlane(object):
         if not isinstance(target, int):
             target = next((p.get("containerPort") for c in pod["spec"].get("containers") or []
                            for p in c.get("ports") or [] if p.get("name") == target), chosen.get("port"))
-        return self.workload(pod, target, method, path, headers, body, hops)
+        return self.workload(pod, target, method, path, headers, body, hops, caller=caller)
 
-    def by_host(self, host, namespace, port, method, path, headers, body, hops, subset=None):
+    def by_host(self, host, namespace, port, method, path, headers, body, hops, subset=None, caller=None):
         """In-cluster DNS: name, name.ns, name.ns.svc, name.ns.svc.cluster.local; with ``subset``, only the
         endpoints whose labels match the subset's (Istio builds one cluster per subset: outbound|PORT|SUBSET|HOST).
         A subset no DestinationRule defines has no cluster: Envoy answers 503 with no body (response flag NC,
@@ -113,11 +128,13 @@ class DataPlane(object):
             only = self.subset_selector(svc, subset, namespace)
             if only is None:
                 return 503, {"Content-Type": "text/plain"}, b""
-        return self.service(svc, port or 80, method, path, headers, body, hops + 1, only=only)
+        return self.service(svc, port or 80, method, path, headers, body, hops + 1, only=only, caller=caller)
 
     # ------------------------------------------------------------ workloads
 
-    def workload(self, pod, port, method, path, headers, body, hops):
+    def workload(self, pod, port, method, path, headers, body, hops, caller=None):
+        """What ``pod`` answers on ``port``; ``caller`` is the pod the request comes from (None: from outside the
+        mesh, such as the API server's service proxy)."""
         if hops > MAX_HOPS:
             return 508, {"Content-Type": "text/plain"}, b"loop detected"
         if not _ready(pod):
@@ -128,6 +145,8 @@ class DataPlane(object):
         if labels.get("istio") in ("ingressgateway", "egressgateway") or "istio/proxyv2" in images and not any(
                 c.get("name") != "istio-proxy" for c in containers):
             return self.gateway(pod, port, method, path, headers, body, hops)
+        if self.refuses_plaintext(pod, port, caller):
+            return RESET
         app = next((c for c in containers if c.get("name") != "istio-proxy"), containers[0] if containers else {})
         image = app.get("image", "")
         if "nginx" in image:
@@ -142,6 +161,82 @@ class DataPlane(object):
             return 200, {"Content-Type": "text/plain"}, b"OK"
         return 200, {"Content-Type": "text/html"}, ("<html><title>%s</title><body>%s is running on %s</body></html>"
                                                     % (name, name, pod["metadata"]["name"])).encode()
+
+    # ------------------------------------------------------------ mutual TLS
+
+    def refuses_plaintext(self, pod, port, caller):
+        """Whether ``pod``'s sidecar resets a request from ``caller``: the pod has a sidecar whose PeerAuthentication
+        mode for ``port`` is STRICT, and the caller has no proxy to present a mesh certificate (a pod without a
+        sidecar, or the API server). A real mesh tells them apart by the client certificate in the TLS handshake;
+        here the caller's injection stands for it."""
+        if not _meshed(pod) or (caller is not None and (_meshed(caller) or _is_gateway(caller))):
+            return False
+        return self.mtls_mode(pod, port) == "STRICT"
+
+    def mtls_mode(self, pod, port):
+        """The PeerAuthentication mode that applies to ``pod`` on (container) ``port``, as istio.io/latest/docs/
+        reference/config/security/peer_authentication/ orders them: a policy of the pod's namespace whose selector
+        matches it (its portLevelMtls for the port first), else the namespace's policy without selector, else the
+        root namespace's (istio-system) without selector, else PERMISSIVE; UNSET inherits from the next one out;
+        of two policies at one level the oldest counts."""
+        kind = self.kind("security.istio.io", "v1", "peerauthentications") or self.kind(
+            "security.istio.io", "v1beta1", "peerauthentications")
+        if kind is None:
+            return "PERMISSIVE"
+        namespace = pod["metadata"]["namespace"]
+        labels = pod["metadata"].get("labels") or {}
+        own, dummy = self.api.list(kind, namespace)
+        root = [] if namespace == "istio-system" else self.api.list(kind, "istio-system")[0]
+
+        def oldest(policies):
+            return sorted(policies, key=lambda p: (p["metadata"].get("creationTimestamp") or "",
+                                                   p["metadata"]["name"]))[:1]
+        workload = oldest([p for p in own if ((p.get("spec") or {}).get("selector") or {}).get("matchLabels")
+                           and all(labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items())])
+        levels = []
+        for policy in workload:
+            spec = policy.get("spec") or {}
+            port_level = (spec.get("portLevelMtls") or {}).get(str(port)) if port is not None else None
+            levels.append(((port_level or {}).get("mode") or "UNSET"))
+            levels.append(((spec.get("mtls") or {}).get("mode") or "UNSET"))
+        for policies in (own, root):
+            for policy in oldest([p for p in policies if not (p.get("spec") or {}).get("selector")]):
+                levels.append((((policy.get("spec") or {}).get("mtls") or {}).get("mode") or "UNSET"))
+        return next((mode for mode in levels if mode != "UNSET"), "PERMISSIVE")
+
+    # ------------------------------------------------------------ a pod's own requests (curl in it)
+
+    def request_from(self, pod, method, url, headers, body, timeout=None):
+        """A request one of ``pod``'s containers sends: to a Service by its cluster DNS name, through the pod's
+        sidecar when it has one, else in plaintext from the pod. Returns (status, body); raises shell.CurlError as
+        curl fails (curl.se/docs/manpage.html, EXIT CODES)."""
+        match = re.match(r"^(https?)://([^/:]+)(?::(\d+))?(/.*)?$", url)
+        if not match:
+            raise CurlError(3, "URL rejected: Malformed input to a URL function")
+        scheme, host, port, path = match.groups()
+        port = int(port or (443 if scheme == "https" else 80))
+        if host in ("localhost", "127.0.0.1"):
+            if _meshed(pod) and port == 15020 and (path or "/").startswith("/quitquitquit") and method == "POST":
+                return 200, b""  # the pilot-agent's exit endpoint: the kubelet lets the proxy container end
+            raise CurlError(7, "Failed to connect to %s port %d after 0 ms: Couldn't connect to server" % (host, port))
+        pieces = host.split(".")
+        namespace = pieces[1] if len(pieces) > 1 and pieces[1] != "svc" else pod["metadata"]["namespace"]
+        if len(pieces) > 2 and (pieces[2] != "svc" or (len(pieces) > 3 and ".".join(pieces[3:]) != "cluster.local")):
+            raise CurlError(6, "Could not resolve host: %s" % host)
+        svc = self.api.find(self.kind("", "v1", "services"), namespace, pieces[0])
+        if svc is None:
+            raise CurlError(6, "Could not resolve host: %s" % host)
+        if not any(str(p.get("port")) == str(port) for p in (svc.get("spec") or {}).get("ports") or []):
+            # nothing listens on that port of the Service's address
+            raise CurlError(7, "Failed to connect to %s port %d after 0 ms: Couldn't connect to server" % (host, port))
+        result = self.service(svc, port, method, path or "/", dict(headers, Host=host), body, 0, caller=pod)
+        status, dummy_headers, payload = result
+        if status == RESET[0]:
+            raise CurlError(56, "Recv failure: Connection reset by peer")
+        if result is NOT_READY and not _meshed(pod):
+            # no endpoint behind the ClusterIP: kube-proxy rejects the connection (a sidecar answers 503 instead)
+            raise CurlError(7, "Failed to connect to %s port %d after 0 ms: Couldn't connect to server" % (host, port))
+        return status, payload
 
     def nginx(self, pod, method, path, headers, body, hops):
         config = self._nginx_config(pod)
@@ -163,8 +258,8 @@ class DataPlane(object):
         host, port, uri = match.groups()
         upstream_path = path if uri is None else uri + path[len(prefix):]
         status, out_headers, out_body = self.by_host(host, pod["metadata"]["namespace"], int(port or 80), method,
-                                                     upstream_path or "/", headers, body, hops)
-        if status == 503 and out_body == NOT_READY[2]:
+                                                     upstream_path or "/", headers, body, hops, caller=pod)
+        if (status == 503 and out_body == NOT_READY[2]) or status == RESET[0]:
             return 502, {"Content-Type": "text/html"}, b"<html><h1>502 Bad Gateway</h1></html>"
         return status, out_headers, out_body
 
@@ -238,7 +333,9 @@ class DataPlane(object):
                 dest_host = dest.get("host", "")
                 dest_port = (dest.get("port") or {}).get("number")
                 status, out_headers, out_body = self.by_host(dest_host, ns, dest_port, method, rewritten, headers,
-                                                             body, hops, subset=dest.get("subset"))
+                                                             body, hops, subset=dest.get("subset"), caller=pod)
+                if status == RESET[0]:
+                    return UPSTREAM_RESET
                 out_headers = dict(out_headers, server="istio-envoy")
                 return status, out_headers, out_body
         return not_found
@@ -327,6 +424,18 @@ class DataPlane(object):
                 server.shutdown()
                 server.server_close()
             self.servers.clear()
+
+
+def _meshed(pod):
+    """Whether the pod runs an Istio sidecar: istio-proxy as a container, or as a native sidecar."""
+    spec = pod.get("spec") or {}
+    return any(c.get("name") == "istio-proxy" for c in spec.get("containers") or []) or any(
+        c.get("name") == "istio-proxy" and c.get("restartPolicy") == "Always" for c in spec.get("initContainers") or [])
+
+
+def _is_gateway(pod):
+    labels = pod["metadata"].get("labels") or {}
+    return labels.get("istio") in ("ingressgateway", "egressgateway")
 
 
 def _gateway_service_port(target_port):

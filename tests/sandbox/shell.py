@@ -1,0 +1,168 @@
+"""What the sandbox's kubelet can run of a container's command: a small POSIX-shell subset around curl.
+
+A pod that runs to completion (restartPolicy Never or OnFailure: a Job's, or `kubectl run --restart=Never`)
+whose command is ``curl ...`` or ``sh -c 'SCRIPT'`` built only of the commands below has them run, its curl
+requests sent through the data plane as that pod - with its sidecar or without, as a real pod's requests go -
+and its exit code is the script's. Anything else is beyond the sandbox (no image runs here) and is reported as
+such by ``supported``.
+
+Commands: ``curl`` (the options below), ``echo``, ``true``, ``false``, ``exit [N]``, ``sleep N`` (no wait: nothing
+else happens meanwhile); lists joined by ``;``, ``&&``, ``||`` and newlines. curl's exit codes and messages follow
+its manual (curl.se/docs/manpage.html, "EXIT CODES"): 6 could not resolve host, 7 failed to connect, 22 an HTTP
+error with --fail, 28 timeout, 56 failure receiving data (a connection reset by the peer).
+"""
+
+import re
+import shlex
+
+COMMANDS = ("curl", "echo", "true", "false", "exit", "sleep")
+# curl options taking a value, and the flags the sandbox understands (anything else: not supported)
+CURL_VALUES = ("-o", "--output", "-w", "--write-out", "-X", "--request", "-H", "--header", "-m", "--max-time",
+               "--connect-timeout", "-d", "--data", "--retry")
+CURL_FLAGS = ("-s", "--silent", "-S", "--show-error", "-f", "--fail", "-v", "--verbose", "-i", "--include",
+              "-sS", "-sf", "-fsS", "-sSf", "-fs", "-L", "--location", "-k", "--insecure")
+
+
+def script_of(container):
+    """The shell script a container runs, or None when its command is not a shell or curl invocation."""
+    argv = list(container.get("command") or []) + list(container.get("args") or [])
+    if not argv:
+        return None
+    if argv[0] in ("sh", "/bin/sh", "bash", "/bin/bash", "ash") and len(argv) >= 3 and argv[1] == "-c":
+        return argv[2]
+    if argv[0] in ("curl", "/usr/bin/curl"):
+        return " ".join(shlex.quote(a) for a in ["curl"] + argv[1:])
+    return None
+
+
+def _split(script):
+    """[(operator before it, argv)] of a list of simple commands."""
+    lexer = shlex.shlex(script.replace("\n", " ; "), posix=True, punctuation_chars=";&|")
+    lexer.whitespace_split = True
+    out, words, operator = [], [], ";"
+    for token in lexer:
+        if token in (";", "&&", "||"):
+            if words:
+                out.append((operator, words))
+            words, operator = [], token
+        elif set(token) <= set(";&|"):
+            raise ValueError("unsupported operator %s" % token)
+        else:
+            words.append(token)
+    if words:
+        out.append((operator, words))
+    return out
+
+
+def supported(script):
+    try:
+        commands = _split(script)
+    except ValueError:
+        return False
+    for dummy, argv in commands:
+        if argv[0] not in COMMANDS or any(re.search(r"[$`<>*]", a) for a in argv):
+            return False
+        if argv[0] == "curl":
+            index = 1
+            while index < len(argv):
+                arg = argv[index]
+                if arg in CURL_VALUES:
+                    index += 2
+                    continue
+                if arg.startswith("-") and arg not in CURL_FLAGS:
+                    return False
+                index += 1
+    return True
+
+
+def run(script, http):
+    """Run ``script``; ``http(method, url, headers, body, timeout)`` sends a request as the pod and returns
+    (status, body) or raises CurlError. Returns (exit code, standard output, standard error)."""
+    status = 0
+    out, err = [], []
+    for operator, argv in _split(script):
+        if (operator == "&&" and status != 0) or (operator == "||" and status == 0):
+            continue
+        name = argv[0]
+        if name == "exit":
+            return (int(argv[1]) if len(argv) > 1 else status), "".join(out), "".join(err)
+        if name in ("true", "sleep"):
+            status = 0
+        elif name == "false":
+            status = 1
+        elif name == "echo":
+            out.append(" ".join(argv[1:]) + "\n")
+            status = 0
+        else:
+            status = _curl(argv[1:], http, out, err)
+    return status, "".join(out), "".join(err)
+
+
+class CurlError(Exception):
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+
+
+def _curl(args, http, out, err):
+    method, headers, body, fail, silent, show_error, write_out, output = None, {}, None, False, False, False, None, None
+    timeout, url, index = None, None, 0
+    while index < len(args):
+        arg = args[index]
+        value = args[index + 1] if index + 1 < len(args) else ""
+        if arg in ("-X", "--request"):
+            method = value
+        elif arg in ("-H", "--header"):
+            key, dummy, val = value.partition(":")
+            headers[key.strip()] = val.strip()
+        elif arg in ("-d", "--data"):
+            body = value.encode()
+        elif arg in ("-m", "--max-time", "--connect-timeout"):
+            timeout = float(value)
+        elif arg in ("-w", "--write-out"):
+            write_out = value
+        elif arg in ("-o", "--output"):
+            output = value
+        elif arg in ("--retry",):
+            pass
+        else:
+            if arg.startswith("-") and not arg.startswith("--"):
+                fail = fail or "f" in arg
+                silent = silent or "s" in arg
+                show_error = show_error or "S" in arg
+            elif arg in ("--fail",):
+                fail = True
+            elif arg in ("--silent",):
+                silent = True
+            elif arg in ("--show-error",):
+                show_error = True
+            elif not arg.startswith("-"):
+                url = arg
+            index += 1
+            continue
+        index += 2
+    if url is None:
+        err.append("curl: no URL specified\n")
+        return 2
+    if "://" not in url:
+        url = "http://" + url
+    try:
+        code, payload = http(method or ("POST" if body is not None else "GET"), url, headers, body, timeout)
+    except CurlError as exc:
+        if not silent or show_error:
+            err.append("curl: (%d) %s\n" % (exc.code, exc.message))
+        if write_out:
+            out.append(write_out.replace("%{http_code}", "000").replace("\\n", "\n"))
+        return exc.code
+    if fail and code >= 400:
+        if not silent or show_error:
+            err.append("curl: (22) The requested URL returned error: %d\n" % code)
+        if write_out:
+            out.append(write_out.replace("%{http_code}", str(code)).replace("\\n", "\n"))
+        return 22
+    if output is None:
+        out.append(payload.decode("utf-8", "replace"))
+    if write_out:
+        out.append(write_out.replace("%{http_code}", str(code)).replace("\\n", "\n"))
+    return 0
