@@ -61,7 +61,12 @@ def normalize(params):
     group = params.get("security_group") or {}
     failures = params.get("failures") or []
     revisions = control_planes(params.get("istiods") or [], params.get("revision_tags") or [])
+    mtls = params.get("mtls") or {}
+    if mtls and (mtls.get("mode") not in ("STRICT", "PERMISSIVE") or not isinstance(mtls.get("proof"), list)):
+        raise ReportInputError("mtls is invalid: expected mode (STRICT or PERMISSIVE) and proof (the mtls role's "
+                               "mtls_proof)")
     return {
+        "mtls": mtls,
         "revisions": revisions,
         "title": params.get("title") or "Istio service-mesh demo",
         "control_plane": control_plane,
@@ -145,6 +150,15 @@ def checks(data):
                     "detail": "; ".join(problems) or ", ".join(
                         "%s (%s)%s" % (r["revision"], r["version"], " tagged " + ", ".join(r["tags"])
                                        if r["tags"] else "") for r in data["revisions"])})
+    if data["mtls"]:
+        wrong = [p for p in data["mtls"]["proof"] if not p.get("as_expected")]
+        told = ["the %s client %s %s (curl exit %s)" % (
+            p.get("client"), "got an answer from" if p.get("answered") else "was refused by", p.get("target"),
+            p.get("exit_code")) for p in wrong]
+        fine = "plaintext clients %s, meshed clients answered" % (
+            "refused" if data["mtls"]["mode"] == "STRICT" else "answered")
+        out.append({"name": "mutual TLS %s" % data["mtls"]["mode"], "passed": not wrong,
+                    "detail": "; ".join(told) or fine})
     for namespace in sorted(by_ns):
         pods = by_ns[namespace]
         bad = [p for p in pods if p.get("violations")]
@@ -289,6 +303,11 @@ def sections(data, check_list):
                       ", ".join(sorted("%s/%s" % (p.get("namespace"), p.get("name")) for p in data["pods"]
                                        if p.get("revision") == r["revision"])) or "-"]
                      for r in data["revisions"]]))
+    if data["mtls"]:
+        out.append(("Mutual TLS: %s" % data["mtls"]["mode"], ["client", "target", "curl exit", "answered", "expected"],
+                    [[p.get("client"), p.get("target"), p.get("exit_code"), "yes" if p.get("answered") else "no",
+                      ("answer" if p.get("expected_answer") else "refusal") + ("" if p.get("as_expected") else " - FAIL")]
+                     for p in data["mtls"]["proof"]]))
     by_ns = {}
     for pod in data["pods"]:
         by_ns.setdefault(pod.get("namespace") or "", []).append(pod)

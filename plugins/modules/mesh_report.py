@@ -97,6 +97,16 @@ options:
     elements: dict
     default: []
     version_added: 0.3.0
+  mtls:
+    description:
+      - The mutual TLS mode in force and its proof - C(mode) (C(STRICT) or C(PERMISSIVE)) and C(proof), the
+        C(mtls_proof) the istio_demo.mesh.mtls role notes (per client and target - C(client), C(target),
+        C(exit_code), C(message), C(answered), C(expected_answer), C(as_expected)).
+      - With it the report has a Mutual TLS section and a check that fails when a client got what the mode does
+        not promise.
+    type: dict
+    default: {}
+    version_added: 0.3.0
   security_group:
     description: The result of M(istio_demo.mesh.security_group_rules) (its C(groups), C(rules), C(added), C(removed)).
     type: dict
@@ -197,6 +207,7 @@ def argument_spec():
         addons=dict(type="list", elements="dict", default=[]),
         istiods=dict(type="list", elements="dict", default=[]),
         revision_tags=dict(type="list", elements="dict", default=[]),
+        mtls=dict(type="dict", default={}),
         security_group=dict(type="dict", default={}),
         failures=dict(type="list", elements="str", default=[]),
         dot_path=dict(type="path"),

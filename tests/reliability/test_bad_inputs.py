@@ -114,6 +114,11 @@ CASES = [
      ["tag='Prod_Stable'", "DNS label"]),
     ("revision tag without its revision", module("revision_tag", tag="prod-stable"),
      ["state is present but all of the following are missing: revision"]),
+    ("mTLS mode", role("mtls", mtls_mode="strict"), ["mtls_mode", "strict", "STRICT, PERMISSIVE"]),
+    ("mTLS plaintext client inside the mesh", role("mtls", mtls_client_namespace="my-app"),
+     ['mtls_client_namespace="my-app"', "not one of mtls_namespaces"]),
+    ("mTLS target", role("mtls", mtls_targets=["http://my-app-v1-svc/"]),
+     ['mtls_targets=["http://my-app-v1-svc/"]', "NAME.NAMESPACE"]),
 ]
 
 

@@ -7,7 +7,8 @@ and its exit code is the script's. Anything else is beyond the sandbox (no image
 such by ``supported``.
 
 Commands: ``curl`` (the options below), ``echo``, ``true``, ``false``, ``exit [N]``, ``sleep N`` (no wait: nothing
-else happens meanwhile); lists joined by ``;``, ``&&``, ``||`` and newlines. curl's exit codes and messages follow
+else happens meanwhile), ``NAME=VALUE``; lists joined by ``;``, ``&&``, ``||`` and newlines; ``$?``, ``$NAME`` and
+``${NAME}`` expanded (no command substitution, globbing or redirection). curl's exit codes and messages follow
 its manual (curl.se/docs/manpage.html, "EXIT CODES"): 6 could not resolve host, 7 failed to connect, 22 an HTTP
 error with --fail, 28 timeout, 56 failure receiving data (a connection reset by the peer).
 """
@@ -16,6 +17,7 @@ import re
 import shlex
 
 COMMANDS = ("curl", "echo", "true", "false", "exit", "sleep")
+ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)=(.*)$")
 # curl options taking a value, and the flags the sandbox understands (anything else: not supported)
 CURL_VALUES = ("-o", "--output", "-w", "--write-out", "-X", "--request", "-H", "--header", "-m", "--max-time",
                "--connect-timeout", "-d", "--data", "--retry")
@@ -60,7 +62,12 @@ def supported(script):
     except ValueError:
         return False
     for dummy, argv in commands:
-        if argv[0] not in COMMANDS or any(re.search(r"[$`<>*]", a) for a in argv):
+        if any(re.search(r"[`<>*]|\$\(", a) or re.search(r"\$(?![?]|[A-Za-z_]\w*|\{[A-Za-z_]\w*\})", a)
+               for a in argv):
+            return False
+        if ASSIGNMENT.match(argv[0]) and len(argv) == 1:
+            continue
+        if argv[0] not in COMMANDS:
             return False
         if argv[0] == "curl":
             index = 1
@@ -80,8 +87,18 @@ def run(script, http):
     (status, body) or raises CurlError. Returns (exit code, standard output, standard error)."""
     status = 0
     out, err = [], []
+    variables = {}
+
+    def expand(word):
+        word = word.replace("$?", str(status))
+        return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: variables.get(m.group(1), ""), word)
     for operator, argv in _split(script):
         if (operator == "&&" and status != 0) or (operator == "||" and status == 0):
+            continue
+        argv = [expand(a) for a in argv]
+        assignment = ASSIGNMENT.match(argv[0])
+        if assignment and len(argv) == 1:
+            variables[assignment.group(1)] = assignment.group(2)
             continue
         name = argv[0]
         if name == "exit":

@@ -169,3 +169,35 @@ def test_a_pod_left_on_a_removed_revision_and_a_dangling_tag_fail_the_revisions_
 def test_without_the_control_planes_there_is_no_revisions_section():
     data = build(copy.deepcopy(HEALTHY))
     assert data["revisions"] == [] and "revisions" not in [c["name"] for c in report.checks(data)]
+
+
+with open(os.path.join(os.path.dirname(__file__), "fixtures", "mtls_proof.json")) as _handle:
+    # playbooks/mtls.yml's STRICT proof on the sandbox, as the mtls role noted it (mtls_proof)
+    MTLS = json.load(_handle)
+
+
+def test_the_mtls_section_shows_each_client_and_the_check_passes_when_the_mode_holds():
+    raw = dict(copy.deepcopy(HEALTHY), mtls=copy.deepcopy(MTLS))
+    data = build(raw)
+    check = [c for c in report.checks(data) if c["name"] == "mutual TLS STRICT"][0]
+    assert check["passed"] and check["detail"] == "plaintext clients refused, meshed clients answered"
+    rows = dict((s[0], s[2]) for s in report.sections(data, report.checks(data)))["Mutual TLS: STRICT"]
+    assert ["plaintext", "my-app-v1-svc.my-app:80", 56, "no", "refusal"] in rows
+    assert ["meshed", "my-app-v2-svc.my-app:80", 0, "yes", "answer"] in rows
+
+
+def test_a_client_answered_against_the_mode_fails_the_mtls_check():
+    raw = dict(copy.deepcopy(HEALTHY), mtls=copy.deepcopy(MTLS))
+    leak = [p for p in raw["mtls"]["proof"] if p["client"] == "plaintext"][0]
+    leak.update(exit_code=0, answered=True, as_expected=False, message="")
+    data = build(raw)
+    check = [c for c in report.checks(data) if c["name"] == "mutual TLS STRICT"][0]
+    assert not check["passed"]
+    assert check["detail"] == "the plaintext client got an answer from %s (curl exit 0)" % leak["target"]
+    assert "mutual TLS STRICT: the plaintext client got an answer" in report.failures(report.checks(data))[0]
+
+
+def test_mtls_without_its_mode_is_named():
+    with pytest.raises(report.ReportInputError) as error:
+        build(dict(copy.deepcopy(HEALTHY), mtls={"proof": []}))
+    assert "mtls is invalid" in str(error.value)
