@@ -61,11 +61,17 @@ def normalize(params):
     group = params.get("security_group") or {}
     failures = params.get("failures") or []
     revisions = control_planes(params.get("istiods") or [], params.get("revision_tags") or [])
+    split = params.get("traffic_split") or {}
+    if split and (not isinstance(split.get("weights"), dict) or not isinstance(split.get("probe"), dict)
+                  or "share_checks" not in split["probe"]):
+        raise ReportInputError("traffic_split is invalid: expected weights (the VirtualService's, by subset) and "
+                               "probe (a traffic_probe result with expect_shares)")
     mtls = params.get("mtls") or {}
     if mtls and (mtls.get("mode") not in ("STRICT", "PERMISSIVE") or not isinstance(mtls.get("proof"), list)):
         raise ReportInputError("mtls is invalid: expected mode (STRICT or PERMISSIVE) and proof (the mtls role's "
                                "mtls_proof)")
     return {
+        "traffic_split": split,
         "mtls": mtls,
         "revisions": revisions,
         "title": params.get("title") or "Istio service-mesh demo",
@@ -150,6 +156,15 @@ def checks(data):
                     "detail": "; ".join(problems) or ", ".join(
                         "%s (%s)%s" % (r["revision"], r["version"], " tagged " + ", ".join(r["tags"])
                                        if r["tags"] else "") for r in data["revisions"])})
+    if data["traffic_split"]:
+        probe = data["traffic_split"]["probe"]
+        off = [c for c in probe["share_checks"] if not c.get("passed")]
+        out.append({"name": "traffic split", "passed": bool(probe.get("passed")) and not off, "detail": "; ".join(
+            "%s measured %.3f, weight says %.3f +/- %.3f" % (c["key"], c["measured"], c["expected"], c["tolerance"])
+            for c in off) or "weights %s measured over %d answers: %s" % (
+                ", ".join("%s %s" % kv for kv in sorted(data["traffic_split"]["weights"].items())),
+                probe.get("succeeded", 0), ", ".join("%s %.3f" % (c["key"], c["measured"])
+                                                     for c in probe["share_checks"]))})
     if data["mtls"]:
         wrong = [p for p in data["mtls"]["proof"] if not p.get("as_expected")]
         told = ["the %s client %s %s (curl exit %s)" % (
@@ -303,6 +318,14 @@ def sections(data, check_list):
                       ", ".join(sorted("%s/%s" % (p.get("namespace"), p.get("name")) for p in data["pods"]
                                        if p.get("revision") == r["revision"])) or "-"]
                      for r in data["revisions"]]))
+    if data["traffic_split"]:
+        split = data["traffic_split"]
+        out.append(("Traffic split: VirtualService weights %s" % ", ".join(
+            "%s %s" % kv for kv in sorted(split["weights"].items())),
+            ["answers", "expected share", "measured share", "tolerance", "answers counted", "result"],
+            [[c["key"], "%.3f" % c["expected"], "%.3f" % c["measured"], "+/- %.3f" % c["tolerance"],
+              (split["probe"].get("counts") or {}).get(c["key"], 0), "pass" if c.get("passed") else "FAIL"]
+             for c in split["probe"]["share_checks"]]))
     if data["mtls"]:
         out.append(("Mutual TLS: %s" % data["mtls"]["mode"], ["client", "target", "curl exit", "answered", "expected"],
                     [[p.get("client"), p.get("target"), p.get("exit_code"), "yes" if p.get("answered") else "no",

@@ -97,6 +97,17 @@ options:
     elements: dict
     default: []
     version_added: 0.3.0
+  traffic_split:
+    description:
+      - A traffic shift's weights beside the split measured through the ingress - C(weights), the weight of each
+        subset the VirtualService holds, and C(probe), the M(istio_demo.mesh.traffic_probe) result that measured it
+        (with O(istio_demo.mesh.traffic_probe#module:expect_shares), so that it carries
+        RV(istio_demo.mesh.traffic_probe#module:share_checks)), as the traffic_shift role's verify entry point
+        leaves them (C(traffic_shift_plan.held), C(traffic_shift_probe)).
+      - With it the report has a Traffic split section and a check that fails when a share is off its weight.
+    type: dict
+    default: {}
+    version_added: 0.3.0
   mtls:
     description:
       - The mutual TLS mode in force and its proof - C(mode) (C(STRICT) or C(PERMISSIVE)) and C(proof), the
@@ -207,6 +218,7 @@ def argument_spec():
         addons=dict(type="list", elements="dict", default=[]),
         istiods=dict(type="list", elements="dict", default=[]),
         revision_tags=dict(type="list", elements="dict", default=[]),
+        traffic_split=dict(type="dict", default={}),
         mtls=dict(type="dict", default={}),
         security_group=dict(type="dict", default={}),
         failures=dict(type="list", elements="str", default=[]),

@@ -53,6 +53,13 @@ def test_each_step_is_measured_within_its_tolerance_and_a_rerun_changes_nothing(
     rc, stats, run = shift(sandbox, tmp_path)
     assert rc == 0 and stats["changed"] == 0, run.outline()
     assert [p["counts"] for p in probes(run)] == [{"2.0.0": 400}]  # the weights it holds, proven again
+    # verify.yml measures the shift it finds and the report puts the weights beside the split
+    rc, stats, proc = collection_playbook(sandbox, tmp_path, "verify.yml", "--tags", "traffic_shift",
+                                          "-e", "mesh_report_dir=" + str(tmp_path))
+    assert rc == 0, PlaybookRun(proc).outline()
+    text = (tmp_path / "mesh-report.md").read_text()
+    assert "## Traffic split: VirtualService weights v1 0, v2 100" in text
+    assert "| 2.0.0 | 1.000 | 1.000 | +/- 0.000 | 400 | pass |" in text
 
 
 def test_a_failing_step_puts_the_last_good_weights_back_and_names_the_step(sandbox, demo, tmp_path):

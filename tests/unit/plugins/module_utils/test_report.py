@@ -201,3 +201,37 @@ def test_mtls_without_its_mode_is_named():
     with pytest.raises(report.ReportInputError) as error:
         build(dict(copy.deepcopy(HEALTHY), mtls={"proof": []}))
     assert "mtls is invalid" in str(error.value)
+
+
+with open(os.path.join(os.path.dirname(__file__), "fixtures", "traffic_split.json")) as _handle:
+    # a 90/10 step of playbooks/traffic_shift.yml on the sandbox: the weights and traffic_probe's real result
+    SPLIT = json.load(_handle)
+
+
+def test_the_traffic_split_shows_the_weights_beside_the_measured_shares():
+    data = build(dict(copy.deepcopy(HEALTHY), traffic_split=copy.deepcopy(SPLIT)))
+    check = [c for c in report.checks(data) if c["name"] == "traffic split"][0]
+    measured = dict((c["key"], c["measured"]) for c in SPLIT["probe"]["share_checks"])
+    assert check["passed"] and check["detail"] == "weights v1 90, v2 10 measured over 400 answers: 1.0.0 %.3f, " \
+        "2.0.0 %.3f" % (measured["1.0.0"], measured["2.0.0"])
+    sections = dict((s[0], s[2]) for s in report.sections(data, report.checks(data)))
+    rows = sections["Traffic split: VirtualService weights v1 90, v2 10"]
+    assert [r[:2] + r[3:] for r in rows] == [
+        ["1.0.0", "0.900", "+/- 0.060", SPLIT["probe"]["counts"]["1.0.0"], "pass"],
+        ["2.0.0", "0.100", "+/- 0.060", SPLIT["probe"]["counts"]["2.0.0"], "pass"]]
+
+
+def test_a_share_off_its_weight_fails_the_split_check():
+    raw = dict(copy.deepcopy(HEALTHY), traffic_split=copy.deepcopy(SPLIT))
+    raw["traffic_split"]["weights"] = {"v1": 50, "v2": 50}
+    for entry in raw["traffic_split"]["probe"]["share_checks"]:
+        entry.update(expected=0.5, passed=False)
+    raw["traffic_split"]["probe"]["passed"] = False
+    check = [c for c in report.checks(build(raw)) if c["name"] == "traffic split"][0]
+    assert not check["passed"] and "2.0.0 measured" in check["detail"] and "weight says 0.500" in check["detail"]
+
+
+def test_a_split_without_its_measurement_is_named():
+    with pytest.raises(report.ReportInputError) as error:
+        build(dict(copy.deepcopy(HEALTHY), traffic_split={"weights": {"v1": 100}, "probe": {"passed": True}}))
+    assert "traffic_split is invalid" in str(error.value)
