@@ -173,8 +173,8 @@ def test_upgrade_rollback_and_upgrade_again_with_every_route_answering(mesh, tmp
     assert_moved(mesh, run, NEW, "1-30-3")
     rc, stats, run = play(mesh, tmp_path, *upgrade)
     assert rc == 0 and stats["changed"] == 0, run.outline()
-    # the control plane's check passes, told the release and revision the mesh runs now
-    rc, stats, run = play(mesh, tmp_path, "verify.yml", "--tags", "istio", "-e", "istio_install_version=" + NEW,
+    # the control plane's and the apps' checks pass, told the release and revision the mesh runs now
+    rc, stats, run = play(mesh, tmp_path, "verify.yml", "--tags", "istio,apps", "-e", "istio_install_version=" + NEW,
                           "-e", "istio_install_revision=1-30-3", "-e", "mesh_report_dir=" + str(tmp_path))
     assert rc == 0, run.outline()
     # the report's Revisions section: the one revision left, its tag, the demo's pods on its proxy
