@@ -80,7 +80,9 @@ sandbox-test: setup
 
 # Two workers, a file each at a time: every worker starts its own sandboxes on free ports, and the tests of one
 # file keep their order (some share one sandbox's state).
-PARALLEL := -n 2 --dist loadfile
+# The files marked @pytest.mark.minutes start first, longest first (tests/conftest.py): xdist's reordering by number
+# of tests is off. --durations shows where the time goes.
+PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder --durations=40
 
 integration: setup graphviz
 	pytest -q $(PARALLEL) tests/integration

@@ -9,6 +9,9 @@ import pytest
 from playbook import collection_playbook
 from sandbox import upstream
 
+pytestmark = pytest.mark.minutes(4)
+
+
 ADDONS = '{"observability_addons": ["prometheus", "grafana", "jaeger", "kiali", "loki"]}'
 OTHERS = [r for r in upstream.TESTED if r != upstream.TESTED[-1]]
 

@@ -10,7 +10,10 @@ import time
 import pytest
 import sandboxrun
 
-from playbook import PlaybookRun, collection_playbook, run_playbook
+from playbook import PlaybookRun, collection_playbook, run_playbook, verify_report
+
+pytestmark = pytest.mark.minutes(8)
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
@@ -111,9 +114,7 @@ def test_what_istio_does_not_support_is_refused_before_any_change(mesh, tmp_path
                                        "ansible.builtin.include_role": {"name": role, "tasks_from": entry}}],
               "rescue": [{"name": "rescued " + case, "ansible.builtin.debug": {"msg": "refused"}}]}
              for case, entry, variables, dummy in REFUSED]
-    env = {"SANDBOX_STATE_DIR": mesh.state_dir, "K8S_AUTH_KUBECONFIG": mesh.kubeconfig}
-    env.update((k, mesh.env[k]) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
-    run = run_playbook(tmp_path, tasks, extra_args=["-i", INVENTORY], env=env)
+    run = run_playbook(tmp_path, tasks, extra_args=["-i", INVENTORY], env=mesh.inventory_env())
     # every case's play fails at its own refusal: the failed tasks, in order, one per case
     results = [r for play in run.data["plays"] for task in play["tasks"] for r in task["hosts"].values()
                if r.get("failed")]
@@ -138,9 +139,7 @@ def test_revision_tag_module_moves_a_tag_only_when_it_must(mesh, tmp_path):
              dict(tag(revision="1-31-0"), name="unknown revision"),
              dict(tag(state="absent"), name="remove in check mode", check_mode=True),
              dict(tag(state="absent"), name="remove"), dict(tag(state="absent"), name="remove again")]
-    env = {"SANDBOX_STATE_DIR": mesh.state_dir, "K8S_AUTH_KUBECONFIG": mesh.kubeconfig}
-    env.update((k, mesh.env[k]) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
-    run = run_playbook(tmp_path, tasks, extra_args=["-i", INVENTORY], env=env)
+    run = run_playbook(tmp_path, tasks, extra_args=["-i", INVENTORY], env=mesh.inventory_env())
     results = run.results()
     created = results["create"]
     assert created["changed"] and created["previous_revision"] is None and created["revision"] == "default"
@@ -174,11 +173,11 @@ def test_upgrade_rollback_and_upgrade_again_with_every_route_answering(mesh, tmp
     rc, stats, run = play(mesh, tmp_path, *upgrade)
     assert rc == 0 and stats["changed"] == 0, run.outline()
     # the control plane's and the apps' checks pass, told the release and revision the mesh runs now
-    rc, stats, run = play(mesh, tmp_path, "verify.yml", "--tags", "istio,apps", "-e", "istio_install_version=" + NEW,
-                          "-e", "istio_install_revision=1-30-3", "-e", "mesh_report_dir=" + str(tmp_path))
+    rc, text, run = verify_report(mesh, tmp_path, "--tags", "istio,apps", "-e", "istio_install_version=" + NEW,
+                                  "-e", "istio_install_revision=1-30-3")
     assert rc == 0, run.outline()
     # the report's Revisions section: the one revision left, its tag, the demo's pods on its proxy
-    lines = (tmp_path / "mesh-report.md").read_text().splitlines()
+    lines = text.splitlines()
     row = lines[lines.index("## Revisions") + 4]
     assert row.startswith("| 1-30-3 | 1.30.3 | prod-stable | my-app/my-app-v1-"), row
     assert "pass | 1-30-3 (1.30.3) tagged prod-stable" in "\n".join(lines)

@@ -12,6 +12,9 @@ from awsview import MARKER, ec2_of, groups, load_balancer_services, ours
 from playbook import collection_playbook as playbook
 from playbook import run_playbook
 
+pytestmark = pytest.mark.minutes(3)
+
+
 # where the webhook rule belongs: the nodes' own group when none of their groups lets the control plane in on 15017
 NEEDS_RULE = {"terraform": True, "karpenter": True, "eksctl-managed": False, "eksctl-unmanaged": False,
               "managed": False}

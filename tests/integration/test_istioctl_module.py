@@ -8,6 +8,9 @@ import pytest
 from playbook import run_playbook
 from sandbox import upstream
 
+pytestmark = pytest.mark.minutes(3)
+
+
 RELEASE = upstream.TESTED[-1]  # the sandbox's istioctl reports the default release
 
 

@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from playbook import PlaybookRun, collection_playbook
+from playbook import PlaybookRun, collection_playbook, verify_report
+
+pytestmark = pytest.mark.minutes(3)
 
 
 def mtls(sandbox, tmp_path, *extra):
@@ -60,10 +62,8 @@ def test_strict_refuses_plaintext_and_permissive_lets_it_through(sandbox, demo, 
     rc, stats, run = mtls(sandbox, tmp_path)
     assert rc == 0 and stats["changed"] == 0, run.outline()
     # verify.yml proves the mode in force and the NGINX proxy, reached from outside the mesh, still answers
-    rc, stats, proc = collection_playbook(sandbox, tmp_path, "verify.yml", "--tags", "mtls,nginx",
-                                          "-e", "mesh_report_dir=" + str(tmp_path))
-    assert rc == 0, PlaybookRun(proc).outline()
-    text = (tmp_path / "mesh-report.md").read_text()
+    rc, text, run = verify_report(sandbox, tmp_path, "--tags", "mtls,nginx")
+    assert rc == 0, run.outline()
     assert "| mutual TLS STRICT | pass | plaintext clients refused, meshed clients answered |" in text
     assert "| plaintext | my-app-v1-svc.my-app:80 | 56 | no | refusal |" in text
     assert "| route nginx /v1 | pass |" in text

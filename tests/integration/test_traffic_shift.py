@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from playbook import PlaybookRun, collection_playbook
+from playbook import PlaybookRun, collection_playbook, verify_report
+
+pytestmark = pytest.mark.minutes(3)
 
 
 def shift(sandbox, tmp_path, *extra):
@@ -54,10 +56,8 @@ def test_each_step_is_measured_within_its_tolerance_and_a_rerun_changes_nothing(
     assert rc == 0 and stats["changed"] == 0, run.outline()
     assert [p["counts"] for p in probes(run)] == [{"2.0.0": 400}]  # the weights it holds, proven again
     # verify.yml measures the shift it finds and the report puts the weights beside the split
-    rc, stats, proc = collection_playbook(sandbox, tmp_path, "verify.yml", "--tags", "traffic_shift",
-                                          "-e", "mesh_report_dir=" + str(tmp_path))
-    assert rc == 0, PlaybookRun(proc).outline()
-    text = (tmp_path / "mesh-report.md").read_text()
+    rc, text, run = verify_report(sandbox, tmp_path, "--tags", "traffic_shift")
+    assert rc == 0, run.outline()
     assert "## Traffic split: VirtualService weights v1 0, v2 100" in text
     assert "| 2.0.0 | 1.000 | 1.000 | +/- 0.000 | 400 | pass |" in text
 

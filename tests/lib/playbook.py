@@ -87,3 +87,13 @@ def collection_playbook(sandbox, tmp_path, name, *extra):
                           + list(extra), env=env, capture_output=True, text=True, timeout=900, check=False,
                           cwd=str(tmp_path))
     return proc.returncode, PlaybookRun(proc).data.get("stats", {}).get("localhost", {}), proc
+
+
+def verify_report(sandbox, tmp_path, *extra):
+    """Run verify.yml (``extra``: its tags and variables) with its report written under ``tmp_path``; return (rc,
+    the report's Markdown or '' when verify.yml wrote none, PlaybookRun)."""
+    rc, dummy_stats, proc = collection_playbook(sandbox, tmp_path, "verify.yml", "-e",
+                                                "mesh_report_dir=" + str(tmp_path), *extra)
+    report = os.path.join(str(tmp_path), "mesh-report.md")
+    text = open(report).read() if os.path.exists(report) else ""  # pylint: disable=consider-using-with
+    return rc, text, PlaybookRun(proc)

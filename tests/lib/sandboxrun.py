@@ -44,6 +44,12 @@ class Running(object):
         tokens = os.path.join(state_dir, "tokens")
         self.token = open(tokens).read().split()[0] if os.path.exists(tokens) else None  # pylint: disable=consider-using-with
 
+    def inventory_env(self):
+        """The environment a play with the sandbox inventory (inventories/sandbox) needs to reach this sandbox."""
+        env = {"SANDBOX_STATE_DIR": self.state_dir, "K8S_AUTH_KUBECONFIG": self.kubeconfig}
+        env.update((k, self.env[k]) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+        return env
+
     def identity_kubeconfig(self):
         """The kubeconfig with the sandbox's AWS keys in its exec plugin's env, for clients in this process (whose
         environment holds no AWS identity), as `aws eks update-kubeconfig --profile P` puts AWS_PROFILE there."""

@@ -12,6 +12,9 @@ import pytest
 
 from playbook import PlaybookRun, collection_playbook, run_playbook
 
+pytestmark = pytest.mark.minutes(3)
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
 
@@ -126,9 +129,7 @@ CASES = [
 def test_bad_input_is_refused_before_any_change(sandbox, tmp_path, case, task, expected):
     before_rules = sandbox.security_group_rules()
     start = len(sandbox.requests())
-    env = {"SANDBOX_STATE_DIR": sandbox.state_dir, "K8S_AUTH_KUBECONFIG": sandbox.kubeconfig}
-    env.update((k, sandbox.env[k]) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
-    run = run_playbook(tmp_path, [task], extra_args=["-i", INVENTORY], env=env)
+    run = run_playbook(tmp_path, [task], extra_args=["-i", INVENTORY], env=sandbox.inventory_env())
     assert run.rc != 0, case
     failures = [r for r in run.results().values() if r.get("failed")]
     assert failures, run.stdout[-2000:]

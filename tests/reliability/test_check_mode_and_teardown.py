@@ -15,6 +15,9 @@ import pytest
 
 from playbook import PlaybookRun, collection_playbook
 
+pytestmark = pytest.mark.minutes(4)
+
+
 NAMESPACE = "shop"
 HELLO = "us-docker.pkg.dev/google-samples/containers/gke/hello-app:%s"
 APPS = {"demo_apps_versions": [{"name": "shop-a", "version": "a", "image": HELLO % "1.0"},

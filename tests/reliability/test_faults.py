@@ -9,6 +9,9 @@ import pytest
 from playbook import PlaybookRun
 from playbook import collection_playbook as playbook
 
+pytestmark = pytest.mark.minutes(3)
+
+
 FLAKY = {"error_rate": 0.07, "error_codes": [429, 500, 503], "drop_rate": 0.03, "latency_ms": 200}
 CALM = {"error_rate": 0.0, "drop_rate": 0.0, "latency_ms": 0}
 FAULT_WORDS = ("429", "500", "503", "injected fault", "ProtocolError", "Connection aborted", "RemoteDisconnected")

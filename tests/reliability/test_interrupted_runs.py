@@ -5,6 +5,8 @@ import pytest
 
 from playbook import collection_playbook as playbook
 
+pytestmark = pytest.mark.minutes(3)
+
 
 @pytest.fixture(scope="module")
 def clean(sandbox):

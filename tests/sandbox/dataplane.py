@@ -117,10 +117,7 @@ class DataPlane(object):
         endpoints whose labels match the subset's (Istio builds one cluster per subset: outbound|PORT|SUBSET|HOST).
         A subset no DestinationRule defines has no cluster: Envoy answers 503 with no body (response flag NC,
         istio.io/latest/docs/ops/common-problems/network-issues/: 503s while a subset is not yet defined)."""
-        pieces = host.split(".")
-        name = pieces[0]
-        ns = pieces[1] if len(pieces) > 1 and pieces[1] != "svc" else namespace
-        svc = self.api.find(self.kind("", "v1", "services"), ns, name)
+        svc = self._resolve(host, namespace)
         if svc is None:
             return 502, {"Content-Type": "text/plain"}, b"upstream host not found: " + host.encode()
         only = None
@@ -129,6 +126,16 @@ class DataPlane(object):
             if only is None:
                 return 503, {"Content-Type": "text/plain"}, b""
         return self.service(svc, port or 80, method, path, headers, body, hops + 1, only=only, caller=caller)
+
+    def _resolve(self, host, namespace):
+        """The Service a cluster DNS name names, as a pod in ``namespace`` resolves it (kubernetes.io/docs/concepts/
+        services-networking/dns-pod-service/: NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local); None for a
+        name that is no Service."""
+        pieces = host.rstrip(".").split(".")
+        if len(pieces) > 2 and (pieces[2] != "svc" or (len(pieces) > 3 and ".".join(pieces[3:]) != "cluster.local")):
+            return None
+        ns = pieces[1] if len(pieces) > 1 else namespace
+        return self.api.find(self.kind("", "v1", "services"), ns, pieces[0])
 
     # ------------------------------------------------------------ workloads
 
@@ -219,11 +226,7 @@ class DataPlane(object):
             if _meshed(pod) and port == 15020 and (path or "/").startswith("/quitquitquit") and method == "POST":
                 return 200, b""  # the pilot-agent's exit endpoint: the kubelet lets the proxy container end
             raise CurlError(7, "Failed to connect to %s port %d after 0 ms: Couldn't connect to server" % (host, port))
-        pieces = host.split(".")
-        namespace = pieces[1] if len(pieces) > 1 and pieces[1] != "svc" else pod["metadata"]["namespace"]
-        if len(pieces) > 2 and (pieces[2] != "svc" or (len(pieces) > 3 and ".".join(pieces[3:]) != "cluster.local")):
-            raise CurlError(6, "Could not resolve host: %s" % host)
-        svc = self.api.find(self.kind("", "v1", "services"), namespace, pieces[0])
+        svc = self._resolve(host, pod["metadata"]["namespace"])
         if svc is None:
             raise CurlError(6, "Could not resolve host: %s" % host)
         if not any(str(p.get("port")) == str(port) for p in (svc.get("spec") or {}).get("ports") or []):
