@@ -17,8 +17,9 @@ def addresses(sandbox):
 
 @pytest.mark.parametrize("cluster", [("--lb-mode", "aws-lb-controller")], ids=["aws-lb-controller"], indirect=True)
 def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_then_measured(cluster, tmp_path):
-    # a load balancer that takes a while: its name does not resolve, then its targets are unhealthy
-    cluster.faults(lb_ready_delay=25)
+    # a load balancer that takes a while: its name does not resolve, then its targets are unhealthy - for its first
+    # connections, whenever the play reaches it
+    cluster.faults(lb_unready_connections=4)
     rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio,apps,ingress")
     assert rc == 0, proc.stdout[-3000:]
     service = json.loads(cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system", "-o",

@@ -98,7 +98,7 @@ def test_k8s_info_returns_what_kubernetes_core_k8s_info_returns(sandbox, tmp_pat
                                                            namespace="shape", label_selectors=["app=hello"])),
                  ("theirs", "kubernetes.core.k8s_info", dict(kind="Deployment", api_version="apps/v1",
                                                              namespace="shape", label_selectors=["app=hello"])),
-                 ("unserved", "istio_demo.mesh.k8s_info", dict(kind="Gateway", api_version="networking.istio.io/v1")),
+                 ("unserved", "istio_demo.mesh.k8s_info", dict(kind="Widget", api_version="example.com/v1")),
                  ("missing", "istio_demo.mesh.k8s_info", dict(kind="Service", namespace="shape", name="nothing")))]
     done = run_playbook(tmp_path, tasks, env=sandbox.env)
     assert done.rc == 0, done.stdout[-3000:]

@@ -177,7 +177,8 @@ class Cloud(object):
             record = {"uid": uid, "controller": controller, "name": lb_name, "scheme": scheme, "hostname": hostname,
                       "group_id": group, "ports": ports, "ranges": [], "node_rules": [], "enis": [],
                       "ready_at": time.time() + float(self.faults.lb_ready_delay or 0),
-                      "made_at": time.time()}
+                      "made_at": time.time(), "unready": int(self.faults.lb_unready_connections or 0),
+                      "connections": 0}
             self._update_ranges(record, svc)
             # the rule on each node's group that lets the load balancer reach the nodes
             for group_id in sorted(set(self._node_group(node) for node in self.nodes) - {None}):
@@ -259,6 +260,11 @@ class Cloud(object):
             if record is None:
                 return "drop"
             now = time.time()
+            with self.lock:
+                record["connections"] += 1
+                seen = record["connections"]
+            if seen <= record["unready"]:
+                return "drop" if seen <= record["unready"] / 2.0 else "unhealthy"
             if now < record["ready_at"]:
                 halfway = record["made_at"] + (record["ready_at"] - record["made_at"]) / 2.0
                 return "drop" if now < halfway else "unhealthy"

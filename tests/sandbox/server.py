@@ -37,6 +37,9 @@ class Faults(object):
         # load balancers (sandbox/cloud.py): seconds before a new one answers; seconds before its network
         # interfaces are released after deletion; controllers that never release a Service's finalizer
         self.lb_ready_delay = 0.0
+        # ... or connections: a new one's first N connections find it not ready (the first half dropped, the rest
+        # answered 503 by the load balancer itself), whatever the time the client takes to come
+        self.lb_unready_connections = 0
         self.lb_release_delay = 0.5
         self.stuck_finalizers = False
         # the next N API requests are answered with the first of error_codes, whatever the rates
@@ -58,7 +61,7 @@ class Faults(object):
         with self.lock:
             names = ("error_rate", "error_codes", "drop_rate", "latency_ms", "never_ready",
                      "istioctl_fail_install", "precheck_findings", "unauthorized", "lb_ready_delay",
-                     "lb_release_delay", "stuck_finalizers", "fail_next")
+                     "lb_unready_connections", "lb_release_delay", "stuck_finalizers", "fail_next")
             return {k: getattr(self, k) for k in names}
 
     def draw(self):
