@@ -1,10 +1,23 @@
 """istio_demo.mesh.security_group_rules against the sandbox's EKS (moto), from a playbook: the nodes as
-kubernetes.core.k8s_info returns them, fed straight to the module."""
+kubernetes.core.k8s_info returns them, fed straight to the module. On a sandbox of its own: the rules it counts
+must not be there before (another file's site.yml leaves the collection's webhook rule in the suite's sandbox)."""
 
 import boto3
 import pytest
+import sandboxrun
 
 from playbook import run_playbook
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    state_dir = str(tmp_path_factory.mktemp("sg-rules") / "state")
+    running = sandboxrun.start(state_dir)
+    try:
+        yield running
+    finally:
+        sandboxrun.stop(state_dir)
+
 
 RULES = [
     {"port": 15017, "sources": ["cluster_security_group"], "description": "istiod webhook"},
