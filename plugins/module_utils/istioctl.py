@@ -122,6 +122,12 @@ def validate(params):
                                 % (path,))
         if not os.access(path, os.R_OK):
             raise IstioctlError("overlay_files entry %r is not readable" % (path,))
+    for index, overlay in enumerate(params.get("overlays") or []):
+        if not isinstance(overlay, dict) or overlay.get("kind") != "IstioOperator" or \
+                not str(overlay.get("apiVersion", "")).startswith("install.istio.io/"):
+            raise IstioctlError("overlays[%d]=%s is invalid: expected an IstioOperator (apiVersion "
+                                "install.istio.io/v1alpha1, kind IstioOperator) given as a mapping"
+                                % (index, json.dumps(overlay, sort_keys=True)[:200]))
     timeout = params.get("wait_timeout")
     if timeout is not None and timeout <= 0:
         raise IstioctlError("wait_timeout=%r is invalid: expected a number of seconds > 0" % (timeout,))
@@ -169,12 +175,31 @@ def install_timeout(profile, wait_timeout):
     return PROFILE_COMPONENTS.get(profile, 4) * int(wait_timeout) + 120
 
 
-def overlays_digest(paths):
+def overlay_text(overlay):
+    """An inline overlay as istioctl reads it from a file (JSON is YAML), the same text for the same mapping."""
+    return json.dumps(overlay, sort_keys=True, indent=2) + "\n"
+
+
+def overlays_digest(paths, overlays=None):
+    """One hash of every overlay's content, the files' first then the inline ones, in order."""
     digest = hashlib.sha256()
     for path in paths or []:
         with open(path, "rb") as handle:
             digest.update(hashlib.sha256(handle.read()).hexdigest().encode())
-    return digest.hexdigest() if paths else ""
+    for overlay in overlays or []:
+        digest.update(hashlib.sha256(overlay_text(overlay).encode()).hexdigest().encode())
+    return digest.hexdigest() if paths or overlays else ""
+
+
+def write_overlays(overlays, workdir):
+    """Each inline overlay written to a private file in ``workdir`` (removed with it); their paths, in order."""
+    paths = []
+    for index, overlay in enumerate(overlays or []):
+        path = os.path.join(workdir, "overlay-%d.yaml" % index)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(overlay_text(overlay))
+        paths.append(path)
+    return paths
 
 
 def desired_spec(params, flat_values, client_version):
@@ -183,7 +208,7 @@ def desired_spec(params, flat_values, client_version):
         "profile": params.get("profile"),
         "revision": params.get("revision") or "default",
         "values": dict(sorted(flat_values.items())),
-        "overlays_sha256": overlays_digest(params.get("overlay_files")),
+        "overlays_sha256": overlays_digest(params.get("overlay_files"), params.get("overlays")),
     }
 
 
@@ -202,7 +227,8 @@ def connection_flags(kubeconfig=None, context=None, namespace="istio-system"):
     return flags
 
 
-def install_command(binary, params, flat_values, connection, wait_timeout):
+def install_command(binary, params, flat_values, connection, wait_timeout, overlay_paths=()):
+    """``overlay_paths``: the inline overlays' files (write_overlays), passed after overlay_files."""
     command = [binary, "install", "-y", "--set", "profile=%s" % params["profile"]]
     if params.get("revision"):
         command += ["--revision", params["revision"]]
@@ -212,7 +238,7 @@ def install_command(binary, params, flat_values, connection, wait_timeout):
     if namespace != "istio-system" and "values.global.istioNamespace" not in flat_values:
         # where the control plane goes; istioctl reads other namespaces' installs through --istioNamespace
         command += ["--set", "values.global.istioNamespace=%s" % namespace]
-    for path in params.get("overlay_files") or []:
+    for path in list(params.get("overlay_files") or []) + list(overlay_paths):
         command += ["-f", path]
     command += ["--readiness-timeout", "%ds" % int(wait_timeout)]
     return command + connection
@@ -516,13 +542,21 @@ def connection_for_istioctl(module, client, workdir):
 
 
 @contextlib.contextmanager
-def istioctl_connection(module, client):
-    """The connection flags for istioctl; any temporary kubeconfig is removed afterwards."""
+def istioctl_workdir(module, client):
+    """A private directory (0700) for what istioctl reads from files, and the connection flags; the directory and
+    everything in it (a temporary kubeconfig, inline overlays) is removed afterwards."""
     workdir = tempfile.mkdtemp(prefix="istioctl-")
     try:
-        yield connection_for_istioctl(module, client, workdir)
+        yield workdir, connection_for_istioctl(module, client, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def istioctl_connection(module, client):
+    """The connection flags for istioctl; any temporary kubeconfig is removed afterwards."""
+    with istioctl_workdir(module, client) as (dummy, connection):
+        yield connection
 
 
 def _write_kubeconfig(configuration, workdir):
@@ -621,7 +655,7 @@ def _run(module, params, flat, binary, runner, client_version, client):
     if module.check_mode:
         result["msg"] = "would %s Istio %s (%s): %s" % (action, client_version, params["profile"], "; ".join(reasons))
         return result
-    with istioctl_connection(module, client) as connection:
+    with istioctl_workdir(module, client) as (workdir, connection):
         if params["precheck"]:
             command = [binary, "x", "precheck"] + connection
             rc, out, err = runner.run(command, timeout=params["wait_timeout"])
@@ -636,7 +670,8 @@ def _run(module, params, flat, binary, runner, client_version, client):
                 result["precheck_warnings"] = findings
                 for finding in findings:
                     module.warn("istioctl x precheck: %s" % finding)
-        command = install_command(binary, params, flat, connection, params["wait_timeout"])
+        command = install_command(binary, params, flat, connection, params["wait_timeout"],
+                                  write_overlays(params.get("overlays"), workdir))
         result["command"] = masked(command, flat)
         rc, out, err = runner.run(command, timeout=install_timeout(params["profile"], params["wait_timeout"]))
     result["stdout_lines"] = out.splitlines()

@@ -25,7 +25,6 @@ except ImportError:  # kubernetes requires urllib3; module.requires("kubernetes"
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
 
 class K8sConnectionError(MeshError):
@@ -94,6 +93,9 @@ def connect(module):
     previous = Retry.DEFAULT
     Retry.DEFAULT = policy
     try:
+        # imported here, not with this file: the client pulls in the whole kubernetes package (about 0.3 s a
+        # module run), which a module that never connects (traffic_probe on a URL) does without
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
         client = get_api_client(module=module)
     except Exception as exc:  # kubernetes raises many types; all mean "cannot connect"
         raise K8sConnectionError(

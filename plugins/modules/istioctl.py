@@ -58,6 +58,17 @@ options:
     type: list
     elements: path
     default: []
+  overlays:
+    description:
+      - IstioOperator overlays given as data (each a mapping with C(apiVersion: install.istio.io/v1alpha1) and
+        C(kind: IstioOperator)), passed to istioctl as C(-f) after O(overlay_files), in order.
+      - The module writes each to a private file (mode 0600) for the one istioctl run and removes it afterwards,
+        so a playbook needs no task of its own to write and remove an overlay. Their content is part of the
+        recorded spec.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
   version:
     description:
       - The istioctl version expected, such as C(1.30.3). A binary of another version is an error, so that a
@@ -131,6 +142,23 @@ EXAMPLES = r"""
         accessLogFile: /dev/stdout
     overlay_files:
       - files/ingress-overlay.yaml
+    kubeconfig: ~/.kube/eks-demo
+    context: demo
+
+- name: Install with the ingress gateway's Service shaped by an overlay given inline
+  istio_demo.mesh.istioctl:
+    profile: demo
+    overlays:
+      - apiVersion: install.istio.io/v1alpha1
+        kind: IstioOperator
+        spec:
+          components:
+            ingressGateways:
+              - name: istio-ingressgateway
+                enabled: true
+                k8s:
+                  service:
+                    loadBalancerSourceRanges: [203.0.113.0/24]
     kubeconfig: ~/.kube/eks-demo
     context: demo
 
@@ -238,6 +266,7 @@ def argument_spec():
         revision=dict(type="str"),
         set_values=dict(type="dict", default={}),
         overlay_files=dict(type="list", elements="path", default=[]),
+        overlays=dict(type="list", elements="dict", default=[]),
         version=dict(type="str"),
         istioctl_path=dict(type="path"),
         precheck=dict(type="bool", default=True),

@@ -1,8 +1,11 @@
 """Pure parts of the istioctl module: values, validation, parsing, the plan."""
 
+import json
+import os
 import re
 
 import pytest
+import yaml
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import istioctl as ic
 
@@ -34,6 +37,8 @@ def test_values_flatten_to_set_keys(values, flat):
     (dict(set_values={"a b": 1}), "set_values key 'a b'"),
     (dict(set_values={"meshConfig": {}}), "set_values.meshConfig is an empty mapping"),
     (dict(overlay_files=["/no/such/file.yaml"]), "overlay_files entry '/no/such/file.yaml' does not exist"),
+    (dict(overlays=[{"kind": "Deployment", "apiVersion": "apps/v1"}]), "overlays[0]={\"apiVersion\": \"apps/v1\""),
+    (dict(overlays=["spec: {}"]), "overlays[0]=\"spec: {}\" is invalid: expected an IstioOperator"),
     (dict(wait_timeout=-1), "wait_timeout=-1"),
     (dict(purge=True), "purge=true only applies with state=absent"),
     (dict(istio_namespace="Istio_System"), "istio_namespace='Istio_System'"),
@@ -80,6 +85,35 @@ def test_commands_and_masking():
         "istioctl", "uninstall", "-y", "--purge"]
     assert ic.uninstall_command("istioctl", params(state="absent"), []) == [
         "istioctl", "uninstall", "-y", "--revision", "default"]
+
+
+LB_OVERLAY = {"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
+              "spec": {"components": {"ingressGateways": [{"name": "istio-ingressgateway", "enabled": True, "k8s": {
+                  "service": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"]}}}]}}}
+
+
+def test_inline_overlays_are_written_privately_passed_after_the_files_and_recorded(tmp_path):
+    user_file = tmp_path / "user.yaml"
+    user_file.write_text("apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec: {}\n")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    written = ic.write_overlays([LB_OVERLAY], str(workdir))
+    assert len(written) == 1 and (os.stat(written[0]).st_mode & 0o777) == 0o600
+    with open(written[0]) as handle:
+        assert yaml.safe_load(handle) == LB_OVERLAY  # what istioctl reads back is the mapping given
+    both = params(overlay_files=[str(user_file)], overlays=[LB_OVERLAY])
+    command = ic.install_command("istioctl", both, {}, [], 60, written)
+    files = [command[i + 1] for i, part in enumerate(command) if part == "-f"]
+    assert files == [str(user_file), written[0]]
+    # the recorded spec changes with the inline overlay's content, and only with it
+    spec = ic.desired_spec(both, {}, "1.30.3")
+    assert spec == ic.desired_spec(params(overlay_files=[str(user_file)], overlays=[json.loads(json.dumps(
+        LB_OVERLAY))]), {}, "1.30.3")
+    wider = json.loads(json.dumps(LB_OVERLAY))
+    wider["spec"]["components"]["ingressGateways"][0]["k8s"]["service"]["loadBalancerSourceRanges"] = ["10.0.0.0/8"]
+    assert ic.desired_spec(params(overlay_files=[str(user_file)], overlays=[wider]), {}, "1.30.3") != spec
+    assert ic.desired_spec(params(overlay_files=[str(user_file)]), {}, "1.30.3") != spec
+    assert ic.desired_spec(params(), {}, "1.30.3")["overlays_sha256"] == ""
 
 
 def deployment(name, component, ready=1, desired=1, rev="default", image="docker.io/istio/pilot:1.27.3"):
