@@ -11,7 +11,8 @@ import re
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
-from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
+    K8sConnectionError, connect, read_json)
 
 ISTIO_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
 REQUIREMENTS = ("injected", "ready", "labels", "init")
@@ -253,7 +254,7 @@ INJECTOR_PREFIX = "istio-sidecar-injector"
 
 
 def _items(client, resource, **params):
-    return client.get(resource, **params).to_dict().get("items") or []
+    return read_json(client, resource, **params).get("items") or []
 
 
 def inspect_cluster(module):

@@ -23,7 +23,8 @@ import time
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
-from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
+    K8sConnectionError, connect, read_json)
 
 try:
     from kubernetes.dynamic.exceptions import NotFoundError
@@ -474,13 +475,13 @@ class Cluster(object):
 
     def list_deployments(self):
         try:
-            return self.client.get(self.deployments, namespace=self.namespace).to_dict().get("items") or []
+            return read_json(self.client, self.deployments, namespace=self.namespace).get("items") or []
         except NotFoundError:
             return []
 
     def get_record(self, revision):
         try:
-            return self.client.get(self.configmaps, name=record_name(revision), namespace=self.namespace).to_dict()
+            return read_json(self.client, self.configmaps, name=record_name(revision), namespace=self.namespace)
         except NotFoundError:
             return None
 
@@ -504,8 +505,9 @@ class Cluster(object):
         removed = []
         for api_version, kind, namespaced in REVISION_KINDS:
             resource = self.client.resource(kind, api_version)
-            listing = resource.get(namespace=self.namespace if namespaced else None, label_selector=selector)
-            for item in listing.to_dict().get("items") or []:
+            listing = read_json(self.client, resource, namespace=self.namespace if namespaced else None,
+                                label_selector=selector)
+            for item in listing.get("items") or []:
                 name = item["metadata"]["name"]
                 try:
                     resource.delete(name=name, namespace=self.namespace if namespaced else None)

@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import base64
 import copy
+import json
 import os
 
 try:
@@ -139,6 +140,14 @@ class RetryLog(object):
         more = len(self.events) - 5
         return "retried %d Kubernetes API request(s) after transient failures, with backoff: %s%s" % (
             len(self.events), shown, " and %d more" % more if more > 0 else "")
+
+
+def read_json(client, resource, **params):
+    """GET ``resource`` (a discovered kubernetes.core resource) as the API's JSON, parsed into plain dicts and
+    lists: the answer the dynamic client would give, without building its object model and turning it back
+    (most of the time of a large LIST). Errors are the dynamic client's, as with ``client.get``."""
+    response = client.get(resource, serialize=False, **params)
+    return json.loads(response.data)
 
 
 def retry_policy(retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log=None):

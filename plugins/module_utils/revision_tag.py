@@ -18,7 +18,8 @@ import shutil
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl import (
     IstioctlError, IstioctlRunner, find_binary, istioctl_connection, last_lines)
-from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
+    K8sConnectionError, connect, read_json)
 from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
 
 WEBHOOKS = ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
@@ -67,12 +68,11 @@ class TagCluster(object):
         self.namespaces = client.resource("Namespace", "v1")
 
     def injector_webhooks(self):
-        listing = self.client.get(self.webhooks, label_selector="istio.io/rev")
-        return listing.to_dict().get("items") or []
+        return read_json(self.client, self.webhooks, label_selector="istio.io/rev").get("items") or []
 
     def namespaces_with(self, tag):
-        listing = self.client.get(self.namespaces, label_selector="istio.io/rev=%s" % tag)
-        return sorted(item["metadata"]["name"] for item in listing.to_dict().get("items") or [])
+        listing = read_json(self.client, self.namespaces, label_selector="istio.io/rev=%s" % tag)
+        return sorted(item["metadata"]["name"] for item in listing.get("items") or [])
 
 
 def read_state(cluster, tag):

@@ -162,3 +162,26 @@ def test_crd_adds_and_removes_a_kind_and_validates_its_objects(kube):
     crds.delete(name="widgets.example.com")
     groups = client.ApisApi(kube).get_api_versions().groups
     assert "example.com" not in [g.name for g in groups]
+
+
+def test_a_raw_read_gives_what_the_dynamic_clients_objects_give(kube):
+    """The collection's modules read LISTs as raw JSON (k8s_connection.read_json: the dynamic client's
+    serialize=False) instead of building the client's objects and turning them back: the same dicts, items
+    and metadata alike, and the same errors."""
+    from kubernetes.dynamic.exceptions import NotFoundError
+
+    from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import read_json
+    core = client.CoreV1Api(kube)
+    _ns(core, "py-raw", {"team": "a"})
+    for index in range(3):
+        core.create_namespaced_config_map("py-raw", {"metadata": {"name": "c%d" % index, "labels": {"n": str(index)}},
+                                                     "data": {"k": "v%d" % index}})
+    dyn = dynamic.DynamicClient(kube)
+    configmaps = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    raw = read_json(dyn, configmaps, namespace="py-raw", label_selector="n in (0,2)")
+    assert raw == dyn.get(configmaps, namespace="py-raw", label_selector="n in (0,2)").to_dict()
+    assert [item["metadata"]["name"] for item in raw["items"]] == ["c0", "c2"]
+    assert read_json(dyn, configmaps, name="c1", namespace="py-raw")["data"] == {"k": "v1"}
+    with pytest.raises(NotFoundError):
+        read_json(dyn, configmaps, name="nope", namespace="py-raw")
+    core.delete_namespace("py-raw")
