@@ -74,9 +74,16 @@ def iso_seconds(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+# Actions that run in the controller's worker alone; every other action starts a module process on the host.
+CONTROLLER_ONLY = ("ansible.builtin.set_fact", "ansible.builtin.assert", "ansible.builtin.debug",
+                   "ansible.builtin.fail", "ansible.builtin.include_tasks", "ansible.builtin.include_role",
+                   "ansible.builtin.validate_argument_spec", "ansible.builtin.meta")
+
+
 def task_report(data):
-    """(tasks run, {role: seconds}, objects applied) from the json callback's output."""
-    tasks, roles, objects = 0, {}, 0
+    """(tasks run, {role: seconds}, objects applied, {action: [tasks, seconds]}) from the json callback's
+    output."""
+    tasks, roles, objects, kinds = 0, {}, 0, {}
     for play in data.get("plays", []):
         for task in play.get("tasks", []):
             info = task["task"]
@@ -89,9 +96,14 @@ def task_report(data):
             name = info.get("name", "")
             role = name.split(" : ", 1)[0].split(".")[-1] if " : " in name else "(playbook)"
             roles[role] = roles.get(role, 0.0) + seconds
+            action = hosts[0].get("action") or "(unknown)"
+            kind = kinds.setdefault(action, [0, 0.0])
+            kind[0] += 1
+            kind[1] += seconds
             for host in hosts:
                 objects += len(host.get("objects") or [])
-    return tasks, {k: round(v, 2) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}, objects
+    per_kind = {k: [v[0], round(v[1], 2)] for k, v in sorted(kinds.items(), key=lambda kv: -kv[1][1])}
+    return tasks, {k: round(v, 2) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}, objects, per_kind
 
 
 def ratio(a, b):
@@ -107,10 +119,14 @@ def site_run(sandbox, label):
     if proc.returncode != 0:
         raise RuntimeError("site.yml (%s) failed:\n%s" % (label, proc.stdout[-3000:] + proc.stderr[-2000:]))
     data = json.loads(proc.stdout[proc.stdout.find("{"):])
-    tasks, roles, objects = task_report(data)
+    tasks, roles, objects, kinds = task_report(data)
     stats = data.get("stats", {}).get("localhost", {})
+    module_tasks = sum(n for action, (n, _) in kinds.items() if action not in CONTROLLER_ONLY)
     report = {"wall_s": round(wall, 2), "tasks": tasks, "changed": stats.get("changed"),
-              "objects_applied": objects, "per_role_s": roles}
+              "objects_applied": objects, "per_role_s": roles, "per_action": kinds,
+              "module_tasks": module_tasks,
+              "module_s": round(sum(s for action, (_, s) in kinds.items() if action not in CONTROLLER_ONLY), 2),
+              "tasks_s": round(sum(s for _, s in kinds.values()), 2)}
     report.update(api_traffic(sandbox.requests()[start:]))
     return report
 
@@ -168,7 +184,7 @@ def whole_demo(work):
         "warm site.yml makes zero writes": warm["writes"] == 0,
         "at most 3 API reads per managed object (warm)": out["ratios"]["warm_reads_per_managed_object"] <= 3,
         "warm wall time at most half of cold": out["ratios"]["warm_over_cold_wall"] <= 0.5,
-        "cold wall time within 2x of the script": out["ratios"]["cold_wall_collection_over_script"] <= 2,
+        "cold wall time within 1.5x of the script": out["ratios"]["cold_wall_collection_over_script"] <= 1.5,
     }
     return out
 
@@ -484,7 +500,7 @@ def explain(results):
             "waits for image pulls and an ELB (minutes), which warm runs skip."
             % (warm["wall_s"], warm["tasks"], warm["wall_s"] / max(warm["tasks"], 1), cold["wall_s"],
                cold["wall_s"] - warm["wall_s"], warm["reads"]))
-    if demo and not demo["targets"]["cold wall time within 2x of the script"]:
+    if demo and not demo["targets"]["cold wall time within 1.5x of the script"]:
         notes.append("Cold site.yml took %.1fx the script's time: %d tasks against the script's handful of commands."
                      % (demo["ratios"]["cold_wall_collection_over_script"], demo["site_cold"]["tasks"]))
     side = results.get("sidecar_info")
@@ -532,6 +548,15 @@ def markdown(results):
         roles = sorted(set(demo["site_cold"]["per_role_s"]) | set(demo["site_warm"]["per_role_s"]))
         per_role = [[r, demo["site_cold"]["per_role_s"].get(r), demo["site_warm"]["per_role_s"].get(r)] for r in roles]
         out += [table(["role", "cold s", "warm s"], per_role), ""]
+        warm = demo["site_warm"]
+        out += ["Where the warm run's %.2f s go: %.2f s in its %d tasks (%d of them start a module process, %.2f s; "
+                "the rest run in the controller's worker alone), %.2f s in ansible-playbook's start, the parsing of "
+                "the playbook and the roles, and between tasks. By task kind:" % (
+                    warm["wall_s"], warm["tasks_s"], warm["tasks"], warm["module_tasks"], warm["module_s"],
+                    warm["wall_s"] - warm["tasks_s"]), ""]
+        out += [table(["action", "tasks", "warm s", "s a task"],
+                      [[action, n, sec, round(sec / n, 2) if n else None]
+                       for action, (n, sec) in warm["per_action"].items()]), ""]
         out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in demo["targets"].items()]), ""]
     side = results.get("sidecar_info")
     if side:
