@@ -334,6 +334,16 @@ class Api(object):
         if subresource == "status":
             merged = copy.deepcopy(old)
             merged["status"] = copy.deepcopy(new.get("status"))
+            if kind.kind == "Pod":
+                # pods/status may change the pod's labels and annotations too, not its owner references (kubernetes
+                # pkg/registry/core/pod/strategy.go, podStatusStrategy.PrepareForUpdate); Istio's CNI node agent
+                # marks ambient pods that way (istio cni/pkg/util/podutil.go: "Both pods and pods/status can mutate
+                # the metadata")
+                for field in ("labels", "annotations"):
+                    if (new.get("metadata") or {}).get(field) is not None:
+                        merged["metadata"][field] = copy.deepcopy(new["metadata"][field])
+                    else:
+                        merged["metadata"].pop(field, None)
             new = merged
         elif subresource in (None, "") and "status" in kind.subresources:
             new["status"] = copy.deepcopy(old.get("status"))

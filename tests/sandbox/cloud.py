@@ -196,6 +196,13 @@ class Cloud(object):
         and made by the LB controller)."""
         ranges = list((svc.get("spec") or {}).get("loadBalancerSourceRanges") or [])
         if not ranges:
+            # the field, else the annotation (k8s.io/cloud-provider service helpers GetLoadBalancerSourceRanges,
+            # which cloud-provider-aws uses; the AWS Load Balancer Controller reads both too): how a Gateway API
+            # Gateway limits its load balancer, through spec.infrastructure.annotations
+            annotation = (svc["metadata"].get("annotations") or {}).get(
+                "service.beta.kubernetes.io/load-balancer-source-ranges") or ""
+            ranges = [r.strip() for r in annotation.split(",") if r.strip()]
+        if not ranges:
             internal_nlb = record["controller"] != "in-tree" and record["scheme"] == "internal"
             ranges = [self.vpc_cidr] if internal_nlb else ["0.0.0.0/0"]
         if ranges == record["ranges"]:

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 
-from . import shell
+from . import ambient, gatewayapi, shell
 from .api import ApiError, now
 from .selection import label_matches, selector_from_match
 
@@ -60,6 +60,8 @@ class Controllers(object):
         self.kinds = {}
         self.cloud = None  # sandbox/cloud.py, when the sandbox runs with AWS
         self.csi_drivers = set()  # provisioners that run (the EBS CSI driver add-on: ebs.csi.aws.com)
+        self.node_agent = ambient.NodeAgent(api, self.kind)
+        self.gateway_api = gatewayapi.GatewayController(api, self.kind)
 
     def cloud_reconcile(self, namespace, name):
         self.cloud.reconcile(self.kind("", "v1", "services"), namespace, name, self.dataplane)
@@ -75,7 +77,7 @@ class Controllers(object):
 
     def kind(self, group, version, plural):
         key = (group, version, plural)
-        if key not in self.kinds:
+        if self.kinds.get(key) is None:  # a kind a CRD serves may come later: not found is not remembered
             self.kinds[key] = self.api.registry.find(group, version, plural)
         return self.kinds[key]
 
@@ -151,6 +153,9 @@ class Controllers(object):
         elif key == ("", "pods"):
             if etype == "ADDED":
                 self.later(self.settings.pod_start, self.start_pod, meta["namespace"], meta["name"])
+            if etype != "DELETED" or meta["namespace"] == "istio-system":
+                # Istio's CNI node agent enrols an ambient pod; a ztunnel that comes or goes changes its node's pods
+                self.node_agent.reconcile_pod(obj)
             for ref in meta.get("ownerReferences") or []:
                 if ref.get("kind") == "ReplicaSet":
                     self.reconcile_replicaset(meta["namespace"], ref["name"])
@@ -180,6 +185,8 @@ class Controllers(object):
                     elif self.dataplane is not None:
                         self.dataplane.ensure_load_balancer(obj)
         elif key == ("", "namespaces"):
+            if etype == "MODIFIED" and (obj.get("status") or {}).get("phase") != "Terminating":
+                self.node_agent.reconcile(meta["name"])  # istio.io/dataplane-mode set or taken off
             if etype == "ADDED":
                 self.populate_namespace(meta["name"])
             elif (obj.get("status") or {}).get("phase") == "Terminating":
@@ -189,6 +196,24 @@ class Controllers(object):
             conditions = (obj.get("status") or {}).get("conditions") or []
             if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
                 self.later(self.settings.crd_established, self.establish_crd, meta["name"])
+
+        if self._gateway_api_event(key, obj):
+            self.gateway_api.reconcile()
+
+    @staticmethod
+    def _gateway_api_event(key, obj):
+        """Whether istiod's Gateway API controllers look again: a Gateway API object, a CRD of its group, istiod
+        itself, or the Service and endpoints of a gateway it deployed (whose addresses go into the status)."""
+        meta = obj["metadata"]
+        if key[0] == gatewayapi.GROUP:
+            return True
+        if key == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            return meta["name"].endswith("." + gatewayapi.GROUP)
+        if key == ("apps", "deployments"):
+            return meta.get("namespace") == "istio-system" and (meta.get("labels") or {}).get("app") == "istiod"
+        if key in (("", "services"), ("", "endpoints")):
+            return gatewayapi.NAME_LABEL in (meta.get("labels") or {})
+        return False
 
     # ------------------------------------------------------------ workloads
 
@@ -578,6 +603,12 @@ class Controllers(object):
                   "containerStatuses": container_statuses, "qosClass": _qos(spec)}
         if init_statuses:
             status["initContainerStatuses"] = init_statuses
+        # the CNI plugin runs as the pod's network is set up, before its containers: an ambient pod is enrolled (and
+        # its own requests redirected to the node's ztunnel) from its first instruction
+        redirection = self.node_agent.state_at_start(pod, node, pod_ip)
+        if redirection:
+            pod = copy.deepcopy(pod)
+            pod["metadata"].setdefault("annotations", {})[ambient.REDIRECTION] = redirection
         if spec.get("restartPolicy") in ("Never", "OnFailure"):
             self._run_to_completion(pod, status, conditions, stamp)
         body = dict(pod, status=status)

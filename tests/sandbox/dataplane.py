@@ -14,6 +14,8 @@ import random
 import re
 import threading
 
+from . import gatewayapi
+from .ambient import REDIRECTION as AMBIENT_REDIRECTION
 from .selection import label_matches, selector_from_match
 from .shell import CurlError
 
@@ -172,11 +174,12 @@ class DataPlane(object):
     # ------------------------------------------------------------ mutual TLS
 
     def refuses_plaintext(self, pod, port, caller):
-        """Whether ``pod``'s sidecar resets a request from ``caller``: the pod has a sidecar whose PeerAuthentication
-        mode for ``port`` is STRICT, and the caller has no proxy to present a mesh certificate (a pod without a
-        sidecar, or the API server). A real mesh tells them apart by the client certificate in the TLS handshake;
-        here the caller's injection stands for it."""
-        if not _meshed(pod) or (caller is not None and (_meshed(caller) or _is_gateway(caller))):
+        """Whether ``pod``'s proxy resets a request from ``caller``: the pod is in the mesh (a sidecar, or enrolled in
+        ambient: the ztunnel of its node enforces the policy) and its PeerAuthentication mode for ``port`` is STRICT,
+        and the caller has no proxy to present a mesh certificate (a pod neither injected nor enrolled, or the API
+        server). A real mesh tells them apart by the client certificate in the TLS handshake; here the caller's
+        injection or enrolment stands for it."""
+        if not _in_mesh(pod) or (caller is not None and (_in_mesh(caller) or _is_gateway(caller))):
             return False
         return self.mtls_mode(pod, port) == "STRICT"
 
@@ -289,7 +292,10 @@ class DataPlane(object):
         return routes
 
     def gateway(self, pod, port, method, path, headers, body, hops):
-        """Envoy in an Istio gateway: Gateway servers -> VirtualService http routes."""
+        """Envoy in an Istio gateway: Gateway servers -> VirtualService http routes (for a gateway Istio deployed
+        for a Gateway API Gateway: its listeners -> HTTPRoutes)."""
+        if gatewayapi.NAME_LABEL in (pod["metadata"].get("labels") or {}):
+            return self.gateway_api(pod, port, method, path, headers, body, hops)
         gateways_kind = self.kind("networking.istio.io", "v1", "gateways") or self.kind(
             "networking.istio.io", "v1beta1", "gateways") or self.kind("networking.istio.io", "v1alpha3", "gateways")
         vs_kind = self.kind("networking.istio.io", "v1", "virtualservices") or self.kind(
@@ -342,6 +348,66 @@ class DataPlane(object):
                 out_headers = dict(out_headers, server="istio-envoy")
                 return status, out_headers, out_body
         return not_found
+
+    def gateway_api(self, pod, port, method, path, headers, body, hops):
+        """A gateway of a Gateway API Gateway: the HTTPRoute rule the Gateway API's precedence picks
+        (sandbox/gatewayapi.py best_rule), one of its backendRefs by weight (default 1; weight 0 takes nothing);
+        no rule: 404; a backend that is missing, or in another namespace without a ReferenceGrant, answers 500 for
+        its share of the requests (gateway-api HTTPBackendRef: "requests that would have been sent to that backend
+        MUST receive a 500")."""
+        not_found = (404, {"Content-Type": "text/plain", "server": "istio-envoy"}, b"")
+        invalid = (500, {"Content-Type": "text/plain", "server": "istio-envoy"}, b"")
+        gateways_kind = self.kind(gatewayapi.GROUP, "v1", "gateways")
+        routes_kind = self.kind(gatewayapi.GROUP, "v1", "httproutes")
+        if gateways_kind is None or routes_kind is None:
+            return not_found
+        namespace = pod["metadata"]["namespace"]
+        gw = self.api.find(gateways_kind, namespace, pod["metadata"]["labels"][gatewayapi.NAME_LABEL])
+        if gw is None:
+            return not_found
+        found = gatewayapi.best_rule(gw, port, self.api.list(routes_kind)[0], method, path, headers)
+        if found is None:
+            return not_found
+        route, rule, match = found
+        weighted = [(b, int(b.get("weight", 1))) for b in rule.get("backendRefs") or []]
+        weighted = [(b, w) for b, w in weighted if w > 0]
+        if not weighted:
+            return invalid
+        with self.lock:
+            point = self.random.randrange(sum(w for dummy, w in weighted))
+        backend = weighted[-1][0]
+        for candidate, weight in weighted:
+            if point < weight:
+                backend = candidate
+                break
+            point -= weight
+        route_ns = route["metadata"]["namespace"]
+        backend_ns = backend.get("namespace") or route_ns
+        svc = self.api.find(self.kind("", "v1", "services"), backend_ns, backend.get("name"))
+        if svc is None or backend.get("kind", "Service") != "Service" or (
+                backend_ns != route_ns and not self._reference_granted(route_ns, backend_ns, backend.get("name"))):
+            return invalid
+        upstream = gatewayapi.rewritten_path(rule, match, path)
+        status, out_headers, out_body = self.service(svc, backend.get("port"), method, upstream, headers, body,
+                                                     hops + 1, caller=pod)
+        if status == RESET[0]:
+            return UPSTREAM_RESET
+        return status, dict(out_headers, server="istio-envoy"), out_body
+
+    def _reference_granted(self, from_namespace, to_namespace, service):
+        """A ReferenceGrant in ``to_namespace`` lets HTTPRoutes of ``from_namespace`` refer to the Service."""
+        kind = self.kind(gatewayapi.GROUP, "v1beta1", "referencegrants") or self.kind(
+            gatewayapi.GROUP, "v1", "referencegrants")
+        if kind is None:
+            return False
+        for grant in self.api.list(kind, to_namespace)[0]:
+            spec = grant.get("spec") or {}
+            if any(f.get("group") == gatewayapi.GROUP and f.get("kind") == "HTTPRoute"
+                   and f.get("namespace") == from_namespace for f in spec.get("from") or []) and any(
+                       t.get("group", "") == "" and t.get("kind") == "Service" and t.get("name") in (None, service)
+                       for t in spec.get("to") or []):
+                return True
+        return False
 
     def choose_destination(self, destinations):
         """The destination of one request among a route's HTTPRouteDestinations, as istiod and Envoy choose it.
@@ -436,9 +502,19 @@ def _meshed(pod):
         c.get("name") == "istio-proxy" and c.get("restartPolicy") == "Always" for c in spec.get("initContainers") or [])
 
 
+def _in_mesh(pod):
+    """Whether the pod's traffic goes through the mesh: a sidecar, or ambient redirection to its node's ztunnel (the
+    annotation Istio's CNI node agent sets once the ztunnel took the pod: sandbox/ambient.py)."""
+    return _meshed(pod) or (pod["metadata"].get("annotations") or {}).get(AMBIENT_REDIRECTION) == "enabled"
+
+
 def _is_gateway(pod):
+    """An Istio gateway: the istio-ingressgateway/egressgateway of an install, or one Istio deployed for a Gateway
+    API Gateway (labelled with the Gateway's name)."""
     labels = pod["metadata"].get("labels") or {}
-    return labels.get("istio") in ("ingressgateway", "egressgateway")
+    return labels.get("istio") in ("ingressgateway", "egressgateway") or (
+        "gateway.networking.k8s.io/gateway-name" in labels and any(
+            c.get("name") == "istio-proxy" for c in (pod.get("spec") or {}).get("containers") or []))
 
 
 def _gateway_service_port(target_port):

@@ -289,6 +289,10 @@ def manifests(profile="demo", revision="", values=None):
     objs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
     pilot_env = dict((k[len("values.pilot.env."):], str(v)) for k, v in values.items()
                      if k.startswith("values.pilot.env."))
+    if profile in ("ambient", "openshift-ambient") or values.get("values.profile") == "ambient":
+        # the istiod chart's profile-ambient values (manifests/charts/istio-control/istio-discovery/files/
+        # profile-ambient.yaml): pilot.env.PILOT_ENABLE_AMBIENT "true"
+        pilot_env.setdefault("PILOT_ENABLE_AMBIENT", "true")
     cni = "Cni" in components or str(values.get("values.pilot.cni.enabled", "")).lower() == "true"
     renames = {}
     chosen = []

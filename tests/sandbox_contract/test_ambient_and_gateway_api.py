@@ -1,0 +1,267 @@
+"""Ambient mode and the Kubernetes Gateway API as real Istio 1.30 runs them: the ambient profile's components
+(../shared/upstream/istio/1.30.3/profiles/ambient.yaml and the ztunnel/istio-cni goldens), the CNI node agent's
+enrolment of pods (ambient.istio.io/redirection), mutual TLS through ztunnel, the GatewayClasses istiod creates,
+the Deployment/Service it makes for a Gateway (the kube-gateway template of the manifest-generate golden) and the
+statuses and routing of Gateways and HTTPRoutes (the Gateway API's own rules)."""
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import awsview
+import pytest
+import sandboxrun
+import yaml
+
+UPSTREAM = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))), "shared", "upstream", "istio", "1.30.3")
+
+APP = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: amb, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: plain}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello, namespace: amb}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      containers:
+      - {name: hello, image: "gcr.io/google-samples/hello-app:1.0", ports: [{containerPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello, namespace: amb}
+spec: {selector: {app: hello}, ports: [{port: 80, targetPort: 8080}]}
+"""
+
+GATEWAY = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: amb}
+spec:
+  gatewayClassName: istio
+  infrastructure:
+    annotations: {service.beta.kubernetes.io/load-balancer-source-ranges: 127.0.0.1/32}
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: hello, namespace: amb}
+spec:
+  parentRefs: [{name: web}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /v1}}]
+    backendRefs: [{name: hello, port: 80}]
+  - matches: [{path: {type: Exact, value: /gone}}]
+    backendRefs: [{name: missing, port: 80}]
+"""
+
+
+def apply(cluster, text, *flags):
+    return cluster.kubectl("apply", *flags, "-f", "-", stdin=text)
+
+
+def get(cluster, *args):
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def pods(cluster, namespace):
+    return dict((p["metadata"]["name"], p) for p in get(cluster, "pods", "-n", namespace)["items"])
+
+
+def redirection(pod):
+    return (pod["metadata"].get("annotations") or {}).get("ambient.istio.io/redirection")
+
+
+def redirection_becomes(cluster, namespace, name, value, deadline=30.0):
+    """Whether the pod's redirection annotation takes ``value`` (None: goes away) within the deadline (polled)."""
+    end = time.time() + deadline
+    while redirection(get(cluster, "pod", name, "-n", namespace)) != value:
+        if time.time() > end:
+            return False
+        time.sleep(0.2)  # polling the API for the node agent's patch, bounded
+    return True
+
+
+def finished(cluster, namespace, name, deadline=30.0):
+    end = time.time() + deadline
+    while True:
+        pod = get(cluster, "pod", name, "-n", namespace)
+        if pod["status"].get("phase") in ("Succeeded", "Failed"):
+            return pod
+        assert time.time() < end, pod.get("status")
+        time.sleep(0.2)  # polling the API for the pod's end, bounded
+
+
+def curl_from(cluster, namespace, name, url):
+    """(exit code, message) of a pod that curls ``url`` once from ``namespace``."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+           "spec": {"restartPolicy": "Never", "containers": [{
+               "name": "curl", "image": "docker.io/curlimages/curl:8.15.0",
+               "command": ["sh", "-c", "curl -sS -o /dev/null --max-time 5 %s" % url],
+               "terminationMessagePolicy": "FallbackToLogsOnError"}]}}
+    apply(cluster, json.dumps(pod))
+    done = finished(cluster, namespace, name)
+    state = done["status"]["containerStatuses"][0]["state"]["terminated"]
+    return state["exitCode"], state.get("message", ""), done
+
+
+def through(url):
+    """(status, body) of a plain HTTP request from this machine (a client outside the cluster)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.fixture(scope="module")
+def ambient(tmp_path_factory):
+    """Its own sandbox with the ambient profile installed and the demo app in an ambient namespace."""
+    state_dir = str(tmp_path_factory.mktemp("ambient") / "state")
+    cluster = sandboxrun.start(state_dir)
+    try:
+        done = subprocess.run(["istioctl", "install", "-y", "--set", "profile=ambient"], env=cluster.env,
+                              capture_output=True, text=True, timeout=180, check=False)
+        assert done.returncode == 0, done.stderr
+        apply(cluster, APP)
+        cluster.kubectl("rollout", "status", "deploy/hello", "-n", "amb", "--timeout=60s")
+        yield cluster
+    finally:
+        sandboxrun.stop(state_dir)
+
+
+def test_the_ambient_profile_runs_ztunnel_and_the_cni_agent_on_every_node(ambient):
+    daemonsets = dict((d["metadata"]["name"], d) for d in get(ambient, "daemonsets", "-n", "istio-system")["items"])
+    golden = [d for d in yaml.safe_load_all(open(os.path.join(UPSTREAM, "manifest-generate", "ztunnel.golden.yaml")))
+              if d]
+    assert sorted(daemonsets) == ["istio-cni-node", "ztunnel"]
+    assert daemonsets["ztunnel"]["spec"]["template"]["metadata"]["labels"]["app"] == \
+        golden[0]["spec"]["template"]["metadata"]["labels"]["app"]
+    nodes = len(get(ambient, "nodes")["items"])
+    assert all(d["status"]["numberReady"] == nodes for d in daemonsets.values())
+    assert get(ambient, "deployments", "-n", "istio-system")["items"][0]["metadata"]["name"] == "istiod"
+    env = get(ambient, "deployment", "istiod", "-n", "istio-system")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "PILOT_ENABLE_AMBIENT", "value": "true"} in env
+
+
+def test_the_node_agent_enrols_pods_of_ambient_namespaces_and_lets_go_of_them(ambient):
+    app = [p for name, p in pods(ambient, "amb").items() if name.startswith("hello-")]
+    assert [redirection(p) for p in app] == ["enabled"]
+    assert not any(c["name"] == "istio-proxy" for c in app[0]["spec"]["containers"])  # no sidecar in ambient
+    # a pod that opts out keeps out
+    apply(ambient, json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "opted-out", "namespace": "amb", "labels": {"istio.io/dataplane-mode": "none"}},
+        "spec": {"containers": [{"name": "c", "image": "gcr.io/google-samples/hello-app:1.0"}]}}))
+    ambient.kubectl("wait", "--for=condition=Ready", "pod/opted-out", "-n", "amb", "--timeout=30s")
+    assert redirection(pods(ambient, "amb")["opted-out"]) is None
+    # the namespace leaves ambient: the agent takes the annotation off; it comes back with the label
+    name = app[0]["metadata"]["name"]
+    ambient.kubectl("label", "namespace", "amb", "istio.io/dataplane-mode-")
+    try:
+        assert redirection_becomes(ambient, "amb", name, None)
+    finally:
+        ambient.kubectl("label", "namespace", "amb", "istio.io/dataplane-mode=ambient")
+    assert redirection_becomes(ambient, "amb", name, "enabled")
+
+
+def test_strict_mtls_through_ztunnel_refuses_plaintext_and_admits_ambient_callers(ambient):
+    apply(ambient, json.dumps({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                               "metadata": {"name": "default", "namespace": "amb"},
+                               "spec": {"mtls": {"mode": "STRICT"}}}))
+    try:
+        code, message, dummy = curl_from(ambient, "plain", "plaintext", "http://hello.amb/")
+        assert code == 56 and "Connection reset by peer" in message
+        code, message, pod = curl_from(ambient, "amb", "enrolled", "http://hello.amb/")
+        assert (code, redirection(pod)) == (0, "enabled"), message
+    finally:
+        ambient.kubectl("delete", "peerauthentication", "default", "-n", "amb")
+
+
+@pytest.fixture(scope="module")
+def gateway(ambient):
+    apply(ambient, open(os.path.join(UPSTREAM, "crds", "gateway-api-crd.yaml")).read(), "--server-side")
+    apply(ambient, GATEWAY)
+    ambient.kubectl("wait", "--for=condition=Programmed", "gateways.gateway.networking.k8s.io/web", "-n", "amb",
+                    "--timeout=60s")
+    return ambient
+
+
+def test_istiod_creates_its_gateway_classes_once_the_crds_exist(gateway):
+    classes = dict((c["metadata"]["name"], c) for c in get(gateway, "gatewayclasses")["items"])
+    assert dict((n, c["spec"]["controllerName"]) for n, c in classes.items()) == {
+        "istio": "istio.io/gateway-controller", "istio-remote": "istio.io/unmanaged-gateway",
+        "istio-waypoint": "istio.io/mesh-controller"}
+    accepted = classes["istio"]["status"]["conditions"][0]
+    assert (accepted["type"], accepted["status"], accepted["message"]) == (
+        "Accepted", "True", "Handled by Istio controller")
+    # with Istio's and the Gateway API's CRDs both served, kubectl reads "gateway" as the Gateway API's
+    assert gateway.kubectl("get", "gateway", "-n", "amb", "-o", "name").stdout.split() == [
+        "gateway.gateway.networking.k8s.io/web"]
+
+
+def test_a_gateway_gets_the_deployment_and_service_istio_makes_for_it(gateway):
+    gw = get(gateway, "gateways.gateway.networking.k8s.io", "web", "-n", "amb")
+    dep = get(gateway, "deployment", "web-istio", "-n", "amb")
+    svc = get(gateway, "service", "web-istio", "-n", "amb")
+    for obj in (dep, svc):
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == gw["metadata"]["uid"]
+        assert obj["metadata"]["labels"]["gateway.networking.k8s.io/gateway-name"] == "web"
+        assert obj["metadata"]["labels"]["gateway.networking.k8s.io/gateway-class-name"] == "istio"
+        assert obj["metadata"]["labels"]["istio.io/dataplane-mode"] == "none"  # kept out of ambient
+    assert dep["metadata"]["labels"]["gateway.istio.io/managed"] == "istio.io-gateway-controller"
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/istio/proxyv2:1.30.3"
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [("status-port", 15021), ("http", 80)]
+    assert svc["metadata"]["annotations"]["service.beta.kubernetes.io/load-balancer-source-ranges"] == "127.0.0.1/32"
+    # the load balancer admits the annotated range only (no rule open to the world)
+    frontend = [g for g in awsview.groups(gateway) if g["GroupName"].startswith("k8s-elb-")]
+    assert [(r["FromPort"], [i["CidrIp"] for i in r["IpRanges"]]) for g in frontend for r in g["IpPermissions"]
+            if r.get("FromPort") == 80] == [(80, ["127.0.0.1/32"])]
+
+
+def test_the_gateway_status_reports_the_load_balancer_and_the_routes(gateway):
+    status = get(gateway, "gateways.gateway.networking.k8s.io", "web", "-n", "amb")["status"]
+    lb = get(gateway, "service", "web-istio", "-n", "amb")["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    assert status["addresses"] == [{"type": "Hostname", "value": lb}]
+    programmed = [c for c in status["conditions"] if c["type"] == "Programmed"][0]
+    assert programmed["status"] == "True"
+    assert programmed["message"] == "Resource programmed, assigned to service(s) web-istio.amb.svc.cluster.local:80"
+    assert status["listeners"][0]["attachedRoutes"] == 1
+    route = get(gateway, "httproutes", "hello", "-n", "amb")["status"]["parents"][0]
+    assert route["controllerName"] == "istio.io/gateway-controller"
+    conditions = dict((c["type"], (c["status"], c["reason"], c["message"])) for c in route["conditions"])
+    assert conditions == {"Accepted": ("True", "Accepted", "Route was valid"),
+                          "ResolvedRefs": ("False", "BackendNotFound",
+                                           "backend(missing.amb.svc.cluster.local) not found")}
+
+
+def test_routes_follow_the_gateway_api_rules(gateway):
+    lb = get(gateway, "service", "web-istio", "-n", "amb")["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    addresses = json.loads(gateway.api_get("/sandbox/addresses")[1])
+    base = "http://" + addresses[lb + ":80"]
+    status, body = through(base + "/v1/hello")
+    assert status == 200 and "Version: 1.0.0" in body
+    assert through(base + "/v10")[0] == 404  # a path prefix matches whole path elements
+    assert through(base + "/")[0] == 404  # no rule: no route
+    assert through(base + "/gone")[0] == 500  # a backend that does not exist answers 500
+
+
+def test_deleting_the_gateway_takes_what_istio_made_for_it(gateway):
+    gateway.kubectl("delete", "gateways.gateway.networking.k8s.io", "web", "-n", "amb", "--wait=true")
+    left = gateway.kubectl("get", "deployment,service,serviceaccount", "-n", "amb", "-l",
+                           "gateway.networking.k8s.io/gateway-name=web", "-o", "name").stdout.split()
+    assert left == []
