@@ -15,7 +15,13 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection imp
     K8sConnectionError, connect, read_json)
 
 ISTIO_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
-REQUIREMENTS = ("injected", "ready", "labels", "init")
+REQUIREMENTS = ("injected", "ready", "labels", "init", "ambient")
+# ambient mode (istio.io/latest/docs/ambient/): the namespace (or pod) label that enrols pods, and the annotation
+# Istio's CNI node agent sets once it redirected a pod to its node's ztunnel (istio cni/pkg/util/podutil.go)
+DATAPLANE_MODE = "istio.io/dataplane-mode"
+REDIRECTION = "ambient.istio.io/redirection"
+# the label of the ztunnel DaemonSet's pods (the ztunnel chart: manifest-generate's ztunnel golden)
+ZTUNNEL_SELECTOR = "app=ztunnel"
 INIT_NAMES = ("istio-init", "istio-validation")
 INJECT_FLAG = "sidecar.istio.io/inject"
 POD_FIELDS = ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
@@ -142,8 +148,9 @@ def _waiting(status):
     return None
 
 
-def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("injected",)):
-    """One pod's injection facts and violations, in words a person can act on."""
+def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("injected",), ztunnels=None):
+    """One pod's injection facts and violations, in words a person can act on. ``ztunnels``: {node: whether a
+    ready ztunnel runs there}, read when ambient is required."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     name, namespace = meta.get("name"), meta.get("namespace")
@@ -177,8 +184,10 @@ def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("inj
         "ready": ready, "restarts": restarts,
         "containers": [c.get("name") for c in containers],
         "init_containers": [c.get("name") for c in inits],
+        "ambient": _ambient_facts(pod, namespace_labels, ztunnels),
         "violations": [],
     }
+    info["in_mesh"] = info["injected"] or info["ambient"]["redirection"] == "enabled"
     if init is not None:
         info["init"] = {"name": init.get("name"), "image": init.get("image"),
                         "iptables": parse_iptables(init.get("args") or init.get("command"))}
@@ -196,6 +205,10 @@ def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("inj
     if "init" in require and judge_details and init is None:
         violations.append("%s has no istio-init init container (nor istio-validation, with Istio CNI): its traffic "
                           "is not redirected through the proxy" % who)
+    if "ambient" in require:
+        why = _why_not_ambient(info["ambient"], proxy is not None, namespace, namespace_labels)
+        if why:
+            violations.append("%s is not in the ambient mesh: %s" % (who, why))
     if "ready" in require and not ready:
         violations.append("%s is not ready: %s" % (who, _why_not_ready(pod, proxy_status, ready_condition)))
     return info
@@ -220,6 +233,52 @@ def _why_not_injected(labels, annotations, namespace, namespace_labels, injector
             "was running - restart it (kubectl rollout restart)" % namespace)
 
 
+def ztunnel_nodes(pods):
+    """{node: whether a ready ztunnel runs there} from the ztunnel DaemonSet's pods."""
+    nodes = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (pod.get("status") or {}).get("conditions") or [])
+        nodes[node] = nodes.get(node, False) or ready
+    return nodes
+
+
+def _ambient_facts(pod, namespace_labels, ztunnels):
+    """What ambient mode shows on a pod: the label that enrols it (the pod's own, else its namespace's), the node
+    agent's redirection annotation, its node and whether that node's ztunnel is ready (None when not read)."""
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    node = (pod.get("spec") or {}).get("nodeName")
+    mode = labels.get(DATAPLANE_MODE) or (namespace_labels or {}).get(DATAPLANE_MODE)
+    return {"mode": mode, "mode_from": "pod" if labels.get(DATAPLANE_MODE) else ("namespace" if mode else None),
+            "redirection": (meta.get("annotations") or {}).get(REDIRECTION), "node": node,
+            "ztunnel_ready": None if ztunnels is None else bool(ztunnels.get(node))}
+
+
+def _why_not_ambient(facts, has_sidecar, namespace, namespace_labels):
+    if facts["mode"] == "none" and facts["mode_from"] == "pod":
+        return "it opts out with the label %s=none" % DATAPLANE_MODE
+    if has_sidecar:
+        return ("it runs an istio-proxy sidecar, and ambient leaves pods with a sidecar to it (take the sidecar "
+                "injection label off its namespace, then restart it)")
+    if namespace_labels is None and facts["mode_from"] is None:
+        return "the labels of namespace %s could not be read" % namespace
+    if facts["mode"] != "ambient":
+        return ("namespace label %s=ambient is missing (kubectl label namespace %s %s=ambient; ambient takes running "
+                "pods without a restart)" % (DATAPLANE_MODE, namespace, DATAPLANE_MODE))
+    if facts["ztunnel_ready"] is False:
+        return ("no ready ztunnel on its node %s: ambient traffic goes through the node's ztunnel (kubectl -n "
+                "istio-system get pods -l app=ztunnel -o wide)" % facts["node"])
+    if facts["redirection"] == "pending":
+        return ("the Istio CNI node agent redirected it but the ztunnel on node %s has not taken it yet (%s=pending)"
+                % (facts["node"], REDIRECTION))
+    if facts["redirection"] != "enabled":
+        return ("the Istio CNI node agent has not enrolled it (no %s annotation): is istio-cni-node running on node "
+                "%s, and was Istio installed with the ambient profile?" % (REDIRECTION, facts["node"]))
+    return None
+
+
 def _why_not_ready(pod, proxy_status, condition):
     reason = _waiting(proxy_status)
     if reason:
@@ -241,6 +300,8 @@ def summarize(pods, missing_namespaces=()):
     return {
         "total": len(pods),
         "injected": sum(1 for p in pods if p["injected"]),
+        "ambient": sum(1 for p in pods if p["ambient"]["redirection"] == "enabled"),
+        "in_mesh": sum(1 for p in pods if p["in_mesh"]),
         "ready": sum(1 for p in pods if p["ready"]),
         "violating_pods": sum(1 for p in pods if p["violations"]),
         "violations": len(violations),
@@ -263,6 +324,12 @@ def inspect_cluster(module):
     params = module.params
     namespaces = list(dict.fromkeys(params["namespace"] or []))
     validate_inputs(namespaces, params.get("label_selector"), params.get("field_selector"))
+    require = params["require"] or ["injected"]
+    if "ambient" in require and set(require) & set(("injected", "labels", "init")):
+        raise InspectionInputError(
+            "require=%s is invalid: ambient (a pod in the mesh through its node's ztunnel) excludes injected, labels "
+            "and init (a sidecar's properties); expected [ambient] or [ambient, ready] for an ambient data plane"
+            % (require,))
     client = connect(module)
     selectors = {}
     if params.get("label_selector"):
@@ -275,6 +342,10 @@ def inspect_cluster(module):
                          for n in _items(client, client.resource("Namespace", "v1")))
         hooks = _items(client, client.resource("MutatingWebhookConfiguration", "admissionregistration.k8s.io/v1"))
         injector = any(h["metadata"]["name"].startswith(INJECTOR_PREFIX) for h in hooks)
+        ztunnels = None
+        if "ambient" in require:
+            # one LIST of ztunnel pods, wherever the install put them (istio-system, or kube-system on GKE)
+            ztunnels = ztunnel_nodes(_items(client, pods_api, label_selector=ZTUNNEL_SELECTOR))
         missing = [ns for ns in namespaces if ns not in ns_labels]
         pods = []
         if namespaces:
@@ -287,8 +358,7 @@ def inspect_cluster(module):
         raise
     except Exception as exc:  # the API's own error (403, 401, unreachable) in its words
         raise K8sConnectionError("cannot list pods: %s" % getattr(exc, "summary", lambda: exc)())
-    require = params["require"] or ["injected"]
-    reports = [inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require)
+    reports = [inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require, ztunnels)
                for p in sorted(pods, key=lambda p: (p["metadata"].get("namespace"), p["metadata"]["name"]))]
     summary, violations = summarize(reports, missing)
     result = {"changed": False, "pods": reports, "summary": summary, "violations": violations,

@@ -23,6 +23,8 @@ description:
     with its C(istio-iptables) arguments parsed into fields, the Istio labels, readiness and restarts.
   - "Pods that miss a required property get violations in words a person can act on, such as
     C(pod my-app-v2-abc in my-app has no istio-proxy: namespace label istio-injection is missing)."
+  - Judges ambient-mode pods too (O(require=ambient)) - by what ambient sets on them, with violations such as
+    C(pod my-app-v1-abc in my-app is not in the ambient mesh: no ready ztunnel on its node ip-10-0-1-23).
   - Makes one LIST of pods per namespace whatever the number of pods, one LIST of namespaces (for their injection
     labels) and one LIST of mutating webhook configurations (to tell whether the injector is installed).
 options:
@@ -44,9 +46,14 @@ options:
       - C(injected) - it has an istio-proxy sidecar. C(ready) - its Ready condition is true. C(labels) - it carries
         C(security.istio.io/tlsMode), C(service.istio.io/canonical-name) and C(service.istio.io/canonical-revision).
         C(init) - it has the istio-init (or istio-validation) init container.
+      - C(ambient) - it is in the mesh through ambient mode, without a sidecar - its namespace (or the pod) is
+        labelled C(istio.io/dataplane-mode=ambient), the pod does not opt out (C(istio.io/dataplane-mode=none)),
+        Istio's CNI node agent enrolled it (annotation C(ambient.istio.io/redirection=enabled)) and a ready
+        ztunnel runs on its node. It excludes C(injected), C(labels) and C(init); it costs one more LIST (the
+        ztunnel pods, by label C(app=ztunnel)).
     type: list
     elements: str
-    choices: [injected, ready, labels, init]
+    choices: [injected, ready, labels, init, ambient]
     default: [injected]
   fail_on_violation:
     description: Fail, listing every violation, when any pod misses a requirement or a namespace does not exist.
@@ -152,6 +159,19 @@ pods:
       description: Names of the init containers.
       type: list
       elements: str
+    ambient:
+      description:
+        - What ambient mode shows on the pod - C(mode), the C(istio.io/dataplane-mode) that applies (the pod's
+          label, else its namespace's; null when neither has one) and C(mode_from) (C(pod) or C(namespace)),
+          C(redirection), the CNI node agent's C(ambient.istio.io/redirection) annotation (C(enabled), C(pending)
+          or null), C(node), and C(ztunnel_ready), whether a ready ztunnel runs on that node (null unless
+          O(require) holds C(ambient)).
+      type: dict
+      version_added: 0.3.0
+    in_mesh:
+      description: Whether the pod's traffic goes through the mesh - an istio-proxy sidecar, or enrolled in ambient.
+      type: bool
+      version_added: 0.3.0
     violations:
       description: What the pod misses of O(require).
       type: list
@@ -179,12 +199,16 @@ pods:
       restarts: 0
       containers: [hello, istio-proxy]
       init_containers: [istio-init]
+      ambient: {mode: null, mode_from: null, redirection: null, node: ip-10-0-1-23.ec2.internal,
+                ztunnel_ready: null}
+      in_mesh: true
       violations: []
 summary:
-  description: Counts over the pods.
+  description: Counts over the pods - C(ambient) counts the pods enrolled in ambient, C(in_mesh) those in the
+    mesh either way.
   returned: always
   type: dict
-  sample: {total: 4, injected: 4, ready: 4, violating_pods: 0, violations: 0}
+  sample: {total: 4, injected: 4, ambient: 0, in_mesh: 4, ready: 4, violating_pods: 0, violations: 0}
 violations:
   description: Every violation of every pod, and namespaces that do not exist.
   returned: always

@@ -91,3 +91,74 @@ def test_pods_without_a_proxy_are_told_apart(real, golden, verdict):
     else:
         # proxyless gRPC: Istio's grpc-agent template adds a bootstrap init container and no proxy
         assert "grpc-bootstrap-init" in info["init_containers"]
+
+
+# ---------------------------------------------------------------- ambient: pods shaped as the real ones
+
+def ztunnel_pod(real, node):
+    """A running pod of the real ztunnel DaemonSet (manifest-generate's ztunnel golden), on ``node``."""
+    daemonset = load_all(real(RELEASE, "manifest-generate/ztunnel.golden.yaml"))[0]
+    pod = running(daemonset["spec"]["template"], "ztunnel-" + node)
+    pod["metadata"]["namespace"] = daemonset["metadata"]["namespace"]
+    pod["spec"]["nodeName"] = node
+    return pod
+
+
+def app_pod(real, node, annotations=None, labels=None):
+    """The demo-shaped app of Istio's injection tests before injection (hello.yaml), running on ``node``, with
+    what ambient sets on it (the CNI node agent's annotation)."""
+    pod = running(pods_of(load_all(real(RELEASE, "inject/hello.yaml"))[0])[0], "hello-" + node)
+    pod["spec"]["nodeName"] = node
+    pod["metadata"].setdefault("annotations", {}).update(annotations or {})
+    pod["metadata"].setdefault("labels", {}).update(labels or {})
+    return pod
+
+
+def test_the_ztunnel_pods_are_found_by_their_real_label(real):
+    key, value = inspection.ZTUNNEL_SELECTOR.split("=")
+    pod = ztunnel_pod(real, "n1")
+    assert pod["metadata"]["labels"][key] == value
+    assert inspection.ztunnel_nodes([pod]) == {"n1": True}
+    # the ztunnel keeps itself out of ambient, and is told so
+    info = inspection.inspect_pod(pod, {}, require=("ambient",), ztunnels={"n1": True})
+    assert info["violations"] == ["pod ztunnel-n1 in istio-system is not in the ambient mesh: it opts out with the "
+                                  "label istio.io/dataplane-mode=none"]
+
+
+@pytest.mark.parametrize("case, namespace_labels, annotations, labels, ztunnels, verdict", [
+    ("enrolled", {"istio.io/dataplane-mode": "ambient"}, {"ambient.istio.io/redirection": "enabled"}, {},
+     {"n1": True}, None),
+    ("namespace not enrolled", {}, {}, {}, {"n1": True},
+     "namespace label istio.io/dataplane-mode=ambient is missing (kubectl label namespace golden "
+     "istio.io/dataplane-mode=ambient"),
+    ("opted out", {"istio.io/dataplane-mode": "ambient"}, {}, {"istio.io/dataplane-mode": "none"}, {"n1": True},
+     "it opts out with the label istio.io/dataplane-mode=none"),
+    ("no ztunnel on its node", {"istio.io/dataplane-mode": "ambient"}, {"ambient.istio.io/redirection": "enabled"},
+     {}, {"n2": True}, "no ready ztunnel on its node n1"),
+    ("ztunnel not ready", {"istio.io/dataplane-mode": "ambient"}, {"ambient.istio.io/redirection": "pending"}, {},
+     {"n1": False}, "no ready ztunnel on its node n1"),
+    ("pending", {"istio.io/dataplane-mode": "ambient"}, {"ambient.istio.io/redirection": "pending"}, {},
+     {"n1": True}, "the ztunnel on node n1 has not taken it yet (ambient.istio.io/redirection=pending)"),
+    ("never enrolled", {"istio.io/dataplane-mode": "ambient"}, {}, {}, {"n1": True},
+     "the Istio CNI node agent has not enrolled it (no ambient.istio.io/redirection annotation)"),
+])
+def test_ambient_pods_are_judged_by_what_ambient_sets(real, case, namespace_labels, annotations, labels, ztunnels,
+                                                     verdict):
+    pod = app_pod(real, "n1", annotations, labels)
+    info = inspection.inspect_pod(pod, namespace_labels, require=("ambient", "ready"), ztunnels=ztunnels)
+    assert info["injected"] is False and info["sidecar_mode"] == "none", case
+    if verdict is None:
+        assert info["violations"] == [] and info["in_mesh"] is True, case
+        assert info["ambient"] == {"mode": "ambient", "mode_from": "namespace", "redirection": "enabled",
+                                   "node": "n1", "ztunnel_ready": True}
+    else:
+        assert len(info["violations"]) == 1 and verdict in info["violations"][0], (case, info["violations"])
+        assert info["violations"][0].startswith("pod hello-n1 in golden is not in the ambient mesh: ")
+
+
+def test_a_pod_with_a_real_sidecar_is_not_counted_as_ambient(real):
+    injected = pods_of(load_all(real(RELEASE, "inject/hello.yaml.injected"))[0])[0]
+    info = inspection.inspect_pod(running(injected, "sidecar"), {"istio.io/dataplane-mode": "ambient"},
+                                  require=("ambient",), ztunnels={None: True})
+    assert info["injected"] is True and info["in_mesh"] is True
+    assert "it runs an istio-proxy sidecar, and ambient leaves pods with a sidecar to it" in info["violations"][0]

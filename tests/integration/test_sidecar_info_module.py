@@ -52,7 +52,8 @@ def test_injected_and_uninjected_namespaces(sandbox, tmp_path, mesh):
     assert run.rc == 0, run.stdout[-3000:]
     result = run.result("info")
     assert result["changed"] is False
-    assert result["summary"] == {"total": 5, "injected": 3, "ready": 5, "violating_pods": 2, "violations": 2}
+    assert result["summary"] == {"total": 5, "injected": 3, "ambient": 0, "in_mesh": 3, "ready": 5,
+                                 "violating_pods": 2, "violations": 2}
     meshed = [p for p in result["pods"] if p["namespace"] == "si-mesh"]
     # Istio 1.30 on Kubernetes 1.32: classic sidecars (native ones from 1.33)
     assert all(p["sidecar_mode"] == "container" and p["init"]["iptables"]["outbound_port"] == 15001 for p in meshed)

@@ -93,7 +93,8 @@ def test_crash_looping_proxy():
 def test_summary_counts():
     reports = [inspect_pod(p, ENABLED, True, ALL) for p in PODS.values()]
     summary, violations = inspection.summarize(reports, ["ghost"])
-    assert summary == {"total": 6, "injected": 4, "ready": 5, "violating_pods": 3, "violations": 4}
+    assert summary == {"total": 6, "injected": 4, "ambient": 0, "in_mesh": 4, "ready": 5, "violating_pods": 3,
+                       "violations": 4}
     assert violations[-1] == "namespace ghost does not exist"
 
 
