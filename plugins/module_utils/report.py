@@ -178,9 +178,13 @@ def checks(data):
         pods = by_ns[namespace]
         bad = [p for p in pods if p.get("violations")]
         injected = sum(1 for p in pods if p.get("injected"))
+        ambient = sum(1 for p in pods if _ambient(p))
+        fine = "%d of %d injected and ready" % (injected, len(pods))
+        if ambient:
+            fine = "%d of %d in the mesh and ready (%d ambient, %d with a sidecar)" % (
+                ambient + injected, len(pods), ambient, injected)
         out.append({"name": "pods in %s" % namespace, "passed": not bad,
-                    "detail": "; ".join(v for p in bad for v in p["violations"]) if bad else
-                    "%d of %d injected and ready" % (injected, len(pods))})
+                    "detail": "; ".join(v for p in bad for v in p["violations"]) if bad else fine})
     for route in data["routes"]:
         detail = "%d of %d answered as expected (%s), p99 %s ms" % (
             route["succeeded"], route["requests"], _codes(route), _ms(route["latency_ms"].get("p99")))
@@ -204,6 +208,11 @@ def checks(data):
     for failure in data["failures"]:
         out.append({"name": "verify", "passed": False, "detail": failure})
     return out
+
+
+def _ambient(pod):
+    """Whether sidecar_info found the pod enrolled in ambient (no sidecar: its node's ztunnel carries its traffic)."""
+    return ((pod.get("ambient") or {}).get("redirection") == "enabled") and not pod.get("injected")
 
 
 def failures(check_list):
@@ -236,7 +245,8 @@ def workloads(data):
                 or (p.get("labels") or {}).get("app") == app
                 or re.match(re.escape(app) + r"-[a-z0-9]+-[a-z0-9]+$", p.get("name") or "")]
         found[name] = {"name": app, "pods": len(pods), "ready": sum(1 for p in pods if p.get("ready")),
-                       "injected": sum(1 for p in pods if p.get("injected"))}
+                       "injected": sum(1 for p in pods if p.get("injected")),
+                       "ambient": sum(1 for p in pods if _ambient(p))}
     return found
 
 
@@ -261,10 +271,11 @@ def dot(data):
         workload = found.get(service)
         if workload:
             healthy = workload["pods"] > 0 and workload["ready"] == workload["pods"] and \
-                workload["injected"] == workload["pods"]
-            lines.append('  %s [label="%s\\n%d/%d pods ready, %d injected", fillcolor="%s"];' % (
+                workload["injected"] + workload["ambient"] == workload["pods"]
+            lines.append('  %s [label="%s\\n%d/%d pods ready, %s", fillcolor="%s"];' % (
                 _id("wl", workload["name"]), _dot_text(workload["name"]), workload["ready"], workload["pods"],
-                workload["injected"], "#e8f5e9" if healthy else "#ffebee"))
+                "%d ambient" % workload["ambient"] if workload["ambient"] else "%d injected" % workload["injected"],
+                "#e8f5e9" if healthy else "#ffebee"))
             lines.append('  %s -> %s [color="%s", label="%s"];' % (
                 _id("svc", service), _id("wl", workload["name"]), green if healthy else red,
                 "%d endpoints" % workload["ready"]))
@@ -337,7 +348,8 @@ def sections(data, check_list):
     for namespace in sorted(by_ns):
         out.append(("Pods in %s" % namespace,
                     ["pod", "ready", "injected", "sidecar", "proxy", "init", "violations"],
-                    [[p.get("name"), "yes" if p.get("ready") else "NO", "yes" if p.get("injected") else "NO",
+                    [[p.get("name"), "yes" if p.get("ready") else "NO",
+                      "yes" if p.get("injected") else ("ambient" if _ambient(p) else "NO"),
                       p.get("sidecar_mode") or "none", p.get("proxy_version") or "-",
                       (p.get("init") or {}).get("name") or "-", "; ".join(p.get("violations") or []) or "-"]
                      for p in sorted(by_ns[namespace], key=lambda p: p.get("name") or "")]))

@@ -649,6 +649,11 @@ class Api(object):
                 causes.append({"field": "metadata.labels", "message": 'Invalid value: "%s": a valid label must be an '
                                                                       'empty string or consist of alphanumeric '
                                                                       "characters, '-', '_' or '.'" % (value,)})
+        annotations = obj["metadata"].get("annotations") or {}
+        if sum(len(k) + len(str(v)) for k, v in annotations.items()) > 262144:
+            # apimachinery ValidateAnnotationsSize (TotalAnnotationSizeLimitB, 256 KiB): what a client-side apply of
+            # a big CRD meets, its last-applied-configuration annotation holding the whole object
+            causes.append({"field": "metadata.annotations", "message": "Too long: must have at most 262144 bytes"})
         causes.extend(port_causes(obj))
         if kind.group in self.registry.builtin_groups:
             causes.extend(validation.causes_for(kind.kind, obj, old))

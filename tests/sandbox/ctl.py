@@ -199,6 +199,9 @@ def _write_addons(state):
         os.makedirs(target, exist_ok=True)
         for addon in upstream.ADDONS:
             shutil.copyfile(upstream.path(version, "addons/%s.yaml" % addon), os.path.join(target, addon + ".yaml"))
+    # the Gateway API CRDs Istio 1.30 is tested with (its tests/integration/pilot/testdata): the sandbox inventory
+    # points the ingress role's ingress_gateway_api_crds_file there, as a user points it at a release's manifest
+    shutil.copyfile(upstream.path("1.30.3", "crds/gateway-api-crd.yaml"), state.path("gateway-api-crds.yaml"))
 
 
 def _write_files(state, api_url, aws_url, aws, istio_version):

@@ -216,6 +216,8 @@ def profile_components(profile, values):
                       ("components.cni.enabled", "Cni"), ("components.ztunnel.enabled", "Ztunnel")):
         if key in values:
             enabled[mark] = str(values[key]).lower() == "true"
+    if "_ingress_enabled" in values:
+        enabled["IngressGateways"] = values["_ingress_enabled"]
     return [mark for mark in ("Base", "Pilot", "Cni", "Ztunnel", "IngressGateways", "EgressGateways")
             if enabled.get(mark)]
 
@@ -457,15 +459,22 @@ def parse_sets(sets, files):
         if spec.get("profile"):
             values["profile"] = spec["profile"]
         for gateway in (spec.get("components") or {}).get("ingressGateways") or []:
+            # IstioOperator overlays merge gateway entries by name: enabled and k8s of istio-ingressgateway
             if gateway.get("name") == "istio-ingressgateway" and gateway.get("k8s"):
                 values["_ingress_k8s"] = gateway["k8s"]
+            if gateway.get("name") == "istio-ingressgateway" and "enabled" in gateway:
+                values["_ingress_enabled"] = str(gateway["enabled"]).lower() == "true"
         for key, value in _flatten(spec).items():
             values.setdefault(key, value)
     for item in sets or []:
         if "=" not in item:
             raise Failure("Error: --set %s: expected key=value" % item)
         key, value = item.split("=", 1)
-        if not _gateway_k8s(values, key, value):
+        if key in ("components.ingressGateways[0].enabled",
+                   "components.ingressGateways[name:istio-ingressgateway].enabled"):
+            # the profiles' first ingress gateway is istio-ingressgateway (profiles/*.yaml)
+            values["_ingress_enabled"] = value.lower() == "true"
+        elif not _gateway_k8s(values, key, value):
             values[key] = value
     return values
 
