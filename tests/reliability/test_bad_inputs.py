@@ -51,6 +51,18 @@ CASES = [
      ['istio_install_istioctl_path="/no/such/istioctl"', "existing istioctl"]),
     ("malformed CIDR", role("aws_security_groups", aws_security_groups_admin_cidrs=["10.0.0.300/8"]),
      ['aws_security_groups_admin_cidrs contains "10.0.0.300/8"', "CIDR"]),
+    ("unknown data plane", role("demo_apps", demo_apps_dataplane="wasm"), ["demo_apps_dataplane", "wasm"]),
+    ("ambient on a release without it", role("istio_install", istio_install_dataplane="ambient",
+                                             istio_install_version="1.22.3"),
+     ['istio_install_dataplane="ambient"', "Istio 1.24 or newer"]),
+    ("ambient with a sidecar profile", role("istio_install", istio_install_dataplane="ambient",
+                                            istio_install_profile="minimal"),
+     ['istio_install_profile="minimal"', "ambient or openshift-ambient"]),
+    ("unknown ingress API", role("ingress", ingress_api="nginx"), ["ingress_api", "nginx"]),
+    ("Gateway open to the world", role("ingress", ingress_api="gateway-api", ingress_lb_source_ranges=[]),
+     ["ingress_lb_source_ranges=[]", "ingress_lb_allow_world"]),
+    ("ambient with sidecar requirements", module("sidecar_info", namespace="default", require=["ambient", "init"]),
+     ["require=['ambient', 'init'] is invalid", "[ambient, ready]"]),
     ("0.0.0.0/0 without opt-in", role("aws_security_groups", aws_security_groups_admin_cidrs=["0.0.0.0/0"]),
      ["0.0.0.0/0", "aws_security_groups_allow_world_open"]),
     ("EKS cluster that does not exist", role("aws_security_groups", aws_security_groups_cluster_name="no-such-cluster"),
@@ -154,6 +166,24 @@ def test_an_api_server_that_answers_401_is_reported(sandbox, tmp_path):
     assert "401" in message or "Unauthorized" in message, message
     assert "Traceback" not in message
     assert [e for e in sandbox.requests()[start:] if e["verb"] not in ("GET", "HEAD")] == []
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["-e", "mesh_dataplane=wasm"], ['mesh_dataplane="wasm" is invalid', "sidecar, ambient"]),
+    (["-e", "mesh_ingress_api=nginx"], ['mesh_ingress_api="nginx" is invalid', "istio, gateway-api"]),
+    (["-e", "mesh_dataplane=ambient", "-e", "demo_apps_dataplane=sidecar"],
+     ['mesh_dataplane="ambient", demo_apps_dataplane="sidecar" disagree']),
+], ids=["data plane", "ingress API", "two data planes"])
+def test_an_unknown_data_plane_or_ingress_api_is_refused_before_any_change(sandbox, tmp_path, extra, expected):
+    start = time.time()
+    rc, dummy, proc = collection_playbook(sandbox, tmp_path, "site.yml", *extra)
+    assert rc != 0
+    failed = [r for r in PlaybookRun(proc).results().values() if r.get("failed")][0]
+    message = " ".join([failed.get("msg", "")] + [i.get("msg", "") for i in failed.get("results", [])
+                                                   if i.get("failed")])
+    for text in expected:
+        assert text in message, message
+    assert [e for e in sandbox.requests(start) if e["verb"] not in ("GET", "HEAD")] == []
 
 
 @pytest.mark.parametrize("playbook_name", ["site.yml", "verify.yml", "traffic.yml", "teardown.yml"])

@@ -1,0 +1,155 @@
+"""The demo in the data planes and ingress APIs beside the sidecar + Istio Gateway of the other tests: ambient with
+a Gateway API ingress, a sidecar mesh with a Gateway API ingress whose CRDs the user installed, ambient with the
+Istio ingress gateway - each through site.yml, a rerun that changes nothing, verify.yml and teardown.yml, on one
+sandbox of its own (the flows follow each other: teardown leaves the cluster as it found it)."""
+
+import json
+import os
+import time
+
+import awsview
+import pytest
+import sandboxrun
+
+from playbook import PlaybookRun, collection_playbook, verify_report
+
+pytestmark = pytest.mark.minutes(9)
+
+UPSTREAM = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))), "shared", "upstream", "istio", "1.30.3")
+GATEWAY_API = "gateway.networking.k8s.io"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    state_dir = str(tmp_path_factory.mktemp("dataplanes") / "state")
+    running = sandboxrun.start(state_dir)
+    try:
+        yield running
+    finally:
+        sandboxrun.stop(state_dir)
+
+
+def play(cluster, tmp_path, name, dataplane, ingress_api, *extra):
+    rc, stats, proc = collection_playbook(cluster, tmp_path, name, "-e", "mesh_dataplane=" + dataplane,
+                                          "-e", "mesh_ingress_api=" + ingress_api, *extra)
+    return rc, stats, PlaybookRun(proc)
+
+
+def get(cluster, *args):
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def app_pods(cluster):
+    return [p for p in get(cluster, "pods", "-n", "my-app")["items"]
+            if p["metadata"]["labels"].get("app") in ("my-app-v1", "my-app-v2", "nginx")]
+
+
+def gateway_api_crds(cluster):
+    """{name: whether the collection marked it as its own} of the Gateway API CRDs in the cluster."""
+    return dict((c["metadata"]["name"], (c["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by")
+                 == "istio_demo.mesh") for c in get(cluster, "crd")["items"]
+                if c["metadata"]["name"].endswith("." + GATEWAY_API))
+
+
+def left_behind(cluster):
+    """What a teardown must not leave: the demo namespace, Istio, load balancers and their security groups."""
+    namespaces = [n["metadata"]["name"] for n in get(cluster, "namespaces")["items"]]
+    return {"namespaces": [n for n in namespaces if n in ("my-app", "istio-system")],
+            "load_balancers": cluster.load_balancers(),
+            "lb_groups": [g["GroupName"] for g in awsview.groups(cluster) if g["GroupName"].startswith("k8s-")]}
+
+
+NOTHING = {"namespaces": [], "load_balancers": {}, "lb_groups": []}
+
+
+def test_ambient_with_a_gateway_api_ingress(cluster, tmp_path):
+    rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "gateway-api")
+    assert rc == 0, run.outline()
+    # ambient: no sidecar, every app pod enrolled by the CNI node agent; ztunnel on every node
+    pods = app_pods(cluster)
+    assert len(pods) == 5
+    assert all(not any(c["name"] == "istio-proxy" for c in p["spec"]["containers"]) for p in pods)
+    assert all(p["metadata"]["annotations"].get("ambient.istio.io/redirection") == "enabled" for p in pods)
+    namespace = get(cluster, "namespace", "my-app")["metadata"]["labels"]
+    assert namespace.get("istio.io/dataplane-mode") == "ambient" and "istio-injection" not in namespace
+    assert sorted(d["metadata"]["name"] for d in get(cluster, "daemonsets", "-n", "istio-system")["items"]) == [
+        "istio-cni-node", "ztunnel"]
+    # the Gateway API ingress: CRDs installed and marked, the Gateway Istio deployed, no istio-ingressgateway
+    assert gateway_api_crds(cluster) and all(gateway_api_crds(cluster).values())
+    gateway = get(cluster, "gateways." + GATEWAY_API, "my-app-gateway", "-n", "my-app")
+    assert gateway["spec"]["gatewayClassName"] == "istio"
+    assert [c["status"] for c in gateway["status"]["conditions"] if c["type"] == "Programmed"] == ["True"]
+    service = get(cluster, "service", "my-app-gateway-istio", "-n", "my-app")
+    assert service["metadata"]["annotations"]["service.beta.kubernetes.io/load-balancer-source-ranges"] == \
+        "127.0.0.1/32"
+    assert cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system",
+                           check=False).returncode != 0
+    assert len(cluster.load_balancers()) == 1
+    rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "gateway-api")
+    assert rc == 0 and stats["changed"] == 0, run.outline()
+    rc, text, run = verify_report(cluster, tmp_path, "-e", "mesh_dataplane=ambient", "-e",
+                                  "mesh_ingress_api=gateway-api")
+    assert rc == 0, run.outline()
+    assert "| pods in my-app | pass | 5 of 5 in the mesh and ready (5 ambient, 0 with a sidecar) |" in text
+    assert "| route ingress gateway /v1 | pass |" in text and "| route nginx /v2 | pass |" in text
+    rc, stats, run = play(cluster, tmp_path, "teardown.yml", "ambient", "gateway-api")
+    assert rc == 0, run.outline()
+    assert gateway_api_crds(cluster) == {}  # the collection installed them, so it removed them
+    assert left_behind(cluster) == NOTHING
+
+
+def test_sidecars_with_a_gateway_api_ingress_on_crds_the_user_installed(cluster, tmp_path):
+    cluster.kubectl("apply", "--server-side", "-f", os.path.join(UPSTREAM, "crds", "gateway-api-crd.yaml"))
+    before = gateway_api_crds(cluster)
+    assert before and not any(before.values())
+    try:
+        rc, stats, run = play(cluster, tmp_path, "site.yml", "sidecar", "gateway-api")
+        assert rc == 0, run.outline()
+        pods = app_pods(cluster)
+        assert all(any(c["name"] == "istio-proxy" for c in p["spec"]["containers"]) for p in pods)
+        assert gateway_api_crds(cluster) == before  # not taken over
+        rc, text, run = verify_report(cluster, tmp_path, "-e", "mesh_dataplane=sidecar", "-e",
+                                      "mesh_ingress_api=gateway-api")
+        assert rc == 0, run.outline()
+        assert "| pods in my-app | pass | 5 of 5 injected and ready |" in text
+        rc, stats, run = play(cluster, tmp_path, "teardown.yml", "sidecar", "gateway-api")
+        assert rc == 0, run.outline()
+        assert gateway_api_crds(cluster) == before  # the user's CRDs stay
+        assert left_behind(cluster) == NOTHING
+    finally:
+        cluster.kubectl("delete", "-f", os.path.join(UPSTREAM, "crds", "gateway-api-crd.yaml"), "--ignore-not-found")
+
+
+def test_ambient_with_the_istio_ingress_gateway(cluster, tmp_path):
+    rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "istio")
+    assert rc == 0, run.outline()
+    assert get(cluster, "service", "istio-ingressgateway", "-n", "istio-system")["spec"]["type"] == "LoadBalancer"
+    assert all(p["metadata"]["annotations"].get("ambient.istio.io/redirection") == "enabled"
+               for p in app_pods(cluster))
+    rc, text, run = verify_report(cluster, tmp_path, "-e", "mesh_dataplane=ambient", "-e", "mesh_ingress_api=istio")
+    assert rc == 0, run.outline()
+    assert "| route ingress gateway /v1 | pass |" in text
+    rc, stats, run = play(cluster, tmp_path, "teardown.yml", "ambient", "istio")
+    assert rc == 0, run.outline()
+    assert left_behind(cluster) == NOTHING
+
+
+def test_gateway_api_crds_older_than_istio_needs_are_refused_before_any_change(cluster, tmp_path):
+    old = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "gateways." + GATEWAY_API,
+                        "annotations": {GATEWAY_API + "/bundle-version": "v0.6.2"}},
+           "spec": {"group": GATEWAY_API, "scope": "Namespaced",
+                    "names": {"kind": "Gateway", "plural": "gateways", "singular": "gateway", "listKind": "GatewayList"},
+                    "versions": [{"name": "v1beta1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object",
+                                                                 "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(old))
+    try:
+        start = time.time()
+        rc, stats, run = play(cluster, tmp_path, "site.yml", "sidecar", "gateway-api", "--tags", "ingress")
+        assert rc != 0
+        assert "gateways.gateway.networking.k8s.io at v0.6.2 serving v1beta1" in run.outline()
+        assert [e for e in cluster.writes(start) if not e["dry_run"]] == []
+    finally:
+        cluster.kubectl("delete", "crd", "gateways." + GATEWAY_API)
