@@ -463,7 +463,13 @@ class Api(object):
                 stored["metadata"]["resourceVersion"] = self._bump()
                 self._record(kind, "MODIFIED", stored)
             elif all(r.get("uid") == uid or not self._uid_exists(r.get("uid")) for r in refs):
-                self.remove(kind, obj)
+                # the garbage collector deletes a dependent as any client would: one with finalizers (a
+                # LoadBalancer Service's load-balancer-cleanup) waits for their controllers (kubernetes.io/docs/
+                # concepts/architecture/garbage-collection/, "Owners, dependents, and finalizers")
+                if obj["metadata"].get("finalizers"):
+                    self._mark_deleted(kind, obj)
+                else:
+                    self.remove(kind, obj)
 
     def _uid_exists(self, uid):
         for store in self.objects.values():
