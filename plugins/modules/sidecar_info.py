@@ -23,8 +23,8 @@ description:
     with its C(istio-iptables) arguments parsed into fields, the Istio labels, readiness and restarts.
   - "Pods that miss a required property get violations in words a person can act on, such as
     C(pod my-app-v2-abc in my-app has no istio-proxy: namespace label istio-injection is missing)."
-  - Judges ambient-mode pods too (O(require=ambient)) - by what ambient sets on them, with violations such as
-    C(pod my-app-v1-abc in my-app is not in the ambient mesh: no ready ztunnel on its node ip-10-0-1-23).
+  - "Judges ambient-mode pods too (O(require=ambient)) - by what ambient sets on them, with violations such as
+    C(pod my-app-v1-abc in my-app is not in the ambient mesh: no ready ztunnel on its node ip-10-0-1-23)."
   - Makes one LIST of pods per namespace whatever the number of pods, one LIST of namespaces (for their injection
     labels) and one LIST of mutating webhook configurations (to tell whether the injector is installed).
 options:

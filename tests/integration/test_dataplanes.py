@@ -93,6 +93,11 @@ def test_ambient_with_a_gateway_api_ingress(cluster, tmp_path):
     assert rc == 0, run.outline()
     assert "| pods in my-app | pass | 5 of 5 in the mesh and ready (5 ambient, 0 with a sidecar) |" in text
     assert "| route ingress gateway /v1 | pass |" in text and "| route nginx /v2 | pass |" in text
+    # traffic for the dashboards, in the mesh and through the Gateway's address
+    rc, stats, run = play(cluster, tmp_path, "traffic.yml", "ambient", "gateway-api", "-e", "traffic_duration=2")
+    assert rc == 0, run.outline()
+    probes = run.result("Send traffic through the ingress for the whole duration")["results"]
+    assert len(probes) == 2 and all(set(r["status_codes"]) == {"200"} for r in probes)
     rc, stats, run = play(cluster, tmp_path, "teardown.yml", "ambient", "gateway-api")
     assert rc == 0, run.outline()
     assert gateway_api_crds(cluster) == {}  # the collection installed them, so it removed them
