@@ -143,7 +143,7 @@ def test_the_ztunnel_pods_are_found_by_their_real_label(real):
      "the Istio CNI node agent has not enrolled it (no ambient.istio.io/redirection annotation)"),
 ])
 def test_ambient_pods_are_judged_by_what_ambient_sets(real, case, namespace_labels, annotations, labels, ztunnels,
-                                                     verdict):
+                                                      verdict):
     pod = app_pod(real, "n1", annotations, labels)
     info = inspection.inspect_pod(pod, namespace_labels, require=("ambient", "ready"), ztunnels=ztunnels)
     assert info["injected"] is False and info["sidecar_mode"] == "none", case

@@ -179,8 +179,8 @@ def test_an_unknown_data_plane_or_ingress_api_is_refused_before_any_change(sandb
     rc, dummy, proc = collection_playbook(sandbox, tmp_path, "site.yml", *extra)
     assert rc != 0
     failed = [r for r in PlaybookRun(proc).results().values() if r.get("failed")][0]
-    message = " ".join([failed.get("msg", "")] + [i.get("msg", "") for i in failed.get("results", [])
-                                                   if i.get("failed")])
+    items = [i.get("msg", "") for i in failed.get("results", []) if i.get("failed")]
+    message = " ".join([failed.get("msg", "")] + items)
     for text in expected:
         assert text in message, message
     assert [e for e in sandbox.requests(start) if e["verb"] not in ("GET", "HEAD")] == []
