@@ -9,6 +9,8 @@ import ssl
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 
 class Recorder(object):
@@ -168,3 +170,12 @@ def versions_answer(versions):
             version = next(cycle)
         return 200, "Hello, world!\nVersion: %s\nHostname: hello-%s\n" % (version, version), {"X-Version": version}
     return answer
+
+
+def plain_get(url, timeout=10):
+    """(status, body) of a plain GET from this machine (a client outside the cluster), HTTP errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()

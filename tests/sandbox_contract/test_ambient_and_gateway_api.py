@@ -8,13 +8,13 @@ import json
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import awsview
 import pytest
 import sandboxrun
 import yaml
+
+from httpservers import plain_get
 
 UPSTREAM = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))), "shared", "upstream", "istio", "1.30.3")
@@ -117,15 +117,6 @@ def curl_from(cluster, namespace, name, url):
     done = finished(cluster, namespace, name)
     state = done["status"]["containerStatuses"][0]["state"]["terminated"]
     return state["exitCode"], state.get("message", ""), done
-
-
-def through(url):
-    """(status, body) of a plain HTTP request from this machine (a client outside the cluster)."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 @pytest.fixture(scope="module")
@@ -253,11 +244,11 @@ def test_routes_follow_the_gateway_api_rules(gateway):
     lb = get(gateway, "service", "web-istio", "-n", "amb")["status"]["loadBalancer"]["ingress"][0]["hostname"]
     addresses = json.loads(gateway.api_get("/sandbox/addresses")[1])
     base = "http://" + addresses[lb + ":80"]
-    status, body = through(base + "/v1/hello")
+    status, body = plain_get(base + "/v1/hello")
     assert status == 200 and "Version: 1.0.0" in body
-    assert through(base + "/v10")[0] == 404  # a path prefix matches whole path elements
-    assert through(base + "/")[0] == 404  # no rule: no route
-    assert through(base + "/gone")[0] == 500  # a backend that does not exist answers 500
+    assert plain_get(base + "/v10")[0] == 404  # a path prefix matches whole path elements
+    assert plain_get(base + "/")[0] == 404  # no rule: no route
+    assert plain_get(base + "/gone")[0] == 500  # a backend that does not exist answers 500
 
 
 def test_deleting_the_gateway_takes_what_istio_made_for_it_load_balancer_included(gateway):

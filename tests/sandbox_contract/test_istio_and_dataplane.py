@@ -2,9 +2,9 @@
 
 import json
 import subprocess
-import urllib.request
 
 import pytest
+from httpservers import plain_get
 from sandbox import upstream
 
 APPS = """
@@ -117,11 +117,7 @@ def pods(sandbox, ns):
 
 
 def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    return plain_get(url)
 
 
 @pytest.fixture(scope="module")
