@@ -64,8 +64,13 @@ NOTHING = {"namespaces": [], "load_balancers": {}, "lb_groups": []}
 
 
 def test_ambient_with_a_gateway_api_ingress(cluster, tmp_path):
-    rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "gateway-api")
+    rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "gateway-api", "-e", "demo_apps_waypoint=true")
     assert rc == 0, run.outline()
+    # the optional waypoint for the demo's services: the Gateway istioctl waypoint apply makes, its proxy deployed
+    waypoint = get(cluster, "gateways." + GATEWAY_API, "waypoint", "-n", "my-app")
+    assert waypoint["spec"]["gatewayClassName"] == "istio-waypoint"
+    assert get(cluster, "deployment", "waypoint", "-n", "my-app")["spec"]["template"]["spec"]["containers"][0][
+        "args"][:2] == ["proxy", "waypoint"]
     # ambient: no sidecar, every app pod enrolled by the CNI node agent; ztunnel on every node
     pods = app_pods(cluster)
     assert len(pods) == 5
@@ -73,6 +78,7 @@ def test_ambient_with_a_gateway_api_ingress(cluster, tmp_path):
     assert all(p["metadata"]["annotations"].get("ambient.istio.io/redirection") == "enabled" for p in pods)
     namespace = get(cluster, "namespace", "my-app")["metadata"]["labels"]
     assert namespace.get("istio.io/dataplane-mode") == "ambient" and "istio-injection" not in namespace
+    assert namespace.get("istio.io/use-waypoint") == "waypoint"
     assert sorted(d["metadata"]["name"] for d in get(cluster, "daemonsets", "-n", "istio-system")["items"]) == [
         "istio-cni-node", "ztunnel"]
     # the Gateway API ingress: CRDs installed and marked, the Gateway Istio deployed, no istio-ingressgateway
@@ -86,7 +92,7 @@ def test_ambient_with_a_gateway_api_ingress(cluster, tmp_path):
     assert cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system",
                            check=False).returncode != 0
     assert len(cluster.load_balancers()) == 1
-    rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "gateway-api")
+    rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "gateway-api", "-e", "demo_apps_waypoint=true")
     assert rc == 0 and stats["changed"] == 0, run.outline()
     rc, text, run = verify_report(cluster, tmp_path, "-e", "mesh_dataplane=ambient", "-e",
                                   "mesh_ingress_api=gateway-api")
@@ -145,7 +151,8 @@ def test_gateway_api_crds_older_than_istio_needs_are_refused_before_any_change(c
            "metadata": {"name": "gateways." + GATEWAY_API,
                         "annotations": {GATEWAY_API + "/bundle-version": "v0.6.2"}},
            "spec": {"group": GATEWAY_API, "scope": "Namespaced",
-                    "names": {"kind": "Gateway", "plural": "gateways", "singular": "gateway", "listKind": "GatewayList"},
+                    "names": {"kind": "Gateway", "plural": "gateways", "singular": "gateway",
+                              "listKind": "GatewayList"},
                     "versions": [{"name": "v1beta1", "served": True, "storage": True,
                                   "schema": {"openAPIV3Schema": {"type": "object",
                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}}
@@ -158,3 +165,34 @@ def test_gateway_api_crds_older_than_istio_needs_are_refused_before_any_change(c
         assert [e for e in cluster.writes(start) if not e["dry_run"]] == []
     finally:
         cluster.kubectl("delete", "crd", "gateways." + GATEWAY_API)
+
+
+def test_ambient_is_refused_where_the_vpc_cni_would_fail_its_health_probes(cluster, tmp_path):
+    """EKS's VPC CNI (kube-system/aws-node) with security groups for pods in strict mode: Istio's platform
+    prerequisites for ambient say every ambient pod's health probes fail there. The DaemonSet carries the two
+    settings as the vpc-cni add-on's aws-node container does (environment variables)."""
+    aws_node = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "aws-node", "namespace": "kube-system"},
+                "spec": {"selector": {"matchLabels": {"k8s-app": "aws-node"}}, "template": {
+                    "metadata": {"labels": {"k8s-app": "aws-node"}},
+                    "spec": {"containers": [{"name": "aws-node", "image": "amazon-k8s-cni:v1.19.2",
+                                             "env": [{"name": "ENABLE_POD_ENI", "value": "true"},
+                                                     {"name": "POD_SECURITY_GROUP_ENFORCING_MODE",
+                                                      "value": "strict"}]}]}}}}
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(aws_node))
+    try:
+        start = time.time()
+        rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "istio", "--tags", "istio")
+        assert rc != 0
+        outline = run.outline()
+        assert "istio_install_dataplane=ambient is invalid on this cluster" in outline
+        assert "POD_SECURITY_GROUP_ENFORCING_MODE=strict" in outline
+        assert "expected POD_SECURITY_GROUP_ENFORCING_MODE=standard" in outline
+        assert [e for e in cluster.writes(start) if not e["dry_run"]] == []
+        # standard mode is what Istio asks for: then ambient goes on (checked in check mode, nothing written)
+        aws_node["spec"]["template"]["spec"]["containers"][0]["env"][1]["value"] = "standard"
+        cluster.kubectl("apply", "-f", "-", stdin=json.dumps(aws_node))
+        rc, stats, run = play(cluster, tmp_path, "site.yml", "ambient", "istio", "--tags", "istio", "--check")
+        assert rc == 0, run.outline()
+    finally:
+        cluster.kubectl("delete", "daemonset", "aws-node", "-n", "kube-system")
