@@ -196,3 +196,14 @@ def test_ambient_is_refused_where_the_vpc_cni_would_fail_its_health_probes(clust
         assert rc == 0, run.outline()
     finally:
         cluster.kubectl("delete", "daemonset", "aws-node", "-n", "kube-system")
+
+
+def test_a_crd_download_without_its_checksum_is_refused_before_any_change(cluster, tmp_path):
+    assert gateway_api_crds(cluster) == {}
+    start = time.time()
+    rc, stats, run = play(cluster, tmp_path, "site.yml", "sidecar", "gateway-api", "--tags", "ingress",
+                          "-e", "ingress_gateway_api_crds_file=", "-e",
+                          "ingress_gateway_api_crds_url=https://example.invalid/standard-install.yaml")
+    assert rc != 0
+    assert 'ingress_gateway_api_crds_sha256="" is invalid: expected the manifest\'s sha256' in run.outline()
+    assert [e for e in cluster.writes(start) if not e["dry_run"]] == []
