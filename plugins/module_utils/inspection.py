@@ -177,6 +177,7 @@ def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("inj
         "proxy_version": _image_version(proxy.get("image")) if proxy else None,
         # the control-plane revision whose injector made the proxy (the injector's istio.io/rev annotation)
         "revision": (annotations.get("istio.io/rev") or "default") if proxy else None,
+        "proxy_role": _proxy_role(proxy),
         "proxy_ready": bool((proxy_status or {}).get("ready")) if proxy else None,
         "proxy_restarts": (proxy_status or {}).get("restartCount", 0) if proxy else None,
         "init": None,
@@ -205,13 +206,25 @@ def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("inj
     if "init" in require and judge_details and init is None:
         violations.append("%s has no istio-init init container (nor istio-validation, with Istio CNI): its traffic "
                           "is not redirected through the proxy" % who)
-    if "ambient" in require:
+    # a gateway or a waypoint is in the mesh through its own proxy, and Istio's templates opt it out of ztunnel
+    if "ambient" in require and info["proxy_role"] not in ("router", "waypoint"):
         why = _why_not_ambient(info["ambient"], proxy is not None, namespace, namespace_labels)
         if why:
             violations.append("%s is not in the ambient mesh: %s" % (who, why))
     if "ready" in require and not ready:
         violations.append("%s is not ready: %s" % (who, _why_not_ready(pod, proxy_status, ready_condition)))
     return info
+
+
+def _proxy_role(proxy):
+    """How the pod's istio-proxy runs - sidecar, router (a gateway) or waypoint: the argument after ``proxy`` in
+    its args, as Istio's injection and gateway templates write them; None without a proxy."""
+    if proxy is None:
+        return None
+    args = [str(a) for a in proxy.get("args") or []]
+    if "proxy" in args and args.index("proxy") + 1 < len(args):
+        return args[args.index("proxy") + 1]
+    return "sidecar"
 
 
 def _why_not_injected(labels, annotations, namespace, namespace_labels, injector_present):

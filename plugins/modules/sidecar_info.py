@@ -49,8 +49,10 @@ options:
       - C(ambient) - it is in the mesh through ambient mode, without a sidecar - its namespace (or the pod) is
         labelled C(istio.io/dataplane-mode=ambient), the pod does not opt out (C(istio.io/dataplane-mode=none)),
         Istio's CNI node agent enrolled it (annotation C(ambient.istio.io/redirection=enabled)) and a ready
-        ztunnel runs on its node. It excludes C(injected), C(labels) and C(init); it costs one more LIST (the
-        ztunnel pods, by label C(app=ztunnel)).
+        ztunnel runs on its node. A gateway or a waypoint Istio deployed (its istio-proxy runs as C(router) or
+        C(waypoint)) passes: it is in the mesh through its own proxy, and Istio's templates opt it out of
+        ztunnel. It excludes C(injected), C(labels) and C(init); it costs one more LIST (the ztunnel pods, by label
+        C(app=ztunnel)).
     type: list
     elements: str
     choices: [injected, ready, labels, init, ambient]
@@ -129,6 +131,12 @@ pods:
           for a pod without one.
       type: str
       version_added: 0.3.0
+    proxy_role:
+      description:
+        - How the pod's istio-proxy runs - C(sidecar), C(router) (a gateway) or C(waypoint), the argument after
+          C(proxy) in its args as Istio's injection and gateway templates write them; null without a proxy.
+      type: str
+      version_added: 0.3.0
     proxy_ready:
       description: Whether istio-proxy is ready.
       type: bool
@@ -185,6 +193,7 @@ pods:
       proxy_image: docker.io/istio/proxyv2:1.14.1
       proxy_version: 1.14.1
       revision: default
+      proxy_role: sidecar
       proxy_ready: true
       proxy_restarts: 0
       init:

@@ -162,3 +162,23 @@ def test_a_pod_with_a_real_sidecar_is_not_counted_as_ambient(real):
                                   require=("ambient",), ztunnels={None: True})
     assert info["injected"] is True and info["in_mesh"] is True
     assert "it runs an istio-proxy sidecar, and ambient leaves pods with a sidecar to it" in info["violations"][0]
+
+
+def test_a_real_gateway_passes_as_in_the_mesh_through_its_own_proxy(real):
+    """Istio's gateway template opts its pods out of ztunnel (istio.io/dataplane-mode=none) and runs istio-proxy as
+    a router: in an ambient namespace such a pod is in the mesh through its own proxy, not a violation."""
+    objects = load_all(real(RELEASE, "manifest-generate/all_on.golden-show-in-gh-pull-request.yaml"))
+    gateway = next(o for o in objects if o and o.get("kind") == "Deployment"
+                   and o["metadata"]["name"] == "istio-ingressgateway")
+    pod = running(gateway["spec"]["template"], "istio-ingressgateway-1")
+    assert pod["metadata"]["labels"]["istio.io/dataplane-mode"] == "none"
+    info = inspection.inspect_pod(pod, {"istio.io/dataplane-mode": "ambient"}, require=("ambient", "ready"),
+                                  ztunnels={None: True})
+    assert info["proxy_role"] == "router" and info["in_mesh"] is True and info["violations"] == []
+    # the same label on an application pod is an opt-out, and said
+    app = app_pod(real, "n1", labels={"istio.io/dataplane-mode": "none"})
+    verdict = inspection.inspect_pod(app, {"istio.io/dataplane-mode": "ambient"}, require=("ambient",),
+                                     ztunnels={"n1": True})
+    assert verdict["proxy_role"] is None and "it opts out" in verdict["violations"][0]
+    injected = pods_of(load_all(real(RELEASE, "inject/hello.yaml.injected"))[0])[0]
+    assert inspection.inspect_pod(running(injected, "s"), {}, require=("injected",))["proxy_role"] == "sidecar"

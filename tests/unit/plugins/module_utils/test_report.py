@@ -235,3 +235,30 @@ def test_a_split_without_its_measurement_is_named():
     with pytest.raises(report.ReportInputError) as error:
         build(dict(copy.deepcopy(HEALTHY), traffic_split={"weights": {"v1": 100}, "probe": {"passed": True}}))
     assert "traffic_split is invalid" in str(error.value)
+
+
+with open(os.path.join(os.path.dirname(__file__), "fixtures", "ambient_pods.json")) as _handle:
+    # sidecar_info's pods (require [ambient, ready]) of the demo apps and the NGINX proxy in an ambient namespace on
+    # the sandbox (site.yml with mesh_dataplane=ambient, mesh_ingress_api=gateway-api), as verify.yml hands them on
+    AMBIENT = json.load(_handle)
+
+
+def test_an_ambient_mesh_counts_its_pods_as_in_the_mesh_without_a_sidecar():
+    raw = copy.deepcopy(HEALTHY)
+    raw["pods"] = AMBIENT["pods"]
+    data = build(raw)
+    checks = report.checks(data)
+    pods_check = [c for c in checks if c["name"] == "pods in my-app"][0]
+    assert pods_check["passed"], pods_check
+    total = len(AMBIENT["pods"])
+    assert pods_check["detail"] == "%d of %d in the mesh and ready (%d ambient, 0 with a sidecar)" % (total, total, total)
+    table = dict((s[0], s[2]) for s in report.sections(data, checks))["Pods in my-app"]
+    assert [row[2] for row in table] == ["ambient"] * total and all(row[3] == "none" for row in table)
+    # one pod whose node lost its ztunnel: the check fails with sidecar_info's own words
+    raw["pods"] = copy.deepcopy(AMBIENT["pods"])
+    lost = raw["pods"][0]
+    lost["ambient"]["ztunnel_ready"] = False
+    lost["violations"] = ["pod %s in my-app is not in the ambient mesh: no ready ztunnel on its node %s" % (
+        lost["name"], lost["ambient"]["node"])]
+    failing = [c for c in report.checks(build(raw)) if c["name"] == "pods in my-app"][0]
+    assert not failing["passed"] and failing["detail"] == lost["violations"][0]
