@@ -251,7 +251,8 @@ def test_an_ambient_mesh_counts_its_pods_as_in_the_mesh_without_a_sidecar():
     pods_check = [c for c in checks if c["name"] == "pods in my-app"][0]
     assert pods_check["passed"], pods_check
     total = len(AMBIENT["pods"])
-    assert pods_check["detail"] == "%d of %d in the mesh and ready (%d ambient, 0 with a sidecar)" % (total, total, total)
+    assert pods_check["detail"] == "%d of %d in the mesh and ready (%d ambient, 0 with a sidecar)" % (
+        total, total, total)
     table = dict((s[0], s[2]) for s in report.sections(data, checks))["Pods in my-app"]
     assert [row[2] for row in table] == ["ambient"] * total and all(row[3] == "none" for row in table)
     # one pod whose node lost its ztunnel: the check fails with sidecar_info's own words
