@@ -22,12 +22,8 @@ GATEWAY_API = "gateway.networking.k8s.io"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    state_dir = str(tmp_path_factory.mktemp("dataplanes") / "state")
-    running = sandboxrun.start(state_dir)
-    try:
+    with sandboxrun.own(tmp_path_factory, "dataplanes") as running:
         yield running
-    finally:
-        sandboxrun.stop(state_dir)
 
 
 def play(cluster, tmp_path, name, dataplane, ingress_api, *extra):

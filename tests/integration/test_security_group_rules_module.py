@@ -11,12 +11,8 @@ from playbook import run_playbook
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    state_dir = str(tmp_path_factory.mktemp("sg-rules") / "state")
-    running = sandboxrun.start(state_dir)
-    try:
+    with sandboxrun.own(tmp_path_factory, "sg-rules") as running:
         yield running
-    finally:
-        sandboxrun.stop(state_dir)
 
 
 RULES = [

@@ -1,5 +1,6 @@
 """Start the sandbox for a test session and talk to it as the tests need."""
 
+import contextlib
 import json
 import os
 import ssl
@@ -22,6 +23,18 @@ def start(state_dir, *options):
 
 def stop(state_dir):
     subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "down"], check=False, timeout=60)
+
+
+@contextlib.contextmanager
+def own(tmp_path_factory, name, *options):
+    """A sandbox of the test module's own (not the suite's shared one), stopped afterwards: for tests that count
+    what they find, or change the cluster in ways the suite's other files must not see."""
+    state_dir = str(tmp_path_factory.mktemp(name) / "state")
+    running = start(state_dir, *options)
+    try:
+        yield running
+    finally:
+        stop(state_dir)
 
 
 class Running(object):

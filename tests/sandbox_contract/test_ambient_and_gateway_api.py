@@ -15,36 +15,12 @@ import sandboxrun
 import yaml
 
 from httpservers import plain_get
+from manifests import hello_app
 
 UPSTREAM = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))), "shared", "upstream", "istio", "1.30.3")
 
-APP = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: amb, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: plain}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: hello, namespace: amb}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: hello}}
-  template:
-    metadata: {labels: {app: hello}}
-    spec:
-      containers:
-      - {name: hello, image: "gcr.io/google-samples/hello-app:1.0", ports: [{containerPort: 8080}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: hello, namespace: amb}
-spec: {selector: {app: hello}, ports: [{port: 80, targetPort: 8080}]}
-"""
+APP = hello_app("amb", {"istio.io/dataplane-mode": "ambient"})
 
 GATEWAY = """
 apiVersion: gateway.networking.k8s.io/v1
@@ -122,17 +98,13 @@ def curl_from(cluster, namespace, name, url):
 @pytest.fixture(scope="module")
 def ambient(tmp_path_factory):
     """Its own sandbox with the ambient profile installed and the demo app in an ambient namespace."""
-    state_dir = str(tmp_path_factory.mktemp("ambient") / "state")
-    cluster = sandboxrun.start(state_dir)
-    try:
+    with sandboxrun.own(tmp_path_factory, "ambient") as cluster:
         done = subprocess.run(["istioctl", "install", "-y", "--set", "profile=ambient"], env=cluster.env,
                               capture_output=True, text=True, timeout=180, check=False)
         assert done.returncode == 0, done.stderr
         apply(cluster, APP)
         cluster.kubectl("rollout", "status", "deploy/hello", "-n", "amb", "--timeout=60s")
         yield cluster
-    finally:
-        sandboxrun.stop(state_dir)
 
 
 def test_the_ambient_profile_runs_ztunnel_and_the_cni_agent_on_every_node(ambient):

@@ -8,32 +8,9 @@ import time
 
 import pytest
 
-APP = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {istio-injection: enabled}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: plain}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: hello, namespace: shop}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: hello}}
-  template:
-    metadata: {labels: {app: hello}}
-    spec:
-      containers:
-      - {name: hello, image: "gcr.io/google-samples/hello-app:1.0", ports: [{containerPort: 8080}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: hello, namespace: shop}
-spec: {selector: {app: hello}, ports: [{port: 80, targetPort: 8080}]}
-"""
+from manifests import hello_app
+
+APP = hello_app("shop", {"istio-injection": "enabled"})
 
 
 def client(name, namespace, script, restart="Never"):
