@@ -121,12 +121,12 @@ def site_run(sandbox, label):
     data = json.loads(proc.stdout[proc.stdout.find("{"):])
     tasks, roles, objects, kinds = task_report(data)
     stats = data.get("stats", {}).get("localhost", {})
-    module_tasks = sum(n for action, (n, _) in kinds.items() if action not in CONTROLLER_ONLY)
+    module_tasks = sum(n for action, (n, dummy) in kinds.items() if action not in CONTROLLER_ONLY)
     report = {"wall_s": round(wall, 2), "tasks": tasks, "changed": stats.get("changed"),
               "objects_applied": objects, "per_role_s": roles, "per_action": kinds,
               "module_tasks": module_tasks,
-              "module_s": round(sum(s for action, (_, s) in kinds.items() if action not in CONTROLLER_ONLY), 2),
-              "tasks_s": round(sum(s for _, s in kinds.values()), 2)}
+              "module_s": round(sum(sec for action, (dummy, sec) in kinds.items() if action not in CONTROLLER_ONLY), 2),
+              "tasks_s": round(sum(sec for dummy, sec in kinds.values()), 2)}
     report.update(api_traffic(sandbox.requests()[start:]))
     return report
 
@@ -229,11 +229,11 @@ MODULE_RSS = (
 def module_peak_rss_mb(remote_tmp, env):
     """The peak resident memory of the module's own process: the AnsiballZ payload Ansible ran (kept with
     ANSIBLE_KEEP_REMOTE_FILES) run again alone, read-only, under a parent that reports its child's peak."""
-    payloads = [os.path.join(root, name) for root, _, names in os.walk(remote_tmp) for name in names
+    payloads = [os.path.join(root, name) for root, dummy, names in os.walk(remote_tmp) for name in names
                 if name.startswith("AnsiballZ_sidecar_info")]
     if len(payloads) != 1:
         raise RuntimeError("expected one kept sidecar_info payload in %s, found %d" % (remote_tmp, len(payloads)))
-    proc, _ = run([sys.executable, "-c", MODULE_RSS, payloads[0]], env=env)
+    proc, dummy = run([sys.executable, "-c", MODULE_RSS, payloads[0]], env=env)
     if proc.returncode != 0:
         raise RuntimeError("sidecar_info's payload failed when run alone:\n%s" % proc.stderr[-2000:])
     return round(int(proc.stdout.split()[-1]) / 1024.0, 1)  # ru_maxrss is in KiB on Linux

@@ -60,8 +60,8 @@ options:
     default: []
   overlays:
     description:
-      - IstioOperator overlays given as data (each a mapping with C(apiVersion: install.istio.io/v1alpha1) and
-        C(kind: IstioOperator)), passed to istioctl as C(-f) after O(overlay_files), in order.
+      - IstioOperator overlays given as data (each a mapping whose C(apiVersion) is C(install.istio.io/v1alpha1)
+        and whose C(kind) is C(IstioOperator)), passed to istioctl as C(-f) after O(overlay_files), in order.
       - The module writes each to a private file (mode 0600) for the one istioctl run and removes it afterwards,
         so a playbook needs no task of its own to write and remove an overlay. Their content is part of the
         recorded spec.

@@ -50,7 +50,7 @@ options:
         labelled C(istio.io/dataplane-mode=ambient), the pod does not opt out (C(istio.io/dataplane-mode=none)),
         Istio's CNI node agent enrolled it (annotation C(ambient.istio.io/redirection=enabled)) and a ready
         ztunnel runs on its node. A gateway or a waypoint Istio deployed (its istio-proxy runs as C(router) or
-        C(waypoint)) passes: it is in the mesh through its own proxy, and Istio's templates opt it out of
+        C(waypoint)) passes - it is in the mesh through its own proxy, and Istio's templates opt it out of
         ztunnel. It excludes C(injected), C(labels) and C(init); it costs one more LIST (the ztunnel pods, by label
         C(app=ztunnel)).
     type: list
