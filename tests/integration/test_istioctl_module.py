@@ -27,16 +27,21 @@ def writes(sandbox, since):
             and not e["dry_run"]]
 
 
-@pytest.fixture
-def clean(sandbox):
-    """Each test starts and ends without Istio."""
-    sandbox.faults(istioctl_fail_install=False, never_ready=[], precheck_findings=[])
-    yield
+def without_istio(sandbox):
     sandbox.faults(istioctl_fail_install=False, never_ready=[], precheck_findings=[])
     subprocess.run(["istioctl", "uninstall", "-y", "--purge"], env=sandbox.env, capture_output=True, check=False,
                    timeout=120)
     sandbox.kubectl("delete", "configmap", "-n", "istio-system", "-l", "istio-demo-mesh/record", "--ignore-not-found",
                     check=False)
+
+
+@pytest.fixture
+def clean(sandbox):
+    """Each test starts and ends without Istio (the suite's shared sandbox may hold one from a file that ran
+    before on the same worker)."""
+    without_istio(sandbox)
+    yield
+    without_istio(sandbox)
 
 
 def test_install_rerun_upgrade_check_mode_and_uninstall(sandbox, tmp_path, clean):

@@ -2,7 +2,18 @@
 
 import time
 
+import pytest
+import sandboxrun
+
 from playbook import run_playbook
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    """A sandbox of this file's own: its tests need a cluster that serves no Istio kind, and the suite's shared
+    sandbox may hold Istio's CRDs from a file that ran before on the same worker."""
+    with sandboxrun.own(tmp_path_factory, "manifest-module") as running:
+        yield running
 
 OBJECTS = [
     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mf-demo"}},
