@@ -15,6 +15,7 @@ def sandbox(tmp_path_factory):
     with sandboxrun.own(tmp_path_factory, "manifest-module") as running:
         yield running
 
+
 OBJECTS = [
     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mf-demo"}},
     {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "demo"}},
