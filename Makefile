@@ -118,7 +118,7 @@ demo: setup graphviz sandbox-up
 	$(PLAYBOOK) playbooks/site.yml
 	$(PLAYBOOK) playbooks/verify.yml
 	@echo
-	@echo "The mesh report: reports/mesh-report.html (and .md, reports/mesh-graph.svg, .png)"
+	@echo "The mesh report: reports/localhost/mesh-report.html (and .md, mesh-graph.svg, .png beside it)"
 	@echo "The demo runs on the sandbox (a test double of EKS with Istio). Explore it:"
 	@echo "  source .sandbox/env && kubectl get pods -A && istioctl proxy-status"
 	@echo "  make demo-traffic    # 60 s of traffic through the mesh"

@@ -7,6 +7,9 @@
 3. traffic_probe beside hey and wrk against nginx on loopback: maximum
    requests per second at one concurrency, latency at a fixed rate, and how
    closely the fixed rate is held.
+4. A fleet: site.yml cold on one sandbox cluster and on three (ctl.py up
+   --clusters 3, inventories/sandbox-fleet), forks 3: wall time ratio, tasks
+   per cluster, and the CPU the controller and the clusters used.
 
 Writes bench/results/latest.json and latest.md; keeps the history section of
 the previous latest.json and adds this run to it. Reports, never fails on a
@@ -35,6 +38,7 @@ import sandboxrun  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN = os.path.dirname(sys.executable)
 INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
+FLEET_INVENTORY = os.path.join(ROOT, "inventories", "sandbox-fleet")
 RESULTS = os.path.join(HERE, "results")
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -187,6 +191,71 @@ def whole_demo(work):
         "cold wall time within 1.5x of the script": out["ratios"]["cold_wall_collection_over_script"] <= 1.5,
     }
     return out
+
+
+# ---------------------------------------------------------------- 4. a fleet
+
+def process_cpu_s(pids):
+    """User + system CPU seconds the processes have used so far (/proc/PID/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5), counted from the field after comm)
+    return total / ticks
+
+
+def fleet_run(work, count):
+    """site.yml cold on ``count`` fresh sandbox clusters, forks 3: wall, tasks per cluster, CPU seconds."""
+    state_dir = os.path.join(work, "fleet-%d" % count)
+    subprocess.run([sys.executable, sandboxrun.CTL, "--state-dir", state_dir, "up", "--clusters", str(count)],
+                   check=True, timeout=300, capture_output=True)
+    try:
+        with open(os.path.join(state_dir, "state.json")) as handle:
+            pids = list(json.load(handle)["pids"].values())
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"))
+        env.pop("PYTHONPATH", None)
+        if count == 1:
+            inventory, env["SANDBOX_STATE_DIR"] = INVENTORY, state_dir
+        else:
+            inventory, env["SANDBOX_FLEET_DIR"] = FLEET_INVENTORY, state_dir
+            env.pop("SANDBOX_STATE_DIR", None)
+        sandbox_cpu = process_cpu_s(pids)
+        before = os.times()
+        proc, wall = run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "--forks", "3",
+                          os.path.join(ROOT, "playbooks", "site.yml"), "-e", "mesh_fleet_summary_dir=" + state_dir],
+                         env=env)
+        after = os.times()
+        if proc.returncode != 0:
+            raise RuntimeError("site.yml on %d cluster(s) failed:\n%s" % (count, proc.stdout[-3000:]))
+        data = json.loads(proc.stdout[proc.stdout.find("{"):])
+        per_host = {}
+        for play in data.get("plays", []):
+            for task in play.get("tasks", []):
+                for host, result in task.get("hosts", {}).items():
+                    if not result.get("skipped"):
+                        per_host[host] = per_host.get(host, 0) + 1
+        controller = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+        return {"clusters": count, "wall_s": round(wall, 2), "tasks_per_cluster": per_host,
+                "controller_cpu_s": round(controller, 1), "sandbox_cpu_s": round(process_cpu_s(pids) - sandbox_cpu, 1),
+                "changed": {h: s.get("changed") for h, s in data.get("stats", {}).items()}}
+    finally:
+        sandboxrun.stop(state_dir)
+
+
+def fleet(work):
+    one, three = fleet_run(work, 1), fleet_run(work, 3)
+    cores = os.cpu_count() or 1
+    busy = (three["controller_cpu_s"] + three["sandbox_cpu_s"]) / three["wall_s"]
+    return {"one": one, "three": three, "ratios": {
+        "wall_three_over_one": ratio(three["wall_s"], one["wall_s"]),
+        "controller_cpu_three_over_one": ratio(three["controller_cpu_s"], one["controller_cpu_s"]),
+        "cores_busy_with_three": round(busy, 2), "cores": cores}}
 
 
 # ---------------------------------------------------------------- 2. sidecar_info at scale
@@ -473,6 +542,9 @@ def history_entry(results, label):
     side = results.get("sidecar_info")
     if side:
         entry["sidecar_ms_per_pod"] = side["ms_per_pod"]
+    fl = results.get("fleet")
+    if fl:
+        entry["fleet_3_over_1"] = fl["ratios"]["wall_three_over_one"]
     tr = results.get("traffic")
     if tr:
         entry["probe_max_rps"] = tr["max"]["probe"]["rps"]
@@ -525,6 +597,21 @@ def explain(results):
                          "with Go's scheduler in between, reports p50 %.2f ms and p99 %.2f ms."
                          % (r["fixed_p50_probe_over_wrk"], r["fixed_p99_probe_over_wrk"],
                             tr["fixed"]["hey"]["p50_ms"], tr["fixed"]["hey"]["p99_ms"]))
+    fl = results.get("fleet")
+    if fl:
+        one, three, r = fl["one"], fl["three"], fl["ratios"]
+        notes.append(
+            "Three clusters took %.2fx the wall time of one (%.1f s and %.1f s, forks 3). The play does the same "
+            "tasks on each cluster (%s), so the controller's CPU grew %.2fx (%.0f s and %.0f s): each task is an "
+            "Ansible worker and, for most, a Python module process - CPU work, not waiting. With the three clusters' "
+            "own processes (%.0f s) the run kept %.2f of the machine's %d cores busy: on %d cores three clusters "
+            "cannot take less than about %.0f s, however many forks; with a core per fork the ratio would approach "
+            "1 plus the summary's few tasks."
+            % (r["wall_three_over_one"], one["wall_s"], three["wall_s"],
+               ", ".join("%s %d" % kv for kv in sorted(three["tasks_per_cluster"].items())),
+               r["controller_cpu_three_over_one"] or 0, one["controller_cpu_s"], three["controller_cpu_s"],
+               three["sandbox_cpu_s"], r["cores_busy_with_three"], r["cores"], r["cores"],
+               (three["controller_cpu_s"] + three["sandbox_cpu_s"]) / max(r["cores"], 1)))
     return notes
 
 
@@ -567,6 +654,15 @@ def markdown(results):
         out += ["%.3f ms per pod on top of %.0f ms fixed (least squares over the sizes)." % (
             side["ms_per_pod"], side["fixed_ms"]), ""]
         out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in side["targets"].items()]), ""]
+    fl = results.get("fleet")
+    if fl:
+        out += ["## A fleet: site.yml on one and on three clusters (forks 3)", ""]
+        rows = [[r["clusters"], r["wall_s"], ", ".join("%s %d" % kv for kv in sorted(r["tasks_per_cluster"].items())),
+                 r["controller_cpu_s"], r["sandbox_cpu_s"], ", ".join("%s %s" % kv for kv in sorted(r["changed"].items()))]
+                for r in (fl["one"], fl["three"])]
+        out += [table(["clusters", "wall s", "tasks per cluster", "controller CPU s", "clusters' CPU s", "changed"],
+                      rows), ""]
+        out += [table(["ratio", "value"], [[k.replace("_", " "), v] for k, v in fl["ratios"].items()]), ""]
     tr = results.get("traffic")
     if tr:
         out += ["## traffic_probe beside hey and wrk", "",
@@ -585,14 +681,15 @@ def markdown(results):
         out += ["## What the numbers say", ""] + ["- " + n for n in notes] + [""]
     out += ["## History", ""]
     keys = ["when", "label", "commit", "site_cold_s", "site_warm_s", "script_cold_s", "site_warm_reads",
-            "site_warm_writes", "site_cold_tasks", "sidecar_ms_per_pod", "probe_max_rps", "probe_over_hey"]
+            "site_warm_writes", "site_cold_tasks", "sidecar_ms_per_pod", "probe_max_rps", "probe_over_hey",
+            "fleet_3_over_1"]
     out += [table(keys, [[h.get(k) for k in keys] for h in results["history"]]), ""]
     return "\n".join(out)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["demo", "sidecar_info", "traffic"], action="append")
+    parser.add_argument("--only", choices=["demo", "sidecar_info", "traffic", "fleet"], action="append")
     parser.add_argument("--label", default="make bench")
     parser.add_argument("--sizes", default="10,100,1000,5000")
     parser.add_argument("--seconds", type=int, default=5)
@@ -600,7 +697,7 @@ def main():
     parser.add_argument("--qps", type=int, default=400)
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args()
-    parts = args.only or ["demo", "sidecar_info", "traffic"]
+    parts = args.only or ["demo", "sidecar_info", "traffic", "fleet"]
     os.makedirs(args.output, exist_ok=True)
     latest = os.path.join(args.output, "latest.json")
     previous = {}
@@ -620,9 +717,12 @@ def main():
         if "traffic" in parts:
             print("bench: traffic_probe, hey and wrk against nginx", flush=True)
             results["traffic"] = traffic(work, args.seconds, args.concurrency, args.qps)
+        if "fleet" in parts:
+            print("bench: site.yml on one and on three sandbox clusters, forks 3", flush=True)
+            results["fleet"] = fleet(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for part in ("demo", "sidecar_info", "traffic"):
+    for part in ("demo", "sidecar_info", "traffic", "fleet"):
         if part not in results and part in previous:
             results[part] = previous[part]  # a partial run keeps the other parts' last numbers
     results["history"] = previous.get("history", []) + [history_entry(results, args.label)]

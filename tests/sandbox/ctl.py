@@ -3,6 +3,8 @@
     python tests/sandbox/ctl.py up [--state-dir .sandbox]
     source .sandbox/env        # KUBECONFIG, AWS endpoint and credentials, istioctl on PATH
     python tests/sandbox/ctl.py status | faults '{"error_rate": 0.1}' | reset | down
+    python tests/sandbox/ctl.py --state-dir .sandbox-fleet up --clusters 3    # a fleet: demo-1 .. demo-3
+    python tests/sandbox/ctl.py --state-dir .sandbox-fleet/clusters/demo-2 faults '{"istioctl_fail_install": true}'
 
 ``up`` is a no-op when the sandbox already runs; a state directory left by
 a killed run is detected and replaced. ``down`` stops only the processes
@@ -113,6 +115,10 @@ class State(object):
             return False
         if not all(_alive(pid) for pid in data.get("pids", {}).values()):
             return False
+        if data.get("clusters"):
+            # a fleet: moto, and every member's API server
+            return _answers(data["aws_endpoint"] + "/moto-api/") and \
+                all(State(member).healthy() for member in data["clusters"].values())
         if not data.get("apiserver") or not data.get("aws_endpoint"):
             return False
         return _answers(data["apiserver"] + "/readyz", context=tls_context(self.dir)) and \
@@ -126,18 +132,24 @@ def _spawn(args, log_path, env=None):
 
 
 def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform", lb_mode="in-tree",
-       k8s_version=K8S_DEFAULT, storage="ebs-csi", plain_http=False):
-    """Start moto (behind the signature check), seed the EKS cluster's AWS side in the chosen flavour, then start
-    the cluster whose Nodes point at those instances and whose load balancers are made in that moto."""
+       k8s_version=K8S_DEFAULT, storage="ebs-csi", plain_http=False, clusters=1):
+    """Start moto (behind the signature check), seed each EKS cluster's AWS side in the chosen flavour, then start
+    the clusters whose Nodes point at those instances and whose load balancers are made in that moto.
+
+    One cluster (``demo``) lives in the state directory itself; ``clusters`` > 1 starts a fleet of independent
+    clusters ``demo-1`` .. ``demo-N`` in one AWS account (one moto), each with its own API server, process and state
+    directory ``clusters/NAME`` (kubeconfig with context NAME, faults, env), as a platform team's EKS clusters are."""
     if state.healthy():
         print("sandbox already up: source %s" % state.path("env"))
         return 0
     if os.path.isdir(state.dir):
         down(state, quiet=True)
-    os.makedirs(state.path("bin"), exist_ok=True)
+    os.makedirs(state.dir, exist_ok=True)
     python = sys.executable
     env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
     pids = {}
+    options = dict(faults=faults, istio_version=istio_version, flavour=flavour, lb_mode=lb_mode,
+                   k8s_version=k8s_version, storage=storage, plain_http=plain_http)
     try:
         moto_port = _free_port()
         # moto behind a check of every request's signature (sandbox/aws.py): a wrong key or secret is refused
@@ -150,44 +162,71 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
         aws_url = "http://127.0.0.1:%d" % moto_port
         state.write({"pids": pids, "state_dir": state.dir})
         _wait_until(lambda: _answers(aws_url + "/moto-api/"), "moto's AWS server", proc=moto)
-        aws = eks.seed(aws_url, access_key, secret_key, flavour=flavour, cluster=CLUSTER, version=k8s_version)
-        aws["lb_mode"] = lb_mode
-        with open(state.path("aws.json"), "w") as handle:
-            public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))
-            json.dump(dict(public, endpoint=aws_url), handle, indent=2)
-        tls = [] if plain_http else ["--tls-dir", state.dir]
-        for stale in ("ca.crt", "server.crt", "server.key", "tokens"):
-            if os.path.exists(state.path(stale)):
-                os.unlink(state.path(stale))
-        if not plain_http:
-            # HTTPS with the sandbox's own CA and tokens checked as EKS checks them (sandbox/eksauth.py); the
-            # static token stands for a ServiceAccount's, for clients given a host and a token
-            eksauth.make_certificates(state.dir)
-            with open(os.open(state.path("tokens"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
-                handle.write(secrets.token_urlsafe(32) + "\n")
-        cluster = _spawn([python, "-m", "sandbox.cluster", "--state-dir", state.dir, "--faults",
-                          json.dumps(faults or {}), "--aws", state.path("aws.json"), "--lb-mode", lb_mode,
-                          "--k8s-version", k8s_version, "--storage", storage] + tls,
-                         state.path("cluster.log"), dict(env, **keys))
-        pids["cluster"] = cluster.pid
-        state.write({"pids": pids, "state_dir": state.dir})
-        _wait_until(lambda: os.path.exists(state.path("apiserver.port")), "the API server", proc=cluster)
-        with open(state.path("apiserver.port")) as handle:
-            api_url = "%s://127.0.0.1:%s" % ("http" if plain_http else "https", handle.read().strip())
-        context = tls_context(state.dir)
-        _wait_until(lambda: _answers(api_url + "/readyz", context=context), "the API server", proc=cluster)
-        _write_files(state, api_url, aws_url, aws, istio_version)
-        _write_addons(state)
-        state.write({"pids": pids, "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir,
-                     "aws": aws, "kubernetes_version": k8s_version, "storage": storage,
-                     "istio_version": istio_version})
+        if clusters == 1:
+            data = _start_cluster(state, CLUSTER, "sandbox", aws_url, dict(env, **keys), pids, "cluster", **options)
+            state.write(data)
+        else:
+            members = {}
+            for number in range(1, clusters + 1):
+                name = "%s-%d" % (CLUSTER, number)
+                member = State(state.path("clusters", name))
+                # a member's own state.json names only its own process: the fleet's (this one) stops them all
+                data = _start_cluster(member, name, name, aws_url, dict(env, **keys), pids, "cluster-" + name,
+                                      **options)
+                member.write(dict(data, pids={"cluster": pids["cluster-" + name]}))
+                members[name] = member.dir
+                state.write({"pids": pids, "state_dir": state.dir, "clusters": members})
+            state.write({"pids": pids, "aws_endpoint": aws_url, "state_dir": state.dir, "clusters": members})
     except Exception:
         for pid in pids.values():
             _stop_pid(pid)
         raise
-    print("sandbox up (%s, Kubernetes %s, load balancers: %s, storage: %s): API %s, AWS %s\nuse it: source %s"
-          % (flavour, k8s_version, lb_mode, storage, api_url, aws_url, state.path("env")))
+    names = sorted(state.read().get("clusters") or {})
+    print("sandbox up (%s, Kubernetes %s, load balancers: %s, storage: %s): AWS %s, %s"
+          % (flavour, k8s_version, lb_mode, storage, aws_url,
+             "clusters %s under %s" % (", ".join(names), state.path("clusters")) if names
+             else "API %s\nuse it: source %s" % (state.read()["apiserver"], state.path("env"))))
     return 0
+
+
+def _start_cluster(state, name, context, aws_url, env, pids, pid_name, faults=None, istio_version=None,
+                   flavour="terraform", lb_mode="in-tree", k8s_version=K8S_DEFAULT, storage="ebs-csi",
+                   plain_http=False):
+    """Seed one EKS cluster ``name`` in moto and start its process in ``state``'s directory; return its state."""
+    python = sys.executable
+    os.makedirs(state.path("bin"), exist_ok=True)
+    aws = eks.seed(aws_url, env["SANDBOX_AWS_ACCESS_KEY"], env["SANDBOX_AWS_SECRET_KEY"], flavour=flavour,
+                   cluster=name, version=k8s_version)
+    aws["lb_mode"] = lb_mode
+    with open(state.path("aws.json"), "w") as handle:
+        public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))
+        json.dump(dict(public, endpoint=aws_url), handle, indent=2)
+    tls = [] if plain_http else ["--tls-dir", state.dir]
+    for stale in ("ca.crt", "server.crt", "server.key", "tokens"):
+        if os.path.exists(state.path(stale)):
+            os.unlink(state.path(stale))
+    if not plain_http:
+        # HTTPS with the sandbox's own CA and tokens checked as EKS checks them (sandbox/eksauth.py); the
+        # static token stands for a ServiceAccount's, for clients given a host and a token
+        eksauth.make_certificates(state.dir)
+        with open(os.open(state.path("tokens"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    cluster = _spawn([python, "-m", "sandbox.cluster", "--state-dir", state.dir, "--faults",
+                      json.dumps(faults or {}), "--aws", state.path("aws.json"), "--lb-mode", lb_mode,
+                      "--k8s-version", k8s_version, "--storage", storage] + tls,
+                     state.path("cluster.log"), env)
+    pids[pid_name] = cluster.pid
+    _wait_until(lambda: os.path.exists(state.path("apiserver.port")), "the API server of %s" % name, proc=cluster)
+    with open(state.path("apiserver.port")) as handle:
+        api_url = "%s://127.0.0.1:%s" % ("http" if plain_http else "https", handle.read().strip())
+    context_ssl = tls_context(state.dir)
+    _wait_until(lambda: _answers(api_url + "/readyz", context=context_ssl), "the API server of %s" % name,
+                proc=cluster)
+    _write_files(state, api_url, aws_url, aws, istio_version, context)
+    _write_addons(state)
+    return {"pids": dict(pids), "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir, "aws": aws,
+            "kubernetes_version": k8s_version, "storage": storage, "istio_version": istio_version,
+            "context": context}
 
 
 def _write_addons(state):
@@ -204,7 +243,7 @@ def _write_addons(state):
     shutil.copyfile(upstream.path("1.30.3", "crds/gateway-api-crd.yaml"), state.path("gateway-api-crds.yaml"))
 
 
-def _write_files(state, api_url, aws_url, aws, istio_version):
+def _write_files(state, api_url, aws_url, aws, istio_version, context="sandbox"):
     cluster = {"server": api_url}
     user = {"token": "sandbox-token-not-a-secret"}  # a plain-HTTP sandbox takes any token
     if os.path.exists(state.path("ca.crt")):
@@ -221,10 +260,10 @@ def _write_files(state, api_url, aws_url, aws, istio_version):
                          "args": ["--region", REGION, "--cluster-name", aws["cluster"], "--output", "json"],
                          "interactiveMode": "Never", "provideClusterInfo": False}}
     kubeconfig = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "sandbox", "preferences": {},
-        "clusters": [{"name": "sandbox", "cluster": cluster}],
-        "users": [{"name": "sandbox-admin", "user": user}],
-        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox-admin"}}],
+        "apiVersion": "v1", "kind": "Config", "current-context": context, "preferences": {},
+        "clusters": [{"name": context, "cluster": cluster}],
+        "users": [{"name": context + "-admin", "user": user}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context + "-admin"}}],
     }
     with open(state.path("kubeconfig"), "w") as handle:
         json.dump(kubeconfig, handle, indent=2)
@@ -305,7 +344,7 @@ def status(state):
         print(json.dumps({"up": False, "state_dir": state.dir}))
         return 3
     report = {"up": state.healthy(), "state_dir": state.dir, "apiserver": data.get("apiserver"),
-              "aws_endpoint": data.get("aws_endpoint"),
+              "aws_endpoint": data.get("aws_endpoint"), "clusters": data.get("clusters"),
               "pids": {name: {"pid": pid, "alive": _alive(pid)} for name, pid in data.get("pids", {}).items()}}
     print(json.dumps(report, indent=2))
     return 0 if report["up"] else 3
@@ -315,6 +354,8 @@ def faults(state, values):
     data = state.read()
     if not data:
         raise SystemExit("the sandbox is not up")
+    if data.get("clusters"):
+        raise SystemExit("a fleet has a state directory per cluster: --state-dir %s" % state.path("clusters", "NAME"))
     request = urllib.request.Request(data["apiserver"] + "/sandbox/faults", data=json.dumps(values).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10, context=tls_context(state.dir)) as response:  # nosec
@@ -322,7 +363,17 @@ def faults(state, values):
     return 0
 
 
+def _clusters(value):
+    number = int(value)
+    if not 1 <= number <= 9:
+        raise argparse.ArgumentTypeError("expected 1 to 9 clusters, got %s" % value)
+    return number
+
+
 def _cluster_options(parser):
+    parser.add_argument("--clusters", type=_clusters, default=1,
+                        help="N > 1: a fleet of N independent clusters demo-1..demo-N in one AWS account, each in "
+                             "STATE_DIR/clusters/NAME (inventories/sandbox-fleet drives three)")
     parser.add_argument("--faults", default="{}", help="initial fault knobs, JSON")
     parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", upstream.TESTED[-1]),
                         help="version the istioctl stand-in reports and installs")
@@ -356,7 +407,7 @@ def main(argv=None):
         if args.command == "reset":
             down(state, quiet=True)
         return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode, args.k8s_version,
-                  args.storage, args.plain_http)
+                  args.storage, args.plain_http, args.clusters)
     if args.command == "down":
         return down(state)
     if args.command == "status":
