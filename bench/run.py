@@ -308,6 +308,25 @@ def module_peak_rss_mb(remote_tmp, env):
     return round(int(proc.stdout.split()[-1]) / 1024.0, 1)  # ru_maxrss is in KiB on Linux
 
 
+def in_process_costs(size):
+    """Seconds, in this process, for the parts of sidecar_info's work at ``size`` pods: parsing the LIST's JSON,
+    judging every pod (inspection.inspect_pod), and Ansible's exit_json masking of no_log values over the result
+    (remove_values, which it runs on every module result)."""
+    sys.path.insert(0, os.path.join(ROOT, "build", "collections"))
+    from ansible.module_utils.common.parameters import remove_values  # pylint: disable=import-outside-toplevel
+    from ansible_collections.istio_demo.mesh.plugins.module_utils import inspection  # pylint: disable=import-outside-toplevel
+    text = json.dumps({"items": [injected_pod("load", i) for i in range(size)]})
+    started = time.perf_counter()
+    pods = json.loads(text)["items"]
+    parsed = time.perf_counter()
+    reports = [inspection.inspect_pod(p, {}, True, ["injected", "init", "labels"]) for p in pods]
+    judged = time.perf_counter()
+    remove_values({"pods": reports, "summary": inspection.summarize(reports)[0]}, set())
+    masked = time.perf_counter()
+    return {"pods": size, "parse_s": round(parsed - started, 3), "judge_s": round(judged - parsed, 3),
+            "mask_s": round(masked - judged, 3)}
+
+
 def sidecar_scaling(work, sizes):
     state_dir = os.path.join(work, "pods")
     sandbox = sandboxrun.start(state_dir)
@@ -343,7 +362,11 @@ def sidecar_scaling(work, sizes):
             if result["summary"]["total"] != size:
                 raise RuntimeError("sidecar_info saw %s pods, expected %d" % (result["summary"]["total"], size))
             row = {"pods": size, "module_s": round(seconds, 3), "playbook_s": round(wall, 2)}
-            row.update(api_traffic(sandbox.requests()[start:]))
+            entries = sandbox.requests()[start:]
+            row.update(api_traffic(entries))
+            # the sandbox's own time answering them (its request log's ms: until the answer was ready to send): the
+            # part of module time a real API server, not the module, would spend
+            row["api_server_s"] = round(sum(e.get("ms") or 0 for e in entries) / 1000.0, 3)
             row["peak_rss_mb"] = module_peak_rss_mb(env["ANSIBLE_REMOTE_TMP"], env)
             if size:
                 rows.append(row)
@@ -354,9 +377,11 @@ def sidecar_scaling(work, sizes):
     mean_x, mean_y = statistics.mean(xs), statistics.mean(ys)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
     largest = max(rows, key=lambda r: r["pods"])
-    return {"rows": rows, "ms_per_pod": round(slope, 3), "fixed_ms": round(mean_y - slope * mean_x, 1),
+    return {"rows": rows, "in_process": in_process_costs(largest["pods"]), "ms_per_pod": round(slope, 3), "fixed_ms": round(mean_y - slope * mean_x, 1),
             "targets": {"requests constant in the number of pods": len({r["requests"] for r in rows}) == 1,
-                        "at most 2 s of module time at %d pods" % largest["pods"]: largest["module_s"] <= 2.0}}
+                        "at most 2 s of module time at %d pods" % largest["pods"]: largest["module_s"] <= 2.0,
+                        "at most 2 s at %d pods without the sandbox's answer time" % largest["pods"]:
+                            largest["module_s"] - largest["api_server_s"] <= 2.0}}
 
 
 # ---------------------------------------------------------------- 3. traffic_probe beside hey and wrk
@@ -510,7 +535,8 @@ def traffic(work, seconds, concurrency, qps):
     }
     r = out["ratios"]
     out["targets"] = {
-        "at least half of hey's throughput": r["max_rps_probe_over_hey"] >= 0.5,
+        "max rps at least hey's": r["max_rps_probe_over_hey"] >= 1.0,
+        "max rps at least 0.6 of wrk's": r["max_rps_probe_over_wrk"] >= 0.6,
         "fixed rate held within 2%": abs(r["fixed_rate_held_probe"] - 1) <= 0.02,
         # the probe must not add latency of its own: at most 20% above wrk's (below is better, not worse)
         "p50 at most 20% above wrk's at the same rate": r["fixed_p50_probe_over_wrk"] <= 1.2,
@@ -582,14 +608,26 @@ def explain(results):
     if side and not all(side["targets"].values()):
         largest = max(side["rows"], key=lambda r: r["pods"])
         notes.append("sidecar_info took %.2f s of module time at %d pods: %.0f ms fixed (the interpreter, Ansible's "
-                     "module start-up, the kubernetes client's import and discovery) and %.3f ms a pod."
-                     % (largest["module_s"], largest["pods"], side["fixed_ms"], side["ms_per_pod"]))
+                     "module start-up, the kubernetes client's import and discovery) and %.3f ms a pod. Of it, %.2f s "
+                     "was the sandbox's API server (Python) building the LIST's answer - time a real API server "
+                     "spends on its side too, but not the module's work. Measured alone at %d pods: parsing the "
+                     "JSON %.2f s, judging the pods %.2f s, and %.2f s for Ansible's exit_json walking the whole "
+                     "result to mask no_log values - the pods' reports are the module's answer, so that cost stays "
+                     "while they are returned."
+                     % (largest["module_s"], largest["pods"], side["fixed_ms"], side["ms_per_pod"],
+                        largest.get("api_server_s", 0), side["in_process"]["pods"], side["in_process"]["parse_s"],
+                        side["in_process"]["judge_s"], side["in_process"]["mask_s"]))
     tr = results.get("traffic")
     if tr:
         r = tr["ratios"]
-        if not tr["targets"]["at least half of hey's throughput"]:
-            notes.append("traffic_probe reached %.2f of hey's requests per second: Python threads share one "
-                         "interpreter lock, hey's goroutines use both cores." % r["max_rps_probe_over_hey"])
+        if not (tr["targets"]["max rps at least hey's"] and tr["targets"]["max rps at least 0.6 of wrk's"]):
+            notes.append("traffic_probe reached %.2f of hey's and %.2f of wrk's requests per second (%.0f, %.0f and "
+                         "%.0f): its %d connections are Python threads that share one interpreter lock, so it uses one "
+                         "core of %d while hey's goroutines and wrk's event-loop threads use them all (with nginx on "
+                         "the same cores). More requests per second would take several probe processes, and a merge "
+                         "of their samples that keeps the latency figures and the fixed rate as exact as they are."
+                         % (r["max_rps_probe_over_hey"], r["max_rps_probe_over_wrk"], tr["max"]["probe"]["rps"],
+                            tr["max"]["hey"]["rps"], tr["max"]["wrk"]["rps"], tr["concurrency"], os.cpu_count() or 1))
         if r["fixed_p50_probe_over_wrk"] < 0.8 or r["fixed_p99_probe_over_wrk"] < 0.8:
             notes.append("At the fixed rate traffic_probe reports lower latencies than wrk (p50 %.2fx, p99 %.2fx): it "
                          "times each exchange around the blocking socket calls of its own thread, while wrk's single "
@@ -648,9 +686,10 @@ def markdown(results):
     side = results.get("sidecar_info")
     if side:
         out += ["## sidecar_info at scale", ""]
-        out += [table(["pods", "module s", "playbook s", "API requests", "reads", "module peak RSS MiB"],
-                      [[r["pods"], r["module_s"], r["playbook_s"], r["requests"], r["reads"], r.get("peak_rss_mb")]
-                       for r in side["rows"]]), ""]
+        out += [table(["pods", "module s", "of it the sandbox answering s", "playbook s", "API requests", "reads",
+                       "module peak RSS MiB"],
+                      [[r["pods"], r["module_s"], r.get("api_server_s"), r["playbook_s"], r["requests"], r["reads"],
+                        r.get("peak_rss_mb")] for r in side["rows"]]), ""]
         out += ["%.3f ms per pod on top of %.0f ms fixed (least squares over the sizes)." % (
             side["ms_per_pod"], side["fixed_ms"]), ""]
         out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in side["targets"].items()]), ""]

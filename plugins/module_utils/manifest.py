@@ -19,7 +19,6 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import Mesh
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import connect
 from ansible_collections.kubernetes.core.plugins.module_utils.apply import annotate
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import ResourceTimeout
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import RESOURCE_PREDICATES, custom_condition, exists
 
@@ -205,7 +204,14 @@ def _send(module, service, prediction, obj, params, action):
     if why:
         return None, obj, prediction.would_create(module, obj, why)
     return resource, obj, (unchanged(service, resource, obj, params) or
-                           perform_action(service, copy.deepcopy(obj), action))
+                           _perform_action(service, copy.deepcopy(obj), action))
+
+
+def _perform_action(service, obj, action):
+    """kubernetes.core's create / apply / delete of one object. Imported here, not with the module: its runner
+    brings ansible's URL helpers and cryptography's x509 along (~0.1 s of every start of k8s_info, which reads)."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
+    return perform_action(service, obj, action)
 
 
 def check_wait(params):
