@@ -25,7 +25,7 @@ export ANSIBLE_NOCOLOR := 1
 
 SANDBOX := $(BIN)/python tests/sandbox/ctl.py
 
-.PHONY: docs suites fidelity graphviz reliability sandbox-up sandbox-down sandbox-status demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+.PHONY: docs suites fidelity graphviz reliability sandbox-up sandbox-down sandbox-status fleet-up fleet-down demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
@@ -53,6 +53,14 @@ sandbox-down:
 
 sandbox-status: setup
 	$(SANDBOX) status
+
+# A fleet of three sandbox clusters (demo-1 .. demo-3, one AWS account) for inventories/sandbox-fleet:
+#   ansible-playbook -i inventories/sandbox-fleet --forks 3 playbooks/site.yml
+fleet-up: setup
+	$(SANDBOX) --state-dir .sandbox-fleet up --clusters 3
+
+fleet-down:
+	@test -x $(BIN)/python && $(SANDBOX) --state-dir .sandbox-fleet down || rm -rf .sandbox-fleet
 
 lint: yamllint ansible-lint
 
@@ -156,6 +164,6 @@ build: setup
 	@mkdir -p $(BUILD)/dist
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist .
 
-clean: sandbox-down
+clean: sandbox-down fleet-down
 	rm -rf $(BUILD) .pytest_cache tests/output
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
