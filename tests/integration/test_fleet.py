@@ -79,8 +79,8 @@ def test_a_fleet_stands_up_with_one_failing_cluster_isolated_then_converges_veri
     for host in ("demo-1", "demo-3"):
         assert rows[host]["cluster"] == host and rows[host]["failure"] == "-", rows[host]
         assert rows[host]["Istio"] == "1.30.3" and rows[host]["revision"] == "default", rows[host]
-        injected, total = rows[host]["injected pods"].split("/")
-        assert injected == total and int(total) >= 4, rows[host]  # the apps' pods (2 versions x 2 replicas) and NGINX
+        in_mesh, total = rows[host]["pods in the mesh"].split("/")
+        assert in_mesh == total == "5", rows[host]  # the apps' pods (2 versions x 2 replicas) and NGINX's
         assert rows[host]["routes"] == "ingress /v1 ok, ingress /v2 ok, nginx /v1 ok, nginx /v2 ok", rows[host]
     # each cluster is its own: the others hold the mesh, the failed one no demo apps
     assert clusters["demo-1"].kubectl("get", "deploy", "-n", "my-app", "my-app-v1", check=False).returncode == 0
@@ -102,7 +102,7 @@ def test_a_fleet_stands_up_with_one_failing_cluster_isolated_then_converges_veri
         with open(os.path.join(str(tmp_path), host, "mesh-report.md")) as handle:
             assert "1.30.3" in handle.read()
     title, rows = summary(tmp_path, "verify")
-    assert "3 cluster(s), 0 failed" in title and rows["demo-3"]["injected pods"] == rows["demo-1"]["injected pods"]
+    assert "3 cluster(s), 0 failed" in title and rows["demo-3"]["pods in the mesh"] == "5/5"
 
     teardown = run(FLEET_INVENTORY, tmp_path, "teardown.yml", env=env)
     assert teardown.rc == 0, teardown.outline()
