@@ -95,15 +95,33 @@ def split_terms(selector):
 
 def parse_iptables(args):
     """The istio-iptables arguments of an init container, as fields."""
+    return _parsed_iptables(tuple(str(a) for a in args or ()))
+
+
+_IPTABLES_SEEN = {}
+
+
+def _parsed_iptables(items):
+    """The fields of one argument list, parsed once per distinct list: the pods of one workload (and usually of a
+    whole mesh) share their injector's arguments, so a large cluster has a handful of lists, not one per pod. The
+    dicts are shared between pods' reports, which are read, never changed."""
+    fields = _IPTABLES_SEEN.get(items)
+    if fields is None:
+        if len(_IPTABLES_SEEN) > 1024:
+            _IPTABLES_SEEN.clear()
+        fields = _IPTABLES_SEEN[items] = _parse_iptables(items)
+    return fields
+
+
+def _parse_iptables(items):
     fields = {"outbound_port": None, "inbound_port": None, "proxy_uid": None, "proxy_gid": None, "mode": None}
     for name in LIST_FIELDS:
         fields[name] = []
     fields["run_validation"] = False
     fields["skip_rule_apply"] = False
-    items = list(args or [])
     index = 0
     while index < len(items):
-        arg = str(items[index])
+        arg = items[index]
         name, has_value, inline = arg.partition("=")
         if name in IPTABLES_FLAGS:
             if has_value:
@@ -374,6 +392,8 @@ def inspect_cluster(module):
     reports = [inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require, ztunnels)
                for p in sorted(pods, key=lambda p: (p["metadata"].get("namespace"), p["metadata"]["name"]))]
     summary, violations = summarize(reports, missing)
+    if params.get("pods_reported") == "violating":
+        reports = [r for r in reports if r["violations"]]
     result = {"changed": False, "pods": reports, "summary": summary, "violations": violations,
               "missing_namespaces": missing, "injector_present": injector}
     if violations and params["fail_on_violation"]:

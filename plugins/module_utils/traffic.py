@@ -18,6 +18,7 @@ import base64
 import http.client
 import math
 import os
+import pickle
 import re
 import socket
 import ssl
@@ -581,6 +582,80 @@ def run_probe(target, spec, clock=time.monotonic, sleep=time.sleep):
     return samples, clock() - t0
 
 
+# as fast as possible, from this many requests (or any duration) on, the workers run in several processes
+PROCESS_MIN_REQUESTS = 500
+
+
+def process_count(spec):
+    """How many processes share the workers: one per core the probe may use (at most one per worker) when it sends
+    as fast as it can - Python threads share one interpreter lock, so one process keeps one core busy however many
+    workers it has. A fixed rate, a short run or one worker stay in one process."""
+    if spec.qps > 0 or spec.concurrency < 2 or not hasattr(os, "fork"):
+        return 1
+    if spec.requests is not None and spec.requests < PROCESS_MIN_REQUESTS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, spec.concurrency))
+
+
+def _share(total, parts, index):
+    """The ``index``-th of ``parts`` near-equal shares of ``total``."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def _child_spec(spec, processes, index):
+    child = ProbeSpec()
+    child.__dict__.update(spec.__dict__)
+    child.concurrency = _share(spec.concurrency, processes, index)
+    if spec.requests is not None:
+        child.requests = _share(spec.requests, processes, index)
+    return child
+
+
+def run_probe_processes(target, spec, processes):
+    """``run_probe`` with the workers spread over ``processes`` forked processes, each timing its own exchanges
+    exactly as ``run_probe`` does; their samples come back through a pipe and are merged. Returns (samples, wall
+    seconds from the first fork to the last process's end - the monotonic clock is the machine's, so the
+    processes' times compare)."""
+    t0 = time.monotonic()
+    children = []
+    for index in range(processes):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: probe, send the samples back, leave without running the parent's exit handlers
+            status = 0
+            try:
+                os.close(read_end)
+                samples, dummy = run_probe(target, _child_spec(spec, processes, index))
+                answer = (time.monotonic(), [(s.start, s.latency, s.status, s.error, s.detail, s.server, s.key)
+                                             for s in samples])
+            except BaseException as exc:  # reported by the parent, with what went wrong
+                answer, status = "%s: %s" % (type(exc).__name__, exc), 1
+            try:
+                with os.fdopen(write_end, "wb") as pipe:
+                    pipe.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        children.append((pid, read_end))
+    samples, ends, failures = [], [], []
+    for pid, read_end in children:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        dummy, status = os.waitpid(pid, 0)
+        answer = pickle.loads(data) if data else "it ended with status %d and sent nothing" % status
+        if status != 0 or not isinstance(answer, tuple):
+            failures.append(str(answer))
+            continue
+        ends.append(answer[0])
+        samples.extend(Sample(start, latency, status=code, error=error, detail=detail, server=server, key=key)
+                       for start, latency, code, error, detail, server, key in answer[1])
+    if failures:
+        raise MeshError("traffic probe: %d of %d probe processes failed: %s" % (
+            len(failures), processes, "; ".join(failures)))
+    return samples, max(ends) - t0
+
+
 def percentile(sorted_values, pct):
     """Exact nearest-rank percentile of already sorted values."""
     if not sorted_values:
@@ -733,9 +808,15 @@ def probe(target, spec, clock=time.monotonic, ready_timeout=0, ready_server=None
         if not wait["ready"]:
             report = summarize([], 0.0, spec, target.display_url)
             report["wait"] = wait
+            report["processes"] = 0
             return report
-    samples, wall = run_probe(target, spec, clock=clock)
+    processes = process_count(spec) if clock is time.monotonic else 1
+    if processes > 1:
+        samples, wall = run_probe_processes(target, spec, processes)
+    else:
+        samples, wall = run_probe(target, spec, clock=clock)
     report = summarize(samples, wall, spec, target.display_url)
+    report["processes"] = processes
     if wait is not None:
         report["wait"] = wait
     return report

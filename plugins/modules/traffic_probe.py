@@ -81,6 +81,10 @@ options:
     description:
       - Number of workers sending requests at the same time, each over its own keep-alive
         connection (1 to 512).
+      - With O(qps=0) and a run of 500 requests or more (or a O(duration)), the workers are spread over
+        one process per CPU core the module may use (RV(processes)): Python threads share one interpreter
+        lock, so one process keeps one core busy however many workers it runs. Each exchange is timed the
+        same way in every process and the samples are merged into one report.
     type: int
     default: 1
   timeout:
@@ -344,6 +348,15 @@ concurrency:
   returned: always
   type: int
   sample: 4
+processes:
+  description:
+    - How many processes ran the workers - more than one only as fast as possible (O(qps=0)) over 500
+      requests or more or a O(duration), one per CPU core and at most one per worker; C(0) when the target
+      was not ready and nothing was measured.
+  returned: always
+  type: int
+  sample: 2
+  version_added: 0.3.0
 errors:
   description:
     - Transport failures counted by kind - C(timeout), C(connection_refused), C(dns), C(tls),

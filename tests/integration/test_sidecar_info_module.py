@@ -65,6 +65,19 @@ def test_injected_and_uninjected_namespaces(sandbox, tmp_path, mesh):
     assert not [e for e in sandbox.requests()[before:] if e["verb"] != "GET"]
 
 
+def test_pods_reported_violating_lists_only_the_pods_that_need_attention(sandbox, tmp_path, mesh):
+    options = dict(namespace=["si-mesh", "si-plain"], require=["injected", "ready"])
+    run = run_playbook(tmp_path, [task("every", **options), task("needed", pods_reported="violating", **options)],
+                       env=sandbox.env)
+    assert run.rc == 0, run.stdout[-3000:]
+    every, needed = run.result("every"), run.result("needed")
+    assert len(every["pods"]) == 5
+    # the same judgement over every pod; only the list is cut to the pods with a violation
+    assert needed["summary"] == every["summary"] and needed["violations"] == every["violations"]
+    assert needed["pods"] == [p for p in every["pods"] if p["violations"]]
+    assert sorted(p["namespace"] for p in needed["pods"]) == ["si-plain", "si-plain"]
+
+
 def test_one_list_per_namespace_whatever_the_pod_count(sandbox, tmp_path, mesh):
     sandbox.kubectl("scale", "deploy/my-app-v1", "-n", "si-plain", "--replicas=12")
     sandbox.kubectl("rollout", "status", "deploy/my-app-v1", "-n", "si-plain", "--timeout=30s")
@@ -94,6 +107,7 @@ def test_fail_on_violation_lists_every_violating_pod(sandbox, tmp_path, mesh):
     (dict(label_selector="app in (x"), "label_selector='app in (x' is invalid"),
     (dict(field_selector="spec.image=x"), "uses 'spec.image'"),
     (dict(require=["sidecar"]), "require"),
+    (dict(pods_reported="some"), "pods_reported must be one of: all, violating, got: some"),
 ])
 def test_bad_input_fails_before_any_request(sandbox, tmp_path, options, expected):
     before = len(sandbox.requests())

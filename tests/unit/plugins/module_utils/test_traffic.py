@@ -1,5 +1,7 @@
 """The probe engine against real HTTP servers on loopback."""
 
+import os
+
 import pytest
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
@@ -204,6 +206,39 @@ def test_concurrency_is_real(server):
     report = run(url, requests=8, concurrency=4)
     assert report["status_codes"] == {"200": 8}
     assert seen.peak == 4
+
+
+def test_as_fast_as_possible_the_workers_share_the_cores_and_every_request_is_counted_once(server):
+    url, seen = server(httpservers.slow_answer(0.01))
+    report = run(url, requests=600, concurrency=4)
+    assert report["processes"] == min(len(os.sched_getaffinity(0)), 4)
+    assert seen.count == 600 and seen.peak == 4
+    assert report["requests"] == 600 and report["status_codes"] == {"200": 600}
+    lat = report["latency_ms"]
+    assert 10.0 <= lat["min"] <= lat["p50"] <= lat["p99"] <= lat["max"]
+
+
+@pytest.mark.parametrize("options", [
+    dict(requests=600, qps=100, concurrency=4),  # a fixed rate: one clock decides when each request is due
+    dict(requests=10, concurrency=4),  # too short to be worth a process
+    dict(requests=600, concurrency=1),
+])
+def test_a_fixed_rate_a_short_run_or_one_worker_stays_in_one_process(options):
+    assert traffic.process_count(validate_spec(**options)) == 1
+
+
+def test_a_failed_probe_process_fails_the_probe_naming_what_went_wrong(server, monkeypatch):
+    url, seen = server(httpservers.ok_answer)
+
+    def broken(target, spec, clock=None):
+        raise RuntimeError("no sockets left")
+
+    monkeypatch.setattr(traffic, "run_probe", broken)  # inherited by the forked processes
+    with pytest.raises(traffic.MeshError) as info:
+        traffic.run_probe_processes(traffic.url_target(url), validate_spec(requests=600, concurrency=2), 2)
+    assert str(info.value) == ("traffic probe: 2 of 2 probe processes failed: RuntimeError: no sockets left; "
+                               "RuntimeError: no sockets left")
+    assert seen.count == 0
 
 
 def test_headers_method_body_and_url_credentials_are_sent(server):
