@@ -1,9 +1,12 @@
 """make bench: the collection measured beside what a user would otherwise do.
 
 1. site.yml cold and warm on a fresh sandbox, and the shell-script baseline
-   (bench/baseline.sh) cold and warm on another fresh sandbox: wall time,
-   tasks, API reads and writes (the sandbox's request log), time per role.
-2. sidecar_info at 10, 100, 1000 and 5000 pods: wall time and API requests.
+   (bench/baseline.sh) cold and warm on another fresh sandbox, twice each
+   (the round with the lower cold time kept): wall time, tasks, API reads
+   and writes (the sandbox's request log), time per role.
+2. sidecar_info at 10, 100, 1000 and 5000 pods, listing every pod and only
+   the violating ones: task time, the module's process alone, the sandbox's
+   share, API requests, peak memory.
 3. traffic_probe beside hey and wrk against nginx on loopback: maximum
    requests per second at one concurrency, latency at a fixed rate, and how
    closely the fixed rate is held.
@@ -35,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import sandboxrun  # noqa: E402  pylint: disable=wrong-import-position
+from playbook import playbook_invocation  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN = os.path.dirname(sys.executable)
 INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
@@ -152,29 +156,46 @@ def script_run(sandbox, manifests, label):
     return report
 
 
-def whole_demo(work):
-    out = {}
-    state_dir = os.path.join(work, "site")
+def site_round(work, index):
+    """site.yml cold then warm on a fresh sandbox."""
+    state_dir = os.path.join(work, "site-%d" % index)
     sandbox = sandboxrun.start(state_dir)
     try:
-        out["site_cold"] = site_run(sandbox, "cold")
-        out["site_warm"] = site_run(sandbox, "warm")
+        return site_run(sandbox, "cold"), site_run(sandbox, "warm")
     finally:
         sandboxrun.stop(state_dir)
-    state_dir = os.path.join(work, "script")
+
+
+def script_round(work, index):
+    """The script cold then warm on a fresh sandbox, from the manifests the roles render."""
+    state_dir = os.path.join(work, "script-%d" % index)
     sandbox = sandboxrun.start(state_dir)
     try:
-        manifests = os.path.join(work, "manifests")
+        manifests = os.path.join(work, "manifests-%d" % index)
         os.makedirs(manifests, exist_ok=True)
         render = [os.path.join(BIN, "ansible-playbook"), "-i", INVENTORY, os.path.join(HERE, "render.yml"),
                   "-e", "bench_dir=" + manifests]
         proc, _elapsed = run(render, env=dict(ansible_env(sandbox), ANSIBLE_STDOUT_CALLBACK="default"))
         if proc.returncode != 0:
             raise RuntimeError("render.yml failed:\n" + proc.stdout[-2000:])
-        out["script_cold"] = script_run(sandbox, manifests, "cold")
-        out["script_warm"] = script_run(sandbox, manifests, "warm")
+        return script_run(sandbox, manifests, "cold"), script_run(sandbox, manifests, "warm")
     finally:
         sandboxrun.stop(state_dir)
+
+
+def whole_demo(work, rounds=2):
+    """site.yml and the script, each ``rounds`` times on fresh sandboxes, alternating; for each, the round with the
+    lower cold time is kept (one machine's noise moved the script's cold time by a third between runs), and every
+    round's cold time is listed."""
+    out = {}
+    sites, scripts = [], []
+    for index in range(rounds):
+        sites.append(site_round(work, index))
+        scripts.append(script_round(work, index))
+    out["site_cold"], out["site_warm"] = min(sites, key=lambda pair: pair[0]["wall_s"])
+    out["script_cold"], out["script_warm"] = min(scripts, key=lambda pair: pair[0]["wall_s"])
+    out["cold_rounds_s"] = {"site": [pair[0]["wall_s"] for pair in sites],
+                            "script": [pair[0]["wall_s"] for pair in scripts]}
     cold, warm = out["site_cold"], out["site_warm"]
     managed = max(cold["objects_applied"], 1)
     out["ratios"] = {
@@ -217,19 +238,13 @@ def fleet_run(work, count):
     try:
         with open(os.path.join(state_dir, "state.json")) as handle:
             pids = list(json.load(handle)["pids"].values())
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"))
-        env.pop("PYTHONPATH", None)
-        if count == 1:
-            inventory, env["SANDBOX_STATE_DIR"] = INVENTORY, state_dir
-        else:
-            inventory, env["SANDBOX_FLEET_DIR"] = FLEET_INVENTORY, state_dir
-            env.pop("SANDBOX_STATE_DIR", None)
+        argv, env = playbook_invocation(
+            "site.yml", INVENTORY if count == 1 else FLEET_INVENTORY, "--forks", "3",
+            "-e", "mesh_fleet_summary_dir=" + state_dir,
+            env={"SANDBOX_STATE_DIR" if count == 1 else "SANDBOX_FLEET_DIR": state_dir})
         sandbox_cpu = process_cpu_s(pids)
         before = os.times()
-        proc, wall = run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "--forks", "3",
-                          os.path.join(ROOT, "playbooks", "site.yml"), "-e", "mesh_fleet_summary_dir=" + state_dir],
-                         env=env)
+        proc, wall = run(argv, env=env)
         after = os.times()
         if proc.returncode != 0:
             raise RuntimeError("site.yml on %d cluster(s) failed:\n%s" % (count, proc.stdout[-3000:]))
@@ -699,6 +714,11 @@ def markdown(results):
         out += [table(["run", "wall s", "tasks", "API requests", "object reads", "watches", "writes",
                        "probe requests via service proxy"], rows), ""]
         out += [table(["ratio", "value"], [[k.replace("_", " "), v] for k, v in demo["ratios"].items()]), ""]
+        if demo.get("cold_rounds_s"):
+            out += ["Each was run %d times on fresh sandboxes, alternating; the table keeps the round with the lower "
+                    "cold time. Cold times of every round: site.yml %s s, the script %s s." % (
+                        len(demo["cold_rounds_s"]["site"]), ", ".join(str(v) for v in demo["cold_rounds_s"]["site"]),
+                        ", ".join(str(v) for v in demo["cold_rounds_s"]["script"])), ""]
         out += ["Objects applied by the roles: %d. Time per role, cold / warm (s):" % demo["site_cold"]["objects_applied"], ""]
         roles = sorted(set(demo["site_cold"]["per_role_s"]) | set(demo["site_warm"]["per_role_s"]))
         per_role = [[r, demo["site_cold"]["per_role_s"].get(r), demo["site_warm"]["per_role_s"].get(r)] for r in roles]

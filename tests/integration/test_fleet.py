@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import sandboxrun
-from playbook import REPO_COLLECTIONS, PlaybookRun
+from playbook import PlaybookRun, playbook_invocation
 
 pytestmark = pytest.mark.minutes(4)
 
@@ -38,16 +38,11 @@ def fleet(tmp_path_factory):
 
 def run(inventory, tmp_path, name, *extra, env=None):
     """ansible-playbook NAME across the inventory's hosts with forks 3, its reports under tmp_path."""
-    run_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-                   ANSIBLE_COLLECTIONS_PATH=REPO_COLLECTIONS, **(env or {}))
-    run_env.pop("PYTHONPATH", None)
-    run_env.pop("SANDBOX_STATE_DIR", None)
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
-                           "--forks", "3", os.path.join(ROOT, "playbooks", name),
-                           "-e", "mesh_fleet_summary_dir=%s" % tmp_path,
-                           "-e", "mesh_report_dir=%s/{{ inventory_hostname }}" % tmp_path] + list(extra),
-                          env=run_env, capture_output=True, text=True, timeout=1200, check=False, cwd=str(tmp_path))
-    return PlaybookRun(proc)
+    argv, run_env = playbook_invocation(name, inventory, "--forks", "3",
+                                        "-e", "mesh_fleet_summary_dir=%s" % tmp_path,
+                                        "-e", "mesh_report_dir=%s/{{ inventory_hostname }}" % tmp_path, *extra, env=env)
+    return PlaybookRun(subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=1200, check=False,
+                                      cwd=str(tmp_path)))
 
 
 def summary(tmp_path, playbook):

@@ -77,15 +77,25 @@ def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def playbook_invocation(name, inventory, *extra, env=None):
+    """(argv, environment) that run the collection's playbook ``name`` (under playbooks/) on ``inventory`` as a user
+    would: the json callback, this Python for the modules, the repository's collections and not this process's
+    PYTHONPATH or sandbox; ``env`` adds to the environment (SANDBOX_STATE_DIR for the single sandbox)."""
+    run_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+                   ANSIBLE_COLLECTIONS_PATH=REPO_COLLECTIONS)
+    run_env.pop("PYTHONPATH", None)
+    run_env.pop("SANDBOX_STATE_DIR", None)
+    run_env.update(env or {})
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
+            os.path.join(ROOT, "playbooks", name)] + list(extra)
+    return argv, run_env
+
+
 def collection_playbook(sandbox, tmp_path, name, *extra):
     """Run one of the collection's playbooks with the sandbox inventory; return (rc, stats, process)."""
-    env = dict(os.environ, SANDBOX_STATE_DIR=sandbox.state_dir, ANSIBLE_STDOUT_CALLBACK="json",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_COLLECTIONS_PATH=REPO_COLLECTIONS)
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
-                           os.path.join(ROOT, "inventories", "sandbox"), os.path.join(ROOT, "playbooks", name)]
-                          + list(extra), env=env, capture_output=True, text=True, timeout=900, check=False,
-                          cwd=str(tmp_path))
+    argv, env = playbook_invocation(name, os.path.join(ROOT, "inventories", "sandbox"), *extra,
+                                    env={"SANDBOX_STATE_DIR": sandbox.state_dir})
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False, cwd=str(tmp_path))
     return proc.returncode, PlaybookRun(proc).data.get("stats", {}).get("localhost", {}), proc
 
 
