@@ -495,7 +495,8 @@ def probe(work, url, seconds, concurrency, qps=None):
     if proc.returncode != 0:
         raise RuntimeError("traffic_probe failed: %s" % result.get("msg"))
     return {"rps": result["rps"], "requests": result["requests"], "success_ratio": result["success_ratio"],
-            "p50_ms": result["latency_ms"]["p50"], "p99_ms": result["latency_ms"]["p99"]}
+            "p50_ms": result["latency_ms"]["p50"], "p99_ms": result["latency_ms"]["p99"],
+            "processes": result["processes"]}
 
 
 def hey(url, seconds, concurrency, qps=None):
@@ -667,12 +668,12 @@ def explain(results):
         r = tr["ratios"]
         if not (tr["targets"]["max rps at least hey's"] and tr["targets"]["max rps at least 0.6 of wrk's"]):
             notes.append("traffic_probe reached %.2f of hey's and %.2f of wrk's requests per second (%.0f, %.0f and "
-                         "%.0f): its %d connections are Python threads that share one interpreter lock, so it uses one "
-                         "core of %d while hey's goroutines and wrk's event-loop threads use them all (with nginx on "
-                         "the same cores). More requests per second would take several probe processes, and a merge "
-                         "of their samples that keeps the latency figures and the fixed rate as exact as they are."
+                         "%.0f): its %d workers ran in %d process(es), one per core of %d, each a Python interpreter "
+                         "parsing every answer, beside nginx on the same cores; hey's goroutines and wrk's event loops "
+                         "spend less CPU a request."
                          % (r["max_rps_probe_over_hey"], r["max_rps_probe_over_wrk"], tr["max"]["probe"]["rps"],
-                            tr["max"]["hey"]["rps"], tr["max"]["wrk"]["rps"], tr["concurrency"], os.cpu_count() or 1))
+                            tr["max"]["hey"]["rps"], tr["max"]["wrk"]["rps"], tr["concurrency"],
+                            tr["max"]["probe"].get("processes") or 1, os.cpu_count() or 1))
         if r["fixed_p50_probe_over_wrk"] < 0.8 or r["fixed_p99_probe_over_wrk"] < 0.8:
             notes.append("At the fixed rate traffic_probe reports lower latencies than wrk (p50 %.2fx, p99 %.2fx): it "
                          "times each exchange around the blocking socket calls of its own thread, while wrk's single "
@@ -770,6 +771,10 @@ def markdown(results):
                 r = tr[mode][tool]
                 rows.append([mode, tool, r["rps"], r["requests"], r["p50_ms"], r["p99_ms"]])
         out += [table(["run", "tool", "requests/s", "requests", "p50 ms", "p99 ms"], rows), ""]
+        if tr["max"]["probe"].get("processes"):
+            out += ["traffic_probe ran its %d workers in %d process(es) as fast as possible and in %d at the fixed "
+                    "rate." % (tr["concurrency"], tr["max"]["probe"]["processes"],
+                               tr["fixed"]["probe"]["processes"]), ""]
         out += [table(["ratio", "value"], [[k.replace("_", " "), v] for k, v in tr["ratios"].items()]), ""]
         out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in tr["targets"].items()]), ""]
     notes = explain(results) + results.get("notes", [])

@@ -82,7 +82,7 @@ options:
       - Number of workers sending requests at the same time, each over its own keep-alive
         connection (1 to 512).
       - With O(qps=0) and a run of 500 requests or more (or a O(duration)), the workers are spread over
-        one process per CPU core the module may use (RV(processes)): Python threads share one interpreter
+        one process per CPU core the module may use (RV(processes)), since Python threads share one interpreter
         lock, so one process keeps one core busy however many workers it runs. Each exchange is timed the
         same way in every process and the samples are merged into one report.
     type: int
