@@ -20,6 +20,7 @@ import math
 import os
 import pickle
 import re
+import signal
 import socket
 import ssl
 import threading
@@ -620,8 +621,12 @@ def run_probe_processes(target, spec, processes):
     t0 = time.monotonic()
     children = []
     for index in range(processes):
-        read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+        except OSError as exc:  # no process or pipe left: stop the ones started, and say so
+            _stop(children)
+            raise MeshError("traffic probe: cannot start probe process %d of %d: %s" % (index + 1, processes, exc))
         if pid == 0:  # the child: probe, send the samples back, leave without running the parent's exit handlers
             status = 0
             try:
@@ -643,7 +648,10 @@ def run_probe_processes(target, spec, processes):
         with os.fdopen(read_end, "rb") as pipe:
             data = pipe.read()
         dummy, status = os.waitpid(pid, 0)
-        answer = pickle.loads(data) if data else "it ended with status %d and sent nothing" % status
+        try:
+            answer = pickle.loads(data) if data else "it ended with status %d and sent nothing" % status
+        except Exception:  # cut short: the process was killed while it wrote
+            answer = "it ended with status %d and sent an incomplete answer" % status
         if status != 0 or not isinstance(answer, tuple):
             failures.append(str(answer))
             continue
@@ -654,6 +662,17 @@ def run_probe_processes(target, spec, processes):
         raise MeshError("traffic probe: %d of %d probe processes failed: %s" % (
             len(failures), processes, "; ".join(failures)))
     return samples, max(ends) - t0
+
+
+def _stop(children):
+    """End the probe processes started so far and reap them."""
+    for pid, read_end in children:
+        os.close(read_end)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:  # already gone
+            pass
+        os.waitpid(pid, 0)
 
 
 def percentile(sorted_values, pct):

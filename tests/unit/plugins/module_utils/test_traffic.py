@@ -241,6 +241,26 @@ def test_a_failed_probe_process_fails_the_probe_naming_what_went_wrong(server, m
     assert seen.count == 0
 
 
+def test_a_probe_process_that_cannot_start_stops_the_ones_started(server, monkeypatch):
+    url, seen = server(httpservers.ok_answer)
+    forks = []
+    real_fork = traffic.os.fork
+
+    def fork_once():
+        if forks:
+            raise OSError(11, "Resource temporarily unavailable")
+        forks.append(real_fork())
+        return forks[-1]
+
+    monkeypatch.setattr(traffic.os, "fork", fork_once)
+    with pytest.raises(traffic.MeshError) as info:
+        traffic.run_probe_processes(traffic.url_target(url), validate_spec(duration=30, concurrency=2), 2)
+    assert str(info.value) == ("traffic probe: cannot start probe process 2 of 2: [Errno 11] Resource temporarily "
+                               "unavailable")
+    with pytest.raises(ChildProcessError):  # the first one was stopped and reaped, not left probing for 30 s
+        os.waitpid(forks[0], os.WNOHANG)
+
+
 def test_headers_method_body_and_url_credentials_are_sent(server):
     url, seen = server(httpservers.ok_answer)
     target_url = url.replace("http://", "http://probe:s3cret@") + "/v2?x=1"
