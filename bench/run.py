@@ -407,14 +407,22 @@ def sidecar_scaling(work, sizes):
     mean_x, mean_y = statistics.mean(xs), statistics.mean(ys)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
     largest = max(rows, key=lambda r: r["pods"])
-    brief = largest["violating"]
-    return {"rows": rows, "in_process": in_process_costs(largest["pods"]), "ms_per_pod": round(slope, 3), "fixed_ms": round(mean_y - slope * mean_x, 1),
-            "targets": {"requests constant in the number of pods": len({r["requests"] for r in rows}) == 1,
-                        "at most 2 s of module time at %d pods" % largest["pods"]: largest["module_s"] <= 2.0,
-                        "at most 2 s at %d pods without the sandbox's answer time" % largest["pods"]:
-                            largest["module_s"] - largest["api_server_s"] <= 2.0,
-                        "at most 2 s at %d pods listing only the violating pods" % largest["pods"]:
-                            brief["module_s"] <= 2.0}}
+    return {"rows": rows, "in_process": in_process_costs(largest["pods"]), "ms_per_pod": round(slope, 3),
+            "fixed_ms": round(mean_y - slope * mean_x, 1), "targets": sidecar_targets(rows)}
+
+
+def sidecar_targets(rows):
+    """The issue's target (at most 2 s of module time at the largest size), for both ways of listing the pods, with
+    and without the sandbox's own time answering the LIST - which a real API server spends on its side, not the
+    module."""
+    largest = max(rows, key=lambda r: r["pods"])
+    targets = {"requests constant in the number of pods": len({r["requests"] for r in rows}) == 1}
+    for label, row in (("every pod listed", largest), ("only violating pods listed", largest.get("violating"))):
+        if row:
+            targets["at most 2 s of module time at %d pods, %s" % (largest["pods"], label)] = row["module_s"] <= 2.0
+            targets["at most 2 s at %d pods, %s, without the sandbox's answer time" % (largest["pods"], label)] = (
+                row["module_s"] - row["api_server_s"] <= 2.0)
+    return targets
 
 
 # ---------------------------------------------------------------- 3. traffic_probe beside hey and wrk
@@ -618,6 +626,19 @@ def table(headers, rows):
     return "\n".join(lines)
 
 
+def module_floor(results):
+    """A sentence on what one module process costs before any work: sidecar_info's payload at its smallest size,
+    run alone (this run's sidecar part), when measured."""
+    rows = (results.get("sidecar_info") or {}).get("rows") or []
+    timed = [r for r in rows if r.get("process_s")]
+    if not timed:
+        return ""
+    small = min(timed, key=lambda r: r["pods"])
+    return (" One module process alone - sidecar_info at %d pods, the interpreter, Ansible's module start-up, the "
+            "kubernetes client's import and three requests - took %.2f s in this run; %d of the warm run's tasks start "
+            "one." % (small["pods"], small["process_s"], results["demo"]["site_warm"]["module_tasks"]))
+
+
 def explain(results):
     """Sentences, with this run's numbers, for every target not met and what stands in its way."""
     notes = []
@@ -640,8 +661,16 @@ def explain(results):
                max(cold["wall_s"] / 2 - (warm["wall_s"] - warm["module_s"]), 0) / max(warm["module_tasks"], 1),
                warm["reads"]))
     if demo and not demo["targets"]["cold wall time within 1.5x of the script"]:
-        notes.append("Cold site.yml took %.1fx the script's time: %d tasks against the script's handful of commands."
-                     % (demo["ratios"]["cold_wall_collection_over_script"], demo["site_cold"]["tasks"]))
+        cold, warm, script = demo["site_cold"], demo["site_warm"], demo["script_cold"]
+        budget = 1.5 * script["wall_s"] - (cold["wall_s"] - warm["wall_s"])
+        notes.append(
+            "Cold site.yml took %.2fx the script's time (%.1f s and %.1f s). The warm run, which changes nothing, "
+            "shows what the %d tasks cost on their own: %.1f s; the cold run adds %.1f s of work on the cluster "
+            "(the install, the rollouts, the waits), which the script does too. For cold to be 1.5x the script, the "
+            "tasks' own cost would have to fall to %.1f s, %.2f s a task.%s"
+            % (demo["ratios"]["cold_wall_collection_over_script"], cold["wall_s"], script["wall_s"], warm["tasks"],
+               warm["wall_s"], cold["wall_s"] - warm["wall_s"], max(budget, 0), max(budget, 0) / max(warm["tasks"], 1),
+               module_floor(results)))
     side = results.get("sidecar_info")
     if side and not side["targets"]["requests constant in the number of pods"]:
         notes.append("sidecar_info's requests were %s at %s pods." % (
@@ -657,12 +686,13 @@ def explain(results):
                      "task are the controller's (reading the %d pods' reports back, tagging and registering them). "
                      "Both grow with the returned reports, about 1 KiB a pod: with pods_reported=violating (every "
                      "pod judged the same, only those with a violation listed) the task took %.2f s, %.2f s of it "
-                     "the sandbox answering."
+                     "the sandbox answering (%.2f s without)."
                      % (largest["module_s"], largest["pods"], side["fixed_ms"], side["ms_per_pod"],
                         largest.get("api_server_s", 0), side["in_process"]["pods"], side["in_process"]["parse_s"],
                         side["in_process"]["judge_s"], side["in_process"]["mask_s"], largest["process_s"],
                         largest["module_s"] - largest["process_s"], largest["pods"],
-                        largest["violating"]["module_s"], largest["violating"]["api_server_s"]))
+                        largest["violating"]["module_s"], largest["violating"]["api_server_s"],
+                        largest["violating"]["module_s"] - largest["violating"]["api_server_s"]))
     tr = results.get("traffic")
     if tr:
         r = tr["ratios"]
