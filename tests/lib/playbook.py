@@ -105,5 +105,8 @@ def verify_report(sandbox, tmp_path, *extra):
     rc, dummy_stats, proc = collection_playbook(sandbox, tmp_path, "verify.yml", "-e",
                                                 "mesh_report_dir=" + str(tmp_path), *extra)
     report = os.path.join(str(tmp_path), "mesh-report.md")
-    text = open(report).read() if os.path.exists(report) else ""  # pylint: disable=consider-using-with
+    text = ""
+    if os.path.exists(report):
+        with open(report) as handle:
+            text = handle.read()
     return rc, text, PlaybookRun(proc)
