@@ -9,6 +9,11 @@ What real Istio does (istio/istio 1.30, cni/pkg/nodeagent and cni/pkg/util/podut
   pod to the ztunnel on that node; it then patches the pod's annotation ``ambient.istio.io/redirection`` to
   ``enabled`` (``pending`` while the redirection is set but no ztunnel took the pod) through ``pods/status``, and
   removes it when the pod leaves ambient.
+- On a pod's update it acts on the pod as it is now, not as the event showed it (cni/pkg/nodeagent/informers.go,
+  reconcilePod: "The pod data in the event may be stale"): an enrolled pod that ended (phase Succeeded or Failed, a
+  Job's pod) is taken out of the mesh and its annotation removed; a pod that should be in ambient but has no IP yet
+  is left until it has one (never un-enrolled for it); an enrolled pod that should stay is left alone, and a
+  ``pending`` one is taken again. Only the agent on the pod's own node acts: without one, nothing changes.
 
 The sandbox's controllers call ``reconcile`` for a pod, a namespace, or every namespace (a ztunnel or node agent pod
 came or went)."""
@@ -48,15 +53,6 @@ class NodeAgent(object):
         return [p for p in pods if (p["metadata"].get("labels") or {}).get(app_label) == value and _ready(p)
                 and not p["metadata"].get("deletionTimestamp")]
 
-    def state_for(self, pod, namespace_labels, agents, ztunnels):
-        """The redirection annotation the pod should carry: "enabled", "pending" or None."""
-        if not wants_ambient(pod, namespace_labels) or not (pod.get("status") or {}).get("podIP"):
-            return None
-        node = (pod.get("spec") or {}).get("nodeName")
-        if node not in agents:
-            return None  # no node agent on that node: nothing sets the redirection up
-        return "enabled" if node in ztunnels else "pending"
-
     def _nodes(self):
         agents = set(p["spec"].get("nodeName") for p in self._system_pods("k8s-app", "istio-cni-node"))
         ztunnels = set(p["spec"].get("nodeName") for p in self._system_pods("app", "ztunnel"))
@@ -77,12 +73,15 @@ class NodeAgent(object):
                 self._enrol(pod, ns_labels, agents, ztunnels)
 
     def reconcile_pod(self, pod):
-        """One pod that was created, started or changed."""
+        """One pod that was created, started or changed (``pod`` as an event showed it: it is read again)."""
         labels = pod["metadata"].get("labels") or {}
         if pod["metadata"].get("namespace") == "istio-system" and (
                 labels.get("app") == "ztunnel" or labels.get("k8s-app") == "istio-cni-node"):
             self.reconcile()  # a ztunnel or node agent came, went or became ready: every pod of its node may change
             return
+        pod = self.api.find(self.kind("", "v1", "pods"), pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if pod is None:
+            return  # gone since: its deletion is no update
         ns = self.api.find(self.kind("", "v1", "namespaces"), None, pod["metadata"]["namespace"])
         ns_labels = (ns or {}).get("metadata", {}).get("labels") or {}
         if not wants_ambient(pod, ns_labels) and REDIRECTION not in (pod["metadata"].get("annotations") or {}):
@@ -97,17 +96,34 @@ class NodeAgent(object):
         if not wants_ambient(pod, ns_labels):
             return None
         agents, ztunnels = self._nodes()
-        placed = dict(pod, spec=dict(pod.get("spec") or {}, nodeName=node), status={"podIP": pod_ip})
-        return self.state_for(placed, ns_labels, agents, ztunnels)
+        if node not in agents or not pod_ip:
+            return None  # no node agent on that node: nothing sets the redirection up
+        return "enabled" if node in ztunnels else "pending"
+
+    @staticmethod
+    def _update_for(pod, ns_labels, agents, ztunnels):
+        """What the node agent does on an update of ``pod``: (True, annotation value or None to remove it), or
+        (False, None) when it changes nothing (informers.go, reconcilePod, EventUpdate)."""
+        node = (pod.get("spec") or {}).get("nodeName")
+        if pod["metadata"].get("deletionTimestamp") or node not in agents:
+            return False, None  # a pod being deleted is let go on its deletion; no agent on the node, no action
+        current = (pod["metadata"].get("annotations") or {}).get(REDIRECTION)
+        enrolled, partly = current == "enabled", current == "pending"
+        wanted = wants_ambient(pod, ns_labels)
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return (True, None) if enrolled or partly else (False, None)  # an ended pod leaves the mesh
+        if enrolled == wanted and not partly:
+            return False, None  # an enrolled pod stays while its node's ztunnel restarts (snapshot on reconnect)
+        if not wanted:
+            return True, None
+        if not (pod.get("status") or {}).get("podIP"):
+            return False, None  # no IP yet: taken once it has one
+        value = "enabled" if node in ztunnels else "pending"
+        return value != current, value
 
     def _enrol(self, pod, ns_labels, agents, ztunnels):
-        if pod["metadata"].get("deletionTimestamp"):
-            return
-        wanted = self.state_for(pod, ns_labels, agents, ztunnels)
-        current = (pod["metadata"].get("annotations") or {}).get(REDIRECTION)
-        if wanted == current or (current == "enabled" and wanted == "pending"):
-            # an enrolled pod stays enrolled while its node's ztunnel restarts: the new ztunnel gets it again from
-            # the node agent's snapshot
+        act, wanted = self._update_for(pod, ns_labels, agents, ztunnels)
+        if not act:
             return
         # a merge patch of pods/status, as the node agent sends it (AnnotateEnrolledPod, AnnotateUnenrollPod)
         patch = '{"metadata":{"annotations":{"%s":%s}}}' % (REDIRECTION, '"%s"' % wanted if wanted else "null")

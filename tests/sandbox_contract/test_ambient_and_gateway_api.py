@@ -72,6 +72,20 @@ def redirection_becomes(cluster, namespace, name, value, deadline=30.0):
     return True
 
 
+def annotation_history(cluster, namespace, name, since):
+    """The pod's redirection annotation in each version since resourceVersion ``since``, a repeat shown once (a
+    watch from ``since``, ended by the server after a second)."""
+    status, body = cluster.api_get("/api/v1/namespaces/%s/pods?watch=true&fieldSelector=metadata.name%%3D%s"
+                                   "&resourceVersion=%s&timeoutSeconds=1" % (namespace, name, since))
+    assert status == 200, body
+    history = []
+    for line in filter(str.strip, body.splitlines()):
+        value = redirection(json.loads(line)["object"])
+        if not history or history[-1] != value:
+            history.append(value)
+    return history
+
+
 def finished(cluster, namespace, name, deadline=30.0):
     end = time.time() + deadline
     while True:
@@ -148,8 +162,15 @@ def test_strict_mtls_through_ztunnel_refuses_plaintext_and_admits_ambient_caller
     try:
         code, message, dummy = curl_from(ambient, "plain", "plaintext", "http://hello.amb/")
         assert code == 56 and "Connection reset by peer" in message
-        code, message, pod = curl_from(ambient, "amb", "enrolled", "http://hello.amb/")
-        assert (code, redirection(pod)) == (0, "enabled"), message
+        since = json.loads(ambient.api_get("/api/v1/namespaces/amb/pods")[1])["metadata"]["resourceVersion"]
+        # under STRICT only a caller in the mesh is answered: the enrolled client was redirected to its ztunnel
+        code, message, dummy = curl_from(ambient, "amb", "enrolled", "http://hello.amb/")
+        assert code == 0, message
+        # a pod that ended leaves the mesh: the node agent takes its annotation off (informers.go, reconcilePod)
+        assert redirection_becomes(ambient, "amb", "enrolled", None)
+        # and every version of the pod on the way: created bare, enrolled as its network came up (never let go on
+        # an update the agent saw late), let go once it ended
+        assert annotation_history(ambient, "amb", "enrolled", since) == [None, "enabled", None]
     finally:
         ambient.kubectl("delete", "peerauthentication", "default", "-n", "amb")
 
