@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import sandboxrun  # noqa: E402  pylint: disable=wrong-import-position
-from playbook import playbook_invocation  # noqa: E402  pylint: disable=wrong-import-position
+from playbook import ansible_environment, local_play_argv, playbook_invocation  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN = os.path.dirname(sys.executable)
 INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
@@ -53,20 +53,6 @@ def run(command, env=None, timeout=1200, cwd=None):
     started = time.monotonic()
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd)
     return proc, time.monotonic() - started
-
-
-def ansible_env(sandbox):
-    env = dict(sandbox.env)
-    env.update({
-        "ANSIBLE_STDOUT_CALLBACK": "json",
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-        "SANDBOX_STATE_DIR": sandbox.state_dir,
-    })
-    env.pop("PYTHONPATH", None)
-    return env
 
 
 def api_traffic(entries):
@@ -122,8 +108,9 @@ def ratio(a, b):
 
 def site_run(sandbox, label):
     start = len(sandbox.requests())
-    proc, wall = run([os.path.join(BIN, "ansible-playbook"), "-i", INVENTORY,
-                      os.path.join(ROOT, "playbooks", "site.yml")], env=ansible_env(sandbox))
+    argv, env = playbook_invocation("site.yml", INVENTORY, env={"SANDBOX_STATE_DIR": sandbox.state_dir},
+                                    base=sandbox.env)
+    proc, wall = run(argv, env=env)
     if proc.returncode != 0:
         raise RuntimeError("site.yml (%s) failed:\n%s" % (label, proc.stdout[-3000:] + proc.stderr[-2000:]))
     data = json.loads(proc.stdout[proc.stdout.find("{"):])
@@ -173,9 +160,10 @@ def script_round(work, index):
     try:
         manifests = os.path.join(work, "manifests-%d" % index)
         os.makedirs(manifests, exist_ok=True)
-        render = [os.path.join(BIN, "ansible-playbook"), "-i", INVENTORY, os.path.join(HERE, "render.yml"),
-                  "-e", "bench_dir=" + manifests]
-        proc, _elapsed = run(render, env=dict(ansible_env(sandbox), ANSIBLE_STDOUT_CALLBACK="default"))
+        render, env = playbook_invocation(os.path.join(HERE, "render.yml"), INVENTORY, "-e", "bench_dir=" + manifests,
+                                          env={"SANDBOX_STATE_DIR": sandbox.state_dir,
+                                               "ANSIBLE_STDOUT_CALLBACK": "default"}, base=sandbox.env)
+        proc, _elapsed = run(render, env=env)
         if proc.returncode != 0:
             raise RuntimeError("render.yml failed:\n" + proc.stdout[-2000:])
         return script_run(sandbox, manifests, "cold"), script_run(sandbox, manifests, "warm")
@@ -338,7 +326,7 @@ def sidecar_run(sandbox, work, namespace, size, env, reported):
         json.dump(play, handle)
     start = len(sandbox.requests())
     env = dict(env, ANSIBLE_REMOTE_TMP=os.path.join(work, "remote-%d-%s" % (size, reported)))
-    proc, wall = run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", path], env=env)
+    proc, wall = run(local_play_argv(path), env=env)
     if proc.returncode != 0:
         raise RuntimeError("sidecar_info at %d pods failed:\n%s" % (size, proc.stdout[-2000:]))
     data = json.loads(proc.stdout[proc.stdout.find("{"):])
@@ -383,8 +371,8 @@ def sidecar_scaling(work, sizes):
     sandbox = sandboxrun.start(state_dir)
     rows = []
     try:
-        env = ansible_env(sandbox)
-        env["ANSIBLE_KEEP_REMOTE_FILES"] = "1"
+        # the sandbox's kubeconfig; each task's AnsiballZ payload kept, to run it again alone
+        env = ansible_environment({"ANSIBLE_KEEP_REMOTE_FILES": "1"}, base=sandbox.env)
         # one run first, so that every measured run finds the client's API discovery cache as a second run would
         sizes = [0] + list(sizes)
         for size in sizes:
@@ -494,10 +482,7 @@ def probe(work, url, seconds, concurrency, qps=None):
     path = os.path.join(work, "probe.yml")
     with open(path, "w") as handle:
         json.dump(play, handle)
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"), ANSIBLE_LOCALHOST_WARNING="0")
-    env.pop("PYTHONPATH", None)
-    proc, _elapsed = run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", path], env=env)
+    proc, _elapsed = run(local_play_argv(path), env=ansible_environment())
     data = json.loads(proc.stdout[proc.stdout.find("{"):])
     result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
     if proc.returncode != 0:

@@ -93,23 +93,17 @@ def split_terms(selector):
     return terms
 
 
-def parse_iptables(args):
-    """The istio-iptables arguments of an init container, as fields."""
-    return _parsed_iptables(tuple(str(a) for a in args or ()))
-
-
-_IPTABLES_SEEN = {}
-
-
-def _parsed_iptables(items):
-    """The fields of one argument list, parsed once per distinct list: the pods of one workload (and usually of a
-    whole mesh) share their injector's arguments, so a large cluster has a handful of lists, not one per pod. The
-    dicts are shared between pods' reports, which are read, never changed."""
-    fields = _IPTABLES_SEEN.get(items)
+def parse_iptables(args, seen=None):
+    """The istio-iptables arguments of an init container, as fields. ``seen``: a dict the caller keeps for one
+    inspection, so each distinct argument list is parsed once - the pods of one workload (and usually of a whole
+    mesh) share their injector's arguments, so a large cluster has a handful of lists, not one per pod. The fields
+    are then shared between pods' reports, which are read, never changed."""
+    items = tuple(str(a) for a in args or ())
+    if seen is None:
+        return _parse_iptables(items)
+    fields = seen.get(items)
     if fields is None:
-        if len(_IPTABLES_SEEN) > 1024:
-            _IPTABLES_SEEN.clear()
-        fields = _IPTABLES_SEEN[items] = _parse_iptables(items)
+        fields = seen[items] = _parse_iptables(items)
     return fields
 
 
@@ -166,7 +160,8 @@ def _waiting(status):
     return None
 
 
-def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("injected",), ztunnels=None):
+def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("injected",), ztunnels=None,
+                iptables_seen=None):
     """One pod's injection facts and violations, in words a person can act on. ``ztunnels``: {node: whether a
     ready ztunnel runs there}, read when ambient is required."""
     meta = pod.get("metadata") or {}
@@ -209,7 +204,7 @@ def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("inj
     info["in_mesh"] = info["injected"] or info["ambient"]["redirection"] == "enabled"
     if init is not None:
         info["init"] = {"name": init.get("name"), "image": init.get("image"),
-                        "iptables": parse_iptables(init.get("args") or init.get("command"))}
+                        "iptables": parse_iptables(init.get("args") or init.get("command"), iptables_seen)}
     who = "pod %s in %s" % (name, namespace)
     violations = info["violations"]
     if "injected" in require and proxy is None:
@@ -389,7 +384,8 @@ def inspect_cluster(module):
         raise
     except Exception as exc:  # the API's own error (403, 401, unreachable) in its words
         raise K8sConnectionError("cannot list pods: %s" % getattr(exc, "summary", lambda: exc)())
-    reports = [inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require, ztunnels)
+    seen = {}
+    reports = [inspect_pod(p, ns_labels.get(p["metadata"].get("namespace")), injector, require, ztunnels, seen)
                for p in sorted(pods, key=lambda p: (p["metadata"].get("namespace"), p["metadata"]["name"]))]
     summary, violations = summarize(reports, missing)
     if params.get("pods_reported") == "violating":

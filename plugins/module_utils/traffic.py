@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import copy
 import http.client
 import math
 import os
@@ -605,8 +606,7 @@ def _share(total, parts, index):
 
 
 def _child_spec(spec, processes, index):
-    child = ProbeSpec()
-    child.__dict__.update(spec.__dict__)
+    child = copy.copy(spec)
     child.concurrency = _share(spec.concurrency, processes, index)
     if spec.requests is not None:
         child.requests = _share(spec.requests, processes, index)
@@ -819,21 +819,23 @@ def await_ready(target, spec, timeout, clock=time.monotonic, sleep=time.sleep, r
         worker.close()
 
 
-def probe(target, spec, clock=time.monotonic, ready_timeout=0, ready_server=None):
-    """Run the probe and return its report; with ``ready_timeout`` wait for the target first (report: ``wait``)."""
+def probe(target, spec, ready_timeout=0, ready_server=None, processes=None):
+    """Run the probe and return its report; with ``ready_timeout`` wait for the target first (report: ``wait``).
+    ``processes``: how many processes share the workers (None: ``process_count(spec)``)."""
     wait = None
     if ready_timeout:
-        wait = await_ready(target, spec, ready_timeout, clock=clock, ready_server=ready_server)
+        wait = await_ready(target, spec, ready_timeout, ready_server=ready_server)
         if not wait["ready"]:
             report = summarize([], 0.0, spec, target.display_url)
             report["wait"] = wait
             report["processes"] = 0
             return report
-    processes = process_count(spec) if clock is time.monotonic else 1
+    if processes is None:
+        processes = process_count(spec)
     if processes > 1:
         samples, wall = run_probe_processes(target, spec, processes)
     else:
-        samples, wall = run_probe(target, spec, clock=clock)
+        samples, wall = run_probe(target, spec)
     report = summarize(samples, wall, spec, target.display_url)
     report["processes"] = processes
     if wait is not None:

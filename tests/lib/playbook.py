@@ -46,6 +46,32 @@ class PlaybookRun(object):
         return "\n".join(lines) or self.stdout[-3000:]
 
 
+def ansible_environment(env=None, base=None, collections_path=None):
+    """The environment ansible-playbook runs in, as a user's would: ``base`` (this process's environment when None)
+    with the json callback, this Python for the modules and the repository's collections (or
+    ``collections_path``), no colour or localhost warnings, and neither this process's PYTHONPATH nor its sandbox;
+    ``env`` adds to it (SANDBOX_STATE_DIR for the single sandbox)."""
+    run_env = dict(os.environ if base is None else base)
+    run_env.update({
+        "ANSIBLE_STDOUT_CALLBACK": "json",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_COLLECTIONS_PATH": collections_path or REPO_COLLECTIONS,
+    })
+    run_env.pop("PYTHONPATH", None)
+    run_env.pop("SANDBOX_STATE_DIR", None)
+    run_env.update(env or {})
+    return run_env
+
+
+def local_play_argv(path, *extra):
+    """ansible-playbook's argv for the play file ``path`` on localhost, without an inventory file."""
+    return [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
+            path] + list(extra)
+
+
 def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None, verbosity=0, environment=None):
     """Write ``tasks`` into a localhost play under ``tmp_path`` and run it (``environment``: the play's)."""
     play = [{"name": "test", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
@@ -54,19 +80,8 @@ def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None
     path = os.path.join(str(tmp_path), "play.yml")
     with open(path, "w") as handle:
         yaml.safe_dump(play, handle, sort_keys=False)
-    run_env = dict(os.environ)
-    run_env.update({
-        "ANSIBLE_STDOUT_CALLBACK": "json",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-    })
-    run_env["ANSIBLE_COLLECTIONS_PATH"] = collections_path or REPO_COLLECTIONS
-    run_env.pop("PYTHONPATH", None)
-    run_env.update(env or {})
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
-               "-c", "local", path] + list(extra_args)
+    run_env = ansible_environment(env, collections_path=collections_path)
+    command = local_play_argv(path, *extra_args)
     if verbosity:
         command.append("-" + "v" * verbosity)
     proc = subprocess.run(command, cwd=str(tmp_path), env=run_env, capture_output=True, text=True, check=False,
@@ -77,18 +92,12 @@ def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def playbook_invocation(name, inventory, *extra, env=None):
-    """(argv, environment) that run the collection's playbook ``name`` (under playbooks/) on ``inventory`` as a user
-    would: the json callback, this Python for the modules, the repository's collections and not this process's
-    PYTHONPATH or sandbox; ``env`` adds to the environment (SANDBOX_STATE_DIR for the single sandbox)."""
-    run_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-                   ANSIBLE_COLLECTIONS_PATH=REPO_COLLECTIONS)
-    run_env.pop("PYTHONPATH", None)
-    run_env.pop("SANDBOX_STATE_DIR", None)
-    run_env.update(env or {})
+def playbook_invocation(name, inventory, *extra, env=None, base=None):
+    """(argv, environment) that run the collection's playbook ``name`` (under playbooks/, or a path) on
+    ``inventory`` as a user would (``ansible_environment(env, base)``)."""
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
             os.path.join(ROOT, "playbooks", name)] + list(extra)
-    return argv, run_env
+    return argv, ansible_environment(env, base)
 
 
 def collection_playbook(sandbox, tmp_path, name, *extra):

@@ -110,6 +110,16 @@ def test_iptables_arguments(args, field, value):
     assert inspection.parse_iptables(args)[field] == value
 
 
+def test_one_inspection_parses_each_distinct_argument_list_once():
+    seen = {}
+    args = ["istio-iptables", "-p", "15001", "-o", "3306"]
+    first = inspection.parse_iptables(args, seen)
+    assert inspection.parse_iptables(list(args), seen) is first  # another pod of the workload: the same fields
+    other = inspection.parse_iptables(args[:-1] + ["5432"], seen)
+    assert (first["exclude_outbound_ports"], other["exclude_outbound_ports"]) == (["3306"], ["5432"])
+    assert inspection.parse_iptables(args) is not first  # nothing is kept beyond the caller's inspection
+
+
 @pytest.mark.parametrize("namespaces, labels, fields, expected", [
     (["My_App"], None, None, "namespace='My_App' is invalid"),
     (["my-app"], "app==", None, None),
