@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -94,3 +95,38 @@ def test_anonymous_requests_see_only_health_and_version(sandbox):
     assert urllib.request  # the same request with the cluster's token is served
     assert sandbox.api_get("/api/v1/namespaces")[0] == 200
     assert os.path.exists(os.path.join(sandbox.state_dir, "ca.crt"))
+
+
+def token_query(credential):
+    """The presigned request's parameters inside an ExecCredential's token, without its time and signature."""
+    encoded = credential["status"]["token"][len(eksauth.PREFIX):]
+    url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    return dict((k, v) for k, v in query.items() if k not in ("X-Amz-Date", "X-Amz-Signature"))
+
+
+@pytest.mark.parametrize("session_token", [None, "FQoGZXIvYXdzEPT//////////wEaDEXAMPLE"])
+def test_keys_from_the_environment_sign_the_token_as_botocore_signs_it(sandbox, tmp_path, monkeypatch, session_token):
+    """The stand-in signs with the environment's keys itself and with botocore otherwise (a profile): both tokens
+    are the same request, and the API server's check (botocore's SigV4) takes both."""
+    key, secret, cluster = (sandbox.state["aws"][k] for k in ("access_key", "secret_key", "cluster"))
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    if session_token:
+        monkeypatch.setenv("AWS_SESSION_TOKEN", session_token)
+    from_env = eksauth.get_token(cluster, "us-east-1")
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n%s" % (
+        key, secret, "aws_session_token = %s\n" % session_token if session_token else ""))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    from_botocore = eksauth.get_token(cluster, "us-east-1")
+    assert token_query(from_env) == token_query(from_botocore)
+    assert token_query(from_env).get("X-Amz-Security-Token") == session_token
+    for credential in (from_env, from_botocore):
+        assert eksauth.check_token(credential["status"]["token"], cluster, key, secret) == (key, None)
+    assert eksauth.check_token(from_env["status"]["token"], "another-cluster", key, secret)[0] is None
