@@ -38,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import sandboxrun  # noqa: E402  pylint: disable=wrong-import-position
-from playbook import ansible_environment, local_play_argv, playbook_invocation  # noqa: E402  pylint: disable=wrong-import-position
+from playbook import (  # noqa: E402  pylint: disable=wrong-import-position
+    ansible_environment, local_play_argv, playbook_invocation)
 
 BIN = os.path.dirname(sys.executable)
 INVENTORY = os.path.join(ROOT, "inventories", "sandbox")
