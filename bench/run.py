@@ -23,6 +23,7 @@ import argparse
 import concurrent.futures
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -262,6 +263,70 @@ def fleet(work):
         "cores_busy_with_three": round(busy, 2), "cores": cores}}
 
 
+# ---------------------------------------------------------------- 1b. what one task costs before any work
+
+FLOOR_TASKS = 10
+
+
+def floor_play(namespace):
+    """Three kinds of task, FLOOR_TASKS of each, one after the other: a controller-only task (set_fact), Ansible's
+    own module that does nothing (ping: Ansible's cost for any module task - the worker, the AnsiballZ payload, the
+    interpreter, Ansible's module start-up and exit) and the collection's k8s_info reading one Namespace (the same
+    plus the kubernetes client, the kubeconfig and one GET)."""
+    tasks = []
+    for index in range(FLOOR_TASKS):
+        tasks.append({"name": "set_fact %d" % index, "ansible.builtin.set_fact": {"bench_fact": index}})
+    for index in range(FLOOR_TASKS):
+        tasks.append({"name": "ping %d" % index, "ansible.builtin.ping": {}})
+    for index in range(FLOOR_TASKS):
+        tasks.append({"name": "k8s_info %d" % index,
+                      "istio_demo.mesh.k8s_info": {"kind": "Namespace", "name": namespace}})
+    return [{"name": "bench floor", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+
+
+def median_run(argv, env, times=5):
+    """The median wall seconds of ``times`` runs of ``argv``."""
+    walls = []
+    for dummy in range(times):
+        proc, wall = run(argv, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed:\n%s" % (" ".join(argv), proc.stderr[-2000:]))
+        walls.append(wall)
+    return statistics.median(walls)
+
+
+def floors(work):
+    """The median seconds of a controller-only task, of Ansible's ping and of the collection's k8s_info (one GET),
+    and of importing the kubernetes client (kubernetes.config and kubernetes.dynamic, what kubernetes.core's client
+    loads) beyond an empty interpreter's start - on a sandbox of its own."""
+    state_dir = os.path.join(work, "floor")
+    sandbox = sandboxrun.start(state_dir)
+    try:
+        path = os.path.join(work, "floor.yml")
+        with open(path, "w") as handle:
+            json.dump(floor_play("default"), handle)
+        env = ansible_environment(base=sandbox.env)
+        proc, dummy = run(local_play_argv(path), env=env)
+        if proc.returncode != 0:
+            raise RuntimeError("the floor play failed:\n%s" % proc.stdout[-2000:])
+        data = json.loads(proc.stdout[proc.stdout.find("{"):])
+        seconds = {}
+        for task in data["plays"][0]["tasks"]:
+            duration = task["task"]["duration"]
+            kind = task["task"]["name"].rsplit(" ", 1)[0]
+            seconds.setdefault(kind, []).append(iso_seconds(duration["end"]) - iso_seconds(duration["start"]))
+    finally:
+        sandboxrun.stop(state_dir)
+    empty = median_run([sys.executable, "-c", "pass"], env)
+    client = median_run([sys.executable, "-c", "import kubernetes.config, kubernetes.dynamic"], env)
+    # the first task of a kind also builds its AnsiballZ payload: the median is the steady cost
+    return {"tasks_each": FLOOR_TASKS,
+            "set_fact_s": round(statistics.median(seconds["set_fact"]), 3),
+            "ping_s": round(statistics.median(seconds["ping"]), 3),
+            "k8s_info_s": round(statistics.median(seconds["k8s_info"]), 3),
+            "interpreter_s": round(empty, 3), "client_import_s": round(client - empty, 3)}
+
+
 # ---------------------------------------------------------------- 2. sidecar_info at scale
 
 def injected_pod(namespace, index):
@@ -354,6 +419,7 @@ def in_process_costs(size):
     (remove_values, which it runs on every module result)."""
     sys.path.insert(0, os.path.join(ROOT, "build", "collections"))
     from ansible.module_utils.common.parameters import remove_values  # pylint: disable=import-outside-toplevel
+    from ansible.module_utils.common import json as module_json  # pylint: disable=import-outside-toplevel
     from ansible_collections.istio_demo.mesh.plugins.module_utils import inspection  # pylint: disable=import-outside-toplevel
     text = json.dumps({"items": [injected_pod("load", i) for i in range(size)]})
     started = time.perf_counter()
@@ -361,10 +427,15 @@ def in_process_costs(size):
     parsed = time.perf_counter()
     reports = [inspection.inspect_pod(p, {}, True, ["injected", "init", "labels"]) for p in pods]
     judged = time.perf_counter()
-    remove_values({"pods": reports, "summary": inspection.summarize(reports)[0]}, set())
+    result = remove_values({"pods": reports, "summary": inspection.summarize(reports)[0]}, set())
     masked = time.perf_counter()
+    # what exit_json prints: the result through the module encoder of the profile the module runs with
+    encoder = module_json.get_module_encoder("legacy", module_json.Direction.MODULE_TO_CONTROLLER)
+    encoded = json.dumps(result, cls=encoder)
+    printed = time.perf_counter()
     return {"pods": size, "parse_s": round(parsed - started, 3), "judge_s": round(judged - parsed, 3),
-            "mask_s": round(masked - judged, 3)}
+            "mask_s": round(masked - judged, 3), "encode_s": round(printed - masked, 3),
+            "result_mib": round(len(encoded) / 1048576.0, 1)}
 
 
 def sidecar_scaling(work, sizes):
@@ -625,6 +696,49 @@ def module_floor(results):
             "one." % (small["pods"], small["process_s"], results["demo"]["site_warm"]["module_tasks"]))
 
 
+def module_task_floor(results, per_task):
+    """A sentence comparing ``per_task`` (what a module task would have to cost for a target) with what this run
+    measured one to cost before any work (the floor part), when measured."""
+    fl = results.get("floor")
+    if not fl:
+        return ""
+    floor = fl["ping_s"] + fl["client_import_s"]
+    sentence = (" Before any work, a module task costs Ansible %.2f s here (ping) and the kubernetes client's import "
+                "%.2f s more, so one of the collection's modules that talks to Kubernetes cannot cost less than %.2f "
+                "s (k8s_info reading one Namespace took %.2f s): " % (fl["ping_s"], fl["client_import_s"], floor,
+                                                                       fl["k8s_info_s"]))
+    if per_task < floor:
+        return sentence + "%.2f s is below that floor, so the target needs fewer module tasks, not faster ones." % (
+            per_task)
+    return sentence + "%.2f s is above it - the rest is the modules' own work." % per_task
+
+
+def sidecar_floor(side, largest):
+    """A sentence on what of sidecar_info's time at its largest size is Ansible's handling of the result (masking,
+    encoding, and the controller's side) and its start-up, beside the 2 s target, when measured."""
+    alone = side.get("in_process") or {}
+    if "encode_s" not in alone or not largest.get("process_s"):
+        return ""
+    controller = largest["module_s"] - largest["process_s"]
+    handling = alone["mask_s"] + alone["encode_s"] + controller
+    floor = handling + side["fixed_ms"] / 1000.0
+    sentence = (" Ansible's handling of the %.1f MiB result alone - masking %.2f s and encoding %.2f s in the module, "
+                "the controller's side %.2f s - is %.2f s; with the module's start-up (%.2f s), %.2f s that do not "
+                "depend on how the module reads or judges the pods (%.2f s for both)"
+                % (alone["result_mib"], alone["mask_s"], alone["encode_s"], controller, handling,
+                   side["fixed_ms"] / 1000.0, floor, alone["parse_s"] + alone["judge_s"]))
+    if floor > 2.0:
+        return sentence + ": over the 2 s target on their own, so with every pod listed the result's size stands " \
+            "in the way, not the module's work."
+    return sentence + ": under the 2 s target; the rest is the sandbox's answer and the module's own work."
+
+
+def tasks_to_remove(excess, per_task):
+    """How many module tasks of ``per_task`` seconds would have to go, from both runs, to shed ``excess`` s of
+    the difference a target sets (never negative)."""
+    return max(int(math.ceil(excess / per_task)), 0) if per_task > 0 else None
+
+
 def explain(results):
     """Sentences, with this run's numbers, for every target not met and what stands in its way."""
     notes = []
@@ -646,6 +760,13 @@ def explain(results):
                warm["tasks_s"] - warm["module_s"], warm["wall_s"] - warm["tasks_s"],
                max(cold["wall_s"] / 2 - (warm["wall_s"] - warm["module_s"]), 0) / max(warm["module_tasks"], 1),
                warm["reads"]))
+        per_task = warm["module_s"] / max(warm["module_tasks"], 1)
+        needed = max(cold["wall_s"] / 2 - (warm["wall_s"] - warm["module_s"]), 0) / max(warm["module_tasks"], 1)
+        # removing a module task takes its seconds off both runs: (W - n x) <= (C - n x) / 2 when n >= (2W - C) / x
+        notes[-1] += module_task_floor(results, needed) + (
+            " At this run's %.2f s a module task, %s of the warm run's %d module tasks would have to go (from the "
+            "cold run too) for warm to be half of cold." % (
+                per_task, tasks_to_remove(2 * warm["wall_s"] - cold["wall_s"], per_task), warm["module_tasks"]))
     if demo and not demo["targets"]["cold wall time within 1.5x of the script"]:
         cold, warm, script = demo["site_cold"], demo["site_warm"], demo["script_cold"]
         budget = 1.5 * script["wall_s"] - (cold["wall_s"] - warm["wall_s"])
@@ -657,6 +778,10 @@ def explain(results):
             % (demo["ratios"]["cold_wall_collection_over_script"], cold["wall_s"], script["wall_s"], warm["tasks"],
                warm["wall_s"], cold["wall_s"] - warm["wall_s"], max(budget, 0), max(budget, 0) / max(warm["tasks"], 1),
                module_floor(results)))
+        per_task = warm["module_s"] / max(warm["module_tasks"], 1)
+        notes[-1] += (" At %.2f s a module task, %s of the %d module tasks would have to go for cold to be 1.5x the "
+                      "script." % (per_task, tasks_to_remove(cold["wall_s"] - 1.5 * script["wall_s"], per_task),
+                                   warm["module_tasks"]))
     side = results.get("sidecar_info")
     if side and not side["targets"]["requests constant in the number of pods"]:
         notes.append("sidecar_info's requests were %s at %s pods." % (
@@ -672,13 +797,14 @@ def explain(results):
                      "task are the controller's (reading the %d pods' reports back, tagging and registering them). "
                      "Both grow with the returned reports, about 1 KiB a pod: with pods_reported=violating (every "
                      "pod judged the same, only those with a violation listed) the task took %.2f s, %.2f s of it "
-                     "the sandbox answering (%.2f s without)."
+                     "the sandbox answering (%.2f s without).%s"
                      % (largest["module_s"], largest["pods"], side["fixed_ms"], side["ms_per_pod"],
                         largest.get("api_server_s", 0), side["in_process"]["pods"], side["in_process"]["parse_s"],
                         side["in_process"]["judge_s"], side["in_process"]["mask_s"], largest["process_s"],
                         largest["module_s"] - largest["process_s"], largest["pods"],
                         largest["violating"]["module_s"], largest["violating"]["api_server_s"],
-                        largest["violating"]["module_s"] - largest["violating"]["api_server_s"]))
+                        largest["violating"]["module_s"] - largest["violating"]["api_server_s"],
+                        sidecar_floor(side, largest)))
     tr = results.get("traffic")
     if tr:
         r = tr["ratios"]
@@ -750,6 +876,20 @@ def markdown(results):
                       [[action, n, sec, round(sec / n, 2) if n else None]
                        for action, (n, sec) in warm["per_action"].items()]), ""]
         out += [table(["target", "met"], [[k, "yes" if v else "no"] for k, v in demo["targets"].items()]), ""]
+    fl = results.get("floor")
+    if fl:
+        out += ["## What one task costs before any work", "",
+                "%d of each task kind in one play on a sandbox; the median (the first of a kind also builds its "
+                "module's payload). The client's import: `import kubernetes.config, kubernetes.dynamic`, less an "
+                "empty interpreter's start (median of 5)." % fl["tasks_each"], ""]
+        out += [table(["what", "s"], [
+            ["set_fact (the controller alone)", fl["set_fact_s"]],
+            ["ansible.builtin.ping (any module task: worker, payload, interpreter, Ansible's module start and exit)",
+             fl["ping_s"]],
+            ["istio_demo.mesh.k8s_info, one Namespace (ping's cost, the client, the kubeconfig, one GET)",
+             fl["k8s_info_s"]],
+            ["the kubernetes client's import alone", fl["client_import_s"]],
+            ["an empty interpreter's start", fl["interpreter_s"]]]), ""]
     side = results.get("sidecar_info")
     if side:
         out += ["## sidecar_info at scale", ""]
@@ -806,7 +946,7 @@ def markdown(results):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["demo", "sidecar_info", "traffic", "fleet"], action="append")
+    parser.add_argument("--only", choices=["demo", "floor", "sidecar_info", "traffic", "fleet"], action="append")
     parser.add_argument("--label", default="make bench")
     parser.add_argument("--sizes", default="10,100,1000,5000")
     parser.add_argument("--seconds", type=int, default=5)
@@ -814,7 +954,7 @@ def main():
     parser.add_argument("--qps", type=int, default=400)
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args()
-    parts = args.only or ["demo", "sidecar_info", "traffic", "fleet"]
+    parts = args.only or ["demo", "floor", "sidecar_info", "traffic", "fleet"]
     os.makedirs(args.output, exist_ok=True)
     latest = os.path.join(args.output, "latest.json")
     previous = {}
@@ -828,6 +968,10 @@ def main():
         if "demo" in parts:
             print("bench: the whole demo (site.yml and the script, cold and warm)", flush=True)
             results["demo"] = whole_demo(work)
+        if "floor" in parts:
+            print("bench: what a task costs before any work (set_fact, ping, k8s_info, the client's import)",
+                  flush=True)
+            results["floor"] = floors(work)
         if "sidecar_info" in parts:
             print("bench: sidecar_info at %s pods" % args.sizes, flush=True)
             results["sidecar_info"] = sidecar_scaling(work, [int(s) for s in args.sizes.split(",")])
@@ -839,7 +983,7 @@ def main():
             results["fleet"] = fleet(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for part in ("demo", "sidecar_info", "traffic", "fleet"):
+    for part in ("demo", "floor", "sidecar_info", "traffic", "fleet"):
         if part not in results and part in previous:
             results[part] = previous[part]  # a partial run keeps the other parts' last numbers
     results["history"] = previous.get("history", []) + [history_entry(results, args.label)]
