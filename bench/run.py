@@ -417,6 +417,21 @@ def module_alone(remote_tmp, env):
     return round(float(seconds), 3), round(int(rss_kib) / 1024.0, 1)  # ru_maxrss is in KiB on Linux
 
 
+def wait_running(sandbox, namespace, size, timeout=900):
+    """Poll until all ``size`` pods of ``namespace`` run (the sandbox's kubelet started each, and wrote its status
+    and events), so that sidecar_info is measured on a cluster at rest, not beside its controllers' work."""
+    deadline = time.monotonic() + timeout
+    path = "/api/v1/namespaces/%s/pods?fieldSelector=status.phase%%3DRunning" % namespace
+    while True:
+        status, body = sandbox.api_get(path, timeout=120)
+        running = len(json.loads(body)["items"]) if status == 200 else 0
+        if running >= size:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("%d of %d pods in %s run after %d s" % (running, size, namespace, timeout))
+        time.sleep(1)  # a poll's interval, not a wait for something unnamed: the loop ends on the count
+
+
 def sidecar_run(sandbox, work, namespace, size, env, reported):
     """One playbook of one sidecar_info task over ``namespace``: its row (task seconds, the sandbox's share, the
     payload alone, requests)."""
@@ -490,6 +505,7 @@ def sidecar_scaling(work, sizes):
             with concurrent.futures.ThreadPoolExecutor(8) as pool:  # no pods for the warm-up run
                 list(pool.map(lambda i, ns=namespace: post(sandbox, "/api/v1/namespaces/%s/pods" % ns,
                                                            injected_pod(ns, i)), range(size)))
+            wait_running(sandbox, namespace, size)
             row = sidecar_run(sandbox, work, namespace, size, env, "all")
             brief = sidecar_run(sandbox, work, namespace, size, env, "violating")
             row["violating"] = dict((key, brief[key]) for key in (

@@ -4,6 +4,7 @@ defaulting, admission, validation, patches, selectors, events for watch."""
 import collections
 import copy
 import datetime
+import functools
 import hashlib
 import ipaddress
 import json
@@ -23,8 +24,18 @@ from .selection import SelectorError, field_matches, label_matches, parse_field_
 
 try:
     import kubernetes_validate
+    import kubernetes_validate.utils
 except ImportError:  # validation of built-in kinds is then skipped
     kubernetes_validate = None
+else:
+    # kubernetes_validate.validate() lists the schema versions it carries and reads and parses the kind's schema
+    # and the whole _definitions.json from disk on every call (all_versions and schema_contents in
+    # kubernetes_validate/utils.py), tens of milliseconds a write: with every write validated, a few thousand pods
+    # (each with its events and status updates) kept the sandbox busy for minutes. Those files never change while
+    # it runs, so each is listed or parsed once; validate() itself is unchanged.
+    for _name in ("all_versions", "schema_contents"):
+        setattr(kubernetes_validate.utils, _name, functools.lru_cache(maxsize=None)(
+            getattr(kubernetes_validate.utils, _name)))
 
 try:
     import jsonschema
