@@ -115,7 +115,7 @@ def site_run(sandbox, label):
     proc, wall = run(argv, env=env)
     if proc.returncode != 0:
         raise RuntimeError("site.yml (%s) failed:\n%s" % (label, proc.stdout[-3000:] + proc.stderr[-2000:]))
-    data = json.loads(proc.stdout[proc.stdout.find("{"):])
+    data = callback_output(proc.stdout)
     tasks, roles, objects, kinds = task_report(data)
     stats = data.get("stats", {}).get("localhost", {})
     module_tasks = sum(n for action, (n, dummy) in kinds.items() if action not in CONTROLLER_ONLY)
@@ -238,7 +238,7 @@ def fleet_run(work, count):
         after = os.times()
         if proc.returncode != 0:
             raise RuntimeError("site.yml on %d cluster(s) failed:\n%s" % (count, proc.stdout[-3000:]))
-        data = json.loads(proc.stdout[proc.stdout.find("{"):])
+        data = callback_output(proc.stdout)
         per_host = {}
         for play in data.get("plays", []):
             for task in play.get("tasks", []):
@@ -303,7 +303,7 @@ def floors(work):
     sandbox = sandboxrun.start(state_dir)
     try:
         env = ansible_environment(base=sandbox.env)
-        data = floor_run(work, "floor", floor_play("default"), env)
+        data, dummy = local_play_run(work, "floor", floor_play("default"), env)
         seconds = {}
         for task in data["plays"][0]["tasks"]:
             duration = task["task"]["duration"]
@@ -314,7 +314,7 @@ def floors(work):
         kept = os.path.join(work, "floor-kept")
         play = floor_play("default")
         play[0]["tasks"] = play[0]["tasks"][-1:]
-        floor_run(work, "floor-kept", play, dict(env, ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=kept))
+        local_play_run(work, "floor-kept", play, dict(env, ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=kept))
         payload = kept_payload(kept, "k8s_info")
         process = median_run([sys.executable, payload], env)
         imports = import_seconds([sys.executable, "-X", "importtime", payload], env)
@@ -331,15 +331,29 @@ def floors(work):
             "interpreter_s": round(empty, 3), "client_import_s": round(client - empty, 3)}
 
 
-def floor_run(work, name, play, env):
-    """Run ``play`` on localhost; the json callback's output, parsed."""
+def callback_output(stdout):
+    """The json callback's output in ``stdout`` (after any warnings Ansible printed before it), parsed; None if
+    there is none."""
+    start = stdout.find("{")
+    try:
+        return json.loads(stdout[start:]) if start >= 0 else None
+    except ValueError:
+        return None
+
+
+def local_play_run(work, name, play, env):
+    """Write ``play`` to ``work``/``name``.yml and run it on localhost: the json callback's output, parsed, and the
+    run's wall seconds. A failed run raises with the failed task's message (or the output's end)."""
     path = os.path.join(work, name + ".yml")
     with open(path, "w") as handle:
         json.dump(play, handle)
-    proc, dummy = run(local_play_argv(path), env=env)
+    proc, wall = run(local_play_argv(path), env=env)
+    data = callback_output(proc.stdout)
     if proc.returncode != 0:
-        raise RuntimeError("the %s play failed:\n%s" % (name, proc.stdout[-2000:]))
-    return json.loads(proc.stdout[proc.stdout.find("{"):])
+        messages = [host.get("msg") for play_data in (data or {}).get("plays", []) for task in play_data["tasks"]
+                    for host in task["hosts"].values() if host.get("failed")]
+        raise RuntimeError("the %s play failed: %s" % (name, messages[0] if messages else proc.stdout[-2000:]))
+    return data, wall
 
 
 def import_seconds(argv, env):
@@ -438,15 +452,9 @@ def sidecar_run(sandbox, work, namespace, size, env, reported):
     options = {"namespace": namespace, "require": ["injected", "init", "labels"], "pods_reported": reported}
     play = [{"name": "bench", "hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "inspect", "istio_demo.mesh.sidecar_info": options}]}]
-    path = os.path.join(work, "sidecar-%d-%s.yml" % (size, reported))
-    with open(path, "w") as handle:
-        json.dump(play, handle)
     start = len(sandbox.requests())
     env = dict(env, ANSIBLE_REMOTE_TMP=os.path.join(work, "remote-%d-%s" % (size, reported)))
-    proc, wall = run(local_play_argv(path), env=env)
-    if proc.returncode != 0:
-        raise RuntimeError("sidecar_info at %d pods failed:\n%s" % (size, proc.stdout[-2000:]))
-    data = json.loads(proc.stdout[proc.stdout.find("{"):])
+    data, wall = local_play_run(work, "sidecar-%d-%s" % (size, reported), play, env)
     task = data["plays"][0]["tasks"][0]
     result = task["hosts"]["localhost"]
     duration = task["task"]["duration"]
@@ -603,14 +611,8 @@ def probe(work, url, seconds, concurrency, qps=None):
         options["qps"] = qps
     play = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
              "tasks": [{"name": "probe", "istio_demo.mesh.traffic_probe": options}]}]
-    path = os.path.join(work, "probe.yml")
-    with open(path, "w") as handle:
-        json.dump(play, handle)
-    proc, _elapsed = run(local_play_argv(path), env=ansible_environment())
-    data = json.loads(proc.stdout[proc.stdout.find("{"):])
+    data, dummy = local_play_run(work, "probe", play, ansible_environment())
     result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    if proc.returncode != 0:
-        raise RuntimeError("traffic_probe failed: %s" % result.get("msg"))
     return {"rps": result["rps"], "requests": result["requests"], "success_ratio": result["success_ratio"],
             "p50_ms": result["latency_ms"]["p50"], "p99_ms": result["latency_ms"]["p99"],
             "processes": result["processes"]}
@@ -755,15 +757,15 @@ def module_task_floor(results, per_task, actual):
     if not fl:
         return ""
     floor = fl["ping_s"] + fl["client_import_s"]
+    split = ""
+    if fl.get("k8s_info_process_s"):
+        split = ("; of it the controller's side - the worker, the payload, reading the result back - %.2f s, and "
+                 "%.2f s of its process's %.2f s were imports" % (fl["k8s_info_s"] - fl["k8s_info_process_s"],
+                                                                  fl["k8s_info_imports_s"], fl["k8s_info_process_s"]))
     sentence = (" Before any work, a module task costs Ansible %.2f s here (ping) and the kubernetes client's import "
                 "%.2f s more, so one of the collection's modules that talks to Kubernetes cannot cost less than %.2f "
-                "s (k8s_info reading one Namespace took %.2f s): " % (fl["ping_s"], fl["client_import_s"], floor,
-                                                                       fl["k8s_info_s"]))
-    if fl.get("k8s_info_process_s"):
-        sentence = sentence[:-3] + ("; of it the controller's side - the worker, the payload, reading the result "
-                                    "back - %.2f s, and %.2f s of its process's %.2f s were imports): "
-                                    % (fl["k8s_info_s"] - fl["k8s_info_process_s"], fl["k8s_info_imports_s"],
-                                       fl["k8s_info_process_s"]))
+                "s (k8s_info reading one Namespace took %.2f s%s): "
+                % (fl["ping_s"], fl["client_import_s"], floor, fl["k8s_info_s"], split))
     if per_task < floor:
         return sentence + "%.2f s is below that floor, so the target needs fewer module tasks, not faster ones." % (
             per_task)
@@ -804,6 +806,9 @@ def explain(results):
     demo = results.get("demo")
     if demo and not demo["targets"]["warm wall time at most half of cold"]:
         cold, warm = demo["site_cold"], demo["site_warm"]
+        per_task = warm["module_s"] / max(warm["module_tasks"], 1)
+        # what a module task may cost for warm <= cold / 2, the rest of the warm run as it is
+        needed = max(cold["wall_s"] / 2 - (warm["wall_s"] - warm["module_s"]), 0) / max(warm["module_tasks"], 1)
         notes.append(
             "Warm site.yml took %.1f s for %d tasks (%.2f s a task) and cold %.1f s: on the sandbox a cold run adds "
             "only %.1f s of real work (pods are ready in about a second, the load balancer answers at once), so the "
@@ -815,12 +820,8 @@ def explain(results):
             "EKS a cold run also waits for image pulls and an ELB (minutes), which warm runs skip."
             % (warm["wall_s"], warm["tasks"], warm["wall_s"] / max(warm["tasks"], 1), cold["wall_s"],
                cold["wall_s"] - warm["wall_s"], warm["module_tasks"], warm["module_s"],
-               warm["module_s"] / max(warm["module_tasks"], 1), warm["tasks"] - warm["module_tasks"],
-               warm["tasks_s"] - warm["module_s"], warm["wall_s"] - warm["tasks_s"],
-               max(cold["wall_s"] / 2 - (warm["wall_s"] - warm["module_s"]), 0) / max(warm["module_tasks"], 1),
-               warm["reads"]))
-        per_task = warm["module_s"] / max(warm["module_tasks"], 1)
-        needed = max(cold["wall_s"] / 2 - (warm["wall_s"] - warm["module_s"]), 0) / max(warm["module_tasks"], 1)
+               per_task, warm["tasks"] - warm["module_tasks"], warm["tasks_s"] - warm["module_s"],
+               warm["wall_s"] - warm["tasks_s"], needed, warm["reads"]))
         # removing a module task takes its seconds off both runs: (W - n x) <= (C - n x) / 2 when n >= (2W - C) / x
         notes[-1] += module_task_floor(results, needed, per_task) + (
             " Or, at this run's %.2f s a module task, %s of the warm run's %d module tasks would have to go (from the "

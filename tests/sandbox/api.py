@@ -793,9 +793,9 @@ def builtin_causes(kind, obj):
     try:
         kubernetes_validate.validate(body, KUBE_VERSION, strict=False)
     except kubernetes_validate.ValidationError as exc:
-        path = ".".join(str(p) for p in getattr(exc, "absolute_path", []) or [])
-        message = getattr(exc, "message", None) or str(exc).splitlines()[0]
-        return [{"field": path or "<root>", "message": "Invalid value: " + message}]
+        # the built-in kinds' validation names fields with field.Path (k8s.io/apimachinery/pkg/util/validation/
+        # field/path.go: an index renders as "[i]", "spec.containers[0].env[0].name")
+        return jsonschema_causes(exc, "[%d]")
     except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError):
         return []
     return []
@@ -810,9 +810,28 @@ def schema_causes(schema, obj):
     cleaned["properties"] = props
     causes = []
     for error in jsonschema.Draft4Validator(cleaned).iter_errors(body):
-        path = ".".join(str(p) for p in error.absolute_path)
-        causes.append({"field": path or "<root>", "message": "Invalid value: %s" % error.message})
+        # a custom resource's paths come from go-openapi's validators, which name an array item "path.i"
+        # (go-openapi/validate slice_validator.go)
+        for cause in jsonschema_causes(error, ".%d"):
+            if cause not in causes:  # one "required" error per missing property, each naming them all
+                causes.append(cause)
     return causes
+
+
+def jsonschema_causes(error, index_format):
+    """A jsonschema ValidationError as the causes the API server reports: the field's path (indices rendered with
+    ``index_format``) and, for missing properties, each one's own path with "Required value" - what both the
+    built-in validation (field.Required(fldPath.Child(name), "")) and the custom-resource validation
+    (apiextensions-apiserver's kubeOpenAPIResultToFieldErrors: RequiredFailCode -> field.Required) answer."""
+    path = ""
+    for part in error.absolute_path:
+        path += index_format % part if isinstance(part, int) else ("." if path else "") + str(part)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        if missing:
+            return [{"field": (path + "." if path else "") + name, "reason": "FieldValueRequired",
+                     "message": "Required value"} for name in missing]
+    return [{"field": path or "<root>", "message": "Invalid value: %s" % error.message}]
 
 
 def _schema_for_jsonschema(schema):

@@ -100,3 +100,44 @@ def test_invalid_object_is_refused_with_422(sandbox):
     result = sandbox.kubectl("create", "-f", "-", stdin=bad, check=False)
     assert result.returncode != 0
     assert "is invalid" in result.stderr and "99999" in result.stderr
+
+
+POD = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  containers:
+  - name: hello
+    image: gcr.io/google-samples/hello-app:1.0
+    env: [{env}]
+"""
+
+
+def test_validation_answers_the_same_after_many_writes(sandbox):
+    """The sandbox reads kubernetes_validate's schema files once and keeps them (tests/sandbox/api.py): a Pod whose
+    env entry has no name (the schema's required "name" of EnvVar; the real server answers 422 too,
+    field.Required on spec.containers[0].env[0].name) is refused the same way before and after many valid Pods
+    were validated against the kept schema, and valid Pods still pass after a refused one."""
+    sandbox.kubectl("create", "namespace", "kubectl-v")
+    bad = POD.format(name="bad", ns="kubectl-v", env="{value: x}")
+    first = sandbox.kubectl("create", "-f", "-", stdin=bad, check=False)
+    assert first.returncode != 0
+    assert 'Pod "bad" is invalid: spec.containers[0].env[0].name: Required value' in first.stderr
+
+    many = "---".join(POD.format(name="ok-%d" % i, ns="kubectl-v", env="{name: GREETING, value: '%d'}" % i)
+                      for i in range(30))
+    created = sandbox.kubectl("create", "-f", "-", stdin=many)
+    assert created.stdout.count("created") == 30
+
+    again = sandbox.kubectl("create", "-f", "-", stdin=bad, check=False)
+    assert again.returncode == first.returncode and again.stderr == first.stderr
+    after = sandbox.kubectl("create", "-f", "-", stdin=POD.format(name="ok-after", ns="kubectl-v",
+                                                                  env="{name: GREETING, value: hello}"))
+    assert "pod/ok-after created" in after.stdout
+    names = [p["metadata"]["name"] for p in
+             json.loads(sandbox.kubectl("get", "pods", "-n", "kubectl-v", "-o", "json").stdout)["items"]]
+    assert "bad" not in names and len(names) == 31
+    sandbox.kubectl("delete", "namespace", "kubectl-v", "--wait=true", "--timeout=60s")

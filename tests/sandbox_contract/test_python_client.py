@@ -159,6 +159,16 @@ def test_crd_adds_and_removes_a_kind_and_validates_its_objects(kube):
         widgets.create(body={"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "x"},
                              "spec": {"size": 0}}, namespace="default")
     assert bad.value.status == 422 and "spec.size" in json.loads(bad.value.body)["message"]
+    # a required property left out: field.Required on the property's own path (apiextensions-apiserver's
+    # kubeOpenAPIResultToFieldErrors), not an error on its parent
+    with pytest.raises(ApiException) as missing:
+        widgets.create(body={"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "y"},
+                             "spec": {}}, namespace="default")
+    status = json.loads(missing.value.body)
+    assert missing.value.status == 422 and 'Widget.example.com "y" is invalid: spec.size: Required value' in \
+        status["message"]
+    assert status["details"]["causes"] == [{"reason": "FieldValueRequired", "message": "Required value",
+                                            "field": "spec.size"}]
     crds.delete(name="widgets.example.com")
     groups = client.ApisApi(kube).get_api_versions().groups
     assert "example.com" not in [g.name for g in groups]
