@@ -793,7 +793,7 @@ def builtin_causes(kind, obj):
     try:
         kubernetes_validate.validate(body, KUBE_VERSION, strict=False)
     except kubernetes_validate.ValidationError as exc:
-        return jsonschema_causes(exc)
+        return validation.schema_error_causes(exc)
     except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError):
         return []
     return []
@@ -808,28 +808,10 @@ def schema_causes(schema, obj):
     cleaned["properties"] = props
     causes = []
     for error in jsonschema.Draft4Validator(cleaned).iter_errors(body):
-        for cause in jsonschema_causes(error):
+        for cause in validation.schema_error_causes(error):
             if cause not in causes:  # one "required" error per missing property, each naming them all
                 causes.append(cause)
     return causes
-
-
-def jsonschema_causes(error):
-    """A jsonschema ValidationError as the causes the API server reports: the field's path and, for missing
-    properties, each one's own path with "Required value" - what both the built-in validation
-    (field.Required(fldPath.Child(name), "")) and the custom-resource validation (apiextensions-apiserver's
-    kubeOpenAPIResultToFieldErrors: RequiredFailCode -> field.Required) answer. Both render an index as "[i]":
-    field.Path (k8s.io/apimachinery/pkg/util/validation/field/path.go) and kube-openapi's array validator
-    (k8s.io/kube-openapi/pkg/validation/validate/slice_validator.go), "spec.containers[0].env[0].name"."""
-    path = ""
-    for part in error.absolute_path:
-        path += "[%d]" % part if isinstance(part, int) else ("." if path else "") + str(part)
-    if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [name for name in error.validator_value if name not in error.instance]
-        if missing:
-            return [{"field": (path + "." if path else "") + name, "reason": "FieldValueRequired",
-                     "message": "Required value"} for name in missing]
-    return [{"field": path or "<root>", "message": "Invalid value: %s" % error.message}]
 
 
 def _schema_for_jsonschema(schema):

@@ -23,6 +23,24 @@ def required(path):
     return {"field": path, "reason": "FieldValueRequired", "message": "Required value"}
 
 
+def schema_error_causes(error):
+    """A jsonschema ValidationError (an object against its OpenAPI schema) as the causes the API server reports:
+    for missing properties, field.Required on each one's own path - what both the built-in validation
+    (field.Required(fldPath.Child(name), "")) and the custom-resource validation (apiextensions-apiserver's
+    kubeOpenAPIResultToFieldErrors: RequiredFailCode -> field.Required) answer; otherwise the schema's complaint
+    on the field. Both render an index as "[i]": field.Path (k8s.io/apimachinery/pkg/util/validation/field/
+    path.go) and kube-openapi's array validator (k8s.io/kube-openapi/pkg/validation/validate/slice_validator.go),
+    "spec.containers[0].env[0].name"."""
+    path = ""
+    for part in error.absolute_path:
+        path += "[%d]" % part if isinstance(part, int) else ("." if path else "") + str(part)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        if missing:
+            return [required((path + "." if path else "") + name) for name in missing]
+    return [{"field": path or "<root>", "message": "Invalid value: %s" % error.message}]
+
+
 def go_value(value):
     """A value as field.Invalid prints it (Go's %#v): strings quoted, string maps as map[string]string{...}."""
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
