@@ -42,8 +42,24 @@ WIDEST_IPV4 = 8
 WIDEST_IPV6 = 32
 
 
+# EC2 keeps a rule description of at most 255 characters (AuthorizeSecurityGroupIngress, IpRange.Description)
+DESCRIPTION_MAX = 255
+# EC2 takes at most 200 values in one filter (FilterLimitExceeded) and 1,000 instance ids in one DescribeInstances
+INSTANCE_BATCH = 200
+# instances that no longer run anything: a Node may outlive its instance for a while (Spot, consolidation)
+GONE_STATES = ("shutting-down", "terminated")
+
+
 class RuleError(MeshError, ValueError):
     pass
+
+
+def owns(description, marker):
+    """Whether a rule's description marks it as owned by ``marker``: the marker itself, or the marker and a space
+    before the rule's own words. A marker is never a prefix of another one's rules: "istio_demo.mesh:" does not
+    own "istio_demo.mesh:demo: ...", nor "istio_demo.mesh:demo" "istio_demo.mesh:demo-2 ..."."""
+    description = description or ""
+    return description == marker or description.startswith(marker + " ")
 
 
 def proto_name(proto):
@@ -58,9 +74,10 @@ def ports_of(proto, from_port, to_port):
     return from_port, to_port
 
 
-def validate_rules(rules, allow_world, widest_ipv4=WIDEST_IPV4, widest_ipv6=WIDEST_IPV6):
+def validate_rules(rules, allow_world, widest_ipv4=WIDEST_IPV4, widest_ipv6=WIDEST_IPV6, marker=""):
     """What the module's argument spec cannot say about each rule (its types, required keys and the protocol's
-    choices come first): ports in range and in order, sources, a description EC2 accepts. Raise RuleError."""
+    choices come first): ports in range and in order, sources, a description EC2 accepts (the marker, a space and
+    the rule's own words within EC2's 255 characters). Raise RuleError."""
     for index, rule in enumerate(rules):
         where = "rules[%d]" % index
         port = rule["port"]
@@ -84,6 +101,11 @@ def validate_rules(rules, allow_world, widest_ipv4=WIDEST_IPV4, widest_ipv6=WIDE
         if not re.match(r"^[A-Za-z0-9. _:/()#,@\[\]+=&;{}!$*-]*$", description):
             raise RuleError("%s.description=%r has characters EC2 does not accept in rule descriptions" % (
                 where, description))
+        stored = len(marker) + 1 + len(description) if marker else len(description)
+        if stored > DESCRIPTION_MAX:
+            raise RuleError("%s.description=%r is too long with the marker %r: EC2 keeps at most %d characters and "
+                            "the two make %d; expected a shorter description or marker" % (
+                                where, description, marker, DESCRIPTION_MAX, stored))
 
 
 def check_source(where, source, allow_world, widest_ipv4=WIDEST_IPV4, widest_ipv6=WIDEST_IPV6):
@@ -104,8 +126,17 @@ def check_source(where, source, allow_world, widest_ipv4=WIDEST_IPV4, widest_ipv
                         % (where, network, widest, network.version))
 
 
-def resolve(rules, marker, cluster_sg, vpc_cidrs):
-    """Desired rules as identity tuples -> description."""
+def in_family(cidrs, family):
+    """The CIDRs of the cluster's IP family (ipv4 / ipv6); all of them when the family is not known."""
+    if family not in ("ipv4", "ipv6"):
+        return list(cidrs)
+    version = 6 if family == "ipv6" else 4
+    return [c for c in cidrs if ipaddress.ip_network(c, strict=False).version == version]
+
+
+def resolve(rules, marker, cluster_sg, vpc_cidrs, family=None):
+    """Desired rules as identity tuples -> description. ``family``: the cluster's IP family (``vpc`` means the
+    VPC's blocks of that family: pods of an IPv6 cluster talk IPv6)."""
     desired = {}
     for rule in rules:
         proto = proto_name(rule.get("proto", "tcp"))
@@ -118,9 +149,11 @@ def resolve(rules, marker, cluster_sg, vpc_cidrs):
                                     "cluster_security_group_id or a cluster_name whose EKS cluster has one")
                 targets = [("group", cluster_sg)]
             elif source == "vpc":
-                if not vpc_cidrs:
-                    raise RuleError("a rule asks for the VPC's CIDR, but the security group's VPC has none")
-                targets = [("cidr6" if ":" in c else "cidr", c) for c in vpc_cidrs]
+                blocks = in_family(vpc_cidrs, family)
+                if not blocks:
+                    raise RuleError("a rule asks for the VPC's CIDR, but the cluster's VPC has no %s block"
+                                    % (family or "CIDR"))
+                targets = [("cidr6" if ":" in c else "cidr", c) for c in blocks]
             elif GROUP_ID.match(str(source)):
                 targets = [("group", source)]
             else:
@@ -183,12 +216,14 @@ def _network(kind, value):
     return ipaddress.ip_network(value, strict=False) if kind in ("cidr", "cidr6") else None
 
 
-def covers(existing, need, peers, vpc_cidrs):
+def covers(existing, need, peers, vpc_cidrs, family=None):
     """Whether rule ``existing`` already lets the traffic of ``need`` in (both identity tuples).
 
     ``peers``: group ids that stand for the need's group source (the cluster security group and the other
     groups on the control plane's interfaces are one source: the API server calls from any of them). A CIDR
-    rule covering every VPC block covers a group source too: the group's members have addresses in the VPC.
+    rule covering every VPC block covers a group source too: the group's members have addresses in the VPC -
+    but only a rule of the cluster's IP family (``family``): on an IPv6 cluster the API server reaches pods over
+    IPv6, and an IPv4 rule lets none of that in.
     """
     eproto, efrom, eto, ekind, evalue = existing
     nproto, nfrom, nto, nkind, nvalue = need
@@ -203,6 +238,8 @@ def covers(existing, need, peers, vpc_cidrs):
         if ekind == "group":
             return evalue == nvalue or (nvalue in peers and evalue in peers)
         network = _network(ekind, evalue)
+        if family in ("ipv4", "ipv6") and network.version != (6 if family == "ipv6" else 4):
+            return False
         blocks = [ipaddress.ip_network(c) for c in vpc_cidrs if ipaddress.ip_network(c).version == network.version]
         return bool(blocks) and all(b.subnet_of(network) for b in blocks)
     if ekind != nkind:
@@ -210,10 +247,10 @@ def covers(existing, need, peers, vpc_cidrs):
     return _network(nkind, nvalue).subnet_of(_network(ekind, evalue))
 
 
-def covered_by(rules, need, peers, vpc_cidrs):
+def covered_by(rules, need, peers, vpc_cidrs, family=None):
     """The first of ``rules`` (identity -> description) that covers ``need``, or None."""
     for identity in sorted(rules, key=str):
-        if covers(identity, need, peers, vpc_cidrs):
+        if covers(identity, need, peers, vpc_cidrs, family):
             return identity
     return None
 
@@ -227,16 +264,20 @@ def describe(identity):
     return "%s %s from %s" % (proto, ports, value)
 
 
-def place(needs, instances, foreign, mine, cluster_sg, peers, vpc_cidrs, only_where_missing=True):
+def place(needs, instances, foreign, mine, cluster_sg, peers, vpc_cidrs, only_where_missing=True, family=None,
+          locked=None):
     """Where each needed rule goes.
 
     ``needs``: identity -> description; ``instances``: [{"id", "groups": [...]}]; ``foreign``: group id ->
-    {identity: description} of rules that are not ours; ``mine``: group id -> set of our identities there now.
+    {identity: description} of rules that are not ours; ``mine``: group id -> set of our identities there now;
+    ``locked``: group id -> the account that owns it, for groups this account cannot change (shared from another
+    account): their rules count, but no rule is put on them.
     Returns (placement {(group id, identity): description}, report {identity: {instance id: how}}) where how is
-    "allowed by <group> (<rule>)" or "rule on <group>".
+    "allowed by <group> (<rule>)", "rule on <group>" or "needs a rule ... (owned by account N)".
     Greedy cover: the group shared by most uncovered instances first; then one that holds the rule already (a
     rerun moves nothing); then not the cluster security group (shared with the control plane); then lowest id.
     """
+    locked = locked or {}
     placement = {}
     report = {}
     for need in sorted(needs, key=str):
@@ -246,7 +287,7 @@ def place(needs, instances, foreign, mine, cluster_sg, peers, vpc_cidrs, only_wh
             hit = None
             if only_where_missing:
                 for gid in instance["groups"]:
-                    rule = covered_by(foreign.get(gid) or {}, need, peers, vpc_cidrs)
+                    rule = covered_by(foreign.get(gid) or {}, need, peers, vpc_cidrs, family)
                     if rule is not None:
                         hit = (gid, rule)
                         break
@@ -255,9 +296,15 @@ def place(needs, instances, foreign, mine, cluster_sg, peers, vpc_cidrs, only_wh
             else:
                 uncovered.append(instance)
         while uncovered:
-            candidates = sorted(set(g for i in uncovered for g in i["groups"]))
+            candidates = sorted(set(g for i in uncovered for g in i["groups"] if g not in locked))
             if not candidates:
-                raise RuleError("instance %s has no security group to put the rule on" % uncovered[0]["id"])
+                for instance in uncovered:
+                    if not instance["groups"]:
+                        raise RuleError("instance %s has no security group to put the rule on" % instance["id"])
+                    how[instance["id"]] = "needs a rule on %s, owned by %s: ask that account's owner to add %s" % (
+                        " or ".join(instance["groups"]),
+                        ", ".join(sorted(set("account %s" % locked[g] for g in instance["groups"]))), describe(need))
+                break
             best = max(candidates, key=lambda g: (sum(1 for i in uncovered if g in i["groups"]),
                                                   need in (mine.get(g) or ()), g != cluster_sg))
             placement[(best, need)] = needs[need]
@@ -267,12 +314,12 @@ def place(needs, instances, foreign, mine, cluster_sg, peers, vpc_cidrs, only_wh
     return placement, report
 
 
-def place_on_groups(needs, group_ids, foreign, peers, vpc_cidrs, only_where_missing=True):
+def place_on_groups(needs, group_ids, foreign, peers, vpc_cidrs, only_where_missing=True, family=None):
     """Explicit groups: each needed rule on each group that does not let that traffic in already."""
     placement = {}
     for gid in group_ids:
         for need, description in needs.items():
-            if only_where_missing and covered_by(foreign.get(gid) or {}, need, peers, vpc_cidrs) is not None:
+            if only_where_missing and covered_by(foreign.get(gid) or {}, need, peers, vpc_cidrs, family) is not None:
                 continue
             placement[(gid, need)] = description
     return placement
@@ -281,7 +328,7 @@ def place_on_groups(needs, group_ids, foreign, peers, vpc_cidrs, only_where_miss
 def plan_groups(current, desired, marker, state):
     """Across groups: current {(gid, identity): description} of every rule; desired {(gid, identity): desc}.
     Returns (to_add, to_remove, to_describe) keyed the same way."""
-    mine = dict((k, v) for k, v in current.items() if (v or "").startswith(marker))
+    mine = dict((k, v) for k, v in current.items() if owns(v, marker))
     if state == "absent":
         return {}, mine, {}
     to_add = dict((k, v) for k, v in desired.items() if k not in current)
@@ -294,6 +341,40 @@ def instance_id(provider_id):
     """aws:///us-east-1a/i-0123 (a Node's spec.providerID) or i-0123 -> i-0123; None when it is neither."""
     match = re.match(r"^(?:aws://(?:/[^/]*)?/)?(i-[0-9a-f]{8,17})$", str(provider_id or ""))
     return match.group(1) if match else None
+
+
+def not_ec2_because(provider_id):
+    """Why a Node without an EC2 instance has no security group of its own to manage."""
+    provider_id = str(provider_id or "")
+    if "fargate" in provider_id:
+        # a Fargate pod's node: the pod sits in the cluster security group, which admits all traffic from itself
+        # and so from the control plane's interfaces (EKS user guide, "sec-group-reqs", "fargate")
+        return "Fargate (its pod uses the cluster security group, which admits the control plane)"
+    if provider_id.startswith("eks-hybrid://"):
+        return "EKS hybrid node (on your own network: open 15017 from the control plane there)"
+    if not provider_id:
+        return "no spec.providerID"
+    return "not an EC2 instance (%s)" % provider_id.split(":", 1)[0]
+
+
+def pod_groups(found, interfaces):
+    """The groups of the interfaces that carry pod IPs on an instance as DescribeInstances returns it.
+
+    ``primary``: the primary interface (device 0) - the VPC CNI gives the secondary interfaces it attaches for pod
+    IPs the primary's groups. ``secondary``: the interfaces the VPC CNI attaches beyond it - with custom networking
+    they take the groups of the ENIConfig and pods use only them (EKS user guide, "cni-custom-network").
+    Returns None for ``secondary`` when the instance has no secondary interface yet."""
+    primary, others = [], []
+    for eni in found.get("NetworkInterfaces") or []:
+        attachment = eni.get("Attachment") or {}
+        first = attachment.get("DeviceIndex", 0) == 0 and attachment.get("NetworkCardIndex", 0) == 0
+        target = primary if first else others
+        for group in eni.get("Groups") or []:
+            if group["GroupId"] not in target:
+                target.append(group["GroupId"])
+    if interfaces == "secondary":
+        return others or None
+    return primary or [g["GroupId"] for g in found.get("SecurityGroups") or []]
 
 
 # ---------------------------------------------------------------- the security_group_rules module's run: what AWS
@@ -312,8 +393,16 @@ class AwsError(MeshError):
         self.cause = cause
 
 
+def default_marker(params):
+    """The marker when none is given: one per cluster (or per set of groups), never a prefix of another's."""
+    if params["cluster_name"]:
+        return "istio_demo.mesh:%s:" % params["cluster_name"]
+    return "istio_demo.mesh:groups:"
+
+
 def validate(params):
-    """Every input checked before AWS is asked anything; raise RuleError naming option, value, expectation."""
+    """Every input checked before AWS is asked anything; raise RuleError naming option, value, expectation.
+    Returns (rules, marker, instances, skipped)."""
     rules = [dict((k, v) for k, v in r.items() if v is not None) for r in params["rules"]]
     if params["profile"]:
         profiles = botocore.session.Session().available_profiles
@@ -325,12 +414,16 @@ def validate(params):
         if not 0 <= params[name] <= top:
             raise RuleError("%s=%r is invalid: expected a prefix length between 0 and %d"
                             % (name, params[name], top))
+    if not params["cluster_name"] and not params["group_ids"]:
+        raise RuleError("neither cluster_name nor group_ids is given: expected the EKS cluster's name, or "
+                        "the security groups to manage")
+    marker = params["marker"] or default_marker(params)
+    if len(marker) < 4 or re.search(r"\s", marker) or len(marker) > DESCRIPTION_MAX - 2:
+        raise RuleError("marker=%r is invalid: expected a distinctive prefix of 4 to %d characters without spaces "
+                        "(such as istio_demo.mesh:CLUSTER:)" % (marker, DESCRIPTION_MAX - 2))
     if params["state"] == "present":
         validate_rules(rules, params["allow_world_open"], params["widest_ipv4_prefix"],
-                       params["widest_ipv6_prefix"])
-    if not params["marker"] or len(params["marker"]) < 4:
-        raise RuleError("marker=%r is invalid: expected a distinctive prefix of at least 4 characters"
-                        % (params["marker"],))
+                       params["widest_ipv6_prefix"], marker)
     for gid in params["group_ids"]:
         if not GROUP_ID.match(gid):
             raise RuleError("group_ids contains %r: expected a security group id such as "
@@ -348,28 +441,20 @@ def validate(params):
                             "a mapping of name and provider_id" % (index, node))
         iid = instance_id(provider_id)
         if iid is None:
-            skipped.append({"name": name, "provider_id": provider_id or ""})
+            skipped.append({"name": name, "provider_id": provider_id or "", "reason": not_ec2_because(provider_id)})
         else:
-            instances.append({"id": iid, "node": name or iid, "groups": []})
-    if not params["cluster_name"] and not params["group_ids"]:
-        raise RuleError("neither cluster_name nor group_ids is given: expected the EKS cluster's name, or "
-                        "the security groups to manage")
-    if params["state"] == "present" and not params["group_ids"] and not instances:
-        raise RuleError("nodes holds no EC2 instance (%d other nodes): expected the cluster's Nodes (their "
-                        "spec.providerID aws:///ZONE/i-...) to find the security groups they use - start a "
-                        "node group first - or group_ids (for Karpenter, the groups your EC2NodeClass "
-                        "selects)" % len(skipped))
-    return rules, instances, skipped
+            instances.append({"id": iid, "node": name or iid, "provider_id": provider_id, "groups": []})
+    return rules, marker, instances, skipped
 
 
 def run_module(module):
     """The security_group_rules module's run: check every input, read what AWS says, plan and (unless in check
     mode) write; return the result, or raise RuleError / AwsError before or instead of any change."""
     params = module.params
-    rules, instances, skipped = validate(params)
+    rules, marker, instances, skipped = validate(params)
     try:
         ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
-        view = read(module, ec2, instances)
+        view = read(module, ec2, instances, skipped)
     except AWS_ERRORS as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
         if code in AUTH_ERRORS:
@@ -380,49 +465,109 @@ def run_module(module):
         raise AwsError("cannot read the security groups of %s" % (
             "EKS cluster %s" % params["cluster_name"] if params["cluster_name"] else ", ".join(params["group_ids"])),
             exc)
-    marker = params["marker"]
+    instances = view["instances"]
+    family = view["ip_family"]
     report = {}
     desired = {}
-    if params["state"] == "present":
-        needs = resolve(rules, marker, view["cluster_sg"], view["vpc_cidrs"])
-        foreign = dict((gid, dict((k, v) for k, v in perms.items() if not (v or "").startswith(marker)))
-                       for gid, perms in view["perms"].items())
-        mine = dict((gid, set(k for k, v in perms.items() if (v or "").startswith(marker)))
-                    for gid, perms in view["perms"].items())
-        if params["group_ids"]:
-            desired = place_on_groups(needs, params["group_ids"], foreign, view["peers"], view["vpc_cidrs"],
-                                      params["only_where_missing"])
-        else:
-            desired, report = place(needs, instances, foreign, mine, view["cluster_sg"], view["peers"],
-                                    view["vpc_cidrs"], params["only_where_missing"])
+    notes = []
     current = {}
     for gid, perms in view["perms"].items():
         for identity, description in perms.items():
             current[(gid, identity)] = description
+    if params["state"] == "present":
+        needs = resolve(rules, marker, view["cluster_sg"], view["vpc_cidrs"], family)
+        # the rules of others, on every group (those of another account count too, though none is put there)
+        foreign = dict((gid, dict((k, v) for k, v in perms.items() if not owns(v, marker)))
+                       for gid, perms in view["all_perms"].items())
+        mine = dict((gid, set(k for k, v in perms.items() if owns(v, marker)))
+                    for gid, perms in view["perms"].items())
+        if params["group_ids"]:
+            desired = place_on_groups(needs, params["group_ids"], foreign, view["peers"], view["vpc_cidrs"],
+                                      params["only_where_missing"], family)
+        elif instances:
+            desired, report = place(needs, instances, foreign, mine, view["cluster_sg"], view["peers"],
+                                    view["vpc_cidrs"], params["only_where_missing"], family, view["locked"])
+        else:
+            # No node runs on an EC2 instance now (Fargate only, a new Auto Mode cluster, Karpenter at zero, every
+            # instance gone): nothing needs opening now, and the rules already made stay for the nodes to come.
+            desired = dict((k, v) for k, v in current.items() if owns(v, marker))
+            notes.append("no node runs on an EC2 instance now (%d other node(s)): nothing to open; the %d rule(s) "
+                         "this marker already holds stay for the nodes to come. Rerun when EC2 nodes exist, or give "
+                         "group_ids (for Karpenter, the groups the EC2NodeClass selects)"
+                         % (len(view["skipped"]), len(desired)))
+        for identity, how in report.items():
+            for iid, text in how.items():
+                if text.startswith("needs a rule"):
+                    notes.append("instance %s: %s" % (iid, text))
     to_add, to_remove, to_describe = plan_groups(current, desired, marker, params["state"])
     changed = bool(to_add or to_remove or to_describe)
     if changed and not module.check_mode:
         write(ec2, view, to_add, to_remove, to_describe)
-    before = dict((k, v) for k, v in current.items() if (v or "").startswith(marker))
+    for note in notes:
+        module.warn(note)
+    before = dict((k, v) for k, v in current.items() if owns(v, marker))
     after = dict((k, v) for k, v in before.items() if k not in to_remove)
     after.update(to_add)
     after.update(to_describe)
-    result = dict(changed=changed, cluster_security_group_id=view["cluster_sg"],
+    result = dict(changed=changed, marker=marker, cluster_security_group_id=view["cluster_sg"],
                   control_plane_group_ids=sorted(view["peers"]), vpc_id=view["vpc_id"], vpc_cidrs=view["vpc_cidrs"],
-                  added=as_list(to_add), removed=as_list(to_remove), updated=as_list(to_describe),
-                  rules=as_list(after), groups=describe_groups(view, after, params),
-                  nodes=describe_nodes(instances, report), skipped_nodes=skipped)
+                  ip_family=family or "", added=as_list(to_add), removed=as_list(to_remove),
+                  updated=as_list(to_describe), rules=as_list(after), groups=describe_groups(view, after, params),
+                  nodes=describe_nodes(instances, report), skipped_nodes=view["skipped"], notes=notes)
     if module._diff:
         result["diff"] = {"before": as_list(before), "after": as_list(after)}
     return result
 
 
-def read(module, ec2, instances):
-    """What AWS says: the cluster's control-plane groups and VPC, the nodes' groups, every group of the VPC."""
+def read_instances(ec2, instances, skipped, interfaces, region):
+    """The nodes' instances, 200 ids a call (EC2's limit of filter values; it takes at most 1,000 ids), by filter so
+    that an id EC2 no longer knows is left out rather than failing the call. Instances that are gone or going
+    (terminated, shutting down) and ids EC2 does not know join ``skipped``. Returns (running instances, the
+    instances' account, the VPC)."""
+    by_id = dict((i["id"], i) for i in instances)
+    ids = sorted(by_id)
+    found = {}
+    owner = vpc_id = None
+    for start in range(0, len(ids), INSTANCE_BATCH):
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-id", "Values": ids[start:start + INSTANCE_BATCH]}])
+        for page in pages:
+            for reservation in page.get("Reservations") or []:
+                for instance in reservation.get("Instances") or []:
+                    found[instance["InstanceId"]] = instance
+                    owner = owner or reservation.get("OwnerId")
+    if ids and not found:
+        raise RuleError("nodes: none of the nodes' instances (%s) exists in region %s; expected the instances of "
+                        "the cluster's Nodes (is region the cluster's?)" % (", ".join(ids[:5]), region))
+    running = []
+    for iid in ids:
+        node = by_id[iid]
+        instance = found.get(iid)
+        state = ((instance or {}).get("State") or {}).get("Name")
+        if instance is None or state in GONE_STATES:
+            skipped.append({"name": node["node"], "provider_id": node["provider_id"],
+                            "reason": "instance %s %s" % (iid, state or "no longer exists")})
+            continue
+        groups = pod_groups(instance, interfaces)
+        if groups is None:
+            skipped.append({"name": node["node"], "provider_id": node["provider_id"],
+                            "reason": "instance %s has no secondary network interface for pods yet "
+                                      "(pod_interfaces=secondary)" % iid})
+            continue
+        node["groups"] = groups
+        running.append(node)
+        vpc_id = vpc_id or instance.get("VpcId")
+    return running, owner, vpc_id
+
+
+def read(module, ec2, instances, skipped):
+    """What AWS says: the cluster's control-plane groups, VPC and IP family, the nodes' groups (read by id: a group
+    shared from another account or associated with several VPCs names its owner's VPC), every group of the VPC."""
     params = module.params
     cluster_sg = params["cluster_security_group_id"]
     peers = set()
     vpc_id = None
+    family = None
     if params["cluster_name"]:
         eks = module.client("eks", retry_decorator=AWSRetry.jittered_backoff())
         try:
@@ -434,6 +579,7 @@ def read(module, ec2, instances):
         cluster_sg = cluster_sg or vpc_config.get("clusterSecurityGroupId")
         peers.update(vpc_config.get("securityGroupIds") or [])
         vpc_id = vpc_config.get("vpcId")
+        family = (cluster.get("kubernetesNetworkConfig") or {}).get("ipFamily") or "ipv4"
     if cluster_sg:
         peers.add(cluster_sg)
     explicit = []
@@ -444,31 +590,38 @@ def read(module, ec2, instances):
             raise RuleError("group_ids=%s: %s in region %s; expected existing security group ids"
                             % (",".join(params["group_ids"]), exc.response["Error"].get("Message"), module.region))
         vpc_id = vpc_id or explicit[0]["VpcId"]
+    owner = None
     if instances:
-        by_id = dict((i["id"], i) for i in instances)
-        try:
-            reservations = ec2.describe_instances(aws_retry=True, InstanceIds=sorted(by_id))["Reservations"]
-        except is_boto3_error_code(["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"]) as exc:
-            raise RuleError("nodes: %s in region %s; expected the instances of the cluster's Nodes (is "
-                            "region the cluster's?)" % (exc.response["Error"].get("Message"), module.region))
-        for reservation in reservations:
-            for found in reservation.get("Instances") or []:
-                groups = []
-                for eni in found.get("NetworkInterfaces") or []:
-                    groups += [g["GroupId"] for g in eni.get("Groups") or [] if g["GroupId"] not in groups]
-                if not groups:
-                    groups = [g["GroupId"] for g in found.get("SecurityGroups") or []]
-                by_id[found["InstanceId"]]["groups"] = groups
-                vpc_id = vpc_id or found.get("VpcId")
+        instances, owner, instances_vpc = read_instances(ec2, instances, skipped, params["pod_interfaces"],
+                                                                module.region)
+        vpc_id = vpc_id or instances_vpc
     if not vpc_id:
-        raise RuleError("cannot tell the cluster's VPC: give cluster_name, nodes or group_ids")
-    groups = ec2.get_paginator("describe_security_groups").paginate(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]).build_full_result().get("SecurityGroups", [])
+        if params["state"] == "present" and not skipped:
+            raise RuleError("cannot tell the cluster's VPC: give cluster_name, nodes or group_ids")
+        return empty_view(instances, skipped, cluster_sg, peers, family)
+    groups = dict((g["GroupId"], g) for g in ec2.get_paginator("describe_security_groups").paginate(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]).build_full_result().get("SecurityGroups", []))
+    groups.update((g["GroupId"], g) for g in explicit)
+    missing = sorted(set(g for i in instances for g in i["groups"]) - set(groups))
+    if missing:
+        groups.update((g["GroupId"], g) for g in ec2.describe_security_groups(
+            aws_retry=True, GroupIds=missing)["SecurityGroups"])
     vpcs = ec2.describe_vpcs(aws_retry=True, VpcIds=[vpc_id])["Vpcs"]
-    return {"instances": instances, "cluster_sg": cluster_sg, "peers": peers, "vpc_id": vpc_id, "vpc_cidrs": vpc_blocks(vpcs),
-            "groups": dict((g["GroupId"], g) for g in groups),
-            "perms": dict((g["GroupId"], flatten(g.get("IpPermissions"))) for g in groups),
-            "entries": dict((g["GroupId"], entries(g.get("IpPermissions"))) for g in groups)}
+    owner = owner or (vpcs[0].get("OwnerId") if vpcs else None)
+    locked = dict((gid, g.get("OwnerId")) for gid, g in groups.items()
+                  if owner and g.get("OwnerId") and g.get("OwnerId") != owner)
+    return {"instances": instances, "skipped": skipped, "cluster_sg": cluster_sg, "peers": peers, "vpc_id": vpc_id,
+            "vpc_cidrs": vpc_blocks(vpcs), "ip_family": family, "locked": locked, "groups": groups,
+            "perms": dict((gid, flatten(g.get("IpPermissions"))) for gid, g in groups.items() if gid not in locked),
+            "all_perms": dict((gid, flatten(g.get("IpPermissions"))) for gid, g in groups.items()),
+            "entries": dict((gid, entries(g.get("IpPermissions"))) for gid, g in groups.items())}
+
+
+def empty_view(instances, skipped, cluster_sg, peers, family):
+    """Nothing to read: no VPC is known (no EC2 node, no cluster, no group)."""
+    return {"instances": instances, "skipped": skipped, "cluster_sg": cluster_sg, "peers": peers, "vpc_id": None,
+            "vpc_cidrs": [], "ip_family": family, "locked": {}, "groups": {}, "perms": {}, "all_perms": {},
+            "entries": {}}
 
 
 def write(ec2, view, to_add, to_remove, to_describe):
@@ -506,6 +659,9 @@ def describe_groups(view, after, params):
     for gid, _identity in after:
         if gid not in why:
             why[gid] = ["holds rules of this marker"]
+    for gid in why:
+        if gid in view["locked"]:
+            why[gid].append("owned by account %s (shared with this one): read, never changed" % view["locked"][gid])
     out = []
     for gid in sorted(why):
         group = view["groups"].get(gid) or {}

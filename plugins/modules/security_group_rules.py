@@ -28,12 +28,17 @@ description:
     module does not own (a rule from any control-plane group counts for C(cluster_security_group); a CIDR rule
     covering the whole VPC counts for a group source). Needed rules go on as few of the nodes' groups as cover
     every node, preferring groups that already hold them and groups other than the cluster security group.
-  - A rule is owned when its description starts with O(marker); give each cluster its own marker when clusters
-    share a VPC. A rule's identity is its protocol, ports and source; the description is not part of it, so a
-    changed description is updated in place and never re-creates the rule.
+  - A rule is owned when its description is O(marker) followed by a space and its own words; each cluster has its
+    own marker by default, so clusters may share a VPC. A rule's identity is its protocol, ports and source; the
+    description is not part of it, so a changed description is updated in place and never re-creates the rule.
   - With O(state=present) the owned rules in the VPC become exactly the needed ones (missing ones added, owned ones
     no longer needed - on any group, including groups the nodes left - removed); with O(state=absent) every owned
     rule in the VPC is removed.
+  - Groups are read by id as well as by the VPC, so a group shared from another account or associated with several
+    VPCs is seen; its rules count, but a group owned by another account is never changed - a node that needs a
+    rule only such a group could hold is reported (RV(nodes), a warning), not retried.
+  - On an IPv6 cluster (C(kubernetesNetworkConfig.ipFamily) of the EKS cluster) only IPv6 CIDR rules count as
+    letting the control plane in, and C(vpc) stands for the VPC's IPv6 blocks.
   - Sources may be CIDRs, security group ids, C(cluster_security_group) (the EKS cluster security group, from which
     the API server calls the webhooks) or C(vpc) (the CIDR blocks of the cluster's VPC). A CIDR wider than
     O(widest_ipv4_prefix) / O(widest_ipv6_prefix) (such as C(0.0.0.0/0), or C(0.0.0.0/1)) is refused unless
@@ -53,8 +58,12 @@ options:
     description:
       - The cluster's nodes as M(kubernetes.core.k8s_info) returns them (C(metadata.name), C(spec.providerID)), or
         mappings of C(name) and C(provider_id) (C(aws:///ZONE/i-...) or an instance id).
-      - Nodes that are not EC2 instances (Fargate, other providers) are returned in RV(skipped_nodes).
-      - With O(state=present), at least one EC2 node is required unless O(group_ids) is given.
+      - Nodes that are not EC2 instances (Fargate, hybrid nodes, other providers) and nodes whose instance is
+        terminated, shutting down or unknown to EC2 are returned in RV(skipped_nodes) with the reason; instances are
+        read 200 at a time, so any number of nodes works.
+      - With no EC2 node at all (a Fargate-only cluster, a new EKS Auto Mode cluster, Karpenter scaled to zero) nothing
+        is opened, the rules this marker already holds stay for the nodes to come, and a warning says so; Fargate
+        pods use the cluster security group, which admits the control plane.
     type: list
     elements: dict
     default: []
@@ -101,9 +110,26 @@ options:
     type: bool
     default: true
   marker:
-    description: Description prefix that marks a rule as owned by this module.
+    description:
+      - Description prefix that marks a rule as owned by this module; a rule is owned when its description is the
+        marker, or the marker, a space and the rule's own words. No marker owns another's rules
+        (C(istio_demo.mesh:) does not own C(istio_demo.mesh:demo: ...)).
+      - By default C(istio_demo.mesh:CLUSTER:) with O(cluster_name), else C(istio_demo.mesh:groups:).
+      - The marker, a space and each O(rules[].description) must fit in EC2's 255 characters.
     type: str
-    default: "istio_demo.mesh:"
+  pod_interfaces:
+    description:
+      - Which of each instance's network interfaces carry pod IPs, and so whose groups must let the control plane in.
+      - C(primary) (the VPC CNI's default) takes the primary interface's groups; the secondary interfaces the VPC
+        CNI attaches carry the same groups.
+      - C(secondary) takes the groups of the interfaces beyond the primary one, as with VPC CNI custom networking
+        (the ENIConfig's groups; pods do not use the primary interface). An instance with no secondary interface
+        yet is reported in RV(skipped_nodes).
+      - Pods given their own groups by security groups for pods (branch interfaces) are not seen on the instance;
+        give those groups in O(group_ids).
+    type: str
+    choices: [primary, secondary]
+    default: primary
   allow_world_open:
     description: Allow sources wider than O(widest_ipv4_prefix) / O(widest_ipv6_prefix). Off by default; leave it off.
     type: bool
@@ -172,10 +198,28 @@ nodes:
   type: list
   elements: dict
 skipped_nodes:
-  description: Nodes that are not EC2 instances (no security group of their own to manage), with their provider id.
+  description: Nodes with no running EC2 instance (no security group of their own to manage) - name, provider_id and
+    reason (Fargate, hybrid, terminated, unknown to EC2, no secondary interface yet).
   returned: always
   type: list
   elements: dict
+  sample: [{name: fargate-ip-192-168-1-2.ec2.internal, provider_id: "aws:///us-east-1a/fargate-ip-192-168-1-2",
+            reason: "Fargate (its pod uses the cluster security group, which admits the control plane)"}]
+notes:
+  description: What the module could not do and why (no EC2 node now; a group owned by another account), also given
+    as warnings.
+  returned: always
+  type: list
+  elements: str
+marker:
+  description: The marker used (the given one or the default for the cluster).
+  returned: always
+  type: str
+  sample: "istio_demo.mesh:demo:"
+ip_family:
+  description: The EKS cluster's IP family (ipv4 or ipv6), empty without O(cluster_name).
+  returned: always
+  type: str
 cluster_security_group_id:
   description: The EKS cluster security group, when known.
   returned: always
@@ -237,7 +281,8 @@ def argument_spec():
                 cluster_security_group_id=dict(type="str"),
                 rules=dict(type="list", elements="dict", options=rule_options, default=[]),
                 only_where_missing=dict(type="bool", default=True),
-                marker=dict(type="str", default="istio_demo.mesh:"),
+                marker=dict(type="str"),
+                pod_interfaces=dict(type="str", choices=["primary", "secondary"], default="primary"),
                 allow_world_open=dict(type="bool", default=False),
                 widest_ipv4_prefix=dict(type="int", default=sg_rules.WIDEST_IPV4),
                 widest_ipv6_prefix=dict(type="int", default=sg_rules.WIDEST_IPV6))

@@ -16,8 +16,13 @@ pytestmark = pytest.mark.minutes(3)
 
 
 # where the webhook rule belongs: the nodes' own group when none of their groups lets the control plane in on 15017
-NEEDS_RULE = {"terraform": True, "karpenter": True, "eksctl-managed": False, "eksctl-unmanaged": False,
-              "managed": False}
+# (custom networking: the ENIConfig's group of the interfaces pods use; an IPv6 cluster: the node group, whose rule
+# admitting the VPC's IPv4 block lets nothing of the IPv6 control plane in); nowhere without EC2 nodes
+NEEDS_RULE = {"terraform": "node_security_group_id", "karpenter": "node_security_group_id", "eksctl-managed": None,
+              "eksctl-unmanaged": None, "managed": None, "fargate": None, "auto-mode": None,
+              "custom-networking": "pod_security_group_ids", "ipv6": "node_security_group_id"}
+# the role's variables a user of that shape sets
+SHAPE_VARS = {"custom-networking": ["-e", "aws_security_groups_pod_interfaces=secondary"]}
 
 
 def replace_node_group(sandbox, name):
@@ -53,16 +58,23 @@ def test_the_webhook_rule_goes_where_the_flavour_needs_it_and_nowhere_else(clust
     elb_groups = {g["GroupId"] for g in groups(cluster) if g["GroupName"].startswith("k8s-elb-")}
     assert len(elb_groups) == 3
 
-    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws")
+    extra = SHAPE_VARS.get(flavour, [])
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws", *extra)
     assert rc == 0, proc.stdout[-3000:]
     placed = ours(cluster)
-    expected = {cluster.state["aws"]["node_security_group_id"]} if NEEDS_RULE[flavour] else set()
+    where = cluster.state["aws"][NEEDS_RULE[flavour]] if NEEDS_RULE[flavour] else []
+    expected = set([where] if isinstance(where, str) else where)
     assert set(placed) == expected, (flavour, placed)
     assert not set(placed) & elb_groups
     cluster_sg = cluster.state["aws"]["cluster_security_group_id"]
     assert all(rules == [("tcp", 15017, cluster_sg)] for rules in placed.values()), placed
+    if not any(node["instance_id"] for node in cluster.state["aws"]["nodes"]):
+        # the run says why nothing was opened
+        assert "no node runs on an EC2 instance now" in proc.stdout, proc.stdout[-3000:]
+    if flavour == "fargate":
+        assert "nothing to open (Fargate" in proc.stdout, proc.stdout[-3000:]
 
-    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws")
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws", *extra)
     assert rc == 0 and stats["changed"] == 0, proc.stdout[-3000:]
     rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "--tags", "security_groups")
     assert rc == 0, proc.stdout[-3000:]

@@ -141,7 +141,11 @@ def test_all_traffic_rules_are_stable_across_runs(sandbox, tmp_path):
     (dict(rules=RULES), ["neither cluster_name nor group_ids is given"]),
     (dict(cluster_name="demo", nodes=[{"name": "n1", "provider_id": "aws:///us-east-1a/i-0123456789abcdef0"}],
           rules=RULES), ["nodes:", "i-0123456789abcdef0", "instances of the cluster's Nodes"]),
-    (dict(cluster_name="demo", nodes=[], rules=RULES), ["nodes holds no EC2 instance", "group_ids"]),
+    (dict(cluster_name="demo", nodes="{{ nodes.resources }}", marker="istio_demo mesh",
+          rules=RULES), ["marker='istio_demo mesh' is invalid", "without spaces"]),
+    (dict(cluster_name="demo", nodes="{{ nodes.resources }}", marker="istio_demo.mesh:" + "c" * 100 + ":",
+          rules=[{"port": 15017, "sources": ["cluster_security_group"], "description": "w" * 150}]),
+     ["rules[0].description=", "255", "268"]),
     (dict(cluster_name="demo", nodes="{{ nodes.resources }}", rules=RULES, profile="no-such-profile"),
      ["profile=no-such-profile does not exist"]),
 ])
@@ -157,3 +161,52 @@ def test_bad_input_changes_nothing(sandbox, tmp_path, options, expected):
     for text in expected:
         assert text in run.result("bad")["msg"]
     assert inbound(ec2, sandbox.state["aws"]["vpc_id"]) == before
+
+
+def test_nodes_without_a_running_instance_are_skipped_with_the_reason(sandbox, tmp_path):
+    """A Spot instance terminated under its Node, a Node whose instance EC2 has forgotten, a Fargate node: the rule
+    still goes where the running nodes need it, each other node is reported with why, and nothing fails."""
+    ec2 = ec2_of(sandbox)
+    state = sandbox.state["aws"]
+    gone = state["nodes"][0]
+    ec2.terminate_instances(InstanceIds=[gone["instance_id"]])
+    extra = [{"metadata": {"name": "ip-192-168-99-1.ec2.internal"},
+              "spec": {"providerID": "aws:///us-east-1a/i-0fedcba9876543210"}},
+             {"metadata": {"name": "fargate-ip-192-168-99-2.ec2.internal"},
+              "spec": {"providerID": "aws:///us-east-1a/0123456789abcdef/fargate-ip-192-168-99-2"}}]
+    nodes = "{{ nodes.resources + %s }}" % extra
+    run = run_playbook(tmp_path, [read_nodes(sandbox),
+                                  task(sandbox, "add", cluster_name="demo", nodes=nodes, rules=RULES[:1]),
+                                  task(sandbox, "remove", cluster_name="demo", state="absent")], env=sandbox.env)
+    assert run.rc == 0, run.outline()
+    added = run.result("add")
+    assert [r["group_id"] for r in added["added"]] == [state["node_security_group_id"]]
+    assert {n["instance_id"] for n in added["nodes"]} == {n["instance_id"] for n in state["nodes"][1:]}
+    reasons = dict((n["name"], n["reason"]) for n in added["skipped_nodes"])
+    assert reasons[gone["name"]] == "instance %s terminated" % gone["instance_id"]
+    assert reasons["ip-192-168-99-1.ec2.internal"] == "instance i-0fedcba9876543210 no longer exists"
+    assert reasons["fargate-ip-192-168-99-2.ec2.internal"].startswith("Fargate")
+    assert len(run.result("remove")["removed"]) == 1
+
+
+def test_the_default_marker_is_the_clusters_and_owns_no_other_rule(sandbox, tmp_path):
+    """Without a marker the module marks rules as this cluster's; rules of the old catch-all prefix or another
+    cluster's marker in the same groups are not its own, so state=absent leaves them."""
+    ec2 = ec2_of(sandbox)
+    group = sandbox.state["aws"]["node_security_group_id"]
+    others = [{"IpProtocol": "tcp", "FromPort": 15017, "ToPort": 15017,
+               "IpRanges": [{"CidrIp": "10.1.0.0/16", "Description": "istio_demo.mesh:demo-2: istiod webhooks"}]}]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=others)
+    before = inbound(ec2, sandbox.state["aws"]["vpc_id"])
+    run = run_playbook(tmp_path, [read_nodes(sandbox),
+                                  {"name": "add", "register": "add", "istio_demo.mesh.security_group_rules": dict(
+                                      aws(sandbox), cluster_name="demo", nodes="{{ nodes.resources }}",
+                                      rules=RULES[:1])},
+                                  {"name": "remove", "register": "remove", "istio_demo.mesh.security_group_rules":
+                                   dict(aws(sandbox), cluster_name="demo", state="absent")}], env=sandbox.env)
+    assert run.rc == 0, run.outline()
+    assert run.result("add")["marker"] == "istio_demo.mesh:demo:"
+    assert run.result("add")["rules"][0]["description"] == "istio_demo.mesh:demo: istiod webhook"
+    assert [r["source"] for r in run.result("remove")["removed"]] == [sandbox.state["aws"]["cluster_security_group_id"]]
+    assert inbound(ec2, sandbox.state["aws"]["vpc_id"]) == before
+    ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=others)

@@ -67,6 +67,22 @@ class SignatureCheck(object):
         return self.app(environ, start_response)
 
 
+def interfaces_keep_their_own_groups():
+    """EC2 associates security groups with each network interface, not with the instance: a secondary interface
+    keeps the groups it was made with (EC2 user guide, "Elastic network interfaces" - "security groups" are an
+    attribute of the interface; the VPC CNI's custom networking relies on it, EKS user guide "cni-custom-network").
+    moto 5 reports every attached interface with the instance's groups added (NetworkInterface.group_set); here a
+    secondary interface (device index > 0) reports only its own."""
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface  # pylint: disable=import-outside-toplevel
+    united = NetworkInterface.group_set
+
+    def group_set(self):
+        if self.instance is not None and self.device_index not in (None, 0) and self._group_set:
+            return self._group_set
+        return united.fget(self)
+    NetworkInterface.group_set = property(group_set)
+
+
 def _service_of(headers):
     target = headers.get("x-amz-target", "")
     return target.split(".")[0].lower() if target else "unknown"
@@ -99,6 +115,7 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    interfaces_keep_their_own_groups()
     app = SignatureCheck(DomainDispatcherApplication(create_backend_app), os.environ["SANDBOX_AWS_ACCESS_KEY"],
                          os.environ["SANDBOX_AWS_SECRET_KEY"])
     run_simple(args.host, args.port, app, threaded=True)

@@ -224,6 +224,8 @@ class Cloud(object):
     def _node_group(self, node):
         """cloud-provider-aws findSecurityGroupForInstance: the one group tagged for the cluster, else the one
         untagged group (several of either is an error there; the first is taken here)."""
+        if not node.get("instance_id"):
+            return None  # a Fargate node: no instance, no group of its own (the ELB cannot target it either)
         tag = "kubernetes.io/cluster/%s" % self.cluster
         groups = self.ec2.describe_security_groups(GroupIds=node["security_group_ids"])["SecurityGroups"]
         tagged = [g["GroupId"] for g in groups if any(t["Key"] == tag for t in g.get("Tags") or [])]

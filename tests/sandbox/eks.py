@@ -17,12 +17,25 @@ Each flavour follows what the tool that builds such a cluster really creates (so
 - ``managed``: an EKS managed node group with no launch-template groups: the cluster security group only.
 - ``karpenter``: a small managed node group for system pods (cluster security group) and Karpenter nodes whose
   groups the EC2NodeClass selects by ``karpenter.sh/discovery=NAME`` (no cluster tag), without 15017.
+- ``fargate``: Fargate only (eksctl ``--fargate``): a node per pod, ``fargate-ip-...``, whose providerID names no EC2
+  instance (``aws:///ZONE/ID/fargate-ip-...``) and label ``eks.amazonaws.com/compute-type: fargate``; Fargate pods
+  use the cluster security group (EKS user guide, "sec-group-reqs", "fargate-getting-started").
+- ``auto-mode``: a new EKS Auto Mode cluster: no node until a pod is pending (EKS user guide, "automode"); its nodes
+  will carry the cluster security group.
+- ``custom-networking``: terraform-aws-eks's node group with VPC CNI custom networking: each instance has a secondary
+  interface in another subnet with the ENIConfig's group ``NAME-pods`` (no 15017), and pods use only those
+  interfaces (EKS user guide, "cni-custom-network").
+- ``ipv6``: terraform-aws-eks's node group on an IPv6 cluster (``kubernetesNetworkConfig.ipFamily: ipv6``, a VPC
+  with an Amazon-provided IPv6 block) whose node group admits all TCP from the VPC's IPv4 block - which lets nothing
+  of the IPv6 control plane in.
 """
 
+import hashlib
 import json
 import urllib.request
 
-FLAVOURS = ("terraform", "eksctl-managed", "eksctl-unmanaged", "managed", "karpenter")
+FLAVOURS = ("terraform", "eksctl-managed", "eksctl-unmanaged", "managed", "karpenter", "fargate", "auto-mode",
+            "custom-networking", "ipv6")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ZONES = ("us-east-1a", "us-east-1b")
@@ -60,7 +73,7 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
                                     region_name=REGION)
     ec2 = session.client("ec2", endpoint_url=endpoint)
     seeder = Seeder(ec2, cluster)
-    vpc = ec2.create_vpc(CidrBlock="192.168.0.0/16")["Vpc"]["VpcId"]
+    vpc = ec2.create_vpc(CidrBlock="192.168.0.0/16", AmazonProvidedIpv6CidrBlock=flavour == "ipv6")["Vpc"]["VpcId"]
     ec2.create_tags(Resources=[vpc], Tags=_tags({"Name": "%s-vpc" % cluster}))
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock="192.168.%d.0/19" % (n * 32),
                                  AvailabilityZone=zone)["Subnet"]["SubnetId"] for n, zone in enumerate(ZONES)]
@@ -74,6 +87,8 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
     seeder.allow(cluster_sg, cluster_sg, description="")
     control_plane = []   # resourcesVpcConfig.securityGroupIds: extra groups on the control plane's interfaces
     pools = []           # (node group label, instance groups, node labels, count)
+    pod_interfaces = []  # custom networking: the ENIConfig's groups, on each instance's secondary interface
+    fargate = 0          # Fargate nodes (no instance)
     if flavour in ("eksctl-managed", "eksctl-unmanaged"):
         cp = seeder.group("eksctl-%s-cluster-ControlPlaneSecurityGroup-1A2B3C4D5E6F" % cluster, vpc,
                           "Communication between the control plane and worker nodegroups",
@@ -99,7 +114,7 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
                                                     "plane (workloads using HTTPS port, commonly used with "
                                                     "extension API servers)")
             pools.append(("ng-1", [ng, shared], {"alpha.eksctl.io/nodegroup-name": "ng-1"}, nodes))
-    elif flavour == "terraform":
+    elif flavour in ("terraform", "custom-networking", "ipv6"):
         tf_cluster = seeder.group("%s-cluster-20261101000000000000000001" % cluster, vpc,
                                   "EKS cluster security group", {"Name": "%s-cluster" % cluster})
         control_plane.append(tf_cluster)
@@ -114,10 +129,24 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
         seeder.allow(node, node, "tcp", (53, 53), "Node to node CoreDNS")
         seeder.allow(node, node, "udp", (53, 53), "Node to node CoreDNS UDP")
         seeder.allow(tf_cluster, node, "tcp", (443, 443), "Node groups to cluster API")
+        if flavour == "ipv6":
+            ec2.authorize_security_group_ingress(GroupId=node, IpPermissions=[{
+                "IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535,
+                "IpRanges": [{"CidrIp": "192.168.0.0/16", "Description": "All TCP from the VPC (IPv4)"}]}])
+        if flavour == "custom-networking":
+            # the ENIConfig's subnet (a secondary CIDR block in real clusters) and group
+            pod_sg = seeder.group("%s-pods" % cluster, vpc, "ENIConfig security group for pods", {})
+            seeder.allow(pod_sg, pod_sg, "-1", None, "Pod to pod")
+            seeder.allow(pod_sg, node, "-1", None, "Nodes to pods")
+            pod_interfaces.append(pod_sg)
         pools.append(("default", [node], {"eks.amazonaws.com/nodegroup": "default"}, nodes))
+    elif flavour == "fargate":
+        fargate = nodes
+    elif flavour == "auto-mode":
+        pass  # no node yet
     elif flavour == "managed":
         pools.append(("managed-ng", [cluster_sg], {"eks.amazonaws.com/nodegroup": "managed-ng"}, nodes))
-    else:  # karpenter
+    elif flavour == "karpenter":
         karpenter = seeder.group("%s-karpenter-node" % cluster, vpc, "Karpenter node security group",
                                  {"karpenter.sh/discovery": cluster})
         seeder.allow(karpenter, cluster_sg, "tcp", (443, 443), "Cluster API to nodes")
@@ -139,17 +168,35 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
                                                 "Tags": _tags(dict(owned, Name="%s-%s" % (cluster, pool)))}])
             instance = reservation["Instances"][0]
             address = instance["PrivateIpAddress"]
+            if pod_interfaces:
+                eni = ec2.create_network_interface(SubnetId=subnets[(index + 1) % len(subnets)],
+                                                   Groups=pod_interfaces, Description="aws-K8S-%s" % instance[
+                                                       "InstanceId"])["NetworkInterface"]["NetworkInterfaceId"]
+                ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance["InstanceId"], DeviceIndex=1)
             node_list.append({"name": "ip-%s.%s.compute.internal" % (address.replace(".", "-"), REGION),
                               "address": address, "zone": zone, "instance_id": instance["InstanceId"],
                               "provider_id": "aws:///%s/%s" % (zone, instance["InstanceId"]),
                               "labels": labels, "security_group_ids": groups})
             index += 1
+    for _n in range(fargate):
+        zone = ZONES[index % len(ZONES)]
+        address = "192.168.%d.%d" % (100 + index // 200, 10 + index % 200)
+        name = "fargate-ip-%s.%s.compute.internal" % (address.replace(".", "-"), REGION)
+        node_list.append({"name": name, "address": address, "zone": zone, "instance_id": None,
+                          "provider_id": "aws:///%s/%s/%s" % (zone, hashlib.sha256(name.encode()).hexdigest()[:42],
+                                                              name.split(".")[0]),
+                          "labels": {"eks.amazonaws.com/compute-type": "fargate"},
+                          "security_group_ids": [cluster_sg]})
+        index += 1
     # moto keeps resourcesVpcConfig as sent; EKS reports clusterSecurityGroupId and vpcId, so send them.
     body = json.dumps({"name": cluster, "version": version, "roleArn": "arn:aws:iam::%s:role/eks-%s" % (ACCOUNT, cluster),
                        "resourcesVpcConfig": {"subnetIds": subnets, "securityGroupIds": control_plane,
                                               "clusterSecurityGroupId": cluster_sg, "vpcId": vpc,
                                               "endpointPublicAccess": True, "endpointPrivateAccess": False,
-                                              "publicAccessCidrs": ["0.0.0.0/0"]}}).encode()
+                                              "publicAccessCidrs": ["0.0.0.0/0"]},
+                       # what EKS reports (moto keeps what it is sent)
+                       "kubernetesNetworkConfig": {"serviceIpv4Cidr": "10.100.0.0/16",
+                                                   "ipFamily": "ipv6" if flavour == "ipv6" else "ipv4"}}).encode()
     _signed_post(endpoint + "/clusters", body, access_key, secret_key)
     described = session.client("eks", endpoint_url=endpoint).describe_cluster(name=cluster)["cluster"]
     if described["resourcesVpcConfig"].get("clusterSecurityGroupId") != cluster_sg:
@@ -157,10 +204,13 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
     node_groups = sorted(set(g for node in node_list for g in node["security_group_ids"]))
     # the nodes' own group (not the cluster's), where a hand-made rule would go (bench/baseline.sh)
     own = [g for pool in pools for g in pool[1] if g != cluster_sg]
+    vpc_cidrs = ["192.168.0.0/16"] + [b["Ipv6CidrBlock"] for b in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0].get(
+        "Ipv6CidrBlockAssociationSet") or []]
     return {"region": REGION, "cluster": cluster, "flavour": flavour, "vpc_id": vpc, "vpc_cidr": "192.168.0.0/16",
             "subnet_ids": subnets, "cluster_security_group_id": cluster_sg,
             "control_plane_security_group_ids": control_plane, "node_security_group_ids": node_groups,
-            "node_security_group_id": (own or [cluster_sg])[0],
+            "node_security_group_id": (own or [cluster_sg])[0], "pod_security_group_ids": pod_interfaces,
+            "vpc_cidrs": vpc_cidrs,
             "nodes": node_list, "access_key": access_key, "secret_key": secret_key}
 
 

@@ -131,3 +131,115 @@ def test_explicit_groups_get_the_rule_unless_they_allow_it_already():
 ])
 def test_instances_come_from_provider_ids(provider_id, instance):
     assert sg_rules.instance_id(provider_id) == instance
+
+
+@pytest.mark.parametrize("description, marker, owned", [
+    (MARK + " istiod webhooks", MARK, True),
+    (MARK, MARK, True),
+    ("istio_demo.mesh:demo: istiod webhooks", "istio_demo.mesh:", False),      # the old default owned every cluster's
+    ("istio_demo.mesh:demo-2: istiod webhooks", "istio_demo.mesh:demo", False),
+    ("istio_demo.mesh:demo-2: istiod webhooks", MARK, False),
+    ("ssh from ops", MARK, False),
+    (None, MARK, False),
+])
+def test_a_marker_owns_its_own_rules_and_no_other_clusters(description, marker, owned):
+    assert sg_rules.owns(description, marker) is owned
+
+
+def test_descriptions_fit_ec2s_255_characters_with_the_marker():
+    long_marker = "istio_demo.mesh:%s:" % ("c" * 100)
+    rule = {"port": 15017, "sources": ["10.0.0.0/16"], "description": "d" * 150}
+    with pytest.raises(sg_rules.RuleError) as info:
+        sg_rules.validate_rules([rule], False, marker=long_marker)
+    assert "rules[0].description" in str(info.value) and "255" in str(info.value) and "268" in str(info.value)
+    sg_rules.validate_rules([dict(rule, description="d" * 100)], False, marker=long_marker)
+
+
+V6_VPC = ["192.168.0.0/16", "2600:1f18:abcd:1200::/56"]
+
+
+@pytest.mark.parametrize("existing, family, covered", [
+    (perm("tcp", (0, 65535), cidr="192.168.0.0/16"), "ipv4", True),
+    (perm("tcp", (0, 65535), cidr="192.168.0.0/16"), "ipv6", False),  # IPv6 pods are not reached over IPv4
+    ({"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535,
+      "Ipv6Ranges": [{"CidrIpv6": "2600:1f18:abcd:1200::/56"}]}, "ipv6", True),
+    (perm("-1", None, group=CLUSTER), "ipv6", True),                  # a group source holds in either family
+])
+def test_only_rules_of_the_clusters_ip_family_count(existing, family, covered):
+    rule = list(sg_rules.flatten([existing]))[0]
+    need = list(sg_rules.resolve(WEBHOOK, MARK, CLUSTER, V6_VPC, family))[0]
+    assert sg_rules.covers(rule, need, {CLUSTER}, V6_VPC, family) is covered
+
+
+def test_vpc_means_the_blocks_of_the_clusters_family():
+    rules = [{"port": 15010, "sources": ["vpc"], "description": "xds"}]
+    assert [k[4] for k in sg_rules.resolve(rules, MARK, CLUSTER, V6_VPC, "ipv6")] == ["2600:1f18:abcd:1200::/56"]
+    assert [k[4] for k in sg_rules.resolve(rules, MARK, CLUSTER, V6_VPC, "ipv4")] == ["192.168.0.0/16"]
+    assert len(sg_rules.resolve(rules, MARK, CLUSTER, V6_VPC)) == 2
+
+
+def test_a_group_of_another_account_counts_but_gets_no_rule():
+    needs = need()
+    webhook = list(needs)[0]
+    instances = [{"id": "i-1", "groups": ["sg-shared"]}, {"id": "i-2", "groups": ["sg-shared", "sg-own"]},
+                 {"id": "i-3", "groups": ["sg-shared-open"]}]
+    foreign = {"sg-shared-open": sg_rules.flatten([perm("-1", None, group=CLUSTER)])}
+    locked = {"sg-shared": "210987654321", "sg-shared-open": "210987654321"}
+    placement, report = sg_rules.place(needs, instances, foreign, {}, CLUSTER, {CLUSTER}, VPC, locked=locked)
+    assert placement == {("sg-own", webhook): MARK + " istiod webhooks"}
+    assert report[webhook]["i-1"].startswith("needs a rule on sg-shared, owned by account 210987654321")
+    assert report[webhook]["i-2"] == "rule on sg-own"
+    assert report[webhook]["i-3"].startswith("allowed by sg-shared-open")
+
+
+def eni(index, groups, card=0):
+    return {"Attachment": {"DeviceIndex": index, "NetworkCardIndex": card},
+            "Groups": [{"GroupId": g, "GroupName": g} for g in groups]}
+
+
+@pytest.mark.parametrize("interfaces, found, groups", [
+    ("primary", {"NetworkInterfaces": [eni(0, ["sg-node"]), eni(1, ["sg-pods"])]}, ["sg-node"]),
+    ("secondary", {"NetworkInterfaces": [eni(0, ["sg-node"]), eni(1, ["sg-pods"]), eni(2, ["sg-pods", "sg-b"])]},
+     ["sg-pods", "sg-b"]),
+    ("secondary", {"NetworkInterfaces": [eni(0, ["sg-node"])]}, None),
+    ("primary", {"SecurityGroups": [{"GroupId": "sg-old"}]}, ["sg-old"]),
+])
+def test_the_interfaces_that_carry_pods_give_the_groups(interfaces, found, groups):
+    assert sg_rules.pod_groups(found, interfaces) == groups
+
+
+@pytest.mark.parametrize("provider_id, words", [
+    ("aws:///us-east-1b/fa1b2c3d4e-fargate-ip-192-168-1-2", "Fargate"),
+    ("eks-hybrid:///us-west-2/my-cluster/mi-0123456789abcdef0", "hybrid"),
+    ("", "no spec.providerID"),
+    ("kind://docker/kind/kind-control-plane", "not an EC2 instance (kind)"),
+])
+def test_a_node_without_an_instance_says_why(provider_id, words):
+    assert words in sg_rules.not_ec2_because(provider_id)
+
+
+def test_instances_are_read_in_batches_ec2_accepts_and_unknown_ones_are_skipped():
+    """450 nodes against moto's EC2: DescribeInstances is asked 200 ids at a time (EC2 takes at most 200 filter
+    values, 1,000 instance ids), and an id EC2 does not know is skipped rather than failing the call."""
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    with moto.mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="192.168.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="192.168.0.0/18")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="nodes", VpcId=vpc, Description="nodes")["GroupId"]
+        made = ec2.run_instances(ImageId="ami-03cf127a", MinCount=450, MaxCount=450, SubnetId=subnet,
+                                 SecurityGroupIds=[group])["Instances"]
+        asked = []
+        ec2.meta.events.register("before-parameter-build.ec2.DescribeInstances",
+                                 lambda params, **kwargs: asked.append(len(params["Filters"][0]["Values"])))
+        nodes = [{"id": i["InstanceId"], "node": "n-%d" % n, "provider_id": "aws:///us-east-1a/" + i["InstanceId"],
+                  "groups": []} for n, i in enumerate(made)]
+        nodes.append({"id": "i-0fedcba9876543210", "node": "gone", "provider_id": "i-0fedcba9876543210", "groups": []})
+        skipped = []
+        running, owner, vpc_id = sg_rules.read_instances(ec2, nodes, skipped, "primary", "us-east-1")
+    assert sorted(asked) == [51, 200, 200]
+    assert len(running) == 450 and all(n["groups"] == [group] for n in running)
+    assert vpc_id == vpc and owner == "123456789012"
+    assert skipped == [{"name": "gone", "provider_id": "i-0fedcba9876543210",
+                        "reason": "instance i-0fedcba9876543210 no longer exists"}]
