@@ -156,15 +156,39 @@ def update_causes(kind, obj, old):
                                       "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"})
     if kind == "Job" and spec.get("template") != old_spec.get("template"):
         causes.append(invalid("spec.template", spec.get("template"), "field is immutable"))
+    if kind == "Service" and old_spec.get("type") == "LoadBalancer" and spec.get("type") == "LoadBalancer" and \
+            spec.get("loadBalancerClass") != old_spec.get("loadBalancerClass"):
+        # validateLoadBalancerClassField (pkg/apis/core/validation/validation.go): the class of a LoadBalancer
+        # Service may not change, nor be set or unset, while it stays a LoadBalancer
+        causes.append(invalid("spec.loadBalancerClass", spec.get("loadBalancerClass"), "may not change once set"))
     if kind == "Service" and old_spec.get("clusterIP") not in (None, "") and \
             spec.get("clusterIP") not in (None, "", old_spec.get("clusterIP")):
         causes.append(invalid("spec.clusterIP", spec.get("clusterIP"), "field is immutable"))
     return causes
 
 
+def service_causes(obj):
+    """validateLoadBalancerClassField on any write: a class only on a LoadBalancer Service, and a qualified name."""
+    spec = obj.get("spec") or {}
+    cls = spec.get("loadBalancerClass")
+    if cls is None:
+        return []
+    if spec.get("type") != "LoadBalancer":
+        return [{"field": "spec.loadBalancerClass", "reason": "FieldValueForbidden",
+                 "message": "Forbidden: may only be used when `type` is 'LoadBalancer'"}]
+    prefix, dummy, name = cls.rpartition("/")
+    if (prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix))) or len(name) > 63 or \
+            not QUALIFIED_NAME.match(name or ""):
+        return [invalid("spec.loadBalancerClass", cls, "name part must consist of alphanumeric characters, '-', '_' "
+                                                       "or '.', and must start and end with an alphanumeric character")]
+    return []
+
+
 def causes_for(kind, obj, old=None):
     """Every rule above that applies to ``kind`` (a kind name)."""
     causes = label_key_causes("metadata.labels", (obj.get("metadata") or {}).get("labels"))
+    if kind == "Service":
+        causes.extend(service_causes(obj))
     if kind == "Pod":
         causes.extend(pod_spec_causes("spec", obj.get("spec") or {}))
     elif kind in WORKLOADS:
