@@ -593,7 +593,7 @@ def read(module, ec2, instances, skipped):
     owner = None
     if instances:
         instances, owner, instances_vpc = read_instances(ec2, instances, skipped, params["pod_interfaces"],
-                                                                module.region)
+                                                         module.region)
         vpc_id = vpc_id or instances_vpc
     if not vpc_id:
         if params["state"] == "present" and not skipped:

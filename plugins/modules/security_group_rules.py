@@ -112,8 +112,8 @@ options:
   marker:
     description:
       - Description prefix that marks a rule as owned by this module; a rule is owned when its description is the
-        marker, or the marker, a space and the rule's own words. No marker owns another's rules
-        (C(istio_demo.mesh:) does not own C(istio_demo.mesh:demo: ...)).
+        marker, or the marker, a space and the rule's own words. No marker owns another's rules;
+        C(istio_demo.mesh:) does not own a rule described C(istio_demo.mesh:demo:) and more.
       - By default C(istio_demo.mesh:CLUSTER:) with O(cluster_name), else C(istio_demo.mesh:groups:).
       - The marker, a space and each O(rules[].description) must fit in EC2's 255 characters.
     type: str

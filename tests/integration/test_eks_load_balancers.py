@@ -3,6 +3,7 @@ Controller kept internet-facing and limited to its source ranges, awaited while 
 deletion awaited on teardown, and a finalizer that holds it named."""
 
 import json
+import time
 
 import pytest
 
@@ -20,11 +21,13 @@ def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_
     # a load balancer that takes a while: its name does not resolve, then its targets are unhealthy - for its first
     # connections, whenever the play reaches it
     cluster.faults(lb_unready_connections=4)
-    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio,apps,ingress")
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio,apps,ingress",
+                               "-e", "istio_install_lb_kind=nlb")
     assert rc == 0, proc.stdout[-3000:]
     service = json.loads(cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system", "-o",
                                          "json").stdout)
-    # the controller's webhook took the Service; the collection's scheme annotation kept it internet-facing
+    # the class the play asked for; the collection's scheme annotation keeps it internet-facing (the controller's
+    # default is internal)
     assert service["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
     assert service["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == \
         "internet-facing"
@@ -78,3 +81,44 @@ def test_a_finalizer_that_holds_the_gateway_is_named_and_removed_only_when_asked
     assert ours(cluster) == {}
     # the load balancer's group stays in AWS, as the message said
     assert [g for g in groups(cluster) if g["GroupName"].startswith("k8s-elb-")]
+
+
+def failure(proc):
+    """The first failed task's message (its failed items' messages too)."""
+    for result in PlaybookRun_results(proc) + _task_results(proc):
+        if result.get("failed"):
+            return result.get("msg", "")
+    return ""
+
+
+def _task_results(proc):
+    data = json.loads(proc.stdout[proc.stdout.find("{"):])
+    return [result for play in data.get("plays", []) for task in play.get("tasks", [])
+            for result in task.get("hosts", {}).values()]
+
+
+@pytest.mark.parametrize("cluster", [("--lb-mode", "aws-lb-controller")], ids=["aws-lb-controller"], indirect=True)
+def test_a_load_balancer_class_other_than_asked_is_named_and_a_change_refused_before_any_write(cluster, tmp_path):
+    # classic asked for, but the controller's webhook gives every new LoadBalancer Service its NLB class
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio")
+    assert rc != 0
+    message = failure(proc)
+    assert "istio_install_lb_kind=classic wants loadBalancerClass none" in message, message
+    assert "has loadBalancerClass service.k8s.aws/nlb" in message and "istio_install_lb_kind=nlb" in message, message
+
+    # the way out it names converges
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio", "-e", "istio_install_lb_kind=nlb")
+    assert rc == 0, proc.stdout[-3000:]
+
+    # another kind is refused before anything is written: the class cannot change once set
+    start = time.time()
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "istio", "-e",
+                               "istio_install_lb_kind=auto-mode")
+    assert rc != 0
+    message = failure(proc)
+    assert "istio_install_lb_kind=auto-mode wants loadBalancerClass eks.amazonaws.com/nlb" in message, message
+    assert "remove Istio first" in message, message
+    assert [e for e in cluster.requests(start) if e["verb"] not in ("GET", "HEAD")] == []
+    service = json.loads(cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system", "-o",
+                                         "json").stdout)
+    assert service["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
