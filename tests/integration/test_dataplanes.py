@@ -83,8 +83,10 @@ def test_ambient_with_a_gateway_api_ingress(cluster, tmp_path):
     assert gateway["spec"]["gatewayClassName"] == "istio"
     assert [c["status"] for c in gateway["status"]["conditions"] if c["type"] == "Programmed"] == ["True"]
     service = get(cluster, "service", "my-app-gateway-istio", "-n", "my-app")
-    assert service["metadata"]["annotations"]["service.beta.kubernetes.io/load-balancer-source-ranges"] == \
-        "127.0.0.1/32"
+    # who may reach it: the field every controller reads (Auto Mode ignores the annotation), patched in by Istio
+    # from the Gateway's parametersRef ConfigMap
+    assert service["spec"]["loadBalancerSourceRanges"] == ["127.0.0.1/32"]
+    assert "service.beta.kubernetes.io/load-balancer-source-ranges" not in service["metadata"]["annotations"]
     assert cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system",
                            check=False).returncode != 0
     assert len(cluster.load_balancers()) == 1

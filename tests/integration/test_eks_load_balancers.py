@@ -122,3 +122,32 @@ def test_a_load_balancer_class_other_than_asked_is_named_and_a_change_refused_be
     service = json.loads(cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system", "-o",
                                          "json").stdout)
     assert service["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
+
+
+@pytest.mark.parametrize("cluster", [("--lb-mode", "auto-mode")], ids=["auto-mode"], indirect=True)
+def test_on_auto_mode_a_gateway_api_gateway_admits_only_its_source_ranges(cluster, tmp_path):
+    # Auto Mode reads spec.loadBalancerSourceRanges only: the ranges reach it through the Gateway's parametersRef
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio,apps,ingress",
+                               "-e", "mesh_ingress_api=gateway-api", "-e", "ingress_lb_kind=auto-mode")
+    assert rc == 0, proc.stdout[-3000:]
+    service = json.loads(cluster.kubectl("get", "service", "my-app-gateway-istio", "-n", "my-app", "-o",
+                                         "json").stdout)
+    assert service["spec"]["loadBalancerClass"] == "eks.amazonaws.com/nlb"
+    stack = {"Key": "service.k8s.aws/stack", "Value": "my-app/my-app-gateway-istio"}
+    frontend = [g for g in groups(cluster) if stack in g.get("Tags", [])]
+    assert len(frontend) == 1
+    assert {r["CidrIp"] for p in frontend[0]["IpPermissions"] for r in p["IpRanges"]} == {"127.0.0.1/32"}
+
+    # a hand-edited ConfigMap that drops the ranges (the class stays: it may not change once set): the load
+    # balancer opens to the world, and verify says so
+    kept = {"spec": {"loadBalancerClass": "eks.amazonaws.com/nlb"}}
+    cluster.kubectl("patch", "configmap", "my-app-gateway-options", "-n", "my-app", "--type", "merge", "-p",
+                    json.dumps({"data": {"service": json.dumps(kept)}}))
+    rc, stats, proc = playbook(cluster, tmp_path, "verify.yml", "--tags", "ingress",
+                               "-e", "mesh_ingress_api=gateway-api", "-e", "ingress_lb_kind=auto-mode")
+    assert rc != 0
+    frontend = [g for g in groups(cluster) if stack in g.get("Tags", [])]
+    assert {r["CidrIp"] for p in frontend[0]["IpPermissions"] for r in p["IpRanges"]} == {"0.0.0.0/0"}
+    message = failure(proc)
+    assert "loadBalancerSourceRanges=[]" in message and "ingress_lb_source_ranges=[\"127.0.0.1/32\"]" in message, \
+        message

@@ -90,7 +90,8 @@ class Cloud(object):
         return controller, finalizer
 
     def reconcile(self, services_kind, namespace, name, dataplane):
-        """Bring one Service's load balancer in line; called by the controllers on every Service event."""
+        """Bring one Service's load balancer in line; called by the controllers on every Service event. Returns
+        (controller, why) when the controller refuses to make it, for the Warning event it records."""
         svc = self.api.find(services_kind, namespace, name)
         if svc is None:
             return
@@ -112,6 +113,9 @@ class Cloud(object):
         if finalizer not in finalizers:
             self._set_finalizers(services_kind, namespace, name, finalizers + [finalizer])
             return  # the update comes back as an event
+        refused = self.refusal(svc, controller)
+        if refused:
+            return refused  # the controller fails to sync it: no load balancer, no address (it retries, in vain)
         record = self.ensure(svc, controller)
         ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if not ingress or ingress[0].get("hostname") != record["hostname"]:
@@ -191,17 +195,36 @@ class Cloud(object):
             self.balancers[uid] = record
             return record
 
-    def _update_ranges(self, record, svc):
-        """The frontend group lets the source ranges in on each port (default: the world, or the VPC when internal
-        and made by the LB controller)."""
+    @staticmethod
+    def source_ranges(svc, controller):
+        """The ranges a controller reads: the field, else the annotation (k8s.io/cloud-provider service helpers
+        GetLoadBalancerSourceRanges, which cloud-provider-aws uses; the AWS Load Balancer Controller reads both too).
+        EKS Auto Mode reads the field only: its migration table says the annotation
+        service.beta.kubernetes.io/load-balancer-source-ranges is not supported, use spec.loadBalancerSourceRanges
+        (the EKS user guide, Auto Mode: its table of what migrates from the AWS Load Balancer Controller)."""
         ranges = list((svc.get("spec") or {}).get("loadBalancerSourceRanges") or [])
-        if not ranges:
-            # the field, else the annotation (k8s.io/cloud-provider service helpers GetLoadBalancerSourceRanges,
-            # which cloud-provider-aws uses; the AWS Load Balancer Controller reads both too): how a Gateway API
-            # Gateway limits its load balancer, through spec.infrastructure.annotations
+        if not ranges and controller != "auto-mode":
             annotation = (svc["metadata"].get("annotations") or {}).get(
                 "service.beta.kubernetes.io/load-balancer-source-ranges") or ""
             ranges = [r.strip() for r in annotation.split(",") if r.strip()]
+        return ranges
+
+    def refusal(self, svc, controller):
+        """Why the controller cannot make this Service's load balancer, or None. IPv6 source ranges: the in-tree
+        provider writes every range as an IPv4 permission (cloud-provider-aws aws.go, IpRanges/CidrIp), which EC2
+        refuses; the AWS Load Balancer Controller refuses them unless the NLB is dualstack (model_build_
+        load_balancer.go: "unsupported v6 cidr ..., when lb is not dualstack"); Auto Mode the same here."""
+        v6 = [r for r in self.source_ranges(svc, controller) if ":" in r]
+        dualstack = (svc["metadata"].get("annotations") or {}).get(
+            "service.beta.kubernetes.io/aws-load-balancer-ip-address-type") == "dualstack"
+        if v6 and (controller == "in-tree" or not dualstack):
+            return controller, "unsupported v6 cidr %s" % v6[0]
+        return None
+
+    def _update_ranges(self, record, svc):
+        """The frontend group lets the source ranges in on each port (default: the world, or the VPC when internal
+        and made by the LB controller)."""
+        ranges = self.source_ranges(svc, record["controller"])
         if not ranges:
             internal_nlb = record["controller"] != "in-tree" and record["scheme"] == "internal"
             ranges = [self.vpc_cidr] if internal_nlb else ["0.0.0.0/0"]

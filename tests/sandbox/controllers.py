@@ -59,12 +59,27 @@ class Controllers(object):
         self.rng = random.Random()
         self.kinds = {}
         self.cloud = None  # sandbox/cloud.py, when the sandbox runs with AWS
+        self.refusals = {}  # Service uid -> the (controller, cause) its load balancer was last refused for
         self.csi_drivers = set()  # provisioners that run (the EBS CSI driver add-on: ebs.csi.aws.com)
         self.node_agent = ambient.NodeAgent(api, self.kind)
         self.gateway_api = gatewayapi.GatewayController(api, self.kind)
 
     def cloud_reconcile(self, namespace, name):
-        self.cloud.reconcile(self.kind("", "v1", "services"), namespace, name, self.dataplane)
+        services = self.kind("", "v1", "services")
+        refused = self.cloud.reconcile(services, namespace, name, self.dataplane)
+        svc = self.api.find(services, namespace, name)
+        if not refused or svc is None or self.refusals.get(svc["metadata"]["uid"]) == refused:
+            return
+        # the Warning `kubectl describe service` shows: the service controller's SyncLoadBalancerFailed
+        # (k8s.io/cloud-provider controllers/service/controller.go), the AWS Load Balancer Controller's
+        # FailedBuildModel (its service reconciler, recorder "service"); once per cause, as the recorder aggregates
+        self.refusals[svc["metadata"]["uid"]] = refused
+        controller, why = refused
+        if controller == "in-tree":
+            self.record(svc, "SyncLoadBalancerFailed", "Error syncing load balancer: failed to ensure load balancer: "
+                        + why, "service-controller", "Warning")
+        else:
+            self.record(svc, "FailedBuildModel", "Failed build model due to " + why, "service", "Warning")
 
     def refresh_load_balancers(self):
         """Look at every Service again (after a fault knob changed what the controllers would do)."""
@@ -213,6 +228,9 @@ class Controllers(object):
             return meta.get("namespace") == "istio-system" and (meta.get("labels") or {}).get("app") == "istiod"
         if key in (("", "services"), ("", "endpoints")):
             return gatewayapi.NAME_LABEL in (meta.get("labels") or {})
+        if key == ("", "configmaps"):
+            # the deployment controller watches ConfigMaps: a Gateway's parametersRef, a class's defaults
+            return meta.get("namespace") != "kube-system"
         return False
 
     # ------------------------------------------------------------ workloads

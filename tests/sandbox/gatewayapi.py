@@ -16,6 +16,12 @@ injection template):
   Gateway's ``spec.infrastructure`` labels and annotations; the Service is of type LoadBalancer for ``istio``
   (ClusterIP for waypoints; annotation ``networking.istio.io/service-type`` overrides), its ports
   ``status-port`` 15021 and one per listener port named after the listener.
+- Customisation (deploymentcontroller.go ``applyOverlay``, Istio 1.26 and later): a ConfigMap in istiod's namespace
+  labelled ``gateway.istio.io/defaults-for-class: CLASS`` (the oldest), then the one the Gateway names in
+  ``spec.infrastructure.parametersRef`` (group "" kind ConfigMap, in the Gateway's namespace), each patch the
+  generated objects with the YAML under their keys ``deployment``, ``service``, ``serviceAccount`` as a strategic
+  merge patch. A parametersRef of another kind, or to a ConfigMap that does not exist, deploys nothing (the
+  controller returns "parametersRef targeting configmap ..., but configmap does not exist" and retries).
 - The Gateway's status (conversion.go reportGatewayStatus, gatewaycommon/context.go ResolveGatewayInstances):
   Accepted "Resource accepted"; Programmed False with reason AddressNotAssigned until the Service has endpoints
   and, for a LoadBalancer, an external address; then Programmed True "Resource programmed, assigned to service(s)
@@ -28,7 +34,10 @@ injection template):
 import copy
 import re
 
+import yaml
+
 from .api import now
+from .patch import strategic_merge
 
 GROUP = "gateway.networking.k8s.io"
 MANAGED = "istio.io/gateway-controller"
@@ -38,6 +47,8 @@ NAME_LABEL = GROUP + "/gateway-name"
 CLASS_LABEL = GROUP + "/gateway-class-name"
 OMITTED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "gateway.istio.io/name-override",
                        "gateway.istio.io/service-account", "gateway.istio.io/controller-version")
+DEFAULTS_FOR_CLASS = "gateway.istio.io/defaults-for-class"
+OVERLAY_KEYS = {"Deployment": "deployment", "Service": "service", "ServiceAccount": "serviceAccount"}
 ROUTE_KINDS = [{"group": GROUP, "kind": "HTTPRoute"}, {"group": GROUP, "kind": "GRPCRoute"}]
 
 
@@ -67,6 +78,7 @@ class GatewayController(object):
     def __init__(self, api, kind):
         self.api = api
         self.kind = kind
+        self.applied = {}  # (kind, namespace, name) -> the spec fields last applied
 
     # ------------------------------------------------------------ what istiod sees
 
@@ -204,12 +216,26 @@ class GatewayController(object):
                 "spec": {"ipFamilyPolicy": "PreferDualStack", "ports": ports, "selector": {NAME_LABEL: name},
                          "type": service_type}}),
         ]
+        overlays = self._overlays(gw, spec["gatewayClassName"], istiod)
+        if overlays is None:
+            return
         for kind, body in objects:
+            for overlay in overlays:
+                patch = overlay.get(OVERLAY_KEYS[body["kind"]])
+                if patch:
+                    body = strategic_merge(body, yaml.safe_load(patch) or {})
             current = self.api.find(kind, namespace, body["metadata"]["name"])
+            # istiod server-side applies these with force (field manager istio.io/gateway-controller): a spec field
+            # it applied before and no longer applies (an overlay taken away) goes; fields others set stay
+            key = (body["kind"], namespace, body["metadata"]["name"])
+            dropped = self.applied.get(key, set()) - set(body.get("spec") or {})
+            self.applied[key] = set(body.get("spec") or {})
             if current is None:
                 self.api.create(kind, namespace, body)
                 continue
             merged = copy.deepcopy(current)
+            for field in dropped:
+                merged["spec"].pop(field, None)
             merged["metadata"]["labels"] = dict(current["metadata"].get("labels") or {}, **body["metadata"]["labels"])
             merged["metadata"]["annotations"] = dict(current["metadata"].get("annotations") or {},
                                                      **body["metadata"]["annotations"])
@@ -218,6 +244,26 @@ class GatewayController(object):
                     merged["spec"][key] = value
             if merged != current:
                 self.api.replace(kind, namespace, body["metadata"]["name"], merged)
+
+    def _overlays(self, gw, class_name, istiod):
+        """The ConfigMaps' data that patch a Gateway's objects, class defaults first; None when its parametersRef
+        cannot be resolved (nothing is deployed then)."""
+        configmaps = self.kind("", "v1", "configmaps")
+        found = []
+        defaults = [c for c in self.api.list(configmaps, istiod["metadata"]["namespace"])[0]
+                    if (c["metadata"].get("labels") or {}).get(DEFAULTS_FOR_CLASS) == class_name]
+        if defaults:
+            found.append(min(defaults, key=lambda c: (c["metadata"].get("creationTimestamp", ""),
+                                                      c["metadata"]["name"]))["data"] or {})
+        ref = ((gw.get("spec") or {}).get("infrastructure") or {}).get("parametersRef")
+        if ref:
+            if ref.get("kind") != "ConfigMap" or ref.get("group", "") != "":
+                return None  # "unknown infrastructure parameters type"
+            params = self.api.find(configmaps, gw["metadata"]["namespace"], ref.get("name"))
+            if params is None:
+                return None
+            found.append(params.get("data") or {})
+        return found
 
     # ------------------------------------------------------------ statuses
 

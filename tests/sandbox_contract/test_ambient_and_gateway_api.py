@@ -244,6 +244,57 @@ def test_routes_follow_the_gateway_api_rules(gateway):
     assert plain_get(base + "/gone")[0] == 500  # a backend that does not exist answers 500
 
 
+def until(what, deadline=30.0):
+    """what() once it is truthy (polling the API for the controllers, bounded), else its last answer."""
+    end = time.time() + deadline
+    while True:
+        found = what()
+        if found or time.time() > end:
+            return found
+        time.sleep(0.2)
+
+
+def test_a_gateway_parameters_ref_configmap_patches_the_service_and_ipv6_ranges_get_no_load_balancer(gateway):
+    # Istio 1.26+ (deploymentcontroller.go): no Deployment or Service until the ConfigMap the Gateway names exists
+    apply(gateway, GATEWAY.split("---")[0].replace("name: web,", "name: ranged,").replace(
+        "annotations: {service.beta.kubernetes.io/load-balancer-source-ranges: 127.0.0.1/32}",
+        "parametersRef: {group: '', kind: ConfigMap, name: ranged-options}"))
+    names = ["deployment/ranged-istio", "service/ranged-istio"]
+    assert until(lambda: gateway.kubectl("get", "gateways.gateway.networking.k8s.io", "ranged", "-n", "amb",
+                                         "-o", "name").stdout.strip(), 5)
+    assert gateway.kubectl("get", *names, "-n", "amb", "--ignore-not-found", "-o", "name").stdout.split() == []
+
+    # its "service" key is a strategic merge patch: IPv6 ranges on an IPv4 load balancer are refused by the
+    # in-tree provider (it writes each range as CidrIp), with a Warning on the Service and no address
+    options = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ranged-options", "namespace": "amb"},
+               "data": {"service": "spec:\n  loadBalancerSourceRanges: [10.20.0.0/16, '2001:db8::/48']\n"}}
+    apply(gateway, json.dumps(options))
+    warned = until(lambda: [e for e in get(gateway, "events", "-n", "amb", "--field-selector",
+                                           "involvedObject.name=ranged-istio,type=Warning")["items"]])
+    assert [(e["reason"], e["message"], e["source"]["component"]) for e in warned] == [
+        ("SyncLoadBalancerFailed", "Error syncing load balancer: failed to ensure load balancer: "
+         "unsupported v6 cidr 2001:db8::/48", "service-controller")]
+    service = get(gateway, "service", "ranged-istio", "-n", "amb")
+    assert service["spec"]["loadBalancerSourceRanges"] == ["10.20.0.0/16", "2001:db8::/48"]
+    assert (service.get("status") or {}).get("loadBalancer", {}).get("ingress") is None
+
+    # IPv4 only: the load balancer comes, open to that range alone; the ConfigMap taken away drops the field again
+    options["data"]["service"] = "spec:\n  loadBalancerSourceRanges: [10.20.0.0/16]\n"
+    apply(gateway, json.dumps(options))
+    assert until(lambda: get(gateway, "service", "ranged-istio", "-n", "amb").get("status", {}).get(
+        "loadBalancer", {}).get("ingress"))
+    stack = [g for g in awsview.groups(gateway) if g["GroupName"].startswith("k8s-elb-")
+             and any(r.get("FromPort") == 80 and r["IpRanges"][0]["CidrIp"] == "10.20.0.0/16"
+                     for r in g["IpPermissions"])]
+    assert len(stack) == 1
+    options["data"] = {}
+    apply(gateway, json.dumps(options))
+    assert until(lambda: "loadBalancerSourceRanges" not in get(gateway, "service", "ranged-istio", "-n",
+                                                               "amb")["spec"])
+    gateway.kubectl("delete", "gateways.gateway.networking.k8s.io", "ranged", "-n", "amb", "--wait=true")
+    gateway.kubectl("delete", "configmap", "ranged-options", "-n", "amb")
+
+
 def test_deleting_the_gateway_takes_what_istio_made_for_it_load_balancer_included(gateway):
     service = get(gateway, "service", "web-istio", "-n", "amb")
     assert service["metadata"]["finalizers"] == ["service.kubernetes.io/load-balancer-cleanup"]
