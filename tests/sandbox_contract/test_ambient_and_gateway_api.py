@@ -256,12 +256,16 @@ def until(what, deadline=30.0):
 
 def test_a_gateway_parameters_ref_configmap_patches_the_service_and_ipv6_ranges_get_no_load_balancer(gateway):
     # Istio 1.26+ (deploymentcontroller.go): no Deployment or Service until the ConfigMap the Gateway names exists
-    apply(gateway, GATEWAY.split("---")[0].replace("name: web,", "name: ranged,").replace(
+    apply(gateway, GATEWAY.split("---", maxsplit=1)[0].replace("name: web,", "name: ranged,").replace(
         "annotations: {service.beta.kubernetes.io/load-balancer-source-ranges: 127.0.0.1/32}",
         "parametersRef: {group: '', kind: ConfigMap, name: ranged-options}"))
     names = ["deployment/ranged-istio", "service/ranged-istio"]
-    assert until(lambda: gateway.kubectl("get", "gateways.gateway.networking.k8s.io", "ranged", "-n", "amb",
-                                         "-o", "name").stdout.strip(), 5)
+
+    def stored():
+        return gateway.kubectl("get", "gateways.gateway.networking.k8s.io", "ranged", "-n", "amb",
+                               "-o", "name").stdout.strip()
+
+    assert until(stored, 5)
     assert gateway.kubectl("get", *names, "-n", "amb", "--ignore-not-found", "-o", "name").stdout.split() == []
 
     # its "service" key is a strategic merge patch: IPv6 ranges on an IPv4 load balancer are refused by the
@@ -269,8 +273,8 @@ def test_a_gateway_parameters_ref_configmap_patches_the_service_and_ipv6_ranges_
     options = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ranged-options", "namespace": "amb"},
                "data": {"service": "spec:\n  loadBalancerSourceRanges: [10.20.0.0/16, '2001:db8::/48']\n"}}
     apply(gateway, json.dumps(options))
-    warned = until(lambda: [e for e in get(gateway, "events", "-n", "amb", "--field-selector",
-                                           "involvedObject.name=ranged-istio,type=Warning")["items"]])
+    warned = until(lambda: get(gateway, "events", "-n", "amb", "--field-selector",
+                               "involvedObject.name=ranged-istio,type=Warning")["items"])
     assert [(e["reason"], e["message"], e["source"]["component"]) for e in warned] == [
         ("SyncLoadBalancerFailed", "Error syncing load balancer: failed to ensure load balancer: "
          "unsupported v6 cidr 2001:db8::/48", "service-controller")]
