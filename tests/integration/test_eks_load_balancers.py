@@ -151,3 +151,19 @@ def test_on_auto_mode_a_gateway_api_gateway_admits_only_its_source_ranges(cluste
     message = failure(proc)
     assert "loadBalancerSourceRanges=[]" in message and "ingress_lb_source_ranges=[\"127.0.0.1/32\"]" in message, \
         message
+
+    # teardown of the Gateway while Auto Mode never releases its Service: named, then let go only when asked
+    cluster.faults(stuck_finalizers=True)
+    gateway_api = ["--tags", "ingress", "-e", "mesh_ingress_api=gateway-api", "-e", "ingress_lb_kind=auto-mode",
+                   "-e", "ingress_lb_delete_timeout=4"]
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", *gateway_api)
+    assert rc != 0
+    message = failure(proc)
+    assert "finalizer(s) service.eks.amazonaws.com/resources hold it until EKS Auto Mode" in message, message
+    assert "ingress_lb_remove_stuck_finalizers=true" in message, message
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", *gateway_api,
+                               "-e", "ingress_lb_remove_stuck_finalizers=true")
+    assert rc == 0, proc.stdout[-3000:]
+    assert cluster.kubectl("get", "service", "my-app-gateway-istio", "-n", "my-app", check=False).returncode != 0
+    # the load balancer's group stays in AWS, as the message said
+    assert [g for g in groups(cluster) if stack in g.get("Tags", [])]
