@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, istio_demo.mesh developers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lb_finalizer_owner filter: who must release a LoadBalancer Service's finalizers."""
+"""The lb_finalizer_owner and lb_leftovers filters: who must release a LoadBalancer Service's finalizers, and what
+stays in AWS when they are taken off by hand."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -32,6 +33,43 @@ def lb_finalizer_owner(finalizers):
     return "the controller that set it"
 
 
+def _alnum(text):
+    """The controller names its groups after the Service's namespace and name with only their alphanumerics."""
+    return "".join(c for c in text if c.isalnum())
+
+
+def _hostname(service):
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [{}]
+    return ingress[0].get("hostname") or ingress[0].get("ip") or "(no address)"
+
+
+def lb_leftovers(service, bindings=None):
+    """What stays in AWS once a Service's load-balancer finalizers are removed without its controller: the load
+    balancer and what that controller made with it (REAL_EKS.md: the in-tree provider's k8s-elb-* group and the rule
+    on the nodes' group that references it; the AWS Load Balancer Controller's target groups, frontend group and the
+    node rules that admit its shared k8s-traffic-* backend group)."""
+    if not isinstance(service, dict) or not isinstance((service.get("metadata") or {}).get("name"), str):
+        raise AnsibleFilterError("lb_leftovers expects a Service object (with metadata.name), got %r" % (service,))
+    if bindings is not None and not isinstance(bindings, (list, tuple)):
+        raise AnsibleFilterError("lb_leftovers expects a list of TargetGroupBindings, got %r" % (bindings,))
+    finalizers = service["metadata"].get("finalizers") or []
+    hostname = _hostname(service)
+    groups = sorted(((b.get("spec") or {}).get("targetGroupARN") or "?") for b in bindings or [])
+    if "service.k8s.aws/resources" in finalizers or groups:
+        return ("NLB %s, its target groups (%s), its security group k8s-%s-%s-* and the rules on the nodes' "
+                "security groups that admit the shared backend group k8s-traffic-* (delete that group too when no "
+                "other load balancer of the cluster uses it)" % (
+                    hostname, ", ".join(groups) or "none bound", _alnum(service["metadata"].get("namespace", ""))[:8],
+                    _alnum(service["metadata"]["name"])[:8]))
+    if any("eks.amazonaws.com" in f for f in finalizers):
+        return "NLB %s and the security groups EKS Auto Mode made for it" % hostname
+    if "service.kubernetes.io/load-balancer-cleanup" in finalizers:
+        name = hostname.replace("internal-", "", 1).split(".")[0].rsplit("-", 1)[0]
+        return ("Classic ELB %s, its security group k8s-elb-%s and the all-traffic rule on the nodes' security "
+                "group that references that group" % (hostname, name))
+    return "load balancer %s" % hostname
+
+
 class FilterModule(object):
     def filters(self):
-        return {"lb_finalizer_owner": lb_finalizer_owner}
+        return {"lb_finalizer_owner": lb_finalizer_owner, "lb_leftovers": lb_leftovers}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from awsview import ec2_of, groups, load_balancer_services, ours
+from awsview import ec2_of, elbv2_of, groups, load_balancer_services, ours
 from playbook import collection_playbook as playbook
 
 
@@ -37,6 +37,12 @@ def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_
     assert {r["CidrIp"] for p in frontend[0]["IpPermissions"] for r in p["IpRanges"]} == {"127.0.0.1/32"}
     probes = [r for r in PlaybookRun_results(proc) if r.get("wait")]
     assert probes and probes[0]["wait"]["attempts"] > 1 and all(p["passed"] for p in probes), probes
+    # a target group per port, each bound by a TargetGroupBinding; the nodes admit the shared backend group
+    bindings = bindings_of(cluster, "istio-system")
+    assert sorted(b["spec"]["serviceRef"]["port"] for b in bindings) == sorted(p["port"] for p in service["spec"]["ports"])
+    assert sorted(b["spec"]["targetGroupARN"] for b in bindings) == sorted(
+        t["TargetGroupArn"] for t in elbv2_of(cluster).describe_target_groups()["TargetGroups"])
+    assert [g for g in groups(cluster) if g["GroupName"].startswith("k8s-traffic-")]
 
     # a Service left to the controller's defaults gets an internal NLB: not reachable from outside the VPC
     load_balancer_services(cluster, ["private"])
@@ -48,9 +54,15 @@ def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_
     rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml")
     assert rc == 0, proc.stdout[-3000:]
     assert not [g for g in groups(cluster) if g["GroupName"].startswith("k8s-")]
+    assert elbv2_of(cluster).describe_target_groups()["TargetGroups"] == []
     elb = [{"Name": "description", "Values": ["ELB *"]}]
     enis = ec2_of(cluster).describe_network_interfaces(Filters=elb)["NetworkInterfaces"]
     assert enis == []
+
+
+def bindings_of(cluster, namespace):
+    return json.loads(cluster.kubectl("get", "targetgroupbindings.elbv2.k8s.aws", "-n", namespace, "-o",
+                                      "json").stdout)["items"]
 
 
 def PlaybookRun_results(proc):  # noqa: N802 - the json callback's per-item results of every task
@@ -122,6 +134,27 @@ def test_a_load_balancer_class_other_than_asked_is_named_and_a_change_refused_be
     service = json.loads(cluster.kubectl("get", "service", "istio-ingressgateway", "-n", "istio-system", "-o",
                                          "json").stdout)
     assert service["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
+
+    # the controller gone: its finalizer holds the Service and its TargetGroupBindings hold istio-system; let go only
+    # when asked, both go, and the message names what stays in AWS
+    cluster.faults(stuck_finalizers=True)
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "--tags", "istio",
+                               "-e", "istio_install_lb_delete_timeout=4")
+    assert rc != 0
+    message = failure(proc)
+    assert "finalizer(s) service.k8s.aws/resources hold it until the AWS Load Balancer Controller" in message, message
+    target_groups = sorted(b["spec"]["targetGroupARN"] for b in bindings_of(cluster, "istio-system"))
+    assert target_groups
+    rc, stats, proc = playbook(cluster, tmp_path, "teardown.yml", "--tags", "istio",
+                               "-e", "istio_install_lb_delete_timeout=4",
+                               "-e", "istio_install_lb_remove_stuck_finalizers=true")
+    assert rc == 0, proc.stdout[-3000:]
+    assert cluster.kubectl("get", "namespace", "istio-system", check=False).returncode != 0
+    said = [r["msg"] for r in PlaybookRun_results(proc) + _task_results(proc)
+            if "stay in AWS" in str(r.get("msg", ""))]
+    assert said and all(arn in said[0] for arn in target_groups) and "k8s-traffic-*" in said[0], said
+    assert sorted(t["TargetGroupArn"] for t in elbv2_of(cluster).describe_target_groups()["TargetGroups"]) == \
+        target_groups
 
 
 @pytest.mark.parametrize("cluster", [("--lb-mode", "auto-mode")], ids=["auto-mode"], indirect=True)

@@ -13,6 +13,12 @@ def ec2_of(sandbox):
                         aws_secret_access_key=sandbox.state["aws"]["secret_key"])
 
 
+def elbv2_of(sandbox):
+    return boto3.client("elbv2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=sandbox.state["aws"]["access_key"],
+                        aws_secret_access_key=sandbox.state["aws"]["secret_key"])
+
+
 def groups(sandbox):
     ec2 = ec2_of(sandbox)
     return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [sandbox.state["aws"]["vpc_id"]]}])[

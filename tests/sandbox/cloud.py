@@ -17,7 +17,14 @@ Three modes, chosen at ``up --lb-mode`` (facts and sources in ../shared/REAL_EKS
   ``service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing``, a frontend security group
   ``k8s-<ns>-<name>-<hash>`` tagged ``elbv2.k8s.aws/cluster`` and ``service.k8s.aws/stack``, and holds the Service
   with the finalizer ``service.k8s.aws/resources``; the NLB's network interfaces are released asynchronously
-  after it is deleted.
+  after it is deleted. Per Service port it makes a target group (moto's elbv2) and a ``TargetGroupBinding``
+  (``elbv2.k8s.aws/v1beta1``) of the same name in the Service's namespace, labelled with the stack
+  (``service.k8s.aws/stack-namespace``, ``service.k8s.aws/stack-name``) and held by the finalizer
+  ``elbv2.k8s.aws/resources`` (LBC ``pkg/service/model_build_target_group.go``, ``pkg/deploy/tracking/provider.go``,
+  ``controllers/elbv2/targetgroupbinding_controller.go``); the nodes' groups admit the target port from the
+  cluster's shared backend group ``k8s-traffic-<cluster>-<hash>`` (``pkg/networking/backend_sg_provider.go``),
+  made with the first such load balancer and deleted with the last. On deletion it releases the bindings, target
+  groups, node rules and groups before the Service.
 - ``auto-mode``: EKS Auto Mode, the same with class ``eks.amazonaws.com/nlb`` set by default
   (docs.aws.amazon.com/eks/latest/userguide/auto-configure-nlb.html). The finalizer name
   ``service.eks.amazonaws.com/resources`` is this sandbox's assumption, modelled on the controller's.
@@ -42,6 +49,33 @@ CLASSES = {"service.k8s.aws/nlb": ("aws-lb-controller", "service.k8s.aws/resourc
            "eks.amazonaws.com/nlb": ("auto-mode", "service.eks.amazonaws.com/resources")}
 DEFAULT_CLASS = {"aws-lb-controller": "service.k8s.aws/nlb", "auto-mode": "eks.amazonaws.com/nlb"}
 MODES = ("in-tree", "aws-lb-controller", "auto-mode")
+TGB_FINALIZER = "elbv2.k8s.aws/resources"
+TARGET_TYPE = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
+# the description LBC gives the rules it manages on the nodes' groups (pkg/targetgroupbinding/networking_manager.go)
+TGB_RULE = "elbv2.k8s.aws/targetGroupBinding=shared"
+
+
+def _alnum(text):
+    return "".join(c for c in text if c.isalnum())
+
+
+def binding_crd():
+    """The TargetGroupBinding CRD the controller's chart installs, reduced to what the sandbox serves (its schema
+    is not modelled: any object of the kind is kept as given)."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "targetgroupbindings.elbv2.k8s.aws"},
+            "spec": {"group": "elbv2.k8s.aws", "scope": "Namespaced",
+                     "names": {"kind": "TargetGroupBinding", "listKind": "TargetGroupBindingList",
+                               "plural": "targetgroupbindings", "singular": "targetgroupbinding"},
+                     "versions": [{"name": "v1beta1", "served": True, "storage": True,
+                                   "subresources": {"status": {}},
+                                   "additionalPrinterColumns": [
+                                       {"name": "SERVICE-NAME", "type": "string", "jsonPath": ".spec.serviceRef.name"},
+                                       {"name": "SERVICE-PORT", "type": "string", "jsonPath": ".spec.serviceRef.port"},
+                                       {"name": "TARGET-TYPE", "type": "string", "jsonPath": ".spec.targetType"},
+                                       {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}}
 INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
 SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 
@@ -55,6 +89,8 @@ class Cloud(object):
         session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
                                         region_name=region)
         self.ec2 = session.client("ec2", endpoint_url=endpoint)
+        self.elbv2 = session.client("elbv2", endpoint_url=endpoint)
+        self.backend_group = None  # the AWS Load Balancer Controller's shared backend group, while one is in use
         self.api = api
         self.faults = faults
         self.region = region
@@ -167,7 +203,9 @@ class Cloud(object):
                     lb_name, meta["namespace"], meta["name"])
                 eni_description = "ELB %s" % lb_name
             else:
-                lb_name = "k8s-%s-%s-%s" % (meta["namespace"][:8], meta["name"][:8], digest[:10])
+                # k8s-<namespace:8>-<name:8>-<hash:10> of the alphanumerics (LBC model_build_load_balancer.go and
+                # model_build_managed_sg.go name the NLB and its frontend group alike)
+                lb_name = "k8s-%.8s-%.8s-%.10s" % (_alnum(meta["namespace"]), _alnum(meta["name"]), digest)
                 scheme = "internet-facing" if annotations.get(SCHEME) == "internet-facing" else "internal"
                 hostname = "%s-%s.elb.%s.amazonaws.com" % (lb_name, digest[10:26], self.region)
                 group_name = lb_name
@@ -183,17 +221,87 @@ class Cloud(object):
                       "ready_at": time.time() + float(self.faults.lb_ready_delay or 0),
                       "made_at": time.time(), "unready": int(self.faults.lb_unready_connections or 0),
                       "connections": 0}
+            record["bindings"], record["target_groups"] = [], []
             self._update_ranges(record, svc)
-            # the rule on each node's group that lets the load balancer reach the nodes
-            for group_id in sorted(set(self._node_group(node) for node in self.nodes) - {None}):
-                perm = {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group}]}
-                self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[perm])
-                record["node_rules"].append((group_id, perm))
+            if controller == "aws-lb-controller":
+                self._bind_targets(record, svc)
+            else:
+                # the rule on each node's group that lets the load balancer reach the nodes
+                for group_id in self._node_groups():
+                    perm = {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group}]}
+                    self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[perm])
+                    record["node_rules"].append((group_id, perm))
             for subnet in self.subnets:
                 eni = self.ec2.create_network_interface(SubnetId=subnet, Description=eni_description)
                 record["enis"].append(eni["NetworkInterface"]["NetworkInterfaceId"])
             self.balancers[uid] = record
             return record
+
+    def _node_groups(self):
+        return sorted(set(self._node_group(node) for node in self.nodes) - {None})
+
+    def _bind_targets(self, record, svc):
+        """The AWS Load Balancer Controller's target groups, TargetGroupBindings and backend rules (see above)."""
+        meta, spec = svc["metadata"], svc.get("spec") or {}
+        bindings = self.api.registry.find("elbv2.k8s.aws", "v1beta1", "targetgroupbindings")
+        target_type = "ip" if (meta.get("annotations") or {}).get(TARGET_TYPE) == "ip" else "instance"
+        backend = self._backend_group()
+        for port in spec.get("ports") or []:
+            target = port.get("targetPort", port["port"])
+            tg_port = port.get("nodePort") if target_type == "instance" else (target if isinstance(target, int) else 1)
+            # k8s-<namespace:8>-<name:8>-<hash:10>, the hash over the cluster, the Service and the port's settings
+            tg_hash = hashlib.sha256(("%s%s%s%s%s" % (self.cluster, meta["uid"], tg_port, port["port"], target_type))
+                                     .encode()).hexdigest()
+            name = "k8s-%.8s-%.8s-%.10s" % (_alnum(meta["namespace"]), _alnum(meta["name"]), tg_hash)
+            arn = self.elbv2.create_target_group(
+                Name=name, Protocol="TCP", Port=int(tg_port), VpcId=self.vpc_id, TargetType=target_type,
+                Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": self.cluster},
+                      {"Key": "service.k8s.aws/stack", "Value": "%s/%s" % (meta["namespace"], meta["name"])},
+                      {"Key": "service.k8s.aws/resource", "Value": "%s/%s:%s" % (meta["namespace"], meta["name"],
+                                                                                  port["port"])}],
+            )["TargetGroups"][0]["TargetGroupArn"]
+            record["target_groups"].append(arn)
+            for group_id in self._node_groups():
+                perm = {"IpProtocol": "tcp", "FromPort": int(tg_port), "ToPort": int(tg_port),
+                        "UserIdGroupPairs": [{"GroupId": backend, "Description": TGB_RULE}]}
+                if (group_id, perm) not in record["node_rules"]:
+                    self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[perm])
+                    record["node_rules"].append((group_id, perm))
+            if bindings is None:
+                sys.stderr.write("cloud: no TargetGroupBinding kind served; %s unbound\n" % name)
+                continue
+            self.api.create(bindings, meta["namespace"], {
+                "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
+                "metadata": {"name": name, "namespace": meta["namespace"], "finalizers": [TGB_FINALIZER],
+                             "labels": {"service.k8s.aws/stack-namespace": meta["namespace"],
+                                        "service.k8s.aws/stack-name": meta["name"]}},
+                "spec": {"targetGroupARN": arn, "targetType": target_type, "ipAddressType": "ipv4",
+                         "vpcID": self.vpc_id, "serviceRef": {"name": meta["name"], "port": port["port"]},
+                         "networking": {"ingress": [{"from": [{"securityGroup": {"groupID": backend}}],
+                                                     "ports": [{"protocol": "TCP", "port": tg_port}]}]}}})
+            record["bindings"].append((meta["namespace"], name))
+
+    def _backend_group(self):
+        """The shared backend group, made when the first load balancer needs it: k8s-traffic-<cluster>-<hash>."""
+        if self.backend_group is None:
+            name = "k8s-traffic-%.232s-%.10s" % ("".join(c for c in self.cluster if c.isalnum() or c == "-"),
+                                                 hashlib.sha256(self.cluster.encode()).hexdigest())
+            self.backend_group = self.ec2.create_security_group(
+                GroupName=name, VpcId=self.vpc_id,
+                Description="[k8s] Shared Backend SecurityGroup for LoadBalancer")["GroupId"]
+            self.ec2.create_tags(Resources=[self.backend_group],
+                                 Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": self.cluster},
+                                       {"Key": "elbv2.k8s.aws/resource", "Value": "backend-sg"}])
+        return self.backend_group
+
+    def release_binding(self, kind, namespace, name):
+        """A TargetGroupBinding being deleted: the controller deregisters its targets and lets it go (never while
+        the controller is "missing")."""
+        binding = self.api.find(kind, namespace, name)
+        if binding is None or not binding["metadata"].get("deletionTimestamp") or self.faults.stuck_finalizers:
+            return
+        finalizers = [f for f in binding["metadata"].get("finalizers") or [] if f != TGB_FINALIZER]
+        self._set_finalizers(kind, namespace, name, finalizers)
 
     @staticmethod
     def source_ranges(svc, controller):
@@ -268,7 +376,20 @@ class Cloud(object):
                 self.ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[perm])
             except Exception as exc:  # pylint: disable=broad-except
                 sys.stderr.write("cloud: revoke on %s: %s\n" % (group_id, exc))
+        bindings = self.api.registry.find("elbv2.k8s.aws", "v1beta1", "targetgroupbindings")
+        for binding_namespace, binding in record.get("bindings") or []:
+            if self.api.find(bindings, binding_namespace, binding) is not None:
+                self._set_finalizers(bindings, binding_namespace, binding, [])
+                self.api.delete(bindings, binding_namespace, binding)
+        for arn in record.get("target_groups") or []:
+            self.elbv2.delete_target_group(TargetGroupArn=arn)
         self.ec2.delete_security_group(GroupId=record["group_id"])
+        with self.lock:
+            last = self.backend_group is not None and not any(
+                r["controller"] == "aws-lb-controller" for r in self.balancers.values())
+            backend, self.backend_group = (self.backend_group, None) if last else (None, self.backend_group)
+        if backend:
+            self.ec2.delete_security_group(GroupId=backend)
         # the network interfaces go a moment after the load balancer, as AWS releases them
         delay = float(self.faults.lb_release_delay or 0)
         timer = threading.Timer(delay, self._release_enis, args=(record["enis"],))

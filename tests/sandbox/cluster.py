@@ -12,7 +12,7 @@ import threading
 
 from . import injection
 from .api import Api
-from .cloud import Cloud
+from .cloud import Cloud, binding_crd
 from .controllers import Controllers, Settings
 from .dataplane import DataPlane
 from .server import ApiHTTPServer, Authenticator, Faults, RequestLog
@@ -100,6 +100,10 @@ class Sandbox(object):
                          "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": "10.100.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 443}]}})
         self._seed_storage()
+        if self.controllers.cloud is not None and self.controllers.cloud.mode == "aws-lb-controller":
+            # the controller's Helm chart installs its CRDs with it
+            crds = self.api.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            self.api.create(crds, None, binding_crd())
 
     def _seed_storage(self):
         """EKS creates the in-tree gp2 class, no longer marked default from 1.30 on, and no CSI driver; with the

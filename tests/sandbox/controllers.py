@@ -207,6 +207,9 @@ class Controllers(object):
             elif (obj.get("status") or {}).get("phase") == "Terminating":
                 # the namespace controller gets to it a moment later, as on a cluster
                 self.later(self.settings.namespace_termination, self.empty_namespace, meta["name"])
+        elif key == ("elbv2.k8s.aws", "targetgroupbindings") and etype != "DELETED" and self.cloud is not None:
+            self.cloud.release_binding(self.kind("elbv2.k8s.aws", "v1beta1", "targetgroupbindings"),
+                                       meta["namespace"], meta["name"])
         elif key == ("apiextensions.k8s.io", "customresourcedefinitions") and etype != "DELETED":
             conditions = (obj.get("status") or {}).get("conditions") or []
             if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):

@@ -3,7 +3,7 @@
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.istio_demo.mesh.plugins.filter.load_balancers import lb_finalizer_owner
+from ansible_collections.istio_demo.mesh.plugins.filter.load_balancers import lb_finalizer_owner, lb_leftovers
 
 
 @pytest.mark.parametrize("finalizers, owner", [
@@ -20,3 +20,30 @@ def test_each_controller_is_named_by_its_finalizer(finalizers, owner):
 def test_anything_but_a_list_of_names_is_refused():
     with pytest.raises(AnsibleFilterError, match="expects a list of finalizer names"):
         lb_finalizer_owner("service.k8s.aws/resources")
+
+
+def service(finalizers, hostname):
+    """A Service as the controllers leave it: its finalizer and the load balancer's name in its status."""
+    return {"metadata": {"name": "istio-ingressgateway", "namespace": "istio-system", "finalizers": finalizers},
+            "status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
+
+
+def test_the_in_tree_leftovers_name_the_elb_group_and_the_node_rule():
+    said = lb_leftovers(service(["service.kubernetes.io/load-balancer-cleanup"],
+                                "a0123456789abcdef0123456789abcde-1234.us-east-1.elb.amazonaws.com"))
+    assert "security group k8s-elb-a0123456789abcdef0123456789abcde " in said
+    assert "rule on the nodes' security group" in said
+
+
+def test_the_lb_controller_leftovers_name_each_target_group_and_the_backend_group():
+    bindings = [{"spec": {"targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/k8s-a/1"}},
+                {"spec": {"targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/k8s-b/2"}}]
+    said = lb_leftovers(service(["service.k8s.aws/resources"], "k8s-istiosys-istioing-0a.elb.amazonaws.com"),
+                        bindings)
+    assert "targetgroup/k8s-a/1, arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/k8s-b/2" in said
+    assert "k8s-istiosys-istioing-*" in said and "k8s-traffic-*" in said
+
+
+def test_a_service_that_is_not_one_is_refused():
+    with pytest.raises(AnsibleFilterError, match="expects a Service object"):
+        lb_leftovers({"kind": "Service"})
