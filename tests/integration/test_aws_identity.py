@@ -51,6 +51,11 @@ def test_every_process_of_the_play_uses_the_plays_aws_identity(cluster, tmp_path
     kubeconfig, log = exec_kubeconfig(cluster, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-plays-secret")
+    # and IRSA's web identity, as on an AWX pod on EKS: botocore's chain takes it before a profile's keys
+    token = tmp_path / "irsa-token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl")
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
+    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/awx-pod")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))  # where the play's temporary credentials file goes
@@ -63,4 +68,24 @@ def test_every_process_of_the_play_uses_the_plays_aws_identity(cluster, tmp_path
     assert [r for r in records if "sandbox.istioctl" in r["parent"]], "istioctl never ran the exec plugin"
     assert [r for r in records if "AnsiballZ" in r["parent"]], "no module's kubernetes client ran it"
     assert cluster.state["aws"]["secret_key"] not in proc.stdout + proc.stderr
-    assert not [name for name in os.listdir(str(scratch)) if name.endswith("-aws-credentials")]  # removed
+    assert not [name for name in os.listdir(str(scratch)) if name.startswith("istio-demo-mesh-aws.")]  # removed
+
+
+def test_a_kubeconfig_whose_plugin_runs_as_another_profile_is_refused_before_anything_is_written(cluster, tmp_path,
+                                                                                                 monkeypatch):
+    # as `aws eks update-kubeconfig --profile platform-admin` writes it: the profile in the exec plugin's env
+    with open(cluster.kubeconfig) as handle:
+        config = json.load(handle)
+    config["users"][0]["user"]["exec"]["env"] = [{"name": "AWS_PROFILE", "value": "platform-admin"}]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio", "-e",
+                               "mesh_kubeconfig=" + str(kubeconfig))
+    assert rc != 0
+    message = [line for line in proc.stdout.splitlines() if "outranks the play's AWS identity" in line]
+    assert message and "with AWS_PROFILE=platform-admin in its exec env" in message[0], proc.stdout[-2000:]
+    assert "(the keys in mesh_aws_access_key)" in message[0] and str(kubeconfig) in message[0], message[0]
+    assert os.listdir(str(scratch)) == []  # no keys file was written

@@ -1,5 +1,5 @@
 """make docs: the docs site a person browses - every module with its options, every role with its entry points and
-variables, every test plugin - rendered by antsibull-docs and Sphinx with no warning (a warning fails the build)."""
+variables, every test, filter and lookup plugin - rendered by antsibull-docs and Sphinx with no warning (a warning fails the build)."""
 
 import glob
 import html
@@ -47,7 +47,7 @@ def test_every_module_has_its_page_with_its_options(site, name, doc):
         assert "api_retries" in text and "kubeconfig" in text  # the options every Kubernetes module shares
 
 
-def test_every_role_and_test_plugin_has_its_page(site):
+def test_every_role_and_plugin_has_its_page(site):
     for spec_path in sorted(glob.glob(os.path.join(ROOT, "roles", "*", "meta", "argument_specs.yml"))):
         role = spec_path.split(os.sep)[-3]
         with open(spec_path) as handle:
@@ -60,6 +60,12 @@ def test_every_role_and_test_plugin_has_its_page(site):
     for doc_path in sorted(glob.glob(os.path.join(ROOT, "plugins", "test", "*.yml"))):
         name = os.path.basename(doc_path)[:-4]
         assert os.path.isfile(os.path.join(site, "%s_test.html" % name)), name
+    for doc_path in sorted(glob.glob(os.path.join(ROOT, "plugins", "filter", "*.yml"))):
+        name = os.path.basename(doc_path)[:-4]
+        assert os.path.isfile(os.path.join(site, "%s_filter.html" % name)), name
+    for doc_path in sorted(glob.glob(os.path.join(ROOT, "plugins", "lookup", "*.py"))):
+        name = os.path.basename(doc_path)[:-3]
+        assert os.path.isfile(os.path.join(site, "%s_lookup.html" % name)), name
 
 
 def test_references_to_kubernetes_core_resolve_inside_the_site(site):

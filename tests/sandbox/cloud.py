@@ -49,6 +49,8 @@ CLASSES = {"service.k8s.aws/nlb": ("aws-lb-controller", "service.k8s.aws/resourc
            "eks.amazonaws.com/nlb": ("auto-mode", "service.eks.amazonaws.com/resources")}
 DEFAULT_CLASS = {"aws-lb-controller": "service.k8s.aws/nlb", "auto-mode": "eks.amazonaws.com/nlb"}
 MODES = ("in-tree", "aws-lb-controller", "auto-mode")
+INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
+SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 TGB_FINALIZER = "elbv2.k8s.aws/resources"
 TARGET_TYPE = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
 # the description LBC gives the rules it manages on the nodes' groups (pkg/targetgroupbinding/networking_manager.go)
@@ -76,8 +78,6 @@ def binding_crd():
                                        {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
                                    "schema": {"openAPIV3Schema": {"type": "object",
                                                                   "x-kubernetes-preserve-unknown-fields": True}}}]}}
-INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
-SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 
 
 class Cloud(object):
@@ -257,8 +257,8 @@ class Cloud(object):
                 Name=name, Protocol="TCP", Port=int(tg_port), VpcId=self.vpc_id, TargetType=target_type,
                 Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": self.cluster},
                       {"Key": "service.k8s.aws/stack", "Value": "%s/%s" % (meta["namespace"], meta["name"])},
-                      {"Key": "service.k8s.aws/resource", "Value": "%s/%s:%s" % (meta["namespace"], meta["name"],
-                                                                                  port["port"])}],
+                      {"Key": "service.k8s.aws/resource",
+                       "Value": "%s/%s:%s" % (meta["namespace"], meta["name"], port["port"])}],
             )["TargetGroups"][0]["TargetGroupArn"]
             record["target_groups"].append(arn)
             for group_id in self._node_groups():
