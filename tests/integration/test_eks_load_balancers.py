@@ -43,6 +43,20 @@ def test_with_the_lb_controller_the_gateway_gets_an_internet_facing_nlb_awaited_
     assert sorted(b["spec"]["targetGroupARN"] for b in bindings) == sorted(
         t["TargetGroupArn"] for t in elbv2_of(cluster).describe_target_groups()["TargetGroups"])
     assert [g for g in groups(cluster) if g["GroupName"].startswith("k8s-traffic-")]
+    # AWS holds the NLB itself, with that group, and verify reads it back: a rule added by hand is found there
+    hostname = service["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    nlb = [lb for lb in elbv2_of(cluster).describe_load_balancers()["LoadBalancers"]
+           if hostname.startswith(lb["LoadBalancerName"] + "-")]
+    assert [(lb["Type"], lb["Scheme"], frontend[0]["GroupId"] in lb["SecurityGroups"]) for lb in nlb] == [
+        ("network", "internet-facing", True)]
+    wide = [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    ec2_of(cluster).authorize_security_group_ingress(GroupId=frontend[0]["GroupId"], IpPermissions=wide)
+    rc, stats, proc = playbook(cluster, tmp_path, "verify.yml", "--tags", "ingress", "-e", "istio_install_lb_kind=nlb")
+    assert rc != 0
+    message = failure(proc)
+    assert "lets in 0.0.0.0/0 on port(s) 80 through its security group(s) %s" % frontend[0]["GroupId"] in message, \
+        message
+    ec2_of(cluster).revoke_security_group_ingress(GroupId=frontend[0]["GroupId"], IpPermissions=wide)
 
     # a Service left to the controller's defaults gets an internal NLB: not reachable from outside the VPC
     load_balancer_services(cluster, ["private"])

@@ -90,6 +90,7 @@ class Cloud(object):
                                         region_name=region)
         self.ec2 = session.client("ec2", endpoint_url=endpoint)
         self.elbv2 = session.client("elbv2", endpoint_url=endpoint)
+        self.elb = session.client("elb", endpoint_url=endpoint)
         self.backend_group = None  # the AWS Load Balancer Controller's shared backend group, while one is in use
         self.api = api
         self.faults = faults
@@ -231,11 +232,35 @@ class Cloud(object):
                     perm = {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group}]}
                     self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[perm])
                     record["node_rules"].append((group_id, perm))
+            self._make_balancer(record, svc)
             for subnet in self.subnets:
                 eni = self.ec2.create_network_interface(SubnetId=subnet, Description=eni_description)
                 record["enis"].append(eni["NetworkInterface"]["NetworkInterfaceId"])
             self.balancers[uid] = record
             return record
+
+    def _make_balancer(self, record, svc):
+        """The load balancer itself, in moto's elb / elbv2 where the product reads it back: a Classic ELB with a TCP
+        listener per port to its node port and the k8s-elb-* group (cloud-provider-aws aws_loadbalancer.go), or an
+        NLB with the frontend group (and LBC's backend group) and a listener per port forwarding to its target
+        group. The Service's hostname keeps the form AWS gives (moto names its own DNS differently); the name is
+        what both have in common."""
+        ports = (svc.get("spec") or {}).get("ports") or []
+        if record["controller"] == "in-tree":
+            listeners = [{"Protocol": "TCP", "LoadBalancerPort": p["port"], "InstanceProtocol": "TCP",
+                          "InstancePort": p.get("nodePort") or p["port"]} for p in ports]
+            self.elb.create_load_balancer(LoadBalancerName=record["name"], Listeners=listeners,
+                                          Subnets=list(self.subnets), SecurityGroups=[record["group_id"]],
+                                          Scheme=record["scheme"])
+            return
+        groups = [record["group_id"]] + ([self.backend_group] if self.backend_group else [])
+        arn = self.elbv2.create_load_balancer(Name=record["name"], Subnets=list(self.subnets), SecurityGroups=groups,
+                                              Scheme=record["scheme"], Type="network")["LoadBalancers"][0][
+                                                  "LoadBalancerArn"]
+        record["arn"] = arn
+        for port, group_arn in zip(ports, record.get("target_groups") or []):
+            self.elbv2.create_listener(LoadBalancerArn=arn, Protocol="TCP", Port=port["port"],
+                                       DefaultActions=[{"Type": "forward", "TargetGroupArn": group_arn}])
 
     def _node_groups(self):
         return sorted(set(self._node_group(node) for node in self.nodes) - {None})
@@ -330,12 +355,11 @@ class Cloud(object):
         return None
 
     def _update_ranges(self, record, svc):
-        """The frontend group lets the source ranges in on each port (default: the world, or the VPC when internal
-        and made by the LB controller)."""
-        ranges = self.source_ranges(svc, record["controller"])
-        if not ranges:
-            internal_nlb = record["controller"] != "in-tree" and record["scheme"] == "internal"
-            ranges = [self.vpc_cidr] if internal_nlb else ["0.0.0.0/0"]
+        """The frontend group lets the source ranges in on each port."""
+        # no ranges: the world, on either path and whatever the scheme - the in-tree provider's default, and LBC's
+        # managed frontend group of an internal NLB too (model_build_managed_sg.go: 0.0.0.0/0 unless ranges or
+        # prefix lists are given; the NLB is unreachable from outside the VPC, not its group)
+        ranges = self.source_ranges(svc, record["controller"]) or ["0.0.0.0/0"]
         if ranges == record["ranges"]:
             return
         if record["ranges"]:
@@ -381,6 +405,10 @@ class Cloud(object):
             if self.api.find(bindings, binding_namespace, binding) is not None:
                 self._set_finalizers(bindings, binding_namespace, binding, [])
                 self.api.delete(bindings, binding_namespace, binding)
+        if record.get("arn"):
+            self.elbv2.delete_load_balancer(LoadBalancerArn=record["arn"])
+        elif record["controller"] == "in-tree":
+            self.elb.delete_load_balancer(LoadBalancerName=record["name"])
         for arn in record.get("target_groups") or []:
             self.elbv2.delete_target_group(TargetGroupArn=arn)
         self.ec2.delete_security_group(GroupId=record["group_id"])
