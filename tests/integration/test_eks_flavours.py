@@ -119,3 +119,26 @@ def test_the_report_shows_the_rules_as_the_module_returned_them(cluster, tmp_pat
     with open(os.path.join(report_dir, "mesh-report.md")) as handle:
         rows = [line for line in handle if line.startswith("| %s " % rule["group_id"])]
     assert rows and "| %s |" % cluster.state["aws"]["cluster_security_group_id"] in rows[0], rows
+
+
+@pytest.mark.parametrize("cluster", [("--flavour", "terraform-primary-sg")], ids=["terraform-primary-sg"],
+                         indirect=True)
+def test_nodes_with_two_tagged_groups_get_no_classic_elb_and_the_wait_says_why(cluster, tmp_path):
+    # attach_cluster_primary_security_group: both groups on each node carry kubernetes.io/cluster/demo, so the
+    # in-tree provider refuses the ELB; the address wait names the provider's own reason, not just a timeout
+    manifest = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+                "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    run = run_playbook(tmp_path, [{"name": "address", "ansible.builtin.include_role": {
+        "name": "istio_demo.mesh.ingress", "tasks_from": "address"},
+        "vars": {"ingress_gateway_service": "web", "ingress_gateway_namespace": "default",
+                 "ingress_wait_timeout": 10}}], env=cluster.env)
+    assert run.rc != 0
+    failed = [r for r in run.results().values() if r.get("failed") and "no load balancer address" in r.get("msg", "")]
+    assert failed, run.stdout[-3000:]
+    message = failed[0]["msg"]
+    node_group = [g for g in groups(cluster) if g["GroupId"] == cluster.state["aws"]["node_security_group_id"]][0]
+    assert "Service default/web has no load balancer address after ingress_wait_timeout=10 s" in message, message
+    assert "Its controller says: SyncLoadBalancerFailed: Error syncing load balancer: failed to ensure load " \
+           "balancer: Multiple tagged security groups found for instance i-" in message, message
+    assert "%s(%s)" % (node_group["GroupId"], node_group["GroupName"]) in message, message

@@ -347,6 +347,13 @@ class Cloud(object):
         provider writes every range as an IPv4 permission (cloud-provider-aws aws.go, IpRanges/CidrIp), which EC2
         refuses; the AWS Load Balancer Controller refuses them unless the NLB is dualstack (model_build_
         load_balancer.go: "unsupported v6 cidr ..., when lb is not dualstack"); Auto Mode the same here."""
+        # the in-tree provider picks each node's group as it makes the ELB (findSecurityGroupForInstance); two groups
+        # tagged for the cluster on one instance fail it (REAL_EKS.md)
+        if controller == "in-tree" and svc["metadata"]["uid"] not in self.balancers:
+            for node in self.nodes:
+                why = self._find_group(node)[1]
+                if why:
+                    return controller, why
         v6 = [r for r in self.source_ranges(svc, controller) if ":" in r]
         dualstack = (svc["metadata"].get("annotations") or {}).get(
             "service.beta.kubernetes.io/aws-load-balancer-ip-address-type") == "dualstack"
@@ -377,16 +384,27 @@ class Cloud(object):
                 for p in ports]
 
     def _node_group(self, node):
-        """cloud-provider-aws findSecurityGroupForInstance: the one group tagged for the cluster, else the one
-        untagged group (several of either is an error there; the first is taken here)."""
+        return self._find_group(node)[0]
+
+    def _find_group(self, node):
+        """cloud-provider-aws findSecurityGroupForInstance: (the one group tagged for the cluster, else the one
+        untagged group, None) - or (None, why) when there are several of either, in the provider's words."""
         if not node.get("instance_id"):
-            return None  # a Fargate node: no instance, no group of its own (the ELB cannot target it either)
+            return None, None  # a Fargate node: no instance, no group of its own (the ELB cannot target it either)
         tag = "kubernetes.io/cluster/%s" % self.cluster
         groups = self.ec2.describe_security_groups(GroupIds=node["security_group_ids"])["SecurityGroups"]
-        tagged = [g["GroupId"] for g in groups if any(t["Key"] == tag for t in g.get("Tags") or [])]
+        tagged = [g for g in groups if any(t["Key"] == tag for t in g.get("Tags") or [])]
+        untagged = [g for g in groups if g not in tagged]
+        if len(tagged) > 1:
+            return None, ("Multiple tagged security groups found for instance %s; ensure only the k8s security group "
+                          "is tagged; the tagged groups were %s" % (node["instance_id"], "".join(
+                              "%s(%s) " % (g["GroupId"], g["GroupName"]) for g in tagged)))
         if tagged:
-            return sorted(tagged)[0]
-        return node["security_group_ids"][0] if node["security_group_ids"] else None
+            return tagged[0]["GroupId"], None
+        if len(untagged) > 1:
+            return None, ("Multiple untagged security groups found for instance %s; ensure the k8s security group "
+                          "is tagged" % node["instance_id"])
+        return (untagged[0]["GroupId"] if untagged else None), None
 
     def delete(self, uid, dataplane, namespace, name):
         with self.lock:

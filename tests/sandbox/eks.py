@@ -25,6 +25,10 @@ Each flavour follows what the tool that builds such a cluster really creates (so
 - ``custom-networking``: terraform-aws-eks's node group with VPC CNI custom networking: each instance has a secondary
   interface in another subnet with the ENIConfig's group ``NAME-pods`` (no 15017), and pods use only those
   interfaces (EKS user guide, "cni-custom-network").
+- ``terraform-primary-sg``: terraform-aws-eks with ``attach_cluster_primary_security_group = true``: nodes carry
+  ``NAME-node`` and the cluster security group, both tagged ``kubernetes.io/cluster/NAME``; the in-tree provider
+  then refuses every Classic ELB ("Multiple tagged security groups found for instance", cloud-provider-aws
+  ``findSecurityGroupForInstance``; terraform-aws-eks documents the tag conflict).
 - ``ipv6``: terraform-aws-eks's node group on an IPv6 cluster (``kubernetesNetworkConfig.ipFamily: ipv6``, a VPC
   with an Amazon-provided IPv6 block) whose node group admits all TCP from the VPC's IPv4 block - which lets nothing
   of the IPv6 control plane in.
@@ -35,7 +39,7 @@ import json
 import urllib.request
 
 FLAVOURS = ("terraform", "eksctl-managed", "eksctl-unmanaged", "managed", "karpenter", "fargate", "auto-mode",
-            "custom-networking", "ipv6")
+            "custom-networking", "ipv6", "terraform-primary-sg")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ZONES = ("us-east-1a", "us-east-1b")
@@ -114,7 +118,7 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
                                                     "plane (workloads using HTTPS port, commonly used with "
                                                     "extension API servers)")
             pools.append(("ng-1", [ng, shared], {"alpha.eksctl.io/nodegroup-name": "ng-1"}, nodes))
-    elif flavour in ("terraform", "custom-networking", "ipv6"):
+    elif flavour in ("terraform", "custom-networking", "ipv6", "terraform-primary-sg"):
         tf_cluster = seeder.group("%s-cluster-20261101000000000000000001" % cluster, vpc,
                                   "EKS cluster security group", {"Name": "%s-cluster" % cluster})
         control_plane.append(tf_cluster)
@@ -139,7 +143,10 @@ def seed(endpoint, access_key, secret_key, flavour="terraform", cluster="demo", 
             seeder.allow(pod_sg, pod_sg, "-1", None, "Pod to pod")
             seeder.allow(pod_sg, node, "-1", None, "Nodes to pods")
             pod_interfaces.append(pod_sg)
-        pools.append(("default", [node], {"eks.amazonaws.com/nodegroup": "default"}, nodes))
+        # attach_cluster_primary_security_group = true: the cluster security group beside NAME-node, both tagged
+        # kubernetes.io/cluster/NAME - which the in-tree provider refuses for a load balancer
+        node_groups = [node, cluster_sg] if flavour == "terraform-primary-sg" else [node]
+        pools.append(("default", node_groups, {"eks.amazonaws.com/nodegroup": "default"}, nodes))
     elif flavour == "fargate":
         fargate = nodes
     elif flavour == "auto-mode":
