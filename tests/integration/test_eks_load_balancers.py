@@ -184,6 +184,13 @@ def test_on_auto_mode_a_gateway_api_gateway_admits_only_its_source_ranges(cluste
     frontend = [g for g in groups(cluster) if stack in g.get("Tags", [])]
     assert len(frontend) == 1
     assert {r["CidrIp"] for p in frontend[0]["IpPermissions"] for r in p["IpRanges"]} == {"127.0.0.1/32"}
+    # verify reads the NLB back from AWS: a world rule added by hand on the status port is found there
+    wide = [{"IpProtocol": "tcp", "FromPort": 15021, "ToPort": 15021, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    ec2_of(cluster).authorize_security_group_ingress(GroupId=frontend[0]["GroupId"], IpPermissions=wide)
+    rc, stats, proc = playbook(cluster, tmp_path, "verify.yml", "--tags", "ingress",
+                               "-e", "mesh_ingress_api=gateway-api", "-e", "ingress_lb_kind=auto-mode")
+    assert rc != 0 and "lets in 0.0.0.0/0 on port(s) 15021" in failure(proc), failure(proc)
+    ec2_of(cluster).revoke_security_group_ingress(GroupId=frontend[0]["GroupId"], IpPermissions=wide)
 
     # a hand-edited ConfigMap that drops the ranges (the class stays: it may not change once set): the load
     # balancer opens to the world, and verify says so

@@ -258,7 +258,11 @@ class Cloud(object):
                                               Scheme=record["scheme"], Type="network")["LoadBalancers"][0][
                                                   "LoadBalancerArn"]
         record["arn"] = arn
-        for port, group_arn in zip(ports, record.get("target_groups") or []):
+        if not record["target_groups"]:
+            # EKS Auto Mode: target groups for its listeners too (no binding objects are modelled in the cluster)
+            for port in ports:
+                self._target_group(record, svc, port, "instance")
+        for port, group_arn in zip(ports, record["target_groups"]):
             self.elbv2.create_listener(LoadBalancerArn=arn, Protocol="TCP", Port=port["port"],
                                        DefaultActions=[{"Type": "forward", "TargetGroupArn": group_arn}])
 
@@ -272,20 +276,7 @@ class Cloud(object):
         target_type = "ip" if (meta.get("annotations") or {}).get(TARGET_TYPE) == "ip" else "instance"
         backend = self._backend_group()
         for port in spec.get("ports") or []:
-            target = port.get("targetPort", port["port"])
-            tg_port = port.get("nodePort") if target_type == "instance" else (target if isinstance(target, int) else 1)
-            # k8s-<namespace:8>-<name:8>-<hash:10>, the hash over the cluster, the Service and the port's settings
-            tg_hash = hashlib.sha256(("%s%s%s%s%s" % (self.cluster, meta["uid"], tg_port, port["port"], target_type))
-                                     .encode()).hexdigest()
-            name = "k8s-%.8s-%.8s-%.10s" % (_alnum(meta["namespace"]), _alnum(meta["name"]), tg_hash)
-            arn = self.elbv2.create_target_group(
-                Name=name, Protocol="TCP", Port=int(tg_port), VpcId=self.vpc_id, TargetType=target_type,
-                Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": self.cluster},
-                      {"Key": "service.k8s.aws/stack", "Value": "%s/%s" % (meta["namespace"], meta["name"])},
-                      {"Key": "service.k8s.aws/resource",
-                       "Value": "%s/%s:%s" % (meta["namespace"], meta["name"], port["port"])}],
-            )["TargetGroups"][0]["TargetGroupArn"]
-            record["target_groups"].append(arn)
+            name, arn, tg_port = self._target_group(record, svc, port, target_type)
             for group_id in self._node_groups():
                 perm = {"IpProtocol": "tcp", "FromPort": int(tg_port), "ToPort": int(tg_port),
                         "UserIdGroupPairs": [{"GroupId": backend, "Description": TGB_RULE}]}
@@ -305,6 +296,25 @@ class Cloud(object):
                          "networking": {"ingress": [{"from": [{"securityGroup": {"groupID": backend}}],
                                                      "ports": [{"protocol": "TCP", "port": tg_port}]}]}}})
             record["bindings"].append((meta["namespace"], name))
+
+    def _target_group(self, record, svc, port, target_type):
+        """One port's target group in moto's elbv2: (name, ARN, its port - the node port for instance targets)."""
+        meta = svc["metadata"]
+        target = port.get("targetPort", port["port"])
+        tg_port = port.get("nodePort") if target_type == "instance" else (target if isinstance(target, int) else 1)
+        # k8s-<namespace:8>-<name:8>-<hash:10>, the hash over the cluster, the Service and the port's settings
+        tg_hash = hashlib.sha256(("%s%s%s%s%s" % (self.cluster, meta["uid"], tg_port, port["port"], target_type))
+                                 .encode()).hexdigest()
+        name = "k8s-%.8s-%.8s-%.10s" % (_alnum(meta["namespace"]), _alnum(meta["name"]), tg_hash)
+        arn = self.elbv2.create_target_group(
+            Name=name, Protocol="TCP", Port=int(tg_port), VpcId=self.vpc_id, TargetType=target_type,
+            Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": self.cluster},
+                  {"Key": "service.k8s.aws/stack", "Value": "%s/%s" % (meta["namespace"], meta["name"])},
+                  {"Key": "service.k8s.aws/resource",
+                   "Value": "%s/%s:%s" % (meta["namespace"], meta["name"], port["port"])}],
+        )["TargetGroups"][0]["TargetGroupArn"]
+        record["target_groups"].append(arn)
+        return name, arn, tg_port
 
     def _backend_group(self):
         """The shared backend group, made when the first load balancer needs it: k8s-traffic-<cluster>-<hash>."""
