@@ -184,6 +184,17 @@ def test_on_auto_mode_a_gateway_api_gateway_admits_only_its_source_ranges(cluste
     frontend = [g for g in groups(cluster) if stack in g.get("Tags", [])]
     assert len(frontend) == 1
     assert {r["CidrIp"] for p in frontend[0]["IpPermissions"] for r in p["IpRanges"]} == {"127.0.0.1/32"}
+    # another kind would change the class of the Gateway's Service, which Kubernetes refuses: said before any write
+    start = time.time()
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "ingress",
+                               "-e", "mesh_ingress_api=gateway-api", "-e", "ingress_lb_kind=nlb")
+    assert rc != 0
+    message = failure(proc)
+    assert "ingress_lb_kind=nlb wants loadBalancerClass service.k8s.aws/nlb, but the Gateway's Service " \
+           "my-app/my-app-gateway-istio has loadBalancerClass eks.amazonaws.com/nlb" in message, message
+    assert "ingress_lb_kind=auto-mode" in message, message
+    assert [e for e in cluster.requests(start) if e["verb"] not in ("GET", "HEAD")] == []
+
     # verify reads the NLB back from AWS: a world rule added by hand on the status port is found there
     wide = [{"IpProtocol": "tcp", "FromPort": 15021, "ToPort": 15021, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
     ec2_of(cluster).authorize_security_group_ingress(GroupId=frontend[0]["GroupId"], IpPermissions=wide)
