@@ -2,12 +2,15 @@
 # Copyright: (c) 2026, istio_demo.mesh developers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lb_finalizer_owner and lb_leftovers filters: who must release a LoadBalancer Service's finalizers, and what
-stays in AWS when they are taken off by hand."""
+"""The lb_finalizer_owner, lb_leftovers and lbc_nlb_without_groups filters: who must release a LoadBalancer
+Service's finalizers, what stays in AWS when they are taken off by hand, and whether the AWS Load Balancer
+Controller makes NLBs that admit every source."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import re
 
 from ansible.errors import AnsibleFilterError
 
@@ -70,6 +73,30 @@ def lb_leftovers(service, bindings=None):
     return "load balancer %s" % hostname
 
 
+def lbc_nlb_without_groups(deployment):
+    """Why the AWS Load Balancer Controller of this Deployment makes NLBs without a security group, or "".
+
+    Its NLBs get a managed frontend group from v2.6.0 on, behind the feature gate NLBSecurityGroup (on by default);
+    an older release, or the gate switched off, leaves every NLB open to any source whatever the Service's
+    loadBalancerSourceRanges say for ip targets (LBC docs "NLB security groups", model_build_target_group.go)."""
+    if not deployment:
+        return ""
+    if not isinstance(deployment, dict):
+        raise AnsibleFilterError("lbc_nlb_without_groups expects a Deployment, got %r" % (deployment,))
+    containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    for container in containers:
+        image = str(container.get("image") or "")
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        version = re.match(r"^v?(\d+)\.(\d+)", tag)
+        if version and (int(version.group(1)), int(version.group(2))) < (2, 6):
+            return "its release %s makes NLBs without a security group (they come from v2.6.0 on)" % tag
+        for arg in container.get("args") or []:
+            if re.search(r"NLBSecurityGroup=false", str(arg)):
+                return "it runs with %s, so its NLBs get no security group" % arg
+    return ""
+
+
 class FilterModule(object):
     def filters(self):
-        return {"lb_finalizer_owner": lb_finalizer_owner, "lb_leftovers": lb_leftovers}
+        return {"lb_finalizer_owner": lb_finalizer_owner, "lb_leftovers": lb_leftovers,
+                "lbc_nlb_without_groups": lbc_nlb_without_groups}

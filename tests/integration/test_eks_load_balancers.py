@@ -9,6 +9,7 @@ import pytest
 
 from awsview import ec2_of, elbv2_of, groups, load_balancer_services, ours
 from playbook import collection_playbook as playbook
+from playbook import run_playbook
 
 
 def addresses(sandbox):
@@ -232,3 +233,31 @@ def test_on_auto_mode_a_gateway_api_gateway_admits_only_its_source_ranges(cluste
     assert cluster.kubectl("get", "service", "my-app-gateway-istio", "-n", "my-app", check=False).returncode != 0
     # the load balancer's group stays in AWS, as the message said
     assert [g for g in groups(cluster) if stack in g.get("Tags", [])]
+
+
+@pytest.mark.parametrize("cluster", [("--lb-mode", "aws-lb-controller", "--lbc-version", "v2.5.4")],
+                         ids=["aws-lb-controller-2.5"], indirect=True)
+def test_source_ranges_an_nlb_without_a_security_group_would_not_hold_are_refused_and_found(cluster, tmp_path):
+    # the controller's release before v2.6.0 makes NLBs without a security group: refused before any change
+    start = time.time()
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "istio", "-e", "istio_install_lb_kind=nlb")
+    assert rc != 0
+    message = failure(proc)
+    assert "istio_install_lb_source_ranges=[\"127.0.0.1/32\"] would not hold" in message, message
+    assert "its release v2.5.4 makes NLBs without a security group" in message, message
+    assert [e for e in cluster.requests(start) if e["verb"] not in ("GET", "HEAD")] == []
+
+    # such an NLB, made anyway, is open to every source: read back from AWS, it says so
+    load_balancer_services(cluster, ["nlb"], {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+                                              "service.beta.kubernetes.io/load-balancer-source-ranges": "127.0.0.1/32"})
+    hostname = json.loads(cluster.kubectl("get", "service", "nlb", "-o", "json").stdout)[
+        "status"]["loadBalancer"]["ingress"][0]["hostname"]
+    assert [lb.get("SecurityGroups", []) for lb in elbv2_of(cluster).describe_load_balancers()["LoadBalancers"]
+            if hostname.startswith(lb["LoadBalancerName"] + "-")] == [[]]
+    aws = {"region": "us-east-1", "endpoint_url": cluster.env["AWS_ENDPOINT_URL"],
+           "access_key": cluster.state["aws"]["access_key"], "secret_key": cluster.state["aws"]["secret_key"]}
+    run = run_playbook(tmp_path, [{"name": "read", "register": "read", "istio_demo.mesh.load_balancer_info": dict(
+        aws, hostname=hostname, allowed_sources=["127.0.0.1/32"])}], env=cluster.env)
+    assert run.rc == 0, run.stdout[-2000:]
+    assert run.result("read")["unenforced"].endswith("has no security group: it lets every source in, and source "
+                                                     "ranges hold (if at all) only on the nodes' groups")

@@ -49,6 +49,12 @@ CLASSES = {"service.k8s.aws/nlb": ("aws-lb-controller", "service.k8s.aws/resourc
            "eks.amazonaws.com/nlb": ("auto-mode", "service.eks.amazonaws.com/resources")}
 DEFAULT_CLASS = {"aws-lb-controller": "service.k8s.aws/nlb", "auto-mode": "eks.amazonaws.com/nlb"}
 MODES = ("in-tree", "aws-lb-controller", "auto-mode")
+# The AWS Load Balancer Controller's release the sandbox runs (up --lbc-version). Its NLBs get a managed frontend
+# security group from v2.6.0 (feature gate NLBSecurityGroup, on by default); before, or with the gate off, an NLB
+# has none and admits every source: loadBalancerSourceRanges then hold only through the nodes' groups for instance
+# targets that preserve client IPs, never for ip targets (LBC docs "NLB security groups", model_build_target_group.go)
+LBC_VERSION = "v2.13.0"
+LBC_IMAGE = "public.ecr.aws/eks/aws-load-balancer-controller"
 INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
 SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 TGB_FINALIZER = "elbv2.k8s.aws/resources"
@@ -82,7 +88,7 @@ def binding_crd():
 
 class Cloud(object):
     def __init__(self, api, faults, endpoint, access_key, secret_key, region, cluster, vpc_id, vpc_cidr, subnets,
-                 nodes, mode="in-tree"):
+                 nodes, mode="in-tree", lbc_version=None):
         import boto3  # pylint: disable=import-outside-toplevel
         if mode not in MODES:
             raise ValueError("lb mode %r: expected one of %s" % (mode, ", ".join(MODES)))
@@ -101,8 +107,26 @@ class Cloud(object):
         self.subnets = subnets
         self.nodes = nodes
         self.mode = mode
+        self.lbc_version = lbc_version or LBC_VERSION
+        numbers = tuple(int(n) for n in self.lbc_version.lstrip("v").split(".")[:2])
+        self.nlb_groups = numbers >= (2, 6)
         self.lock = threading.RLock()
         self.balancers = {}  # service uid -> record
+
+    def controller_deployment(self):
+        """The AWS Load Balancer Controller as its Helm chart deploys it in kube-system (the image names its
+        release; --feature-gates would switch NLBSecurityGroup off)."""
+        labels = {"app.kubernetes.io/name": "aws-load-balancer-controller",
+                  "app.kubernetes.io/instance": "aws-load-balancer-controller"}
+        return {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "aws-load-balancer-controller", "namespace": "kube-system", "labels": labels},
+                "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels}, "spec": {
+                             "serviceAccountName": "aws-load-balancer-controller",
+                             "containers": [{"name": "aws-load-balancer-controller",
+                                             "image": "%s:%s" % (LBC_IMAGE, self.lbc_version),
+                                             "args": ["--cluster-name=%s" % self.cluster, "--ingress-class=alb"],
+                                             "ports": [{"name": "webhook-server", "containerPort": 9443}]}]}}}}
 
     # ------------------------------------------------------------ admission (the controllers' webhooks)
 
@@ -214,9 +238,11 @@ class Cloud(object):
                         "service.k8s.aws/stack": "%s/%s" % (meta["namespace"], meta["name"])}
                 description = "[k8s] Managed SecurityGroup for LoadBalancer"
                 eni_description = "ELB net/%s/%s" % (lb_name, digest[26:42])
-            group = self.ec2.create_security_group(GroupName=group_name, VpcId=self.vpc_id,
-                                                   Description=description)["GroupId"]
-            self.ec2.create_tags(Resources=[group], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+            group = None
+            if controller != "aws-lb-controller" or self.nlb_groups:
+                group = self.ec2.create_security_group(GroupName=group_name, VpcId=self.vpc_id,
+                                                       Description=description)["GroupId"]
+                self.ec2.create_tags(Resources=[group], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
             record = {"uid": uid, "controller": controller, "name": lb_name, "scheme": scheme, "hostname": hostname,
                       "group_id": group, "ports": ports, "ranges": [], "node_rules": [], "enis": [],
                       "ready_at": time.time() + float(self.faults.lb_ready_delay or 0),
@@ -253,10 +279,11 @@ class Cloud(object):
                                           Subnets=list(self.subnets), SecurityGroups=[record["group_id"]],
                                           Scheme=record["scheme"])
             return
-        groups = [record["group_id"]] + ([self.backend_group] if self.backend_group else [])
-        arn = self.elbv2.create_load_balancer(Name=record["name"], Subnets=list(self.subnets), SecurityGroups=groups,
-                                              Scheme=record["scheme"], Type="network")["LoadBalancers"][0][
-                                                  "LoadBalancerArn"]
+        groups = [g for g in (record["group_id"], self.backend_group if self.nlb_groups else None) if g]
+        made = dict(Name=record["name"], Subnets=list(self.subnets), Scheme=record["scheme"], Type="network")
+        if groups:
+            made["SecurityGroups"] = groups
+        arn = self.elbv2.create_load_balancer(**made)["LoadBalancers"][0]["LoadBalancerArn"]
         record["arn"] = arn
         if not record["target_groups"]:
             # EKS Auto Mode: target groups for its listeners too (no binding objects are modelled in the cluster)
@@ -274,12 +301,16 @@ class Cloud(object):
         meta, spec = svc["metadata"], svc.get("spec") or {}
         bindings = self.api.registry.find("elbv2.k8s.aws", "v1beta1", "targetgroupbindings")
         target_type = "ip" if (meta.get("annotations") or {}).get(TARGET_TYPE) == "ip" else "instance"
-        backend = self._backend_group()
+        backend = self._backend_group() if self.nlb_groups else None
         for port in spec.get("ports") or []:
             name, arn, tg_port = self._target_group(record, svc, port, target_type)
             for group_id in self._node_groups():
                 perm = {"IpProtocol": "tcp", "FromPort": int(tg_port), "ToPort": int(tg_port),
                         "UserIdGroupPairs": [{"GroupId": backend, "Description": TGB_RULE}]}
+                if backend is None:
+                    # no NLB group to name: the legacy rules admit the load balancer's subnets (the VPC here)
+                    perm = {"IpProtocol": "tcp", "FromPort": int(tg_port), "ToPort": int(tg_port),
+                            "IpRanges": [{"CidrIp": self.vpc_cidr, "Description": TGB_RULE}]}
                 if (group_id, perm) not in record["node_rules"]:
                     self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[perm])
                     record["node_rules"].append((group_id, perm))
@@ -293,7 +324,8 @@ class Cloud(object):
                                         "service.k8s.aws/stack-name": meta["name"]}},
                 "spec": {"targetGroupARN": arn, "targetType": target_type, "ipAddressType": "ipv4",
                          "vpcID": self.vpc_id, "serviceRef": {"name": meta["name"], "port": port["port"]},
-                         "networking": {"ingress": [{"from": [{"securityGroup": {"groupID": backend}}],
+                         "networking": {"ingress": [{"from": [{"securityGroup": {"groupID": backend}} if backend
+                                                              else {"ipBlock": {"cidr": self.vpc_cidr}}],
                                                      "ports": [{"protocol": "TCP", "port": tg_port}]}]}}})
             record["bindings"].append((meta["namespace"], name))
 
@@ -372,7 +404,10 @@ class Cloud(object):
         return None
 
     def _update_ranges(self, record, svc):
-        """The frontend group lets the source ranges in on each port."""
+        """The frontend group lets the source ranges in on each port; without one, every source is let in."""
+        if record["group_id"] is None:
+            record["ranges"] = ["0.0.0.0/0"]
+            return
         # no ranges: the world, on either path and whatever the scheme - the in-tree provider's default, and LBC's
         # managed frontend group of an internal NLB too (model_build_managed_sg.go: 0.0.0.0/0 unless ranges or
         # prefix lists are given; the NLB is unreachable from outside the VPC, not its group)
@@ -439,7 +474,8 @@ class Cloud(object):
             self.elb.delete_load_balancer(LoadBalancerName=record["name"])
         for arn in record.get("target_groups") or []:
             self.elbv2.delete_target_group(TargetGroupArn=arn)
-        self.ec2.delete_security_group(GroupId=record["group_id"])
+        if record["group_id"]:
+            self.ec2.delete_security_group(GroupId=record["group_id"])
         with self.lock:
             last = self.backend_group is not None and not any(
                 r["controller"] == "aws-lb-controller" for r in self.balancers.values())

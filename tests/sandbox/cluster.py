@@ -63,7 +63,8 @@ class Sandbox(object):
         if aws:
             self.controllers.cloud = Cloud(self.api, self.faults, aws["endpoint"], os.environ["SANDBOX_AWS_ACCESS_KEY"],
                                            os.environ["SANDBOX_AWS_SECRET_KEY"], aws["region"], aws["cluster"],
-                                           aws["vpc_id"], aws["vpc_cidr"], aws["subnet_ids"], aws["nodes"], lb_mode)
+                                           aws["vpc_id"], aws["vpc_cidr"], aws["subnet_ids"], aws["nodes"], lb_mode,
+                                           aws.get("lbc_version"))
             self.api.admission.append(self.controllers.cloud.admission_hook)
         self.controllers.start()
         self._seed()
@@ -104,6 +105,8 @@ class Sandbox(object):
             # the controller's Helm chart installs its CRDs with it
             crds = self.api.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
             self.api.create(crds, None, binding_crd())
+            deployments = self.api.registry.find("apps", "v1", "deployments")
+            self.api.create(deployments, "kube-system", self.controllers.cloud.controller_deployment())
 
     def _seed_storage(self):
         """EKS creates the in-tree gp2 class, no longer marked default from 1.30 on, and no CSI driver; with the

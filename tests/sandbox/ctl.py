@@ -132,7 +132,7 @@ def _spawn(args, log_path, env=None):
 
 
 def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform", lb_mode="in-tree",
-       k8s_version=K8S_DEFAULT, storage="ebs-csi", plain_http=False, clusters=1):
+       k8s_version=K8S_DEFAULT, storage="ebs-csi", plain_http=False, clusters=1, lbc_version=cloud.LBC_VERSION):
     """Start moto (behind the signature check), seed each EKS cluster's AWS side in the chosen flavour, then start
     the clusters whose Nodes point at those instances and whose load balancers are made in that moto.
 
@@ -149,7 +149,7 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
     env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
     pids = {}
     options = dict(faults=faults, istio_version=istio_version, flavour=flavour, lb_mode=lb_mode,
-                   k8s_version=k8s_version, storage=storage, plain_http=plain_http)
+                   k8s_version=k8s_version, storage=storage, plain_http=plain_http, lbc_version=lbc_version)
     try:
         moto_port = _free_port()
         # moto behind a check of every request's signature (sandbox/aws.py): a wrong key or secret is refused
@@ -191,13 +191,14 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
 
 def _start_cluster(state, name, context, aws_url, env, pids, pid_name, faults=None, istio_version=None,
                    flavour="terraform", lb_mode="in-tree", k8s_version=K8S_DEFAULT, storage="ebs-csi",
-                   plain_http=False):
+                   plain_http=False, lbc_version=None):
     """Seed one EKS cluster ``name`` in moto and start its process in ``state``'s directory; return its state."""
     python = sys.executable
     os.makedirs(state.path("bin"), exist_ok=True)
     aws = eks.seed(aws_url, env["SANDBOX_AWS_ACCESS_KEY"], env["SANDBOX_AWS_SECRET_KEY"], flavour=flavour,
                    cluster=name, version=k8s_version)
     aws["lb_mode"] = lb_mode
+    aws["lbc_version"] = lbc_version or cloud.LBC_VERSION
     with open(state.path("aws.json"), "w") as handle:
         public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))
         json.dump(dict(public, endpoint=aws_url), handle, indent=2)
@@ -381,6 +382,9 @@ def _cluster_options(parser):
                         help="how the EKS cluster's nodes and security groups were made (see sandbox/eks.py)")
     parser.add_argument("--lb-mode", default=os.environ.get("SANDBOX_LB_MODE", "in-tree"), choices=cloud.MODES,
                         help="which controller makes LoadBalancer Services' load balancers (see sandbox/cloud.py)")
+    parser.add_argument("--lbc-version", default=os.environ.get("SANDBOX_LBC_VERSION", cloud.LBC_VERSION),
+                        help="the AWS Load Balancer Controller's release (lb-mode aws-lb-controller): before v2.6.0 "
+                             "its NLBs have no security group")
     parser.add_argument("--k8s-version", default=os.environ.get("SANDBOX_K8S_VERSION", K8S_DEFAULT),
                         choices=K8S_VERSIONS, help="the Kubernetes minor release the cluster runs")
     parser.add_argument("--plain-http", action="store_true",
@@ -407,7 +411,7 @@ def main(argv=None):
         if args.command == "reset":
             down(state, quiet=True)
         return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode, args.k8s_version,
-                  args.storage, args.plain_http, args.clusters)
+                  args.storage, args.plain_http, args.clusters, args.lbc_version)
     if args.command == "down":
         return down(state)
     if args.command == "status":

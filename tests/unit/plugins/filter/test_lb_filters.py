@@ -1,9 +1,13 @@
-"""Who releases a LoadBalancer Service's finalizers, as the teardown messages name them."""
+"""Who releases a LoadBalancer Service's finalizers, what stays in AWS, and NLBs that admit every source."""
 
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.istio_demo.mesh.plugins.filter.load_balancers import lb_finalizer_owner, lb_leftovers
+from ansible_collections.istio_demo.mesh.plugins.filter import load_balancers
+
+lb_finalizer_owner = load_balancers.lb_finalizer_owner
+lb_leftovers = load_balancers.lb_leftovers
+lbc_nlb_without_groups = load_balancers.lbc_nlb_without_groups
 
 
 @pytest.mark.parametrize("finalizers, owner", [
@@ -47,3 +51,22 @@ def test_the_lb_controller_leftovers_name_each_target_group_and_the_backend_grou
 def test_a_service_that_is_not_one_is_refused():
     with pytest.raises(AnsibleFilterError, match="expects a Service object"):
         lb_leftovers({"kind": "Service"})
+
+
+def controller(image, *args):
+    """The controller's Deployment as its Helm chart makes it."""
+    return {"kind": "Deployment", "metadata": {"name": "aws-load-balancer-controller", "namespace": "kube-system"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "aws-load-balancer-controller", "image": image,
+                 "args": ["--cluster-name=demo", "--ingress-class=alb"] + list(args)}]}}}}
+
+
+def test_an_older_controller_or_the_gate_off_makes_nlbs_without_a_group():
+    image = "public.ecr.aws/eks/aws-load-balancer-controller:%s"
+    assert "v2.5.4 makes NLBs without a security group" in lbc_nlb_without_groups(controller(image % "v2.5.4"))
+    assert lbc_nlb_without_groups(controller(image % "v2.13.0")) == ""
+    assert "--feature-gates=NLBSecurityGroup=false" in lbc_nlb_without_groups(
+        controller(image % "v2.13.0", "--feature-gates=NLBSecurityGroup=false"))
+    # a registry with a port and no tag says nothing about the release
+    assert lbc_nlb_without_groups(controller("registry.example.com:5000/lbc")) == ""
+    assert lbc_nlb_without_groups({}) == ""
