@@ -66,6 +66,8 @@ class Sandbox(object):
                                            aws["vpc_id"], aws["vpc_cidr"], aws["subnet_ids"], aws["nodes"], lb_mode,
                                            aws.get("lbc_version"))
             self.api.admission.append(self.controllers.cloud.admission_hook)
+        if auth is not None:
+            auth.mapping = lambda: self.api.find(self.api.kind_for("", "v1", "configmaps"), "kube-system", "aws-auth")
         self.controllers.start()
         self._seed()
 
@@ -160,7 +162,7 @@ def main(argv=None):
         with open(os.path.join(args.tls_dir, "tokens")) as handle:
             static = [line.strip() for line in handle if line.strip()]
         auth = Authenticator(aws["cluster"] if aws else "demo", os.environ.get("SANDBOX_AWS_ACCESS_KEY", ""),
-                             os.environ.get("SANDBOX_AWS_SECRET_KEY", ""), static)
+                             os.environ.get("SANDBOX_AWS_SECRET_KEY", ""), static, aws["endpoint"] if aws else None)
     sandbox = Sandbox(args.state_dir, Settings(pod_start=args.pod_start, load_balancer=args.load_balancer_delay),
                       json.loads(args.faults), aws, args.lb_mode, args.k8s_version, args.storage, auth)
     server = ApiHTTPServer(("127.0.0.1", args.port), sandbox, args.tls_dir)

@@ -8,7 +8,8 @@
   ``k8s-aws-v1.`` + the URL in unpadded base64url, valid for 15 minutes (as the AWS CLI and
   aws-iam-authenticator make it: docs.aws.amazon.com/eks/latest/userguide/cluster-auth.html).
 - The server checks such a token as aws-iam-authenticator has STS check it: the presigned signature recomputed
-  with the sandbox's key and secret for this cluster's name, within its expiry; anything else is 401.
+  with the sandbox's key and secret for this cluster's name, within its expiry; a token signed with another key
+  (an IAM user's) is sent to the sandbox's STS, which checks it and names the caller's ARN. Anything else is 401.
 """
 
 import argparse
@@ -26,6 +27,7 @@ PREFIX = "k8s-aws-v1."
 STS_HOST = "sts.%s.amazonaws.com"
 PRESIGN_SECONDS = 60
 TOKEN_LIFETIME = datetime.timedelta(minutes=15)
+CREATOR = "cluster-creator"  # the identity that made the cluster: cluster-admin whatever aws-auth says (EKS user guide)
 
 
 def make_certificates(directory):
@@ -125,8 +127,9 @@ def get_token(cluster, region):
             "status": {"expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ"), "token": token}}
 
 
-def check_token(token, cluster, access_key, secret_key, now=None):
-    """The access key the token was signed with, or a reason it is refused (None, reason)."""
+def check_token(token, cluster, access_key, secret_key, now=None, sts=None):
+    """Who signed the token - CREATOR for the sandbox's own key, else the ARN ``sts`` (ask_sts) reads for it - or
+    why it is refused: (identity, None) or (None, reason)."""
     from botocore.credentials import Credentials  # pylint: disable=import-outside-toplevel
 
     if not token.startswith(PREFIX):
@@ -149,8 +152,11 @@ def check_token(token, cluster, access_key, secret_key, now=None):
     if now > signed + TOKEN_LIFETIME or signed > now + datetime.timedelta(minutes=5):
         return None, "the token has expired"
     if not hmac.compare_digest(key, access_key):
-        return None, "InvalidClientTokenId: the token's access key is not known"
-    # the signature recomputed over the same request (botocore's SigV4 query signing, at the token's own time)
+        if sts is None:
+            return None, "InvalidClientTokenId: the token's access key is not known"
+        return sts(url, cluster)
+    # the sandbox's own key (the cluster's creator): the signature recomputed here over the same request, as STS
+    # would (botocore's SigV4 query signing, at the token's own time) - the answer STS gives, without the round trip
     from botocore.auth import SigV4QueryAuth  # pylint: disable=import-outside-toplevel
     from botocore.awsrequest import AWSRequest  # pylint: disable=import-outside-toplevel
     unsigned = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "X-Amz-Signature"]
@@ -161,7 +167,33 @@ def check_token(token, cluster, access_key, secret_key, now=None):
     ours = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
     if not hmac.compare_digest(query.get("X-Amz-Signature", ""), ours):
         return None, "SignatureDoesNotMatch (or the token is for another cluster)"
-    return key, None
+    return CREATOR, None
+
+
+def ask_sts(endpoint):
+    """What aws-iam-authenticator does with a token whose key it cannot check itself: it sends the presigned
+    GetCallerIdentity request to STS (here the sandbox's AWS at ``endpoint``, with STS's host name) and takes the
+    caller's ARN from the answer (aws-iam-authenticator pkg/token/token.go, Verify). Returns a callable
+    (url, cluster) -> (ARN, None) or (None, reason)."""
+    import urllib.error  # pylint: disable=import-outside-toplevel
+    import urllib.request  # pylint: disable=import-outside-toplevel
+    from xml.etree import ElementTree  # pylint: disable=import-outside-toplevel
+
+    def call(url, cluster):
+        parts = urllib.parse.urlsplit(url)
+        request = urllib.request.Request(endpoint.rstrip("/") + "/?" + parts.query,
+                                         headers={"Host": parts.hostname, "x-k8s-aws-id": cluster})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # nosec - the sandbox's own loopback AWS
+                text = answer.read()
+                tree = ElementTree.fromstring(text)
+        except urllib.error.HTTPError as exc:
+            return None, "STS refused the token (%d): %s" % (exc.code, exc.read()[:300].decode("utf-8", "replace"))
+        except (OSError, ElementTree.ParseError) as exc:
+            return None, "STS could not be asked: %s" % exc
+        arn = [node.text for node in tree.iter() if node.tag.endswith("}Arn") or node.tag == "Arn"]
+        return (arn[0], None) if arn else (None, "STS's answer names no caller: %r" % text[:300])
+    return call
 
 
 def main(argv=None):

@@ -4,6 +4,7 @@ import base64
 import http.server
 import json
 import random
+import re
 import os
 import socket
 import ssl
@@ -148,6 +149,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "dry_run": self.query.get("dryRun") == "All",
             "user_agent": self.headers.get("User-Agent", ""),
             "refused": self.refused,
+            "user": self.user,
         })
 
     def _error(self, exc):
@@ -209,6 +211,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.status_sent = 0
         self.warnings = []
         self.refused = None
+        self.user = None  # who the bearer token names: an IAM ARN, eksauth.CREATOR or "static-token"
         self.logged = False
         self.started = time.time()
         parsed = urllib.parse.urlsplit(self.path)
@@ -240,7 +243,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             "reason": reason, "code": fault}, headers)
                     return
                 if not knobs.unauthorized and not path.startswith(PUBLIC) and sandbox.auth is not None:
-                    reason = sandbox.auth.check(self.headers.get("Authorization", ""))
+                    self.user, reason = sandbox.auth.identify(self.headers.get("Authorization", ""))
                     if reason:
                         self._body()
                         self.refused = reason
@@ -597,34 +600,61 @@ PUBLIC = ("/healthz", "/readyz", "/livez", "/version")
 
 
 class Authenticator(object):
-    """Bearer tokens as an EKS API server takes them: an `aws eks get-token` token signed with the sandbox's AWS
-    key for this cluster (sandbox/eksauth.py), or one of the cluster's own static tokens (a ServiceAccount's)."""
+    """Bearer tokens as an EKS API server takes them: an `aws eks get-token` token (sandbox/eksauth.py) of the
+    cluster's creator (the sandbox's AWS key), or of an IAM identity mapped in kube-system's ``aws-auth`` ConfigMap
+    (mapUsers / mapRoles, as aws-iam-authenticator maps ARNs: EKS user guide "Grant IAM users access to Kubernetes
+    with a ConfigMap"; an unmapped ARN gets 401), or one of the cluster's own static tokens (a ServiceAccount's).
+    The sandbox has no RBAC: a mapped identity may do what the creator may."""
 
-    def __init__(self, cluster, access_key, secret_key, static_tokens=()):
+    def __init__(self, cluster, access_key, secret_key, static_tokens=(), sts_endpoint=None):
         self.cluster = cluster
         self.access_key = access_key
         self.secret_key = secret_key
         self.static_tokens = set(static_tokens)
+        self.sts = eksauth.ask_sts(sts_endpoint) if sts_endpoint else None
+        self.mapping = lambda: None  # () -> the aws-auth ConfigMap or None (Sandbox sets it)
         self.seen = {}
         self.lock = threading.Lock()
 
-    def check(self, header):
-        """None when the request is authenticated, else why not (for the request log; the client sees 401)."""
+    def identify(self, header):
+        """(who, None) when the request is authenticated, else (None, why not) - for the request log; the client
+        sees 401."""
         if not header.startswith("Bearer "):
-            return "no bearer token"
+            return None, "no bearer token"
         token = header[len("Bearer "):].strip()
         if token in self.static_tokens:
-            return None
+            return "static-token", None
         with self.lock:
             cached = self.seen.get(token)
-        if cached and cached > time.time():
-            return None
-        key, reason = eksauth.check_token(token, self.cluster, self.access_key, self.secret_key)
-        if key is None:
-            return reason
-        with self.lock:
-            self.seen[token] = time.time() + 60
-        return None
+        if cached and cached[0] > time.time():
+            identity = cached[1]
+        else:
+            identity, reason = eksauth.check_token(token, self.cluster, self.access_key, self.secret_key,
+                                                   sts=self.sts)
+            if identity is None:
+                return None, reason
+            with self.lock:
+                self.seen[token] = (time.time() + 60, identity)
+        if identity == eksauth.CREATOR or self.mapped(identity):
+            return identity, None
+        return None, "ARN is not mapped: %s (no entry in kube-system/aws-auth)" % identity
+
+    def mapped(self, arn):
+        """Whether aws-auth maps this ARN (an assumed role's session ARN maps as its role's ARN)."""
+        config = self.mapping()
+        if not config:
+            return False
+        match = re.match(r"arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/", arn)
+        wanted = {arn, "arn:%s:iam::%s:role/%s" % match.groups()} if match else {arn}
+        data = config.get("data") or {}
+        for field, key in (("mapUsers", "userarn"), ("mapRoles", "rolearn")):
+            try:
+                entries = yaml.safe_load(data.get(field) or "[]") or []
+            except yaml.YAMLError:
+                continue  # aws-iam-authenticator ignores a mapping it cannot parse
+            if any(isinstance(entry, dict) and entry.get(key) in wanted for entry in entries):
+                return True
+        return False
 
 
 class ApiHTTPServer(http.server.ThreadingHTTPServer):

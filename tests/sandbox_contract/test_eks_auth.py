@@ -128,5 +128,45 @@ def test_keys_from_the_environment_sign_the_token_as_botocore_signs_it(sandbox, 
     assert token_query(from_env) == token_query(from_botocore)
     assert token_query(from_env).get("X-Amz-Security-Token") == session_token
     for credential in (from_env, from_botocore):
-        assert eksauth.check_token(credential["status"]["token"], cluster, key, secret) == (key, None)
+        assert eksauth.check_token(credential["status"]["token"], cluster, key, secret) == (eksauth.CREATOR, None)
     assert eksauth.check_token(from_env["status"]["token"], "another-cluster", key, secret)[0] is None
+
+
+def test_an_iam_users_token_is_checked_by_sts_and_admitted_only_through_aws_auth(sandbox, tmp_path):
+    # EKS user guide, "Grant IAM users access to Kubernetes with a ConfigMap": an IAM identity other than the
+    # cluster's creator is let in only when aws-auth maps its ARN; IAM's policy evaluation decides its AWS calls
+    import boto3  # pylint: disable=import-outside-toplevel
+    import botocore.exceptions  # pylint: disable=import-outside-toplevel
+    root = dict(region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
+                aws_access_key_id=sandbox.state["aws"]["access_key"],
+                aws_secret_access_key=sandbox.state["aws"]["secret_key"])
+    iam = boto3.client("iam", **root)
+    arn = iam.create_user(UserName="contract-reader")["User"]["Arn"]
+    iam.put_user_policy(UserName="contract-reader", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "ec2:DescribeInstances", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="contract-reader")["AccessKey"]
+    user = dict(root, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    ec2 = boto3.client("ec2", **user)
+    assert ec2.describe_vpcs()["Vpcs"]
+    with pytest.raises(botocore.exceptions.ClientError) as denied:
+        ec2.describe_instances()  # an explicit Deny wins over the Allow
+    assert denied.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert "%s is not authorized to perform: ec2:DescribeInstances with an explicit deny" % arn in str(denied.value)
+    assert boto3.client("sts", **user).get_caller_identity()["Arn"] == arn  # needs no permission
+
+    env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    unmapped = kubectl(sandbox, sandbox.kubeconfig, "get", "namespaces", env=env)
+    assert unmapped.returncode != 0 and "Unauthorized" in unmapped.stderr
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+              "data": {"mapUsers": "- userarn: %s\n  username: reader\n  groups: [system:masters]\n" % arn}}
+    sandbox.kubectl("apply", "-f", "-", stdin=json.dumps(config))
+    try:
+        assert kubectl(sandbox, sandbox.kubeconfig, "get", "namespaces", "-o", "name", env=env).returncode == 0
+    finally:
+        sandbox.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system")
+    iam.update_access_key(UserName="contract-reader", AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    with pytest.raises(botocore.exceptions.ClientError) as inactive:
+        ec2.describe_vpcs()
+    assert inactive.value.response["Error"]["Code"] == "AuthFailure"
