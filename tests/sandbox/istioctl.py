@@ -25,6 +25,7 @@ from . import upstream
 VERSION = os.environ.get("SANDBOX_ISTIO_VERSION", upstream.TESTED[-1])
 NAMESPACE = "istio-system"
 FIELD_MANAGER = "istio-operator"
+TAG_FIELD_MANAGER = "istio-ci"
 ANALYZE_FAILED = 79
 OWNER_LABEL = "install.operator.istio.io/owning-resource"
 COMPONENT_LABEL = "operator.istio.io/component"
@@ -133,10 +134,10 @@ class Kube(object):
     def get(self, path, **query):
         return self.request("GET", path, query=query or None)
 
-    def apply(self, obj):
+    def apply(self, obj, manager=FIELD_MANAGER):
         path = object_path(obj, named=True)
         return self.request("PATCH", path, body=json.dumps(obj).encode(), content_type="application/apply-patch+yaml",
-                            query={"fieldManager": FIELD_MANAGER, "force": "true"})
+                            query={"fieldManager": manager, "force": "true"})
 
     def delete(self, obj):
         return self.request("DELETE", object_path(obj, named=True), body={"propagationPolicy": "Background"})
@@ -547,8 +548,45 @@ def cmd_install(args, kube):
                           "operation" % (MARKS[component], args.readiness_timeout, "\n".join(
                               "  Deployment/%s/%s (container failed to start)" % (NAMESPACE, n) for n in pending)))
         print("\u2714 %s installed" % MARKS[component])
+    if "Pilot" in components:
+        install_default_tag(kube, revision, values)
     print("\u2714 Installation complete")
     return 0
+
+
+def install_default_tag(kube, revision, values):
+    """What `istioctl install` deploys after the manifests (operator/pkg/webhook/webhook.go WebhooksToDeploy,
+    1.30.3): the default revision tag - MutatingWebhookConfiguration istio-revision-tag-default, Validating
+    WebhookConfiguration istiod-default-validator and Service istiod-revision-tag-default - pointing at the revision
+    installed, when no default tag exists yet or this is an install without a revision, unless the operator manages
+    webhooks (detectIfTagWebhookIsNeeded). They carry the install's labels (istio.io/rev of the revision, the
+    chart's operator.istio.io/component: Pilot, owning-resource-not-pruned), so `istioctl uninstall --revision R`
+    of that revision prunes them (operator/pkg/uninstall/prune.go lists by istio.io/rev and component)."""
+    if str(values.get("values.global.operatorManageWebhooks", "")).lower() == "true":
+        return
+    exists = _items(kube, WEBHOOKS, labelSelector="app=sidecar-injector,istio.io/tag=default")
+    if exists and revision:
+        return
+    canonical = _webhooks_with_revision(kube, revision or "default")
+    if len(canonical) != 1:
+        return  # "If tag cannot be created could be remote cluster install, don't fail out."
+    install_labels = {OWNER_LABEL: "installed-state", COMPONENT_LABEL: "Pilot",
+                      "install.operator.istio.io/owning-resource-not-pruned": "true",
+                      "operator.istio.io/managed": "Reconcile", "operator.istio.io/version": VERSION}
+    _deactivate_default_injector(kube)
+    for obj in tag_objects("default", revision, canonical[0], install_labels):
+        kube.apply(obj)
+
+
+def _deactivate_default_injector(kube):
+    """The default revision's own injector stops answering istio-injection=enabled once a default tag takes over
+    (istioctl/pkg/tag/util.go DeactivateIstioInjectionWebhook): its webhooks get selectors that never match."""
+    for config in _webhooks_with_revision(kube, "default"):
+        for hook in config.get("webhooks") or []:
+            hook["namespaceSelector"] = dict(NEVER_MATCH)
+            hook["objectSelector"] = dict(NEVER_MATCH)
+        config.update(apiVersion="admissionregistration.k8s.io/v1", kind="MutatingWebhookConfiguration")
+        kube.request("PUT", object_path(config), body=config)
 
 
 def _seconds(text):
@@ -586,25 +624,67 @@ def installed_objects(kube, revision=None):
     return found
 
 
+def proxies_of_revision(kube, revision):
+    """The proxies (POD.NAMESPACE) of the control plane ``revision``: the sandbox's stand-in for the proxy IDs
+    istiod reports for the proxies connected to it (proxyinfo.GetIDsFromProxyInfo) - a sidecar injected by that
+    revision (the istio.io/rev annotation its injector sets) or a gateway deployed with it (label istio.io/rev)."""
+    found = []
+    for pod in _items(kube, "/api/v1/pods"):
+        meta = pod["metadata"]
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers", []) +
+                 (pod.get("spec") or {}).get("initContainers", [])]
+        if "istio-proxy" not in names:
+            continue
+        rev = (meta.get("annotations") or {}).get("istio.io/rev") or (meta.get("labels") or {}).get("istio.io/rev")
+        if (rev or "default") == (revision or "default") and rev is not None:
+            found.append("%s.%s" % (meta["name"], meta["namespace"]))
+    return sorted(found)
+
+
 def cmd_uninstall(args, kube):
+    """operator/cmd/mesh/uninstall.go at 1.30.3: the revision must exist, the objects to prune are listed, and the
+    warnings preCheckWarnings gives (all resources with --purge; else the proxies still pointing at the revision
+    and the gateways about to go) are printed, then confirmed unless -y."""
     if not args.purge and not args.revision and not args.filename:
         raise Failure("Error: at least one of the --revision (or --set revision=<revision>), --filename or --purge "
                       "flags must be set")
-    if not args.skip_confirmation:
-        sys.stdout.write("All Istio resources will be pruned from the cluster\nProceed? (y/N) ")
+    if args.revision and not args.purge:
+        # istioctl finds the revision by its injector webhook (../shared/upstream/README.md)
+        if not _webhooks_with_revision(kube, args.revision):
+            raise Failure("Error: could not find target revision")
+    if args.purge and (args.revision or args.filename):
+        print("Purge uninstall will remove all Istio resources, ignoring the specified revision or operator file")
+    objs = installed_objects(kube, None if args.purge else args.revision)
+    message = ""
+    if args.purge:
+        message = "All Istio resources will be pruned from the cluster\n"
+    elif not objs:
+        print("No resources will be pruned from the cluster. Please double check the input configs")
+        print("\u2714 Uninstall complete")
+        return 0
+    else:
+        proxies = proxies_of_revision(kube, args.revision) if args.revision else []
+        if proxies:
+            message += "There are still %d proxies pointing to the control plane revision %s\n" % (
+                len(proxies), args.revision)
+            if len(proxies) <= 30:
+                message += "\n".join(proxies) + "\n"
+            message += ("If you proceed with the uninstall, these proxies will become detached from any control "
+                        "plane and will not function correctly.\n")
+        gateways = [o["metadata"]["name"] for o in objs if o["kind"] == "Deployment" and "gateway" in
+                    o["metadata"]["name"]]
+        if gateways:
+            message += ("You are about to remove the following gateways: %s. To avoid downtime, please quit this "
+                        "command and reinstall the gateway(s) with a revision that is not being removed from the "
+                        "cluster.\n" % ", ".join(gateways))
+    if args.skip_confirmation:
+        sys.stdout.write(message)
+    elif message:
+        sys.stdout.write(message + "Proceed? (y/N) ")
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             print("Cancelled.")
             return 1
-    if args.revision and not args.purge:
-        # istioctl finds the revision by its injector webhook (../shared/upstream/README.md)
-        if not _webhooks_with_revision(kube, args.revision):
-            raise Failure("Error: could not find target revision %s: no injector MutatingWebhookConfiguration of "
-                          "revision %s" % (args.revision, args.revision))
-    objs = installed_objects(kube, None if args.purge else args.revision)
-    if not objs and not args.purge:
-        print("\u2714 Uninstall complete")
-        return 0
     for obj in objs:
         print("  Removed %s:%s:%s." % (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
         kube.delete(obj)
@@ -837,9 +917,13 @@ def _hook(prefix, client, namespace_selector, object_selector):
             "objectSelector": {"matchExpressions": object_selector}}
 
 
-def tag_objects(tag, revision, canonical):
-    """The tag's webhook configuration and Service, as `istioctl tag generate` renders them for ``revision``
-    whose own injector webhook configuration is ``canonical``."""
+def tag_objects(tag, revision, canonical, install_labels=None):
+    """The tag's objects as `istioctl tag generate` renders them for ``revision`` whose own injector webhook
+    configuration is ``canonical``: the MutatingWebhookConfiguration, for the default tag the Validating
+    WebhookConfiguration istiod-default-validator (istioctl/pkg/tag/generate.go Generate; the default chart's
+    validatingwebhook.yaml), and the Service. A tag set by hand is user-managed: labels naming operator.istio.io are
+    stripped (generateLabels with UserManaged); ``install_labels`` are those `istioctl install` gives the default
+    tag it makes."""
     rev = revision or "default"
     # the canonical webhook's client configuration: its Service (istiod or istiod-REVISION), path and CA bundle
     client = ((canonical.get("webhooks") or [{}])[0].get("clientConfig") or {}) or {
@@ -868,6 +952,7 @@ def tag_objects(tag, revision, canonical):
     labels = {"istio.io/tag": tag, "istio.io/rev": rev, "app": "sidecar-injector", "release": "istio",
               "app.kubernetes.io/name": "istiod", "app.kubernetes.io/instance": "istio",
               "app.kubernetes.io/part-of": "istio", "app.kubernetes.io/version": VERSION}
+    labels.update(install_labels or {})
     name = "istio-revision-tag-%s" % tag if NAMESPACE == "istio-system" else "istio-revision-tag-%s-%s" % (
         tag, NAMESPACE)
     webhook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
@@ -882,7 +967,24 @@ def tag_objects(tag, revision, canonical):
                               {"port": 443, "name": "https-webhook", "targetPort": 15017, "protocol": "TCP"},
                               {"port": 15014, "name": "http-monitoring", "protocol": "TCP"}],
                     "selector": selector}}
-    return webhook, svc
+    if tag != "default":
+        return [webhook, svc]
+    validator_labels = dict(labels, app="istiod", istio="istiod")
+    validator = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "istiod-default-validator", "labels": validator_labels},
+        "webhooks": [{
+            "name": "validation.istio.io",
+            "clientConfig": {"service": {"name": (client.get("service") or {}).get("name") or (
+                "istiod" if rev == "default" else "istiod-" + rev), "namespace": NAMESPACE, "path": "/validate",
+                "port": 443}},
+            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [
+                "security.istio.io", "networking.istio.io", "telemetry.istio.io", "extensions.istio.io"],
+                "apiVersions": ["*"], "resources": ["*"], "scope": "*"}],
+            "failurePolicy": "Ignore", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            "matchPolicy": "Equivalent", "timeoutSeconds": 10, "namespaceSelector": {},
+            "objectSelector": {"matchExpressions": [{"key": "istio.io/rev", "operator": "DoesNotExist"}]}}]}
+    return [webhook, validator, svc]
 
 
 def cmd_tag_set(args, kube):
@@ -905,17 +1007,13 @@ def cmd_tag_set(args, kube):
                       % revision)
     if not args.overwrite and any(_tag_objects(kube, tag)):
         raise Failure('Error: revision tag "%s" already exists, and --overwrite is false' % tag)
-    webhook, service = tag_objects(tag, revision, canonical[0] if canonical else {})
+    objects = tag_objects(tag, revision, canonical[0] if canonical else {})
     if tag == "default":
-        # the default revision's own injector stops answering istio-injection=enabled (DeactivateIstioInjectionWebhook)
-        for config in _webhooks_with_revision(kube, "default"):
-            for hook in config.get("webhooks") or []:
-                hook["namespaceSelector"] = dict(NEVER_MATCH)
-                hook["objectSelector"] = dict(NEVER_MATCH)
-            config.update(apiVersion="admissionregistration.k8s.io/v1", kind="MutatingWebhookConfiguration")
-            kube.request("PUT", object_path(config), body=config)
-    kube.apply(webhook)
-    kube.apply(service)
+        _deactivate_default_injector(kube)
+    for obj in objects:
+        # server-side apply as istioctl's kube client applies (pkg/kube/client.go ApplyYAMLContents: field manager
+        # istio-ci, forced): labels another manager set - an install's, on the default tag it made - stay
+        kube.apply(obj, manager=TAG_FIELD_MANAGER)
     print('Revision tag "%s" created, referencing control plane revision "%s". To enable injection using this\n'
           "revision tag, use 'kubectl label namespace <NAMESPACE> istio.io/rev=%s'" % (tag, revision, tag))
     return 0

@@ -2,6 +2,7 @@
 revision-tags templates at 1.30.3): the moves a canary upgrade is made of, done with each release's own istioctl."""
 
 import json
+import re
 import subprocess
 import time
 
@@ -86,7 +87,7 @@ def test_a_tag_moves_namespaces_between_revisions(cluster):
     listed = istioctl(cluster, new, "tag", "list", "-o", "json")
     assert json.loads(listed.stdout) == [
         {"tag": "prod-stable", "revision": "1-30-3", "namespaces": ["shop"]},
-        {"tag": "", "revision": "default", "namespaces": []}]
+        {"tag": "default", "revision": "default", "namespaces": []}]  # the default tag install made
 
     # the old revision goes; the tag and its namespace stay on the new one
     gone = istioctl(cluster, new, "uninstall", "-y", "--revision", "default")
@@ -123,3 +124,79 @@ def failed_creates(cluster, ns, deadline=30.0):
         if events or time.time() > end:
             return [e["message"] for e in events]
         time.sleep(0.2)  # polling the API for the event, bounded
+
+
+def injected_revision(cluster, ns, name):
+    """The revision that injected a new pod of ``ns`` (None: no sidecar)."""
+    made = cluster.kubectl("run", name, "-n", ns, "--image=gcr.io/google-samples/hello-app:1.0", "-o", "json")
+    pod = json.loads(made.stdout)
+    return (pod["metadata"].get("annotations") or {}).get("istio.io/rev")
+
+
+def test_install_makes_the_default_tag_and_uninstalling_its_revision_takes_it_away(cluster):
+    # operator/pkg/webhook/webhook.go: istioctl install deploys the default revision tag itself
+    old, new = "1.29.6", "1.30.3"
+    assert istioctl(cluster, old, "install", "-y", "--set", "profile=demo").returncode == 0
+    hook = json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-revision-tag-default", "-o",
+                                      "json").stdout)
+    labels = hook["metadata"]["labels"]
+    assert (labels["istio.io/tag"], labels["istio.io/rev"], labels["operator.istio.io/component"]) == (
+        "default", "default", "Pilot")
+    assert [h["name"] for h in hook["webhooks"]] == [
+        "rev.namespace.sidecar-injector.istio.io", "rev.object.sidecar-injector.istio.io",
+        "namespace.sidecar-injector.istio.io", "object.sidecar-injector.istio.io"]
+    validator = json.loads(cluster.kubectl("get", "validatingwebhookconfiguration", "istiod-default-validator",
+                                           "-o", "json").stdout)
+    assert validator["metadata"]["labels"]["istio.io/rev"] == "default"
+    assert validator["webhooks"][0]["objectSelector"] == {
+        "matchExpressions": [{"key": "istio.io/rev", "operator": "DoesNotExist"}]}
+    # the revision's own injector is deactivated: the tag answers istio-injection=enabled
+    own = json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-sidecar-injector", "-o",
+                                     "json").stdout)
+    assert {json.dumps(h["namespaceSelector"]) for h in own["webhooks"]} == {
+        json.dumps({"matchLabels": {"istio.io/deactivated": "never-match"}})}
+    cluster.kubectl("create", "namespace", "before")
+    cluster.kubectl("label", "namespace", "before", "istio-injection=enabled")
+    assert injected_revision(cluster, "before", "one") == "default"
+
+    # a canary beside it leaves the default tag where it is
+    assert istioctl(cluster, new, "install", "-y", "--set", "profile=demo", "--set", "revision=canary").returncode == 0
+    assert json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-revision-tag-default", "-o",
+                                      "json").stdout)["metadata"]["labels"]["istio.io/rev"] == "default"
+
+    # uninstalling the old revision warns about the proxies still pointing at it, and prunes the default tag
+    gone = istioctl(cluster, new, "uninstall", "-y", "--revision", "default")
+    assert gone.returncode == 0, gone.stderr
+    # (the gateways' old pods count too while their Deployment, now the canary's, rolls them)
+    warning = re.search(r"There are still (\d+) proxies pointing to the control plane revision default\n(.*?)If you",
+                        gone.stdout, re.S)
+    assert warning and "one.before" in warning.group(2).split(), gone.stdout
+    assert "If you proceed with the uninstall, these proxies will become detached" in gone.stdout
+    for kind, name in (("mutatingwebhookconfiguration", "istio-revision-tag-default"),
+                       ("validatingwebhookconfiguration", "istiod-default-validator")):
+        assert cluster.kubectl("get", kind, name, check=False).returncode != 0, name
+    # so a namespace enrolled the usual way after it gets no sidecar: no default revision is left
+    cluster.kubectl("create", "namespace", "after")
+    cluster.kubectl("label", "namespace", "after", "istio-injection=enabled")
+    assert injected_revision(cluster, "after", "two") is None
+
+
+def test_the_default_tag_moved_to_the_canary_outlives_the_old_revision(cluster):
+    # istio.io, Canary Upgrades, "Default tag": point default at the new revision before the old one goes
+    old, new = "1.29.6", "1.30.3"
+    assert istioctl(cluster, old, "install", "-y", "--set", "profile=demo").returncode == 0
+    assert istioctl(cluster, new, "install", "-y", "--set", "profile=demo", "--set", "revision=canary").returncode == 0
+    moved = istioctl(cluster, new, "tag", "set", "default", "--revision", "canary", "--overwrite")
+    assert moved.returncode == 0, moved.stderr
+    hook = json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-revision-tag-default", "-o",
+                                      "json").stdout)
+    assert hook["metadata"]["labels"]["istio.io/rev"] == "canary"
+    assert hook["webhooks"][0]["clientConfig"]["service"]["name"] == "istiod-canary"
+    validator = json.loads(cluster.kubectl("get", "validatingwebhookconfiguration", "istiod-default-validator",
+                                           "-o", "json").stdout)
+    assert validator["webhooks"][0]["clientConfig"]["service"]["name"] == "istiod-canary"
+    gone = istioctl(cluster, new, "uninstall", "-y", "--revision", "default")
+    assert gone.returncode == 0, gone.stderr
+    cluster.kubectl("create", "namespace", "after")
+    cluster.kubectl("label", "namespace", "after", "istio-injection=enabled")
+    assert injected_revision(cluster, "after", "two") == "canary"
