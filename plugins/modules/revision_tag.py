@@ -71,7 +71,9 @@ notes:
     revision's proxy; the M(istio_demo.mesh.sidecar_info) module shows which proxy each pod runs.
   - Removing a tag that namespaces still carry leaves them without injection for new pods; the module warns and
     names them.
-  - C(istioctl uninstall), even with C(--purge), leaves revision tags in place (Istio makes them user-managed).
+  - C(istioctl uninstall), even with C(--purge), leaves the tags set with C(istioctl tag set) in place (Istio makes
+    them user-managed). The C(default) tag that C(istioctl install) makes carries the install's labels, so
+    the uninstall of the revision it points at removes it: move it (O(tag=default)) before removing that revision.
 seealso:
   - name: Istio canary upgrades with revision tags
     description: Istio's guide to the moves this module makes.

@@ -152,8 +152,10 @@ def test_revision_tag_module_moves_a_tag_only_when_it_must(mesh, tmp_path):
     assert results["remove in check mode"]["changed"] and results["remove in check mode"]["command"] == []
     assert results["remove"]["changed"] and results["remove"]["revision"] is None
     assert not results["remove again"]["changed"]
-    assert mesh.kubectl("get", "mutatingwebhookconfiguration", "-l", "istio.io/tag", "-o",
+    assert mesh.kubectl("get", "mutatingwebhookconfiguration", "-l", "istio.io/tag=probe-tag", "-o",
                         "name").stdout.strip() == ""
+    # the default tag istioctl install made is untouched
+    assert default_tag(mesh) == "default"
 
 
 def test_check_mode_writes_nothing(mesh, tmp_path):
@@ -165,11 +167,42 @@ def test_check_mode_writes_nothing(mesh, tmp_path):
     assert istiods(mesh) == {"istiod": OLD}
 
 
+def enrolled_pod(cluster, namespace, name):
+    """A pod made in ``namespace`` (created, labelled istio-injection=enabled, when missing): the revision that
+    injected it (None: no sidecar)."""
+    if cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0:
+        cluster.kubectl("create", "namespace", namespace)
+        cluster.kubectl("label", "namespace", namespace, "istio-injection=enabled")
+    made = cluster.kubectl("run", name, "-n", namespace, "--image=gcr.io/google-samples/hello-app:1.0", "-o", "json")
+    return (json.loads(made.stdout)["metadata"].get("annotations") or {}).get("istio.io/rev")
+
+
+def default_tag(cluster):
+    hook = cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-revision-tag-default", "-o", "json",
+                           check=False)
+    return json.loads(hook.stdout)["metadata"]["labels"]["istio.io/rev"] if hook.returncode == 0 else None
+
+
 def test_upgrade_rollback_and_upgrade_again_with_every_route_answering(mesh, tmp_path):
     upgrade = ("upgrade.yml", "-e", "canary_upgrade_version=" + NEW)
+    # a namespace outside the plan, enrolled the usual way: its proxy keeps the old revision from going
+    assert default_tag(mesh) == "default" and enrolled_pod(mesh, "shop", "cart") == "default"
+    rc, stats, run = play(mesh, tmp_path, *upgrade)
+    assert rc != 0
+    message = " ".join(str(r.get("msg", "")) for r in run.results().values() if r.get("failed"))
+    assert "revision default still serves 1 proxies outside canary_upgrade_namespaces (my-app): shop/cart" in message, \
+        message
+    assert istiods(mesh) == {"istiod": OLD, "istiod-1-30-3": NEW}  # nothing was removed
+    # the default tag moved first: the namespace's next pod gets the new revision, and the rerun goes on
+    assert default_tag(mesh) == "1-30-3"
+    mesh.kubectl("delete", "pod", "cart", "-n", "shop")
+    assert enrolled_pod(mesh, "shop", "cart") == "1-30-3"
     rc, stats, run = play(mesh, tmp_path, *upgrade)
     assert rc == 0, run.outline()
     assert_moved(mesh, run, NEW, "1-30-3")
+    # a namespace enrolled the usual way after the upgrade still gets sidecars, from the new revision
+    assert enrolled_pod(mesh, "later", "one") == "1-30-3"
+    mesh.kubectl("delete", "namespace", "shop", "later")
     rc, stats, run = play(mesh, tmp_path, *upgrade)
     assert rc == 0 and stats["changed"] == 0, run.outline()
     # the control plane's and the apps' checks pass, told the release and revision the mesh runs now
@@ -185,6 +218,7 @@ def test_upgrade_rollback_and_upgrade_again_with_every_route_answering(mesh, tmp
     rc, stats, run = play(mesh, tmp_path, "rollback.yml")
     assert rc == 0, run.outline()
     assert_moved(mesh, run, OLD, "1-29-6")  # the removed release, reinstalled as a revision
+    assert default_tag(mesh) == "1-29-6"  # and the default tag back on it
     rc, stats, run = play(mesh, tmp_path, "rollback.yml")
     assert rc == 0 and stats["changed"] == 0, run.outline()
 

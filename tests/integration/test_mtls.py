@@ -1,7 +1,7 @@
 """playbooks/mtls.yml on the demo as site.yml left it: STRICT refuses the client without a sidecar and answers the
 one with a sidecar, PERMISSIVE answers both, each proven by client pods that come and go; a rerun changes nothing;
 a policy that lets plaintext through where STRICT promised otherwise fails the proof, naming the client and the
-target; check mode writes only dry runs."""
+target, and so does a target that is not there (a failed call is no refusal); check mode writes only dry runs."""
 
 import json
 import time
@@ -83,6 +83,18 @@ def test_a_policy_that_lets_plaintext_through_fails_the_strict_proof(sandbox, de
         sandbox.kubectl("delete", "peerauthentication", "v1-open", "-n", "my-app", check=False)
     assert rc != 0
     message = " ".join(run.outline().split())
-    assert "mtls_mode=STRICT is not in force: the plaintext client got an answer from my-app-v1-svc.my-app:80" in message
-    assert "expected a refusal" in message and "my-app-v2-svc" not in message
+    assert "mtls_mode=STRICT is not proven: the plaintext client got an answer from my-app-v1-svc.my-app:80" in message
+    assert "expected a refusal (connection reset, curl exit 56)" in message and "my-app-v2-svc" not in message
+    assert leftovers(sandbox) == ("", False)
+
+
+def test_a_service_that_is_not_there_fails_the_strict_proof_instead_of_passing_as_refused(sandbox, demo, tmp_path):
+    # a plaintext client that cannot resolve or reach the target proves nothing about mTLS
+    rc, stats, run = mtls(sandbox, tmp_path, "-e", json.dumps({"mtls_targets": ["my-app-v9-svc.my-app:80"]}))
+    assert rc != 0
+    message = " ".join(run.outline().split())
+    assert ("the plaintext client could not use my-app-v9-svc.my-app:80 (curl exit 6: the name does not resolve"
+            in message), message
+    assert "the service must answer for the proof to mean anything" in message
+    assert "the meshed client could not use my-app-v9-svc.my-app:80" in message
     assert leftovers(sandbox) == ("", False)
