@@ -13,6 +13,7 @@ __metaclass__ = type
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.names import image_tag
 
 # The finalizers the controllers that make AWS load balancers put on a Service, and who they are on EKS:
 # k8s.io/cloud-provider's service controller (servicehelper: service.kubernetes.io/load-balancer-cleanup), the AWS
@@ -86,7 +87,7 @@ def lbc_nlb_without_groups(deployment):
     containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
     for container in containers:
         image = str(container.get("image") or "")
-        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        tag = image_tag(image) or ""
         version = re.match(r"^v?(\d+)\.(\d+)", tag)
         if version and (int(version.group(1)), int(version.group(2))) < (2, 6):
             return "its release %s makes NLBs without a security group (they come from v2.6.0 on)" % tag

@@ -10,7 +10,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
-from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
+from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label, image_tag
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
     K8sConnectionError, connect, read_json)
 
@@ -139,12 +139,6 @@ def _parse_iptables(items):
     return fields
 
 
-def _image_version(image):
-    image = (image or "").split("@", 1)[0]
-    last = image.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[-1] if ":" in last else None
-
-
 def _statuses(pod):
     status = pod.get("status") or {}
     return {s.get("name"): s for s in (status.get("containerStatuses") or []) + (
@@ -187,7 +181,7 @@ def inspect_pod(pod, namespace_labels=None, injector_present=True, require=("inj
         "name": name, "namespace": namespace, "phase": (pod.get("status") or {}).get("phase"),
         "injected": proxy is not None, "sidecar_mode": mode,
         "proxy_image": proxy.get("image") if proxy else None,
-        "proxy_version": _image_version(proxy.get("image")) if proxy else None,
+        "proxy_version": image_tag(proxy.get("image")) if proxy else None,
         # the control-plane revision whose injector made the proxy (the injector's istio.io/rev annotation)
         "revision": (annotations.get("istio.io/rev") or "default") if proxy else None,
         "proxy_role": _proxy_role(proxy),

@@ -22,7 +22,7 @@ import threading
 import time
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
-from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
+from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label, image_tag
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
     K8sConnectionError, connect, read_json)
 
@@ -343,15 +343,21 @@ def component_health(deployments, revision):
     return sorted(out, key=lambda c: c["name"])
 
 
+def deployment_version(deployment):
+    """The release a Deployment runs: the tag of its first container image that has one."""
+    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    for container in containers:
+        tag = image_tag(container.get("image", ""))
+        if tag:
+            return tag
+    return None
+
+
 def control_plane_version(deployments, revision):
     name = "istiod" if (revision or "default") == "default" else "istiod-%s" % revision
     for dep in deployments:
         if (dep.get("metadata") or {}).get("name") == name:
-            containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
-            for container in containers:
-                image = container.get("image", "")
-                if ":" in image.rsplit("/", 1)[-1]:
-                    return image.rsplit(":", 1)[-1]
+            return deployment_version(dep)
     return None
 
 

@@ -21,6 +21,13 @@ _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
+def image_tag(image):
+    """The tag of a container image reference, or None: after the last ':' of its last path segment, a digest
+    aside (a registry's port, registry.example:5000/istio/pilot, is no tag)."""
+    last = str(image or "").split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[-1] if ":" in last else None
+
+
 def _fits(pattern, value, max_length):
     return isinstance(value, str) and 0 < len(value) <= max_length and bool(pattern.match(value))
 

@@ -17,6 +17,7 @@ import tempfile
 
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.names import image_tag
 
 CANONICAL = "service.istio.io/canonical-name"
 
@@ -97,7 +98,7 @@ def control_planes(istiods, tag_webhooks):
         containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or [{}]
         image = containers[0].get("image") or ""
         revision = labels.get("istio.io/rev", "default")
-        out[revision] = {"revision": revision, "version": image.rsplit(":", 1)[1] if ":" in image else None,
+        out[revision] = {"revision": revision, "version": image_tag(image),
                          "tags": []}
     for index, hook in enumerate(tag_webhooks):
         if not isinstance(hook, dict) or not isinstance(hook.get("metadata"), dict):

@@ -73,7 +73,7 @@ notes:
     names them.
   - C(istioctl uninstall), even with C(--purge), leaves the tags set with C(istioctl tag set) in place (Istio makes
     them user-managed). The C(default) tag that C(istioctl install) makes carries the install's labels, so
-    the uninstall of the revision it points at removes it: move it (O(tag=default)) before removing that revision.
+    the uninstall of the revision it points at removes it; move it (O(tag=default)) before removing that revision.
 seealso:
   - name: Istio canary upgrades with revision tags
     description: Istio's guide to the moves this module makes.

@@ -212,8 +212,9 @@ def test_upgrade_rollback_and_upgrade_again_with_every_route_answering(mesh, tmp
     # the report's Revisions section: the one revision left, its tag, the demo's pods on its proxy
     lines = text.splitlines()
     row = lines[lines.index("## Revisions") + 4]
-    assert row.startswith("| 1-30-3 | 1.30.3 | prod-stable | my-app/my-app-v1-"), row
-    assert "pass | 1-30-3 (1.30.3) tagged prod-stable" in "\n".join(lines)
+    # (the default tag moved with it)
+    assert row.startswith("| 1-30-3 | 1.30.3 | default, prod-stable | my-app/my-app-v1-"), row
+    assert "pass | 1-30-3 (1.30.3) tagged default, prod-stable" in "\n".join(lines)
 
     rc, stats, run = play(mesh, tmp_path, "rollback.yml")
     assert rc == 0, run.outline()

@@ -165,6 +165,25 @@ def test_gateway_api_crds_older_than_istio_needs_are_refused_before_any_change(c
         cluster.kubectl("delete", "crd", "gateways." + GATEWAY_API)
 
 
+@pytest.mark.parametrize("bundle", ["v1.4.1", "v1.1.0"])
+def test_the_bundle_istio_1_29_is_built_on_is_taken_and_an_older_one_is_not(cluster, tmp_path, bundle):
+    # the CRDs as a user of Istio 1.28 / 1.29 has them (v1.4.1: ReferenceGrant served at v1beta1 only), or older
+    cluster.kubectl("apply", "--server-side", "-f",
+                    os.path.join(cluster.state_dir, "gateway-api-crds-%s.yaml" % bundle))
+    rc, stats, run = play(cluster, tmp_path, "site.yml", "sidecar", "gateway-api", "--tags", "ingress", "--check")
+    wanted = "Refuse Gateway API CRDs older than Istio needs, before any change"
+    check = [r for name, r in run.results().items() if name.endswith(wanted)]
+    assert check, run.outline()
+    check = check[0]
+    if bundle == "v1.4.1":
+        assert not check.get("failed"), check.get("msg")
+    else:
+        assert rc != 0 and check.get("failed")
+        assert "gateways.gateway.networking.k8s.io at v1.1.0 serving v1, v1beta1" in check["msg"], check["msg"]
+        assert "expected bundle version v1.2.0 or newer (spec.infrastructure" in check["msg"]
+        assert "referencegrants at v1beta1" in check["msg"]
+
+
 def test_ambient_is_refused_where_the_vpc_cni_would_fail_its_health_probes(cluster, tmp_path):
     """EKS's VPC CNI (kube-system/aws-node) with security groups for pods in strict mode: Istio's platform
     prerequisites for ambient say every ambient pod's health probes fail there. The DaemonSet carries the two

@@ -34,7 +34,9 @@ DEFAULT_STATE = os.path.join(ROOT, ".sandbox")
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-from sandbox import cloud, eks, eksauth, upstream  # noqa: E402  pylint: disable=wrong-import-position
+import yaml  # noqa: E402  pylint: disable=wrong-import-position
+
+from sandbox import cloud, eks, eksauth, gatewayapi, upstream  # noqa: E402  pylint: disable=wrong-import-position
 REGION = eks.REGION
 CLUSTER = "demo"
 START_TIMEOUT = 60.0
@@ -242,6 +244,12 @@ def _write_addons(state):
     # the Gateway API CRDs Istio 1.30 is tested with (its tests/integration/pilot/testdata): the sandbox inventory
     # points the ingress role's ingress_gateway_api_crds_file there, as a user points it at a release's manifest
     shutil.copyfile(upstream.path("1.30.3", "crds/gateway-api-crd.yaml"), state.path("gateway-api-crds.yaml"))
+    # and older bundles, as a user of Istio 1.28 / 1.29 (v1.4.1) or of an old cluster (v1.1.0) has them
+    with open(upstream.path("1.30.3", "crds/gateway-api-crd.yaml")) as handle:
+        documents = list(yaml.safe_load_all(handle))
+    for version in ("v1.4.1", "v1.1.0"):
+        with open(state.path("gateway-api-crds-%s.yaml" % version), "w") as handle:
+            yaml.safe_dump_all(gatewayapi.older_bundle(documents, version), handle, sort_keys=False)
 
 
 def _write_files(state, api_url, aws_url, aws, istio_version, context="sandbox"):

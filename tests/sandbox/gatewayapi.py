@@ -489,3 +489,47 @@ def rewritten_path(rule, match, path):
             joined = replacement.rstrip("/") + rest if rest else replacement
             return (joined or "/") + query
     return path
+
+
+# ------------------------------------------------------------ older Gateway API bundles
+# The CRD bundle a release of the Gateway API publishes, derived from the one ../shared/upstream holds (v1.5.1, the
+# bundle Istio 1.30.3 is built on) by what the older bundle lacks, read from the bundle Istio 1.28.10 / 1.29.6 are
+# built on and test with (go.mod sigs.k8s.io/gateway-api v1.4.1; tests/integration/pilot/testdata/
+# gateway-api-crd.yaml at 1.29.6): every CRD's bundle-version annotation is v1.4.1; ReferenceGrant serves v1beta1
+# only (v1 came with v1.5); TLSRoute serves v1alpha2 and v1alpha3 (v1 came with v1.5); ListenerSet and XMesh are not
+# there, nor the safe-upgrades ValidatingAdmissionPolicy. Below v1.2 the Gateway's spec.infrastructure is not in
+# the standard channel (Gateway API v1.2.0 release notes: "Infrastructure labels and annotations" GA), so a
+# standard-channel API server drops it.
+BUNDLE_LACKS = {
+    "v1.4.1": {"versions": {"referencegrants": ["v1"], "tlsroutes": ["v1"]},
+               "kinds": {"listenersets.gateway.networking.k8s.io", "xmeshes.gateway.networking.x-k8s.io"}},
+}
+
+
+def older_bundle(documents, version):
+    """The documents of the v1.5.1 bundle made into ``version``'s (a key of BUNDLE_LACKS, or a release before v1.2
+    such as v1.1.0, whose Gateway lacks spec.infrastructure)."""
+    lacks = BUNDLE_LACKS.get(version, BUNDLE_LACKS["v1.4.1"])
+    out = []
+    for doc in copy.deepcopy([d for d in documents if d]):
+        if doc.get("kind") != "CustomResourceDefinition":
+            continue  # the v1.5 safe-upgrades policy
+        name = doc["metadata"]["name"]
+        if name in lacks["kinds"]:
+            continue
+        doc["metadata"].setdefault("annotations", {})["gateway.networking.k8s.io/bundle-version"] = version
+        dropped = lacks["versions"].get(name.split(".", 1)[0], [])
+        versions = [v for v in doc["spec"]["versions"] if v["name"] not in dropped]
+        if not any(v.get("storage") for v in versions):
+            versions[0]["storage"] = True
+        doc["spec"]["versions"] = versions
+        if name.startswith("gateways.") and _before(version, (1, 2)):
+            for entry in versions:
+                spec = entry["schema"]["openAPIV3Schema"]["properties"]["spec"]
+                spec.get("properties", {}).pop("infrastructure", None)
+        out.append(doc)
+    return out
+
+
+def _before(version, release):
+    return tuple(int(p) for p in version.lstrip("v").split(".")[:2]) < release

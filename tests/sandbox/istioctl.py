@@ -753,9 +753,11 @@ def cmd_version(args, kube):
     return 0
 
 
-# The Kubernetes minimum `istioctl x precheck` enforces, by Istio minor release (../shared/upstream/README.md:
-# 1.29 for Istio 1.27, 1.32 for Istio 1.30; finding IST0142, an Error).
-K8S_MINIMUM = ((30, 32), (29, 31), (28, 30), (27, 29))
+# The Kubernetes minimum `istioctl x precheck` enforces, by Istio minor release (finding IST0142, an Error): the
+# constant MinK8SVersion of each release's source (istioctl/pkg/install/k8sversion/version.go) - 29 at 1.27
+# (../shared/upstream/README.md), 30 at 1.28.10 and at 1.29.6, 32 at 1.30.3. It is a floor only: istio.io's
+# support status gives each release a supported range (1.28: 1.30-1.34, 1.29: 1.31-1.35, 1.30: 1.32-1.36).
+K8S_MINIMUM = ((30, 32), (28, 30), (27, 29))
 RED, YELLOW, RESET = "\033[31m", "\033[33m", "\033[0m"
 
 
