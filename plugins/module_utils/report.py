@@ -65,7 +65,7 @@ def normalize(params):
     split = params.get("traffic_split") or {}
     if split and (not isinstance(split.get("weights"), dict) or not isinstance(split.get("probe"), dict)
                   or "share_checks" not in split["probe"]):
-        raise ReportInputError("traffic_split is invalid: expected weights (the VirtualService's, by subset) and "
+        raise ReportInputError("traffic_split is invalid: expected weights (the route's, by subset) and "
                                "probe (a traffic_probe result with expect_shares)")
     mtls = params.get("mtls") or {}
     if mtls and (mtls.get("mode") not in ("STRICT", "PERMISSIVE") or not isinstance(mtls.get("proof"), list)):
@@ -332,7 +332,7 @@ def sections(data, check_list):
                      for r in data["revisions"]]))
     if data["traffic_split"]:
         split = data["traffic_split"]
-        out.append(("Traffic split: VirtualService weights %s" % ", ".join(
+        out.append(("Traffic split: route weights %s" % ", ".join(
             "%s %s" % kv for kv in sorted(split["weights"].items())),
             ["answers", "expected share", "measured share", "tolerance", "answers counted", "result"],
             [[c["key"], "%.3f" % c["expected"], "%.3f" % c["measured"], "+/- %.3f" % c["tolerance"],

@@ -100,8 +100,8 @@ options:
   traffic_split:
     description:
       - A traffic shift's weights beside the split measured through the ingress - C(weights), the weight of each
-        subset the VirtualService holds, and C(probe), the M(istio_demo.mesh.traffic_probe) result that measured it
-        (with O(istio_demo.mesh.traffic_probe#module:expect_shares), so that it carries
+        subset the route (VirtualService or HTTPRoute) holds, and C(probe), the M(istio_demo.mesh.traffic_probe)
+        result that measured it (with O(istio_demo.mesh.traffic_probe#module:expect_shares), so that it carries
         RV(istio_demo.mesh.traffic_probe#module:share_checks)), as the traffic_shift role's verify entry point
         leaves them (C(traffic_shift_plan.held), C(traffic_shift_probe)).
       - With it the report has a Traffic split section and a check that fails when a share is off its weight.

@@ -122,6 +122,18 @@ def test_sidecars_with_a_gateway_api_ingress_on_crds_the_user_installed(cluster,
                                       "mesh_ingress_api=gateway-api")
         assert rc == 0, run.outline()
         assert "| pods in my-app | pass | 5 of 5 injected and ready |" in text
+        # a traffic shift on this ingress is an HTTPRoute with weighted backendRefs, each step taken by the gateway
+        # before it is measured (a VirtualService would bind to no Gateway here)
+        steps = json.dumps({"traffic_shift_steps": [{"v1": 50, "v2": 50}, {"v1": 0, "v2": 100}],
+                            "traffic_shift_requests": 200})
+        rc, stats, run = play(cluster, tmp_path, "traffic_shift.yml", "sidecar", "gateway-api", "-e", steps)
+        assert rc == 0, run.outline()
+        route = get(cluster, "httproute", "my-app-shift", "-n", "my-app")
+        assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [
+            ("my-app-v1-svc", 0), ("my-app-v2-svc", 100)]
+        measured = [r for name, r in run.results().items() if name.endswith("counting answers by version")]
+        assert measured and measured[-1]["counts"] == {"2.0.0": 200}, measured
+        assert cluster.kubectl("get", "virtualservice", "my-app-shift", "-n", "my-app", check=False).returncode != 0
         rc, stats, run = play(cluster, tmp_path, "teardown.yml", "sidecar", "gateway-api")
         assert rc == 0, run.outline()
         assert gateway_api_crds(cluster) == before  # the user's CRDs stay

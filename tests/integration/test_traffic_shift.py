@@ -58,7 +58,7 @@ def test_each_step_is_measured_within_its_tolerance_and_a_rerun_changes_nothing(
     # verify.yml measures the shift it finds and the report puts the weights beside the split
     rc, text, run = verify_report(sandbox, tmp_path, "--tags", "traffic_shift")
     assert rc == 0, run.outline()
-    assert "## Traffic split: VirtualService weights v1 0, v2 100" in text
+    assert "## Traffic split: route weights v1 0, v2 100" in text
     assert "| 2.0.0 | 1.000 | 1.000 | +/- 0.000 | 400 | pass |" in text
 
 

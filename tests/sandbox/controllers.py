@@ -659,8 +659,21 @@ class Controllers(object):
         message (kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/)."""
         spec = pod.get("spec") or {}
         quit_asked = []
+        # A classic sidecar starts beside the app, not before it: without holdApplicationUntilProxyStarts (its
+        # postStart pilot-agent wait) the app's first outbound connection is redirected to an Envoy that is not
+        # listening yet and is refused (curl exit 7; istio.io's holdApplicationUntilProxyStarts in ProxyConfig). The
+        # race is taken as lost once per pod; by the next connection Envoy listens.
+        proxy = [c for c in spec.get("containers") or [] if c.get("name") == "istio-proxy"]
+        envoy_listening = [not proxy or "postStart" in (proxy[0].get("lifecycle") or {})]
 
         def http(method, url, headers, body, timeout):
+            local = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] in ("localhost", "127.0.0.1")
+            if not envoy_listening[0] and not local:
+                envoy_listening[0] = True
+                host = url.split("://", 1)[-1].split("/", 1)[0]
+                raise shell.CurlError(7, "Failed to connect to %s port %s after 0 ms: Couldn't connect to server" % (
+                    host.split(":", 1)[0], host.split(":", 1)[1] if ":" in host else (
+                        "443" if url.startswith("https") else "80")))
             answer = self.dataplane.request_from(pod, method, url, headers, body, timeout)
             if "15020/quitquitquit" in url:
                 quit_asked.append(True)

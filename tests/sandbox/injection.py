@@ -8,6 +8,8 @@ Always - when the cluster runs Kubernetes 1.33 or newer."""
 
 import json
 
+import yaml
+
 from .api import ApiError
 from .selection import label_matches, selector_from_match
 
@@ -131,6 +133,21 @@ def native_sidecars(pod, values, k8s_minor):
     return k8s_minor >= 33
 
 
+def hold_application(pod, values):
+    """holdApplicationUntilProxyStarts as the injector merges it (pkg/kube/inject/webhook.go reorderPod, 1.30.3):
+    the pod's proxy.istio.io/config annotation (ProxyConfig, YAML or JSON), else the injector's
+    global.proxy.holdApplicationUntilProxyStarts."""
+    text = (pod["metadata"].get("annotations") or {}).get("proxy.istio.io/config")
+    if text:
+        try:
+            config = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            config = {}
+        if isinstance(config, dict) and "holdApplicationUntilProxyStarts" in config:
+            return bool(config["holdApplicationUntilProxyStarts"])
+    return bool(((values.get("global") or {}).get("proxy") or {}).get("holdApplicationUntilProxyStarts"))
+
+
 def _field(path):
     return {"fieldRef": {"fieldPath": path}}
 
@@ -234,6 +251,12 @@ def inject(pod, values, k8s_minor=32):
         proxy["lifecycle"] = {"preStop": {"exec": {"command": [
             "pilot-agent", "request", "--debug-port=15020", "POST", "drain"]}}}
         inits.insert(1, proxy)
+    elif hold_application(pod, values):
+        # a classic sidecar that holds the application: first among the containers, and the kubelet starts the next
+        # only once its postStart hook (pilot-agent wait: Envoy is ready) returns (injection-template.yaml $holdProxy;
+        # webhook.go reorderPod moves it first)
+        proxy["lifecycle"] = {"postStart": {"exec": {"command": ["pilot-agent", "wait"]}}}
+        containers.insert(0, proxy)
     else:
         containers.append(proxy)
     spec.setdefault("volumes", []).extend([

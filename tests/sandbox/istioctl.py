@@ -368,6 +368,9 @@ def _wire(obj, component, revision, renames, pilot_env, cni, hub, tag):
     if kind == "Deployment":
         template = obj["spec"]["template"]
         template["metadata"].setdefault("labels", {})["istio.io/rev"] = rev
+        # the gateway charts render the revision into the pod's annotation too (the golden: istio.io/rev default)
+        if "istio.io/rev" in (template["metadata"].get("annotations") or {}):
+            template["metadata"]["annotations"]["istio.io/rev"] = rev
         if component == "Pilot":
             container = template["spec"]["containers"][0]
             env = [e for e in container.get("env") or [] if e.get("name") not in pilot_env and e.get("name") != "REVISION"]
@@ -718,9 +721,23 @@ def data_plane(kube):
                    if c.get("name") == "istio-proxy" or (
                        "proxyv2" in c.get("image", "") and pod["metadata"]["namespace"] == NAMESPACE)]
         if proxies and (pod.get("status") or {}).get("phase") == "Running":
-            out.append({"ID": "%s.%s" % (pod["metadata"]["name"], pod["metadata"]["namespace"]),
-                        "IstioVersion": proxies[0]["image"].rsplit(":", 1)[-1]})
+            meta = pod["metadata"]
+            # the revision whose istiod the proxy dials: its injector's (annotation) or, for a gateway, its own label
+            revision = (meta.get("annotations") or {}).get("istio.io/rev") or \
+                (meta.get("labels") or {}).get("istio.io/rev") or "default"
+            out.append({"ID": "%s.%s" % (meta["name"], meta["namespace"]),
+                        "IstioVersion": proxies[0]["image"].rsplit(":", 1)[-1], "Revision": revision})
     return out
+
+
+def istiod_pods(kube):
+    """{revision: [running istiod pod names]} in the Istio namespace."""
+    out = {}
+    for pod in _items(kube, "/api/v1/namespaces/%s/pods" % NAMESPACE, labelSelector="app=istiod"):
+        if (pod.get("status") or {}).get("phase") == "Running":
+            rev = (pod["metadata"].get("labels") or {}).get("istio.io/rev") or "default"
+            out.setdefault(rev, []).append(pod["metadata"]["name"])
+    return dict((rev, sorted(names)) for rev, names in out.items())
 
 
 def cmd_version(args, kube):
@@ -1075,13 +1092,25 @@ def cmd_tag_list(args, kube):
 
 
 def cmd_proxy_status(args, kube):
-    print("NAME                                     CLUSTER        CDS        LDS        EDS        RDS        "
-          "ECDS         ISTIOD                      VERSION")
-    istiod = control_plane(kube)
-    istiod_name = "istiod" if istiod else "<none>"
+    """istioctl proxy-status: every proxy connected to a control plane, with the istiod pod it is connected to (the
+    ISTIOD column: a pod of the revision the proxy was injected by - its discovery address is that revision's
+    istiod Service - not the revision's name); a proxy whose revision has no running istiod is connected to none and
+    not listed. NAMESPACE narrows the list to one namespace."""
+    rows = []
+    pods = istiod_pods(kube)
     for plane in data_plane(kube):
-        print("%-40s Kubernetes     SYNCED     SYNCED     SYNCED     SYNCED     NOT SENT     %-27s %s" % (
-            plane["ID"], istiod_name, plane["IstioVersion"]))
+        if args.namespace and not plane["ID"].endswith("." + args.namespace):
+            continue
+        names = pods.get(plane["Revision"])
+        if names:
+            # a proxy stays on the istiod replica it dialled; spread over the replicas by its name
+            rows.append((plane["ID"], names[sum(map(ord, plane["ID"])) % len(names)], plane["IstioVersion"]))
+    width = [max([len("NAME")] + [len(r[0]) for r in rows]) + 3, max([len("ISTIOD")] + [len(r[1]) for r in rows]) + 3]
+    print("%-*s%-15s%-11s%-11s%-11s%-11s%-13s%-*s%s" % (width[0], "NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS",
+                                                        "ECDS", width[1], "ISTIOD", "VERSION"))
+    for name, istiod, version in sorted(rows):
+        print("%-*s%-15s%-11s%-11s%-11s%-11s%-13s%-*s%s" % (width[0], name, "Kubernetes", "SYNCED", "SYNCED", "SYNCED",
+                                                            "SYNCED", "NOT SENT", width[1], istiod, version))
     return 0
 
 
@@ -1134,7 +1163,9 @@ def build_parser():
     tag_remove = tsub.add_parser("remove")
     tag_remove.add_argument("tag", nargs="*")
     tag_remove.add_argument("-y", "--skip-confirmation", action="store_true")
-    sub.add_parser("proxy-status", aliases=["ps"])
+    status = sub.add_parser("proxy-status", aliases=["ps"])
+    status.add_argument("pod", nargs="?", default=None)
+    status.add_argument("-n", "--namespace")
     return parser
 
 

@@ -122,6 +122,10 @@ def _event_row(obj):
             "%s/%s" % ((involved.get("kind") or "").lower(), involved.get("name", "")), obj.get("message", "")]
 
 
+def _webhooks_row(obj):
+    return [obj["metadata"]["name"], len(obj.get("webhooks") or []), _age(obj)]
+
+
 # the columns kube-apiserver's printers give each kind (pkg/printers/internalversion/printers.go, AddHandlers);
 # "integer" marks the columns typed so there
 INTEGER = "integer"
@@ -141,6 +145,10 @@ COLUMNS = {
     "PersistentVolumeClaim": (["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass",
                                "VolumeAttributesClass", "Age"], _pvc_row),
     "Event": (["Last Seen", "Type", "Reason", "Object", "Message"], _event_row),
+    # mutatingWebhookColumnDefinitions / validatingWebhookColumnDefinitions: "Webhooks indicates the number of
+    # webhooks registered in this configuration"
+    "MutatingWebhookConfiguration": (["Name", ("Webhooks", INTEGER), "Age"], _webhooks_row),
+    "ValidatingWebhookConfiguration": (["Name", ("Webhooks", INTEGER), "Age"], _webhooks_row),
 }
 
 

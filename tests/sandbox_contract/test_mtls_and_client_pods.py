@@ -13,8 +13,13 @@ from manifests import hello_app
 APP = hello_app("shop", {"istio-injection": "enabled"})
 
 
-def client(name, namespace, script, restart="Never"):
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+def client(name, namespace, script, restart="Never", hold=True):
+    """A client pod; ``hold``: its curl waits for its sidecar to be ready (holdApplicationUntilProxyStarts, as
+    Istio advises for an app that connects at once)."""
+    meta = {"name": name, "namespace": namespace}
+    if hold:
+        meta["annotations"] = {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}'}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
             "spec": {"restartPolicy": restart, "containers": [{
                 "name": "curl", "image": "docker.io/curlimages/curl:8.15.0", "command": ["sh", "-c", script],
                 "terminationMessagePolicy": "FallbackToLogsOnError"}]}}
@@ -103,6 +108,20 @@ def test_a_classic_sidecar_keeps_a_finished_pod_running_until_told_to_quit(mesh)
     states = dict((c["name"], c["state"]) for c in pod["status"]["containerStatuses"])
     assert states["curl"]["terminated"]["exitCode"] == 0 and "running" in states["istio-proxy"]
     assert pod["status"]["phase"] == "Running"
+
+
+def test_a_classic_sidecar_not_holding_the_app_refuses_its_first_connection(mesh):
+    # the app starts beside Envoy, not after it: its first connection meets no listener (curl exit 7)
+    apply(mesh, client("racer", "shop", "curl -sS -o /dev/null --max-time 5 http://hello.shop/", hold=False))
+    pod = finished(mesh, "shop", "racer")
+    app = [c for c in pod["status"]["containerStatuses"] if c["name"] == "curl"][0]["state"]["terminated"]
+    assert app["exitCode"] == 7 and "Failed to connect to hello.shop port 80" in app.get("message", "")
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["curl", "istio-proxy"]
+    # held, the proxy comes first and the app waits for it (pilot-agent wait in its postStart hook)
+    assert ask(mesh, "shop", "held") == (0, "")
+    held = json.loads(mesh.kubectl("get", "pod", "held", "-n", "shop", "-o", "json").stdout)
+    assert [c["name"] for c in held["spec"]["containers"]] == ["istio-proxy", "curl"]
+    assert held["spec"]["containers"][0]["lifecycle"]["postStart"]["exec"]["command"] == ["pilot-agent", "wait"]
 
 
 def test_curl_exit_codes_follow_its_manual(mesh):

@@ -215,7 +215,7 @@ def test_the_traffic_split_shows_the_weights_beside_the_measured_shares():
     assert check["passed"] and check["detail"] == "weights v1 90, v2 10 measured over 400 answers: 1.0.0 %.3f, " \
         "2.0.0 %.3f" % (measured["1.0.0"], measured["2.0.0"])
     sections = dict((s[0], s[2]) for s in report.sections(data, report.checks(data)))
-    rows = sections["Traffic split: VirtualService weights v1 90, v2 10"]
+    rows = sections["Traffic split: route weights v1 90, v2 10"]
     assert [r[:2] + r[3:] for r in rows] == [
         ["1.0.0", "0.900", "+/- 0.060", SPLIT["probe"]["counts"]["1.0.0"], "pass"],
         ["2.0.0", "0.100", "+/- 0.060", SPLIT["probe"]["counts"]["2.0.0"], "pass"]]
