@@ -222,7 +222,8 @@ def test_an_untested_release_is_warned_about(sandbox, tmp_path, clean):
 def test_removing_a_revision_whose_webhook_is_gone_converges(sandbox, tmp_path, clean):
     installed = play(sandbox, tmp_path, [task("canary", profile="minimal", revision="canary", wait_timeout=60)])
     assert installed.rc == 0, installed.stdout[-3000:]
-    sandbox.kubectl("delete", "mutatingwebhookconfiguration", "istio-sidecar-injector-canary")
+    # every webhook configuration of the revision: its injector's, and the default tag its install made
+    sandbox.kubectl("delete", "mutatingwebhookconfiguration", "-l", "istio.io/rev=canary")
     gone = subprocess.run(["istioctl", "uninstall", "-y", "--revision", "canary"], env=sandbox.env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert gone.returncode != 0 and "could not find target revision" in gone.stderr  # what the module meets

@@ -103,6 +103,20 @@ class Sandbox(object):
                          "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": "10.100.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 443}]}})
         self._seed_storage()
+        if self.aws:
+            # EKS runs the pod identity webhook (IRSA) on its control plane: its MutatingWebhookConfiguration is in
+            # every cluster, without Istio's labels, calling a control-plane URL (aws/amazon-eks-pod-identity-webhook;
+            # EKS user guide, "IAM roles for service accounts"). istioctl counts such a configuration as revision
+            # "default" (istioctl/pkg/tag/revision.go ListRevisionDescriptions).
+            hooks = self.api.registry.find("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
+            self.api.create(hooks, None, {"metadata": {"name": "pod-identity-webhook"}, "webhooks": [{
+                "name": "iam-for-pods.amazonaws.com", "clientConfig": {"url": "https://127.0.0.1:23443/mutate"},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
+                           "scope": "*"}],
+                "failurePolicy": "Ignore", "matchPolicy": "Equivalent", "sideEffects": "None", "timeoutSeconds": 10,
+                "admissionReviewVersions": ["v1beta1"], "reinvocationPolicy": "IfNeeded", "namespaceSelector": {},
+                "objectSelector": {"matchExpressions": [{"key": "eks.amazonaws.com/skip-pod-identity-webhook",
+                                                         "operator": "DoesNotExist"}]}}]})
         if self.controllers.cloud is not None and self.controllers.cloud.mode == "aws-lb-controller":
             # the controller's Helm chart installs its CRDs with it
             crds = self.api.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")

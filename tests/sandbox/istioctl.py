@@ -652,8 +652,11 @@ def cmd_uninstall(args, kube):
         raise Failure("Error: at least one of the --revision (or --set revision=<revision>), --filename or --purge "
                       "flags must be set")
     if args.revision and not args.purge:
-        # istioctl finds the revision by its injector webhook (../shared/upstream/README.md)
-        if not _webhooks_with_revision(kube, args.revision):
+        # istioctl finds the revision among all MutatingWebhookConfigurations: each counts for its istio.io/rev
+        # label, a tag's too, and one without the label - EKS's pod-identity-webhook - for "default"
+        # (istioctl/pkg/tag/revision.go ListRevisionDescriptions, 1.30.3)
+        found = set((h["metadata"].get("labels") or {}).get("istio.io/rev") or "default" for h in _items(kube, WEBHOOKS))
+        if args.revision not in found:
             raise Failure("Error: could not find target revision")
     if args.purge and (args.revision or args.filename):
         print("Purge uninstall will remove all Istio resources, ignoring the specified revision or operator file")
