@@ -180,9 +180,12 @@ def test_gateway_api_crds_older_than_istio_needs_are_refused_before_any_change(c
 @pytest.mark.parametrize("bundle", ["v1.4.1", "v1.1.0"])
 def test_the_bundle_istio_1_29_is_built_on_is_taken_and_an_older_one_is_not(cluster, tmp_path, bundle):
     # the CRDs as a user of Istio 1.28 / 1.29 has them (v1.4.1: ReferenceGrant served at v1beta1 only), or older
-    cluster.kubectl("apply", "--server-side", "-f",
-                    os.path.join(cluster.state_dir, "gateway-api-crds-%s.yaml" % bundle))
-    rc, stats, run = play(cluster, tmp_path, "site.yml", "sidecar", "gateway-api", "--tags", "ingress", "--check")
+    crds = os.path.join(cluster.state_dir, "gateway-api-crds-%s.yaml" % bundle)
+    cluster.kubectl("apply", "--server-side", "-f", crds)
+    try:
+        rc, stats, run = play(cluster, tmp_path, "site.yml", "sidecar", "gateway-api", "--tags", "ingress", "--check")
+    finally:
+        cluster.kubectl("delete", "-f", crds, "--ignore-not-found")  # the module's sandbox is shared
     wanted = "Refuse Gateway API CRDs older than Istio needs, before any change"
     check = [r for name, r in run.results().items() if name.endswith(wanted)]
     assert check, run.outline()
