@@ -23,7 +23,7 @@ def _labels(obj):
 
 def _tag_revision(hooks):
     """The revision a tag's MutatingWebhookConfiguration points at ('' when there is none)."""
-    return _labels((hooks or [None])[0]).get("istio.io/rev", "") if hooks else ""
+    return _labels(hooks[0]).get("istio.io/rev", "") if hooks else ""
 
 
 def revisions_of(istiods):

@@ -15,7 +15,8 @@ APIs as AccessDeniedException, each HTTP 403).
 
 moto itself accepts any key unless its IAM emulation is switched on, and with it on (moto 5.2) it refuses valid
 signatures on EKS's REST API; these checks are small and cover every service the sandbox serves. moto's own IAM
-backend (the same process) holds the users, keys and policies, and its policy statement matcher is used as is.
+backend (the same process) holds the users, keys and policies; its IAMUserAccessKey gathers a key's policies and
+its policy statement matcher judges them, both used as they are.
 
     python -m sandbox.aws --host 127.0.0.1 --port N     (SANDBOX_AWS_ACCESS_KEY, SANDBOX_AWS_SECRET_KEY)
 """
@@ -50,32 +51,21 @@ class Refusal(Exception):
 
 
 class IamUser(object):
-    """An access key made through IAM: its user's ARN, secret and policies (read from moto's IAM backend)."""
+    """An access key made through IAM, as moto's own IAMUserAccessKey reads it: its user's ARN, its secret and the
+    user's inline and attached policies and those of its groups (collect_policies)."""
 
-    def __init__(self, account, partition, user, key):
+    def __init__(self, account, partition, access_key):
+        from moto.iam.access_control import IAMUserAccessKey  # pylint: disable=import-outside-toplevel
         self.account = account
         self.partition = partition
-        self.arn = user.arn
-        self.name = user.name
-        self.secret = key.secret_access_key
+        self.key = IAMUserAccessKey(account, partition, access_key, {})
+        self.arn = self.key.arn
+        self.secret = self.key.create_credentials().secret_key
 
     def policies(self):
-        """moto's evaluators of the user's inline and attached policies and those of its groups."""
+        """moto's evaluators of the user's policies."""
         from moto.iam.access_control import IAMPolicy  # pylint: disable=import-outside-toplevel
-        return [IAMPolicy(policy) for policy in _user_policies(self.account, self.partition, self.name)]
-
-
-def _user_policies(account, partition, name):
-    """The user's inline and attached policies and those of its groups, as IAM evaluates them together (the
-    documents moto's own IAMUserAccessKey.collect_policies gathers)."""
-    from moto.iam.models import iam_backends  # pylint: disable=import-outside-toplevel
-    backend = iam_backends[account][partition]
-    found = [backend.get_user_policy(name, policy) for policy in backend.list_user_policies(name)]
-    found += backend.list_attached_user_policies(name)[0]
-    for group in backend.get_groups_for_user(name):
-        found += [backend.get_group_policy(group.name, policy) for policy in backend.list_group_policies(group.name)]
-        found += backend.list_attached_group_policies(group.name)[0]
-    return found
+        return [IAMPolicy(policy) for policy in self.key.collect_policies()]
 
 
 def find_user_key(access_key):
@@ -83,13 +73,10 @@ def find_user_key(access_key):
     from moto.iam.models import iam_backends  # pylint: disable=import-outside-toplevel
     for account in list(iam_backends.keys()):
         for partition in list(iam_backends[account].keys()):
-            backend = iam_backends[account][partition]
-            user = backend.get_user_from_access_key_id(access_key)
-            if user is None:
-                continue
-            for key in user.access_keys:
-                if key.access_key_id == access_key and key.status == "Active":
-                    return IamUser(account, partition, user, key)
+            user = iam_backends[account][partition].get_user_from_access_key_id(access_key)
+            if user is not None and any(k.access_key_id == access_key and k.status == "Active"
+                                        for k in user.access_keys):
+                return IamUser(account, partition, access_key)
     return None
 
 

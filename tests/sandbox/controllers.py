@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.parse
 
 from . import ambient, gatewayapi, shell
 from .api import ApiError, now
@@ -667,13 +668,11 @@ class Controllers(object):
         envoy_listening = [not proxy or "postStart" in (proxy[0].get("lifecycle") or {})]
 
         def http(method, url, headers, body, timeout):
-            local = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] in ("localhost", "127.0.0.1")
-            if not envoy_listening[0] and not local:
+            target = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
+            if not envoy_listening[0] and target.hostname not in ("localhost", "127.0.0.1"):
                 envoy_listening[0] = True
-                host = url.split("://", 1)[-1].split("/", 1)[0]
-                raise shell.CurlError(7, "Failed to connect to %s port %s after 0 ms: Couldn't connect to server" % (
-                    host.split(":", 1)[0], host.split(":", 1)[1] if ":" in host else (
-                        "443" if url.startswith("https") else "80")))
+                raise shell.CurlError(7, "Failed to connect to %s port %d after 0 ms: Couldn't connect to server" % (
+                    target.hostname, target.port or (443 if target.scheme == "https" else 80)))
             answer = self.dataplane.request_from(pod, method, url, headers, body, timeout)
             if "15020/quitquitquit" in url:
                 quit_asked.append(True)

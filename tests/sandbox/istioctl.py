@@ -629,19 +629,9 @@ def installed_objects(kube, revision=None):
 
 def proxies_of_revision(kube, revision):
     """The proxies (POD.NAMESPACE) of the control plane ``revision``: the sandbox's stand-in for the proxy IDs
-    istiod reports for the proxies connected to it (proxyinfo.GetIDsFromProxyInfo) - a sidecar injected by that
-    revision (the istio.io/rev annotation its injector sets) or a gateway deployed with it (label istio.io/rev)."""
-    found = []
-    for pod in _items(kube, "/api/v1/pods"):
-        meta = pod["metadata"]
-        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers", []) +
-                 (pod.get("spec") or {}).get("initContainers", [])]
-        if "istio-proxy" not in names:
-            continue
-        rev = (meta.get("annotations") or {}).get("istio.io/rev") or (meta.get("labels") or {}).get("istio.io/rev")
-        if (rev or "default") == (revision or "default") and rev is not None:
-            found.append("%s.%s" % (meta["name"], meta["namespace"]))
-    return sorted(found)
+    istiod reports for the proxies connected to it (proxyinfo.GetIDsFromProxyInfo) - the data plane's proxies of
+    that revision."""
+    return sorted(p["ID"] for p in data_plane(kube) if p["Revision"] == (revision or "default"))
 
 
 def cmd_uninstall(args, kube):
