@@ -24,6 +24,12 @@ def probes(run):
             if task["task"]["name"].endswith(" : Probe the shifted path through the ingress, counting answers by version")]
 
 
+def waits(run):
+    """Each step's wait until the gateway's proxies hold its weights, in order."""
+    return [host for play in run.data["plays"] for task in play["tasks"] for host in task["hosts"].values()
+            if " : Wait until the gateway's proxies route with the weights of step " in task["task"]["name"]]
+
+
 def weights(sandbox):
     vs = json.loads(sandbox.kubectl("get", "virtualservice", "my-app-shift", "-n", "my-app", "-o", "json").stdout)
     return dict((r["destination"]["subset"], r.get("weight", 0)) for r in vs["spec"]["http"][0]["route"])
@@ -50,6 +56,11 @@ def test_each_step_is_measured_within_its_tolerance_and_a_rerun_changes_nothing(
     assert [sorted((c["key"], c["expected"]) for c in p["share_checks"]) for p in measured] == [
         [("1.0.0", 0.9), ("2.0.0", 0.1)], [("1.0.0", 0.5), ("2.0.0", 0.5)], [("1.0.0", 0.0), ("2.0.0", 1.0)]]
     assert all(p["passed"] and p["requests"] == 400 and p["success_ratio"] == 1.0 for p in measured)
+    # each step was measured once the ingress gateway's proxy held its weights (istioctl proxy-config routes)
+    held = [[(d["subset"], d["weight"]) for proxy in w["proxies"] for r in proxy["routes"]
+             if r["config"] == "my-app/my-app-shift" for d in r["destinations"]] for w in waits(run)]
+    assert held == [[("v1", 90), ("v2", 10)], [("v1", 50), ("v2", 50)], [("v2", 100)]]
+    assert all(w["in_effect"] for w in waits(run))
     assert measured[2]["counts"] == {"2.0.0": 400}
     assert weights(sandbox) == {"v1": 0, "v2": 100}
     rc, stats, run = shift(sandbox, tmp_path)

@@ -6,6 +6,7 @@ import os
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -90,6 +91,38 @@ class Running(object):
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
+
+    def gateway_routes(self, target="deploy/istio-ingressgateway", namespace="istio-system"):
+        """The routes a gateway's Envoy holds, as `istioctl proxy-config routes TARGET -n NS -o json` prints them:
+        [(virtual service "NS/NAME", match, {cluster: weight, or None for a route of one cluster})]."""
+        proc = subprocess.run(["istioctl", "proxy-config", "routes", target, "-n", namespace, "-o", "json"],
+                              env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        if proc.returncode != 0:
+            raise AssertionError("istioctl proxy-config routes %s failed: %s" % (target, proc.stderr))
+        out = []
+        for config in json.loads(proc.stdout):
+            for host in config.get("virtualHosts") or []:
+                for route in host.get("routes") or []:
+                    source = ((route.get("metadata") or {}).get("filterMetadata") or {}).get("istio", {}).get(
+                        "config", "").split("/")
+                    action = route.get("route") or {}
+                    clusters = ({c["name"]: c.get("weight") for c in action["weightedClusters"]["clusters"]}
+                                if "weightedClusters" in action else {action.get("cluster"): None})
+                    out.append(("%s/%s" % (source[5], source[7]) if len(source) == 8 else "",
+                                route.get("match"), clusters))
+        return out
+
+    def await_routes(self, predicate, target="deploy/istio-ingressgateway", namespace="istio-system", timeout=20):
+        """Wait until the gateway's routes satisfy ``predicate`` - istiod pushes a change after its debounce, and a
+        request sent before is routed by the previous config - as a user checks it with istioctl proxy-config."""
+        deadline = time.time() + timeout
+        routes = self.gateway_routes(target, namespace)
+        while not predicate(routes):
+            if time.time() > deadline:
+                raise AssertionError("the gateway's routes stayed %s" % routes)
+            time.sleep(0.2)  # polling interval of a wait on a condition
+            routes = self.gateway_routes(target, namespace)
+        return routes
 
     def kubectl(self, *args, check=True, stdin=None):
         proc = subprocess.run(["kubectl"] + list(args), env=self.env, capture_output=True, text=True, input=stdin,

@@ -115,6 +115,7 @@ class Api(object):
         self.objects = collections.defaultdict(dict)  # storage key -> {(ns, name): obj}
         self.events = collections.deque(maxlen=50000)
         self.admission = []  # callables(api, kind, obj, old, dry_run) run on create/update
+        self.write_hooks = []  # callables(storage_key) run, under the lock, after each stored change
         self.next_ip = 10
         self.node_ports = set()
         self.service_cidr = ipaddress.ip_network("10.100.0.0/16")
@@ -128,6 +129,8 @@ class Api(object):
     def _record(self, kind, etype, obj):
         self.events.append(Event(int(obj["metadata"]["resourceVersion"]), kind.storage_key, etype,
                                  copy.deepcopy(obj)))
+        for hook in self.write_hooks:
+            hook(kind.storage_key)
         self.changed.notify_all()
 
     def current_rv(self):
@@ -706,6 +709,8 @@ class Api(object):
                 gone = copy.deepcopy(obj)
                 gone["metadata"]["resourceVersion"] = self._bump()
                 self.events.append(Event(int(gone["metadata"]["resourceVersion"]), (group, plural), "DELETED", gone))
+            for hook in self.write_hooks:
+                hook((group, plural))
             self.changed.notify_all()
 
     # ------------------------------------------------------------ watch

@@ -14,7 +14,9 @@ import random
 import re
 import threading
 
+from . import envoy
 from . import gatewayapi
+from .pushes import PushedConfig
 from .ambient import REDIRECTION as AMBIENT_REDIRECTION
 from .selection import label_matches, selector_from_match
 from .shell import CurlError
@@ -51,6 +53,8 @@ class DataPlane(object):
         self.lock = threading.Lock()
         self.servers = {}  # (namespace, name, port) -> (server, hostname)
         self.gates = {}  # (namespace, name) -> the cloud's gate for that load balancer, or None
+        # what the proxies route by: istiod's last push of the routing kinds (sandbox/pushes.py), not the API's state
+        self.config = PushedConfig(api)
 
     def kind(self, group, version, plural):
         return self.api.registry.find(group, version, plural)
@@ -138,6 +142,22 @@ class DataPlane(object):
             return None
         ns = pieces[1] if len(pieces) > 1 else namespace
         return self.api.find(self.kind("", "v1", "services"), ns, pieces[0])
+
+    def forwarded(self, namespace, name, port, path):
+        """What a port-forward to ``port`` of a pod reaches (as ``kubectl port-forward`` or istioctl's proxy-config
+        open it): Envoy's admin interface on 15000 of a proxy - only /config_dump, of the route configuration
+        (sandbox/envoy.py). Envoy binds its admin port to localhost, which a port-forward reaches and the API server's
+        pod proxy does not. Returns (status, body as JSON)."""
+        pod = self.api.find(self.kind("", "v1", "pods"), namespace, name)
+        if pod is None:
+            return 404, {"message": 'pods "%s" not found' % name}
+        if port != 15000 or not (_meshed(pod) or _is_gateway(pod)) or not _ready(pod):
+            return 502, {"message": "error forwarding port %d to pod %s: connection refused" % (port, name)}
+        if path.split("?")[0].strip("/") != "config_dump":
+            return 404, {"message": "invalid path: /%s" % path}
+        if _is_gateway(pod):
+            return 200, envoy.config_dump(self, pod)
+        return 200, {"configs": [{"@type": envoy.DUMP_TYPE, "dynamic_route_configs": []}]}
 
     # ------------------------------------------------------------ workloads
 
@@ -306,7 +326,7 @@ class DataPlane(object):
             return not_found
         labels = pod["metadata"].get("labels") or {}
         host = (headers.get("Host") or headers.get("host") or "").split(":")[0]
-        gateways, dummy = self.api.list(gateways_kind)
+        gateways = self.config.list(gateways_kind)
         bound = []
         for gw in gateways:
             selector = (gw.get("spec") or {}).get("selector") or {}
@@ -316,13 +336,12 @@ class DataPlane(object):
                 server_port = (server.get("port") or {}).get("number")
                 if port is not None and server_port not in (port, _gateway_service_port(port)):
                     continue
-                if _host_matches(server.get("hosts") or [], host):
+                if envoy.host_matches(server.get("hosts") or [], host):
                     bound.append(gw)
                     break
         if not bound:
             return not_found
-        services, dummy = self.api.list(vs_kind)
-        for vs in services:
+        for vs in self.config.list(vs_kind):
             spec = vs.get("spec") or {}
             ns = vs["metadata"]["namespace"]
             refs = set()
@@ -330,7 +349,7 @@ class DataPlane(object):
                 refs.add(ref if "/" in ref else "%s/%s" % (ns, ref))
             if not any("%s/%s" % (g["metadata"]["namespace"], g["metadata"]["name"]) in refs for g in bound):
                 continue
-            if not _host_matches(spec.get("hosts") or [], host):
+            if not envoy.host_matches(spec.get("hosts") or [], host):
                 continue
             for route in spec.get("http") or []:
                 rewritten = _match_route(route, path, headers)
@@ -362,10 +381,10 @@ class DataPlane(object):
         if gateways_kind is None or routes_kind is None:
             return not_found
         namespace = pod["metadata"]["namespace"]
-        gw = self.api.find(gateways_kind, namespace, pod["metadata"]["labels"][gatewayapi.NAME_LABEL])
+        gw = self.config.find(gateways_kind, namespace, pod["metadata"]["labels"][gatewayapi.NAME_LABEL])
         if gw is None:
             return not_found
-        found = gatewayapi.best_rule(gw, port, self.api.list(routes_kind)[0], method, path, headers)
+        found = gatewayapi.best_rule(gw, port, self.config.list(routes_kind), method, path, headers)
         if found is None:
             return not_found
         route, rule, match = found
@@ -400,7 +419,7 @@ class DataPlane(object):
             gatewayapi.GROUP, "v1", "referencegrants")
         if kind is None:
             return False
-        for grant in self.api.list(kind, to_namespace)[0]:
+        for grant in self.config.list(kind, to_namespace):
             spec = grant.get("spec") or {}
             if any(f.get("group") == gatewayapi.GROUP and f.get("kind") == "HTTPRoute"
                    and f.get("namespace") == from_namespace for f in spec.get("from") or []) and any(
@@ -441,9 +460,8 @@ class DataPlane(object):
         name, namespace = svc["metadata"]["name"], svc["metadata"]["namespace"]
         wanted = {"%s.%s.svc.cluster.local" % (name, namespace)}
         for candidate in (namespace, from_namespace, "istio-system"):
-            rules, dummy = self.api.list(kind, candidate)
-            for rule in rules:
-                if _fqdn((rule.get("spec") or {}).get("host", ""), rule["metadata"]["namespace"]) not in wanted:
+            for rule in self.config.list(kind, candidate):
+                if envoy.fqdn((rule.get("spec") or {}).get("host", ""), rule["metadata"]["namespace"]) not in wanted:
                     continue
                 for entry in (rule.get("spec") or {}).get("subsets") or []:
                     if entry.get("name") == subset:
@@ -520,26 +538,6 @@ def _is_gateway(pod):
 def _gateway_service_port(target_port):
     """Istio's gateway Service maps 80->8080 and 443->8443; Gateway servers name the Service port."""
     return {8080: 80, 8443: 443}.get(target_port, target_port)
-
-
-def _fqdn(host, namespace):
-    """A Kubernetes service host as Istio reads it: NAME and NAME.NS are short for NAME.NS.svc.cluster.local."""
-    parts = host.rstrip(".").split(".")
-    if len(parts) == 1:
-        return "%s.%s.svc.cluster.local" % (parts[0], namespace)
-    if len(parts) == 2:
-        return "%s.%s.svc.cluster.local" % (parts[0], parts[1])
-    if len(parts) == 3 and parts[2] == "svc":
-        return host.rstrip(".") + ".cluster.local"
-    return host.rstrip(".")
-
-
-def _host_matches(hosts, host):
-    for entry in hosts:
-        entry = entry.split("/", 1)[-1]
-        if entry == "*" or entry == host or (entry.startswith("*.") and host.endswith(entry[1:])):
-            return True
-    return False
 
 
 def _match_route(route, path, headers):

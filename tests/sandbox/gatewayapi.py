@@ -312,7 +312,7 @@ class GatewayController(object):
         old_listeners = dict((l.get("name"), l) for l in old.get("listeners") or [])
         for listener in spec.get("listeners") or []:
             attached = sum(1 for route in routes for ref in (route.get("spec") or {}).get("parentRefs") or []
-                           if _refers_to(ref, route, gw, listener))
+                           if refers_to(ref, route, gw, listener))
             conditions = [_condition(t, r, "No errors found", gen, s) for t, r, s in (
                 ("Accepted", "Accepted", "True"), ("NoConflicts", "NoConflicts", "False"),
                 ("Programmed", "Programmed", "True"), ("ResolvedRefs", "ResolvedRefs", "True"))]
@@ -342,7 +342,7 @@ class GatewayController(object):
                 resolved = _condition("ResolvedRefs", "BackendNotFound", "; ".join(
                     "backend(%s) not found" % h for h in missing), gen, "False")
             accepted = _condition("Accepted", "Accepted", "Route was valid", gen)
-            if not any(_refers_to(ref, route, gw, l) for l in (gw.get("spec") or {}).get("listeners") or []):
+            if not any(refers_to(ref, route, gw, l) for l in (gw.get("spec") or {}).get("listeners") or []):
                 accepted = _condition("Accepted", "NotAllowedByListeners", "No matching listeners", gen, "False")
             parent_ref = dict({"group": GROUP, "kind": "Gateway"}, **ref)
             old = next((p for p in (route.get("status") or {}).get("parents") or []
@@ -381,7 +381,7 @@ def _proxy_image(istiod):
     return "%s/proxyv2:%s" % (repo.rpartition("/")[0], tag)
 
 
-def _refers_to(ref, route, gw, listener):
+def refers_to(ref, route, gw, listener):
     """Whether ``ref`` (a parentRef of ``route``) attaches the route to ``listener`` of ``gw``: same Gateway, the
     sectionName and port when given, and the listener's allowedRoutes (default: routes of the Gateway's own
     namespace) (gateway-api: ParentReference, AllowedRoutes)."""
@@ -447,7 +447,7 @@ def best_rule(gw, listener_port, routes, method, path, headers):
                  and (not l.get("hostname") or _host_allowed([l["hostname"]], host))]
     candidates = []
     for route in routes:
-        if not any(_refers_to(ref, route, gw, l) for ref in (route.get("spec") or {}).get("parentRefs") or []
+        if not any(refers_to(ref, route, gw, l) for ref in (route.get("spec") or {}).get("parentRefs") or []
                    for l in listeners):
             continue
         if not _host_allowed((route.get("spec") or {}).get("hostnames"), host):

@@ -2,7 +2,7 @@
 on whatever API server the kubeconfig names.
 
 Commands: version, install, uninstall, x precheck, analyze, manifest
-generate, tag list/set/remove, proxy-status. Output and exit codes follow the real
+generate, tag list/set/remove, proxy-status, proxy-config routes. Output and exit codes follow the real
 tool's; the version is SANDBOX_ISTIO_VERSION.
 """
 
@@ -1107,6 +1107,91 @@ def cmd_proxy_status(args, kube):
     return 0
 
 
+def _camel(name):
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def proto_json(value, keep_keys=False):
+    """An Envoy admin dump (snake_case field names) as istioctl prints its messages: protojson, lowerCamelCase field
+    names (istioctl/pkg/util/proto/messageslice.go, protomarshal.Marshal); the keys of a map field such as
+    filter_metadata, and of the Structs in it, are data and stay as they are."""
+    if isinstance(value, list):
+        return [proto_json(item, keep_keys) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if key == "@type":
+            continue  # the dumped route configs are unpacked from their Any
+        name = key if keep_keys else _camel(key)
+        if key == "filter_metadata" and not keep_keys:
+            out[name] = {k: proto_json(v, True) for k, v in item.items()}
+        else:
+            out[name] = proto_json(item, keep_keys)
+    return out
+
+
+def _proxy_pod(kube, target, namespace):
+    """The pod a proxy-config argument names (istioctl's InferPodInfoFromTypedResource): POD, POD.NAMESPACE, or
+    TYPE/NAME for a Deployment (deploy, deployment, deployments), whose first running pod is taken."""
+    kind, dummy, name = target.rpartition("/")
+    if "." in name:
+        name, namespace = name.split(".", 1)
+    if not kind:
+        return name, namespace
+    if kind not in ("deploy", "deployment", "deployments"):
+        raise Failure("Error: unsupported resource type %s" % kind)
+    deployment = kube.get("/apis/apps/v1/namespaces/%s/deployments/%s" % (namespace, name))
+    if deployment is None:
+        raise Failure('Error: deployments.apps "%s" not found' % name)
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    pods = kube.get("/api/v1/namespaces/%s/pods" % namespace,
+                    labelSelector=",".join("%s=%s" % item for item in sorted(labels.items()))) or {}
+    running = sorted(p["metadata"]["name"] for p in pods.get("items", [])
+                     if (p.get("status") or {}).get("phase") == "Running")
+    if not running:
+        raise Failure("Error: no running pods for deployment %s" % name)
+    return running[0], namespace
+
+
+def cmd_proxy_config(args, kube):
+    """istioctl proxy-config routes: the route configuration the proxy's Envoy holds, read from its admin port through
+    a port-forward (istioctl/pkg/writer/envoy/configdump/route.go): -o json prints the RouteConfigurations, the
+    dynamic ones first; the default table lists each route with its virtual host, match and VirtualService."""
+    name, namespace = _proxy_pod(kube, args.target, args.namespace or "default")
+    if kube.get("/api/v1/namespaces/%s/pods/%s" % (namespace, name)) is None:
+        raise Failure('Error: pods "%s" not found' % name)
+    dump = kube.get("/sandbox/portforward/%s/%s/15000/config_dump" % (namespace, name))
+    if dump is None:
+        raise Failure("Error: failed to execute command on sidecar: config_dump not found")
+    routes = []
+    for section in dump.get("configs") or []:
+        routes.extend(entry["route_config"] for entry in section.get("dynamic_route_configs") or [])
+        routes.extend(entry["route_config"] for entry in section.get("static_route_configs") or [])
+    if args.name:
+        routes = [r for r in routes if r.get("name") == args.name]
+    if args.output in ("json", "yaml"):
+        out = proto_json(routes)
+        print(json.dumps(out, indent=4) if args.output == "json" else yaml.safe_dump(out, default_flow_style=False))
+        return 0
+    rows = [("NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE")]
+    for route in routes:
+        for host in route.get("virtual_hosts") or []:
+            for entry in host.get("routes") or []:
+                match = entry.get("match") or {}
+                described = ("PathPrefix:" + match["path_separated_prefix"] if "path_separated_prefix" in match
+                             else match.get("path") or (match.get("prefix", "/") + "*"))
+                config = ((entry.get("metadata") or {}).get("filter_metadata") or {}).get("istio", {}).get("config", "")
+                pieces = config.split("/")
+                rows.append((route.get("name", ""), host.get("name", ""), ", ".join(host.get("domains") or []),
+                             described, "%s.%s" % (pieces[7], pieces[5]) if len(pieces) == 8 else ""))
+    widths = [max(len(r[i]) for r in rows) + 5 for i in range(4)]
+    for row in rows:
+        print("".join(cell.ljust(width) for cell, width in zip(row, widths)) + row[4])
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="istioctl", add_help=True)
     parser.add_argument("--kubeconfig", "-c")
@@ -1156,6 +1241,13 @@ def build_parser():
     tag_remove = tsub.add_parser("remove")
     tag_remove.add_argument("tag", nargs="*")
     tag_remove.add_argument("-y", "--skip-confirmation", action="store_true")
+    config = sub.add_parser("proxy-config", aliases=["pc"])
+    csub = config.add_subparsers(dest="pccommand", required=True)
+    routes = csub.add_parser("route", aliases=["routes", "r"])
+    routes.add_argument("target")
+    routes.add_argument("-n", "--namespace")
+    routes.add_argument("-o", "--output", default="short", choices=["json", "yaml", "short"])
+    routes.add_argument("--name", default="")
     status = sub.add_parser("proxy-status", aliases=["ps"])
     status.add_argument("pod", nargs="?", default=None)
     status.add_argument("-n", "--namespace")
@@ -1212,6 +1304,8 @@ def main(argv=None):
             return cmd_analyze(args, kube)
         if args.command == "tag":
             return {"list": cmd_tag_list, "set": cmd_tag_set, "remove": cmd_tag_remove}[args.tcommand](args, kube)
+        if args.command in ("proxy-config", "pc"):
+            return cmd_proxy_config(args, kube)
         return cmd_proxy_status(args, kube)
     except Failure as exc:
         sys.stderr.write(str(exc) + "\n")

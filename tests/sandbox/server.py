@@ -547,6 +547,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if parts == ["snapshot"]:
             self._send_json(200, sandbox.snapshot())
             return
+        if len(parts) >= 4 and parts[0] == "portforward" and parts[3].isdigit():
+            # /sandbox/portforward/NAMESPACE/POD/PORT/PATH: what a pods/portforward stream to the pod's port would
+            # carry (the sandbox's istioctl proxy-config reads Envoy's admin port through it)
+            status, body = sandbox.dataplane.forwarded(parts[1], parts[2], int(parts[3]), "/".join(parts[4:]))
+            self._send_json(status, body)
+            return
         if parts == ["loadbalancers"]:
             self._send_json(200, sandbox.dataplane.listeners())
             return

@@ -260,6 +260,7 @@ def test_ingress_gateway_routes_by_gateway_and_virtualservice(sandbox, mesh):
     status, body = sandbox.api_get("/api/v1/namespaces/my-app/services/my-app-v2-svc:80/proxy/")
     assert status == 200 and "Version: 2.0.0" in body
     sandbox.kubectl("apply", "-f", "-", stdin=ROUTES.replace("NS", "my-app"))
+    sandbox.await_routes(lambda routes: any(source == "my-app/my-app" for source, dummy, dummy in routes))
     svc = json.loads(sandbox.kubectl("get", "svc", "istio-ingressgateway", "-n", "istio-system", "-o", "json").stdout)
     hostname = svc["status"]["loadBalancer"]["ingress"][0]["hostname"]
     assert hostname.endswith(".us-east-1.elb.amazonaws.com")
@@ -319,6 +320,13 @@ def shift_route(*destinations):
                                           "route": route}]}})
 
 
+def shift_clusters(sandbox, *weights):
+    """Wait until the gateway's route for /shift holds clusters of these (subset, weight) pairs."""
+    wanted = {"outbound|80|%s|hello.shift.svc.cluster.local" % subset: weight for subset, weight in weights}
+    sandbox.await_routes(lambda routes: any(source == "shift/shift" and clusters == wanted
+                                            for source, dummy, clusters in routes))
+
+
 def versions(address, count):
     seen = {}
     for dummy in range(count):
@@ -339,14 +347,18 @@ def test_weights_and_subsets_split_traffic_as_envoy_does(sandbox, mesh):
     svc = json.loads(sandbox.kubectl("get", "svc", "istio-ingressgateway", "-n", "istio-system", "-o", "json").stdout)
     address = sandbox.load_balancers()[svc["status"]["loadBalancer"]["ingress"][0]["hostname"]]["ports"]["80"]
     sandbox.kubectl("apply", "-f", "-", stdin=shift_route(("v1", 90), ("v2", 10)))
+    shift_clusters(sandbox, ("v1", 90), ("v2", 10))
     seen = versions(address, 400)
     # 400 draws at p=0.1: mean 40, standard deviation 6; 5 standard deviations either side
     assert set(seen) == {"1.0.0", "2.0.0"} and 10 <= seen["2.0.0"] <= 70, seen
     sandbox.kubectl("apply", "-f", "-", stdin=shift_route(("v1", 0), ("v2", 100)))
+    shift_clusters(sandbox, ("v2", 100))  # istiod leaves a weight-0 destination out of weighted clusters
     assert versions(address, 50) == {"2.0.0": 50}
     sandbox.kubectl("apply", "-f", "-", stdin=shift_route(("v1", 0)))  # alone, its weight does not matter
+    shift_clusters(sandbox, ("v1", None))
     assert versions(address, 20) == {"1.0.0": 20}
     sandbox.kubectl("apply", "-f", "-", stdin=shift_route(("v3", None)))
+    shift_clusters(sandbox, ("v3", None))
     status, body = get("http://%s/shift" % address)
     assert (status, body) == (503, "")
     sandbox.kubectl("delete", "namespace", "shift")
