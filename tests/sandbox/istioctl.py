@@ -139,8 +139,8 @@ class Kube(object):
         return self.request("PATCH", path, body=json.dumps(obj).encode(), content_type="application/apply-patch+yaml",
                             query={"fieldManager": manager, "force": "true"})
 
-    def delete(self, obj):
-        return self.request("DELETE", object_path(obj, named=True), body={"propagationPolicy": "Background"})
+    def delete(self, obj, propagation="Background"):
+        return self.request("DELETE", object_path(obj, named=True), body={"propagationPolicy": propagation})
 
     def faults(self):
         try:
@@ -156,7 +156,8 @@ PLURALS = {"CustomResourceDefinition": "customresourcedefinitions", "MutatingWeb
            "ServiceAccount": "serviceaccounts", "ConfigMap": "configmaps", "Service": "services",
            "Deployment": "deployments", "Role": "roles", "RoleBinding": "rolebindings",
            "PodDisruptionBudget": "poddisruptionbudgets", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-           "DaemonSet": "daemonsets"}
+           "DaemonSet": "daemonsets", "Pod": "pods", "Secret": "secrets", "EnvoyFilter": "envoyfilters",
+           "NetworkAttachmentDefinition": "network-attachment-definitions"}
 CLUSTER_SCOPED = {"CustomResourceDefinition", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
                   "ClusterRole", "ClusterRoleBinding", "Namespace"}
 
@@ -273,7 +274,8 @@ def _revision_name(kind, name, revision):
         return name
     if name in REVISIONED:
         return "%s-%s" % (name, revision)
-    for prefix in ("istiod-clusterrole", "istiod-gateway-controller", "istio-validator"):
+    # the reader role too (istio-discovery/templates/reader-clusterrole.yaml: istio-reader-clusterrole-REV-NS)
+    for prefix in ("istiod-clusterrole", "istiod-gateway-controller", "istio-validator", "istio-reader-clusterrole"):
         if name.startswith(prefix + "-"):
             return "%s-%s%s" % (prefix, revision, name[len(prefix):])
     return name
@@ -605,26 +607,48 @@ def _seconds(text):
     return total + float(number or 0)
 
 
+# What `istioctl uninstall` prunes (operator/pkg/uninstall/prune.go, 1.30.3): these kinds, listed across all
+# namespaces, in this order; the cluster-scoped ones after the namespaced ones, CRDs and NetworkAttachmentDefinitions
+# only on --purge.
+PRUNED_NAMESPACED = [("/apis/apps/v1", "Deployment"), ("/apis/apps/v1", "DaemonSet"), ("/api/v1", "Service"),
+                     ("/api/v1", "ConfigMap"), ("/api/v1", "Pod"), ("/api/v1", "Secret"), ("/api/v1", "ServiceAccount"),
+                     ("/apis/rbac.authorization.k8s.io/v1", "RoleBinding"), ("/apis/rbac.authorization.k8s.io/v1", "Role"),
+                     ("/apis/policy/v1", "PodDisruptionBudget"), ("/apis/autoscaling/v2", "HorizontalPodAutoscaler"),
+                     ("/apis/networking.istio.io/v1alpha3", "EnvoyFilter")]
+PRUNED_CLUSTER = [("/apis/admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+                  ("/apis/admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+                  ("/apis/rbac.authorization.k8s.io/v1", "ClusterRole"),
+                  ("/apis/rbac.authorization.k8s.io/v1", "ClusterRoleBinding")]
+PRUNED_ON_PURGE = [("/apis/apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+                   ("/apis/k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition")]
+# a revision's uninstall keeps the base (CRDs, the reader role) and components it does not know
+PRUNED_COMPONENTS = ("Pilot", "IngressGateways", "EgressGateways", "Cni", "Ztunnel")
+
+
 def installed_objects(kube, revision=None):
+    """GetPrunedResources: with --purge every object carrying the component label; else those whose istio.io/rev is
+    the revision and whose component is one of PRUNED_COMPONENTS - wherever they are (gateways installed into other
+    namespaces, the CNI's DaemonSet, the pods themselves)."""
+    if revision is None:
+        selector = COMPONENT_LABEL
+        kinds = PRUNED_NAMESPACED + PRUNED_CLUSTER + PRUNED_ON_PURGE
+    else:
+        selector = "istio.io/rev=%s,%s in (%s),%s" % (revision or "default", COMPONENT_LABEL,
+                                                      ",".join(PRUNED_COMPONENTS), COMPONENT_LABEL)
+        kinds = PRUNED_NAMESPACED + PRUNED_CLUSTER
     found = []
-    kinds = [("/apis/apps/v1", "deployments", True), ("/apis/apps/v1", "daemonsets", True),
-             ("/api/v1", "services", True), ("/api/v1", "configmaps", True), ("/api/v1", "serviceaccounts", True),
-             ("/apis/autoscaling/v2", "horizontalpodautoscalers", True), ("/apis/policy/v1", "poddisruptionbudgets", True),
-             ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
-             ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
-             ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
-             ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
-             ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False),
-             ("/apis/admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False)]
-    for base, plural, namespaced in kinds:
-        path = "%s/namespaces/%s/%s" % (base, NAMESPACE, plural) if namespaced else "%s/%s" % (base, plural)
-        listing = kube.get(path, labelSelector=OWNER_LABEL) or {}
-        for item in listing.get("items", []):
-            rev = item["metadata"].get("labels", {}).get("istio.io/rev", "default")
-            # a revision's uninstall leaves the base (CRDs, the reader role) shared by all revisions
-            if revision is None or (rev == (revision or "default") and component_of(item) != "Base"):
-                found.append(item)
+    for base, kind in kinds:
+        for item in _items(kube, "%s/%s" % (base, PLURALS[kind]), labelSelector=selector):
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", "v1" if base == "/api/v1" else base[len("/apis/"):])
+            found.append(item)
     return found
+
+
+def _gvk(obj):
+    """How client-go prints a GroupVersionKind (schema.GroupVersionKind.String)."""
+    group, _, version = obj["apiVersion"].rpartition("/")
+    return "%s/%s, Kind=%s" % (group, version, obj["kind"])
 
 
 def proxies_of_revision(kube, revision):
@@ -682,13 +706,12 @@ def cmd_uninstall(args, kube):
             print("Cancelled.")
             return 1
     for obj in objs:
-        print("  Removed %s:%s:%s." % (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
-        kube.delete(obj)
-    if args.purge:
-        for crd in crds():
-            if kube.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + crd["metadata"]["name"]):
-                kube.delete(crd)
-                print("  Removed CustomResourceDefinition::%s." % crd["metadata"]["name"])
+        # DeleteResource: foreground deletion; an object already gone is reported, not an error
+        name = "%s/%s.%s" % (_gvk(obj), obj["metadata"]["name"], obj["metadata"].get("namespace", ""))
+        if kube.delete(obj, propagation="Foreground") is None:
+            print("object: %s is not being deleted because it no longer exists" % name)
+        else:
+            print("  Removed %s." % name)
     print("\u2714 Uninstall complete")
     return 0
 

@@ -93,6 +93,24 @@ def test_a_tag_moves_namespaces_between_revisions(cluster):
     gone = istioctl(cluster, new, "uninstall", "-y", "--revision", "default")
     assert gone.returncode == 0, gone.stderr
     assert cluster.kubectl("get", "deploy", "istiod", "-n", "istio-system", check=False).returncode != 0
+    # what it pruned: the revision's objects of every component but the base, found by label in every namespace
+    # (prune.go), each line as client-go prints a GroupVersionKind
+    assert "  Removed apps/v1, Kind=Deployment/istiod.istio-system." in gone.stdout
+    assert "  Removed admissionregistration.k8s.io/v1, Kind=MutatingWebhookConfiguration/istio-sidecar-injector.." \
+        in gone.stdout
+    # the demo profile's gateway was applied again by the new revision's install: it is 1-30-3's now and stays
+    assert "Kind=Deployment/istio-ingressgateway" not in gone.stdout
+    assert "  Removed rbac.authorization.k8s.io/v1, Kind=ClusterRole/istio-reader-clusterrole-istio-system." in gone.stdout
+    assert "Kind=CustomResourceDefinition" not in gone.stdout and "istio-reader-service-account" not in gone.stdout
+    left = json.loads(cluster.kubectl("get", "deploy,pods,svc,cm,sa", "-A", "-l",
+                                      "istio.io/rev=default,operator.istio.io/component", "-o", "json").stdout)
+    assert left["items"] == []
+    assert cluster.kubectl("get", "crd", "virtualservices.networking.istio.io").returncode == 0
+    assert cluster.kubectl("get", "clusterrole", "istio-reader-clusterrole-1-30-3-istio-system").returncode == 0
+    assert cluster.kubectl("get", "sa", "istio-reader-service-account", "-n", "istio-system").returncode == 0
+    for name in ("istiod-1-30-3", "istio-ingressgateway"):
+        assert cluster.kubectl("get", "deploy", name, "-n", "istio-system").returncode == 0
+    assert cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-revision-tag-prod-stable").returncode == 0
     restart(cluster, "shop")
     assert set(proxies(cluster, "shop").values()) == {(new, "1-30-3")}
 
