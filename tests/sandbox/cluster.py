@@ -180,8 +180,11 @@ def main(argv=None):
     sandbox = Sandbox(args.state_dir, Settings(pod_start=args.pod_start, load_balancer=args.load_balancer_delay),
                       json.loads(args.faults), aws, args.lb_mode, args.k8s_version, args.storage, auth)
     server = ApiHTTPServer(("127.0.0.1", args.port), sandbox, args.tls_dir)
-    with open(os.path.join(args.state_dir, "apiserver.port"), "w") as handle:
+    # written whole, then renamed into place: whoever sees the file reads the port, never an empty file
+    port_file = os.path.join(args.state_dir, "apiserver.port")
+    with open(port_file + ".tmp", "w") as handle:
         handle.write(str(server.server_address[1]))
+    os.replace(port_file + ".tmp", port_file)
 
     def stop(signum, frame):
         server.stopping = True

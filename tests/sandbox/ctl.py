@@ -83,6 +83,16 @@ def _wait_until(check, what, timeout=START_TIMEOUT, proc=None):
     raise RuntimeError("%s did not answer within %.0f s" % (what, timeout))
 
 
+def _port(path):
+    """The port a process wrote to ``path``; None while there is none (no file yet, or not written whole)."""
+    try:
+        with open(path) as handle:
+            text = handle.read().strip()
+    except OSError:
+        return None
+    return text if text.isdigit() else None
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -219,9 +229,8 @@ def _start_cluster(state, name, context, aws_url, env, pids, pid_name, faults=No
                       "--k8s-version", k8s_version, "--storage", storage] + tls,
                      state.path("cluster.log"), env)
     pids[pid_name] = cluster.pid
-    _wait_until(lambda: os.path.exists(state.path("apiserver.port")), "the API server of %s" % name, proc=cluster)
-    with open(state.path("apiserver.port")) as handle:
-        api_url = "%s://127.0.0.1:%s" % ("http" if plain_http else "https", handle.read().strip())
+    _wait_until(lambda: _port(state.path("apiserver.port")), "the API server of %s" % name, proc=cluster)
+    api_url = "%s://127.0.0.1:%s" % ("http" if plain_http else "https", _port(state.path("apiserver.port")))
     context_ssl = tls_context(state.dir)
     _wait_until(lambda: _answers(api_url + "/readyz", context=context_ssl), "the API server of %s" % name,
                 proc=cluster)
