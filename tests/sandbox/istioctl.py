@@ -647,7 +647,7 @@ def installed_objects(kube, revision=None):
 
 def _gvk(obj):
     """How client-go prints a GroupVersionKind (schema.GroupVersionKind.String)."""
-    group, _, version = obj["apiVersion"].rpartition("/")
+    group, version = obj["apiVersion"].rpartition("/")[::2]
     return "%s/%s, Kind=%s" % (group, version, obj["kind"])
 
 
