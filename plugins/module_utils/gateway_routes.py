@@ -23,6 +23,7 @@ import time
 from fractions import Fraction
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.inspection import pod_ready
 from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl import (
     IstioctlRunner, find_binary, istioctl_connection, last_lines)
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import connect, read_json
@@ -178,11 +179,6 @@ class GatewayCluster(object):
         return read_json(self.client, resource, **query).get("items") or []
 
 
-def _ready(pod):
-    return (pod.get("status") or {}).get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions") or [])
-
-
 def gateway_pods(cluster, api, namespace, name):
     """"POD.NAMESPACE" of the ready pods that serve the Gateway: for an Istio Gateway, the pods its selector picks
     in any namespace (Istio's default, PILOT_SCOPE_GATEWAY_TO_NAMESPACE off); for a Gateway API Gateway, the pods
@@ -197,7 +193,8 @@ def gateway_pods(cluster, api, namespace, name):
         pods = cluster.pods(",".join("%s=%s" % item for item in sorted(selector.items())))
     else:
         pods = cluster.pods("%s=%s" % (GATEWAY_NAME_LABEL, name), namespace)
-    return sorted("%s.%s" % (p["metadata"]["name"], p["metadata"]["namespace"]) for p in pods if _ready(p))
+    return sorted("%s.%s" % (p["metadata"]["name"], p["metadata"]["namespace"]) for p in pods
+                  if (p.get("status") or {}).get("phase") == "Running" and pod_ready(p))
 
 
 def read_proxy(runner, binary, connection, pod):

@@ -253,14 +253,18 @@ def _why_not_injected(labels, annotations, namespace, namespace_labels, injector
             "was running - restart it (kubectl rollout restart)" % namespace)
 
 
+def pod_ready(pod):
+    """Whether the pod's Ready condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
 def ztunnel_nodes(pods):
     """{node: whether a ready ztunnel runs there} from the ztunnel DaemonSet's pods."""
     nodes = {}
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (pod.get("status") or {}).get("conditions") or [])
-        nodes[node] = nodes.get(node, False) or ready
+        nodes[node] = nodes.get(node, False) or pod_ready(pod)
     return nodes
 
 
