@@ -2,9 +2,9 @@
 # Copyright: (c) 2026, istio_demo.mesh developers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0), or at your option
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lb_finalizer_owner, lb_leftovers and lbc_nlb_without_groups filters: who must release a LoadBalancer
-Service's finalizers, what stays in AWS when they are taken off by hand, and whether the AWS Load Balancer
-Controller makes NLBs that admit every source."""
+"""The lb_finalizer_owner, lb_leftovers, lbc_nlb_without_groups and lb_class_default filters: who must release a
+LoadBalancer Service's finalizers, what stays in AWS when they are taken off by hand, whether the AWS Load Balancer
+Controller makes NLBs that admit every source, and which class a new LoadBalancer Service is given."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -97,7 +97,62 @@ def lbc_nlb_without_groups(deployment):
     return ""
 
 
+# The class a new LoadBalancer Service without one is given at admission: the AWS Load Balancer Controller's webhook
+# (eks-charts aws-load-balancer-controller templates/webhook.yaml: MutatingWebhookConfiguration
+# aws-load-balancer-webhook, webhook mservice.elbv2.k8s.aws, Helm value enableServiceMutatorWebhook, on by default)
+# and EKS Auto Mode, whose control plane makes eks.amazonaws.com/nlb the cluster's default (EKS user guide,
+# auto-configure-nlb); an Auto Mode cluster holds the CRD nodeclasses.eks.amazonaws.com.
+LBC_SERVICE_WEBHOOK = "mservice.elbv2.k8s.aws"
+
+
+def _selector_matches(selector, labels):
+    """A metav1.LabelSelector against labels (an absent selector matches everything)."""
+    selector = selector or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def lb_class_default(webhooks, auto_mode=False, labels=None, namespace_labels=None):
+    """The loadBalancerClass a new LoadBalancer Service with these labels gets at admission although it asks for
+    none, and who gives it: ``{"class": ..., "by": ...}``, the class empty when it is left without one.
+
+    ``webhooks`` are the cluster's MutatingWebhookConfigurations (as k8s_info returns them); ``auto_mode`` whether
+    the cluster is an EKS Auto Mode one (its CRD nodeclasses.eks.amazonaws.com exists)."""
+    if not isinstance(webhooks, (list, tuple)) or not all(isinstance(w, dict) for w in webhooks):
+        raise AnsibleFilterError("lb_class_default expects a list of MutatingWebhookConfigurations, got %r"
+                                 % (webhooks,))
+    labels = labels or {}
+    namespace_labels = namespace_labels or {}
+    for config in sorted(webhooks, key=lambda c: (c.get("metadata") or {}).get("name", "")):
+        for hook in config.get("webhooks") or []:
+            if hook.get("name") != LBC_SERVICE_WEBHOOK:
+                continue
+            creates = any("services" in (rule.get("resources") or []) and
+                          set(rule.get("operations") or []) & {"CREATE", "*"} for rule in hook.get("rules") or [])
+            if creates and _selector_matches(hook.get("namespaceSelector"), namespace_labels) and \
+                    _selector_matches(hook.get("objectSelector"), labels):
+                return {"class": "service.k8s.aws/nlb", "by": (
+                    "the AWS Load Balancer Controller's webhook %s (MutatingWebhookConfiguration %s)"
+                    % (LBC_SERVICE_WEBHOOK, (config.get("metadata") or {}).get("name")))}
+    if auto_mode:
+        return {"class": "eks.amazonaws.com/nlb", "by": "EKS Auto Mode, whose default class it is"}
+    return {"class": "", "by": ""}
+
+
 class FilterModule(object):
     def filters(self):
         return {"lb_finalizer_owner": lb_finalizer_owner, "lb_leftovers": lb_leftovers,
-                "lbc_nlb_without_groups": lbc_nlb_without_groups}
+                "lbc_nlb_without_groups": lbc_nlb_without_groups, "lb_class_default": lb_class_default}

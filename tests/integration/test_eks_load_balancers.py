@@ -126,12 +126,18 @@ def _task_results(proc):
 
 @pytest.mark.parametrize("cluster", [("--lb-mode", "aws-lb-controller")], ids=["aws-lb-controller"], indirect=True)
 def test_a_load_balancer_class_other_than_asked_is_named_and_a_change_refused_before_any_write(cluster, tmp_path):
-    # classic asked for, but the controller's webhook gives every new LoadBalancer Service its NLB class
+    # classic asked for, but the controller's webhook would give the new gateway Service its NLB class: refused
+    # before istioctl makes anything
+    start = time.time()
     rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio")
     assert rc != 0
     message = failure(proc)
-    assert "istio_install_lb_kind=classic wants loadBalancerClass none" in message, message
-    assert "has loadBalancerClass service.k8s.aws/nlb" in message and "istio_install_lb_kind=nlb" in message, message
+    assert "istio_install_lb_kind=classic wants a Classic ELB" in message, message
+    assert "is given loadBalancerClass service.k8s.aws/nlb by the AWS Load Balancer Controller's webhook " \
+           "mservice.elbv2.k8s.aws (MutatingWebhookConfiguration aws-load-balancer-webhook)" in message, message
+    assert "Use istio_install_lb_kind=nlb, or turn the controller's Service webhook off" in message, message
+    assert cluster.writes(start) == []
+    assert cluster.kubectl("get", "namespace", "istio-system", check=False).returncode != 0
 
     # the way out it names converges
     rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio", "-e", "istio_install_lb_kind=nlb")
@@ -174,6 +180,17 @@ def test_a_load_balancer_class_other_than_asked_is_named_and_a_change_refused_be
 
 @pytest.mark.parametrize("cluster", [("--lb-mode", "auto-mode")], ids=["auto-mode"], indirect=True)
 def test_on_auto_mode_a_gateway_api_gateway_admits_only_its_source_ranges(cluster, tmp_path):
+    # a Classic ELB cannot be had: Auto Mode gives every new LoadBalancer Service its class - said before any write
+    start = time.time()
+    rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "ingress",
+                               "-e", "mesh_ingress_api=gateway-api", "-e", "ingress_lb_kind=classic")
+    assert rc != 0
+    message = failure(proc)
+    assert "ingress_lb_kind=classic wants a Classic ELB" in message, message
+    assert "is given loadBalancerClass eks.amazonaws.com/nlb by EKS Auto Mode" in message, message
+    assert "Use ingress_lb_kind=auto-mode." in message, message
+    assert cluster.writes(start) == []
+
     # Auto Mode reads spec.loadBalancerSourceRanges only: the ranges reach it through the Gateway's parametersRef
     rc, stats, proc = playbook(cluster, tmp_path, "site.yml", "--tags", "aws,istio,apps,ingress",
                                "-e", "mesh_ingress_api=gateway-api", "-e", "ingress_lb_kind=auto-mode")

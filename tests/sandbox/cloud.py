@@ -44,6 +44,8 @@ import sys
 import threading
 import time
 
+from .selection import label_matches, selector_from_match
+
 IN_TREE_FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
 CLASSES = {"service.k8s.aws/nlb": ("aws-lb-controller", "service.k8s.aws/resources"),
            "eks.amazonaws.com/nlb": ("auto-mode", "service.eks.amazonaws.com/resources")}
@@ -58,6 +60,7 @@ LBC_IMAGE = "public.ecr.aws/eks/aws-load-balancer-controller"
 INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
 SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 TGB_FINALIZER = "elbv2.k8s.aws/resources"
+SERVICE_WEBHOOK = "mservice.elbv2.k8s.aws"
 TARGET_TYPE = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
 # the description LBC gives the rules it manages on the nodes' groups (pkg/targetgroupbinding/networking_manager.go)
 TGB_RULE = "elbv2.k8s.aws/targetGroupBinding=shared"
@@ -67,23 +70,53 @@ def _alnum(text):
     return "".join(c for c in text if c.isalnum())
 
 
-def binding_crd():
-    """The TargetGroupBinding CRD the controller's chart installs, reduced to what the sandbox serves (its schema
-    is not modelled: any object of the kind is kept as given)."""
+def _crd(group, kind, plural, version, scope="Namespaced", columns=()):
+    """A CRD reduced to what the sandbox serves (its schema is not modelled: any object of the kind is kept)."""
     return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": "targetgroupbindings.elbv2.k8s.aws"},
-            "spec": {"group": "elbv2.k8s.aws", "scope": "Namespaced",
-                     "names": {"kind": "TargetGroupBinding", "listKind": "TargetGroupBindingList",
-                               "plural": "targetgroupbindings", "singular": "targetgroupbinding"},
-                     "versions": [{"name": "v1beta1", "served": True, "storage": True,
-                                   "subresources": {"status": {}},
-                                   "additionalPrinterColumns": [
-                                       {"name": "SERVICE-NAME", "type": "string", "jsonPath": ".spec.serviceRef.name"},
-                                       {"name": "SERVICE-PORT", "type": "string", "jsonPath": ".spec.serviceRef.port"},
-                                       {"name": "TARGET-TYPE", "type": "string", "jsonPath": ".spec.targetType"},
-                                       {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+            "metadata": {"name": "%s.%s" % (plural, group)},
+            "spec": {"group": group, "scope": scope,
+                     "names": {"kind": kind, "listKind": kind + "List", "plural": plural, "singular": kind.lower()},
+                     "versions": [{"name": version, "served": True, "storage": True, "subresources": {"status": {}},
+                                   "additionalPrinterColumns": list(columns),
                                    "schema": {"openAPIV3Schema": {"type": "object",
                                                                   "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def binding_crd():
+    """The TargetGroupBinding CRD the controller's chart installs."""
+    return _crd("elbv2.k8s.aws", "TargetGroupBinding", "targetgroupbindings", "v1beta1", columns=[
+        {"name": "SERVICE-NAME", "type": "string", "jsonPath": ".spec.serviceRef.name"},
+        {"name": "SERVICE-PORT", "type": "string", "jsonPath": ".spec.serviceRef.port"},
+        {"name": "TARGET-TYPE", "type": "string", "jsonPath": ".spec.targetType"},
+        {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}])
+
+
+def auto_mode_objects():
+    """What an EKS Auto Mode cluster holds in the cluster (EKS user guide: create-node-class, create-node-pool,
+    set-builtin-node-pools): its CRDs - NodeClass (eks.amazonaws.com/v1, cluster-scoped), Karpenter's NodePool and
+    NodeClaim (karpenter.sh/v1) - then the built-in NodeClass ``default`` and NodePools ``general-purpose`` and
+    ``system``. Returns (crds, [(plural group/version, object)])."""
+    crds = [_crd("eks.amazonaws.com", "NodeClass", "nodeclasses", "v1", "Cluster"),
+            _crd("karpenter.sh", "NodePool", "nodepools", "v1", "Cluster"),
+            _crd("karpenter.sh", "NodeClaim", "nodeclaims", "v1", "Cluster")]
+    node_class = {"apiVersion": "eks.amazonaws.com/v1", "kind": "NodeClass", "metadata": {"name": "default"},
+                  "spec": {"role": "AmazonEKSAutoNodeRole", "ephemeralStorage": {"size": "80Gi"},
+                           "networkPolicy": "DefaultAllow", "snatPolicy": "Random"}}
+    pools = []
+    for name, extra in (("general-purpose", []), ("system", [
+            {"key": "CriticalAddonsOnly", "effect": "NoSchedule"}])):
+        template = {"spec": {"nodeClassRef": {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "default"},
+                             "requirements": [
+                                 {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+                                 {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}],
+                             "expireAfter": "336h"}}
+        if extra:
+            template["spec"]["taints"] = extra
+        pools.append({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": name},
+                      "spec": {"template": template, "disruption": {
+                          "consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "30s"}}})
+    return crds, [("eks.amazonaws.com/v1 nodeclasses", node_class)] + \
+        [("karpenter.sh/v1 nodepools", pool) for pool in pools]
 
 
 class Cloud(object):
@@ -131,12 +164,66 @@ class Cloud(object):
     # ------------------------------------------------------------ admission (the controllers' webhooks)
 
     def admission_hook(self, api, kind, obj, old, dry_run):
-        """The LB controller's (and Auto Mode's) mutating webhook: a class on new LoadBalancer Services."""
+        """A class on new LoadBalancer Services without one: Auto Mode's control plane makes its class the cluster's
+        default (EKS user guide, auto-configure-nlb: "automatically set as the cluster default"); the AWS Load
+        Balancer Controller does it from its webhook ``mservice.elbv2.k8s.aws`` (LBC pkg/service/mutator), so only
+        while that webhook is registered (Helm value ``enableServiceMutatorWebhook``, on by default) and its
+        selectors match."""
         if kind.kind != "Service" or old is not None or self.mode == "in-tree":
             return
         spec = obj.get("spec") or {}
-        if spec.get("type") == "LoadBalancer" and not spec.get("loadBalancerClass"):
-            spec["loadBalancerClass"] = DEFAULT_CLASS[self.mode]
+        if spec.get("type") != "LoadBalancer" or spec.get("loadBalancerClass"):
+            return
+        if self.mode == "aws-lb-controller" and not self._service_webhook_matches(api, obj):
+            return
+        spec["loadBalancerClass"] = DEFAULT_CLASS[self.mode]
+
+    @staticmethod
+    def _service_webhook_matches(api, svc):
+        """Whether a registered ``mservice.elbv2.k8s.aws`` webhook takes this Service on CREATE."""
+        configs, dummy = api.list(api.registry.find("admissionregistration.k8s.io", "v1",
+                                                    "mutatingwebhookconfigurations"))
+        namespace = api.find(api.registry.find("", "v1", "namespaces"), None, svc["metadata"].get("namespace"))
+        ns_labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
+        for config in configs:
+            for hook in config.get("webhooks") or []:
+                if hook.get("name") != SERVICE_WEBHOOK:
+                    continue
+                creates = any("services" in (rule.get("resources") or []) and
+                              {"CREATE", "*"} & set(rule.get("operations") or []) for rule in hook.get("rules") or [])
+                if creates and label_matches(selector_from_match(hook.get("namespaceSelector")), ns_labels) and \
+                        label_matches(selector_from_match(hook.get("objectSelector")),
+                                      svc["metadata"].get("labels") or {}):
+                    return True
+        return False
+
+    def webhook_configuration(self):
+        """The controller's MutatingWebhookConfiguration as its Helm chart (eks-charts
+        stable/aws-load-balancer-controller, templates/webhook.yaml) registers it with the default values: the pod
+        readiness-gate webhook and the Service webhook that gives new LoadBalancer Services its class."""
+        service = {"name": "aws-load-balancer-webhook-service", "namespace": "kube-system"}
+        not_itself = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "NotIn",
+                                            "values": ["aws-load-balancer-controller"]}]}
+        return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                "metadata": {"name": "aws-load-balancer-webhook", "labels": {
+                    "app.kubernetes.io/name": "aws-load-balancer-controller",
+                    "app.kubernetes.io/instance": "aws-load-balancer-controller",
+                    "app.kubernetes.io/managed-by": "Helm"}},
+                "webhooks": [
+                    {"name": "mpod.elbv2.k8s.aws", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                     "failurePolicy": "Ignore",
+                     "clientConfig": {"service": dict(service, path="/mutate-v1-pod")},
+                     "namespaceSelector": {"matchExpressions": [{
+                         "key": "elbv2.k8s.aws/pod-readiness-gate-inject", "operator": "In", "values": ["enabled"]}]},
+                     "objectSelector": not_itself,
+                     "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                "resources": ["pods"]}]},
+                    {"name": SERVICE_WEBHOOK, "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                     "failurePolicy": "Fail",
+                     "clientConfig": {"service": dict(service, path="/mutate-v1-service")},
+                     "objectSelector": not_itself,
+                     "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                "resources": ["services"]}]}]}
 
     # ------------------------------------------------------------ which controller handles a Service
 

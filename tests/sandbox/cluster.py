@@ -12,7 +12,7 @@ import threading
 
 from . import injection
 from .api import Api
-from .cloud import Cloud, binding_crd
+from .cloud import Cloud, auto_mode_objects, binding_crd
 from .controllers import Controllers, Settings
 from .dataplane import DataPlane
 from .server import ApiHTTPServer, Authenticator, Faults, RequestLog
@@ -123,6 +123,18 @@ class Sandbox(object):
             self.api.create(crds, None, binding_crd())
             deployments = self.api.registry.find("apps", "v1", "deployments")
             self.api.create(deployments, "kube-system", self.controllers.cloud.controller_deployment())
+            hooks = self.api.registry.find("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
+            self.api.create(hooks, None, self.controllers.cloud.webhook_configuration())
+        if self.controllers.cloud is not None and self.controllers.cloud.mode == "auto-mode":
+            crds = self.api.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            definitions, objects = auto_mode_objects()
+            for crd in definitions:
+                self.api.create(crds, None, crd)
+                self.controllers.establish_crd(crd["metadata"]["name"])  # at once: its objects follow
+            for where, obj in objects:
+                group_version, plural = where.split(" ")
+                group, version = group_version.split("/")
+                self.api.create(self.api.registry.find(group, version, plural), None, obj)
 
     def _seed_storage(self):
         """EKS creates the in-tree gp2 class, no longer marked default from 1.30 on, and no CSI driver; with the

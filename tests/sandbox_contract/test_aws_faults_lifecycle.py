@@ -137,3 +137,37 @@ def test_up_is_idempotent_stale_state_is_replaced_and_down_leaves_nothing(tmp_pa
     assert _ctl(state_dir, "down").returncode == 0
     assert not any(_alive(pid) for pid in new_pids.values())
     assert not os.path.exists(state_dir)
+
+
+@pytest.mark.parametrize("cluster", [("--lb-mode", "aws-lb-controller")], ids=["aws-lb-controller"], indirect=True)
+def test_the_lb_controllers_service_webhook_gives_new_services_its_class_while_registered(cluster):
+    # as the controller's Helm chart registers it (eks-charts templates/webhook.yaml, default values)
+    hooks = json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration", "aws-load-balancer-webhook", "-o",
+                                       "json").stdout)
+    assert [h["name"] for h in hooks["webhooks"]] == ["mpod.elbv2.k8s.aws", "mservice.elbv2.k8s.aws"]
+    made = json.loads(cluster.kubectl("create", "service", "loadbalancer", "first", "--tcp=80:80", "-o",
+                                      "json").stdout)
+    assert made["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
+    # the chart's own exclusion holds, and a Service asking for a class keeps it
+    labelled = {"apiVersion": "v1", "kind": "Service", "metadata": {
+        "name": "excluded", "labels": {"app.kubernetes.io/name": "aws-load-balancer-controller"}},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}
+    made = json.loads(cluster.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps(labelled)).stdout)
+    assert "loadBalancerClass" not in made["spec"]
+    # enableServiceMutatorWebhook=false: the chart registers no Service webhook, and new Services keep no class
+    hooks["webhooks"] = hooks["webhooks"][:1]
+    cluster.kubectl("replace", "-f", "-", stdin=json.dumps(hooks))
+    made = json.loads(cluster.kubectl("create", "service", "loadbalancer", "second", "--tcp=80:80", "-o",
+                                      "json").stdout)
+    assert "loadBalancerClass" not in made["spec"]
+
+
+@pytest.mark.parametrize("cluster", [("--lb-mode", "auto-mode")], ids=["auto-mode"], indirect=True)
+def test_an_auto_mode_cluster_holds_its_node_pools_and_gives_new_services_its_class(cluster):
+    pools = json.loads(cluster.kubectl("get", "nodepools.karpenter.sh", "-o", "json").stdout)["items"]
+    assert sorted(p["metadata"]["name"] for p in pools) == ["general-purpose", "system"]
+    assert {p["spec"]["template"]["spec"]["nodeClassRef"]["name"] for p in pools} == {"default"}
+    assert cluster.kubectl("get", "nodeclasses.eks.amazonaws.com", "default").returncode == 0
+    made = json.loads(cluster.kubectl("create", "service", "loadbalancer", "first", "--tcp=80:80", "-o",
+                                      "json").stdout)
+    assert made["spec"]["loadBalancerClass"] == "eks.amazonaws.com/nlb"

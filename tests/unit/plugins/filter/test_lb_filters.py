@@ -70,3 +70,60 @@ def test_an_older_controller_or_the_gate_off_makes_nlbs_without_a_group():
     # a registry with a port and no tag says nothing about the release
     assert lbc_nlb_without_groups(controller("registry.example.com:5000/lbc")) == ""
     assert lbc_nlb_without_groups({}) == ""
+
+
+lb_class_default = load_balancers.lb_class_default
+
+
+def lbc_webhooks(operations=("CREATE",), object_selector=None, service_hook=True):
+    """The controller's MutatingWebhookConfiguration as its Helm chart renders it (eks-charts
+    aws-load-balancer-controller templates/webhook.yaml, default values; enableServiceMutatorWebhook=false leaves
+    the Service webhook out)."""
+    selector = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "NotIn",
+                                      "values": ["aws-load-balancer-controller"]}] + list(object_selector or [])}
+    hooks = [{"name": "mpod.elbv2.k8s.aws", "failurePolicy": "Ignore", "admissionReviewVersions": ["v1"],
+              "clientConfig": {"caBundle": "LS0t", "service": {"name": "aws-load-balancer-webhook-service",
+                                                               "namespace": "kube-system", "path": "/mutate-v1-pod"}},
+              "namespaceSelector": {"matchExpressions": [{"key": "elbv2.k8s.aws/pod-readiness-gate-inject",
+                                                          "operator": "In", "values": ["enabled"]}]},
+              "objectSelector": selector, "sideEffects": "None",
+              "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]}]
+    if service_hook:
+        hooks.append({"name": "mservice.elbv2.k8s.aws", "failurePolicy": "Fail", "admissionReviewVersions": ["v1"],
+                      "clientConfig": {"caBundle": "LS0t", "service": {
+                          "name": "aws-load-balancer-webhook-service", "namespace": "kube-system",
+                          "path": "/mutate-v1-service"}},
+                      "objectSelector": selector, "sideEffects": "None",
+                      "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": list(operations),
+                                 "resources": ["services"]}]})
+    return [{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+             "metadata": {"name": "aws-load-balancer-webhook", "labels": {"app.kubernetes.io/name":
+                                                                          "aws-load-balancer-controller"}},
+             "webhooks": hooks}]
+
+
+def test_the_controllers_service_webhook_gives_a_new_service_its_nlb_class():
+    said = lb_class_default(lbc_webhooks(), labels={"app": "istio-ingressgateway"})
+    assert said["class"] == "service.k8s.aws/nlb"
+    assert "mservice.elbv2.k8s.aws" in said["by"] and "aws-load-balancer-webhook" in said["by"]
+
+
+@pytest.mark.parametrize("webhooks, labels", [
+    (lbc_webhooks(service_hook=False), {}),  # enableServiceMutatorWebhook=false
+    (lbc_webhooks(operations=("UPDATE",)), {}),  # the webhook does not take creation
+    (lbc_webhooks(object_selector=[{"key": "lbc", "operator": "Exists"}]), {"app": "istio-ingressgateway"}),
+    (lbc_webhooks(), {"app.kubernetes.io/name": "aws-load-balancer-controller"}),  # the chart's own exclusion
+    ([], {}),
+])
+def test_a_service_the_webhook_does_not_take_keeps_no_class(webhooks, labels):
+    assert lb_class_default(webhooks, labels=labels) == {"class": "", "by": ""}
+
+
+def test_on_auto_mode_a_new_service_gets_auto_modes_class():
+    said = lb_class_default([], auto_mode=True)
+    assert said["class"] == "eks.amazonaws.com/nlb" and "EKS Auto Mode" in said["by"]
+
+
+def test_anything_but_webhook_configurations_is_refused():
+    with pytest.raises(AnsibleFilterError, match="expects a list of MutatingWebhookConfigurations"):
+        lb_class_default({"items": []})
