@@ -16,6 +16,8 @@ LINK := $(COLLECTIONS)/ansible_collections/istio_demo/mesh
 # dependencies beside it in the same collection root.
 SANITY_ROOT := $(BUILD)/sanity/ansible_collections
 SANITY_TREE := $(SANITY_ROOT)/istio_demo/mesh
+EE_VENV := $(BUILD)/ee-venv
+EE_STAMP := $(EE_VENV)/.requirements.stamp
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -33,12 +35,20 @@ help:
 	@echo "make setup     create $(VENV) and install requirements.txt (idempotent)"
 	@echo "make lint | sanity | unit | integration | molecule | docs | bench | build | clean"
 
-setup: $(STAMP) collection
+setup: $(STAMP) $(EE_STAMP) collection
 
 $(STAMP): requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade 'pip>=24'
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+# The Python an execution environment gets from meta/ee-requirements.txt, resolved together in a venv of its own
+# (the AWS CLI v1 pins its botocore and docutils, which the docs tools here would not share): the EE tests run its
+# `aws eks get-token` against the sandbox.
+$(EE_STAMP): meta/ee-requirements.txt
+	@test -x $(EE_VENV)/bin/python || $(PYTHON) -m venv $(EE_VENV)
+	$(EE_VENV)/bin/python -m pip install --quiet -r meta/ee-requirements.txt
 	@touch $@
 
 collection:

@@ -8,8 +8,12 @@ playbook's process carries other, wrong keys in its environment: only the play's
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 
+from playbook import ROOT, playbook_invocation
 from playbook import collection_playbook as playbook
 
 PLUGIN = '''#!%(python)s
@@ -89,3 +93,34 @@ def test_a_kubeconfig_whose_plugin_runs_as_another_profile_is_refused_before_any
     assert message and "with AWS_PROFILE=platform-admin in its exec env" in message[0], proc.stdout[-2000:]
     assert "(the keys in mesh_aws_access_key)" in message[0] and str(kubeconfig) in message[0], message[0]
     assert os.listdir(str(scratch)) == []  # no keys file was written
+
+
+def _until(check, what, timeout):
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, what
+        time.sleep(0.2)
+
+
+def test_the_keys_file_does_not_outlive_a_play_killed_outright(cluster, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    argv, env = playbook_invocation("site.yml", os.path.join(ROOT, "inventories", "sandbox"), "--tags", "aws,istio",
+                                    env={"SANDBOX_STATE_DIR": cluster.state_dir, "TMPDIR": str(scratch)})
+
+    def keys_files():
+        return [name for name in os.listdir(str(scratch)) if name.startswith("istio-demo-mesh-aws.")]
+
+    # the play, its workers and their modules in a group of their own, killed together as a cancelled job is
+    play = subprocess.Popen(argv, env=env, cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        _until(lambda: keys_files() or play.poll() is not None, "the play wrote no keys file", 300)
+        assert play.poll() is None, "the play ended before it could be killed"
+        os.killpg(play.pid, signal.SIGKILL)
+        play.wait(timeout=60)
+        # nothing of the play ran after the kill, yet the keys do not stay on disk
+        _until(lambda: not keys_files(), "the keys file outlived the killed play: %s" % keys_files(), 30)
+    finally:
+        if play.poll() is None:
+            os.killpg(play.pid, signal.SIGKILL)

@@ -4,6 +4,7 @@ an engine would take over: the dependencies it introspects from the collection, 
 for an EE definition that installs the collection's built tarball."""
 
 import glob
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
+EE_BIN = os.path.join(ROOT, "build", "ee-venv", "bin")
 
 
 def pins(path):
@@ -40,13 +42,41 @@ def test_introspection_finds_the_collections_python_and_system_dependencies(tmp_
                          check=True, capture_output=True, text=True).stdout
     found = yaml.safe_load(out[out.index("---"):])
     python = {re.split(r"[<>=!~ ]", entry, maxsplit=1)[0].lower(): entry for entry in found["python"]}
-    for package in ("kubernetes", "jsonpatch", "boto3", "botocore"):
+    for package in ("kubernetes", "jsonpatch", "boto3", "botocore", "awscli"):
         assert package in python and python[package].endswith("# from collection istio_demo.mesh"), found
     assert any(entry.startswith("graphviz ") for entry in found["system"]), found
-    # the EE gets the versions the collection is tested with
+    assert any(entry.startswith("procps-ng ") for entry in found["system"]), found
+    # the EE gets the versions the collection is tested with: those of the project's venv, and the AWS CLI (whose
+    # pins the docs tools do not share) from the EE's own set, which make setup installs together (build/ee-venv)
     tested = pins(os.path.join(ROOT, "requirements.txt"))
     for package, specifier in pins(os.path.join(ROOT, "meta", "ee-requirements.txt")).items():
+        if package == "awscli":
+            assert os.access(os.path.join(EE_BIN, "aws"), os.X_OK), "make setup builds the EE's venv"
+            continue
         assert tested.get(package) == specifier, (package, specifier, tested.get(package))
+
+
+def test_the_ees_aws_cli_signs_the_token_an_eks_api_server_takes(sandbox, tmp_path):
+    # the kubeconfig as `aws eks update-kubeconfig` writes it, run by the EE's AWS CLI (its STS endpoint the real
+    # one: the token names the host an EKS API server asks STS at, so the sandbox's AWS endpoint is not given to it)
+    with open(sandbox.kubeconfig) as handle:
+        config = json.load(handle)
+    config["users"][0]["user"] = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "env",
+        "args": ["-u", "AWS_ENDPOINT_URL", os.path.join(EE_BIN, "aws"), "--region", sandbox.env["AWS_REGION"],
+                 "eks", "get-token", "--cluster-name", sandbox.state["aws"]["cluster"], "--output", "json"],
+        "interactiveMode": "Never", "provideClusterInfo": False}}
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    env = dict(sandbox.env, KUBECONFIG=str(kubeconfig))
+    got = subprocess.run(["kubectl", "get", "namespace", "kube-system", "-o", "name"], env=env, capture_output=True,
+                         text=True, check=False, timeout=120)
+    assert got.returncode == 0 and got.stdout.strip() == "namespace/kube-system", got.stdout + got.stderr
+    # a token signed with a key STS does not know is refused, so the one above was checked
+    env.update(AWS_ACCESS_KEY_ID="AKIAUNKNOWNUNKNOWN01", AWS_SECRET_ACCESS_KEY="unknown")
+    refused = subprocess.run(["kubectl", "get", "namespace", "kube-system", "-o", "name"], env=env,
+                             capture_output=True, text=True, check=False, timeout=120)
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr + refused.stdout, refused.stderr
 
 
 def test_an_ee_definition_with_the_collection_gets_a_build_context(tmp_path):
