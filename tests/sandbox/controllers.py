@@ -188,7 +188,10 @@ class Controllers(object):
                 if self.dataplane is not None:
                     self.dataplane.remove_load_balancer(meta["namespace"], meta["name"])
             else:
-                self.reconcile_endpoints(meta["namespace"], meta["name"])
+                # each controller on its own, as in kube-controller-manager: the endpoints controller failing (no new
+                # content in a Terminating namespace) does not keep the service controller from the Service
+                if not meta.get("deletionTimestamp"):
+                    self._safe(self.reconcile_endpoints, meta["namespace"], meta["name"])
                 if self.cloud is not None:
                     if obj.get("spec", {}).get("type") == "LoadBalancer" or meta.get("finalizers"):
                         first = not (obj.get("status") or {}).get("loadBalancer", {}).get("ingress")

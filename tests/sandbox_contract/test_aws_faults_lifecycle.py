@@ -171,3 +171,26 @@ def test_an_auto_mode_cluster_holds_its_node_pools_and_gives_new_services_its_cl
     made = json.loads(cluster.kubectl("create", "service", "loadbalancer", "first", "--tcp=80:80", "-o",
                                       "json").stdout)
     assert made["spec"]["loadBalancerClass"] == "eks.amazonaws.com/nlb"
+
+
+def test_deleting_a_namespace_that_holds_a_load_balancer_service_finishes_and_frees_the_load_balancer(sandbox):
+    # as a new user would: kubectl alone. The namespace controller's delete reaches the service controller as a
+    # user's does; it deletes the ELB and takes its finalizer off, and the namespace goes (on EKS within a minute
+    # or two; here lb_release_delay)
+    cluster = sandbox
+    cluster.kubectl("create", "namespace", "lb-holder")
+    cluster.kubectl("create", "service", "loadbalancer", "web", "--tcp=80:80", "-n", "lb-holder")
+    cluster.kubectl("wait", "service/web", "-n", "lb-holder", "--for=jsonpath={.status.loadBalancer.ingress}",
+                    "--timeout=60s")
+    service = json.loads(cluster.kubectl("get", "service", "web", "-n", "lb-holder", "-o", "json").stdout)
+    assert service["metadata"]["finalizers"] == ["service.kubernetes.io/load-balancer-cleanup"]
+    name = service["status"]["loadBalancer"]["ingress"][0]["hostname"].split("-")[0]
+    session = boto3.session.Session(region_name=sandbox.env["AWS_REGION"],
+                                    aws_access_key_id=sandbox.state["aws"]["access_key"],
+                                    aws_secret_access_key=sandbox.state["aws"]["secret_key"])
+    elb = session.client("elb", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"])
+    assert [b for b in elb.describe_load_balancers()["LoadBalancerDescriptions"] if b["LoadBalancerName"] == name]
+    deleted = cluster.kubectl("delete", "namespace", "lb-holder", "--timeout=90s", check=False)
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert cluster.kubectl("get", "namespace", "lb-holder", check=False).returncode != 0
+    assert not [b for b in elb.describe_load_balancers()["LoadBalancerDescriptions"] if b["LoadBalancerName"] == name]
