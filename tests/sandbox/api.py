@@ -43,6 +43,7 @@ except ImportError:
     jsonschema = None
 
 KUBE_VERSION = "1.32"
+
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 RANDOM = random.SystemRandom()
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -243,6 +244,8 @@ class Api(object):
                 meta["generation"] = 1
             obj["apiVersion"] = kind.api_version
             obj["kind"] = kind.kind
+            if kind.group in self.registry.builtin_groups:  # custom resources keep their JSON as given
+                decode_nulls(kind, obj)
             self._default(kind, obj, None)
             for hook in self.admission:
                 hook(self, kind, obj, None, dry_run)
@@ -379,6 +382,8 @@ class Api(object):
         self._check_kind(kind, new)
         new["apiVersion"] = kind.api_version
         new["kind"] = kind.kind
+        if kind.group in self.registry.builtin_groups:
+            decode_nulls(kind, new)
         self._default(kind, new, old)
         for hook in self.admission:
             hook(self, kind, new, old, dry_run)
@@ -791,6 +796,87 @@ def port_causes(obj):
                     if isinstance(port, dict):
                         check("%s.%s[%d].ports[%d].containerPort" % (prefix, field, n, m), port.get("containerPort"))
     return causes
+
+
+def _builtin_schema(kind):
+    """(the kind's JSON schema, the shared definitions) as kubernetes_validate carries them, or (None, None)."""
+    if kubernetes_validate is None:
+        return None, None
+    version = [v for v in kubernetes_validate.utils.all_versions()
+               if kubernetes_validate.utils.major_minor(v) <= KUBE_VERSION][-1]
+    group = kind.group.split(".")[0] if kind.group else ""
+    base = "kubernetes-json-schema/v%s-local/" % version
+    try:
+        schema = kubernetes_validate.utils.schema_contents(
+            base + "%s-%s.json" % (kind.kind.lower(), "%s-%s" % (group, kind.version) if group else kind.version),
+            KUBE_VERSION)
+        definitions = kubernetes_validate.utils.schema_contents(base + "_definitions.json", KUBE_VERSION)["$defs"]
+    except (OSError, kubernetes_validate.utils.VersionNotSupportedError, KeyError):
+        return None, None
+    return schema, definitions
+
+
+def decode_nulls(kind, obj):
+    """What decoding into the typed object does to JSON nulls (k8s.io/apimachinery's JSON serializer over
+    sigs.k8s.io/json, Go's encoding/json rules: decode.go literalStore/indirect): a struct field given null is left
+    unset, so it is not stored; a map entry given null holds the element's zero value - resource.Quantity's
+    UnmarshalJSON takes null as zero ("0", apimachinery pkg/api/resource/quantity.go), a string is "". So a merge
+    patch that
+    replaces a list of containers keeping ``memory: null`` (kubernetes.core's apply, dropping a field) is stored
+    with that request at 0, not refused."""
+    if not isinstance(obj, dict) or not _has_null(obj):
+        return
+    schema, definitions = _builtin_schema(kind)
+    if schema is not None:
+        _decode(obj, schema, definitions, 0)
+
+
+def _has_null(value):
+    if isinstance(value, dict):
+        return any(v is None or _has_null(v) for v in value.values())
+    if isinstance(value, list):
+        return any(v is None or _has_null(v) for v in value)
+    return False
+
+
+def _resolve(node, definitions):
+    while isinstance(node, dict) and "$ref" in node:
+        node = definitions.get(node["$ref"].rsplit("/", 1)[-1]) or {}
+    return node or {}
+
+
+def _zero(node, definitions):
+    node = _resolve(node, definitions)
+    kinds = [t for option in node.get("oneOf") or [node] for t in
+             (option.get("type") if isinstance(option.get("type"), list) else [option.get("type")])]
+    if "number" in kinds and "string" in kinds:
+        return "0"  # resource.Quantity
+    if kinds[:1] == ["string"]:
+        return ""
+    return None
+
+
+def _decode(value, node, definitions, depth):
+    node = _resolve(node, definitions)
+    if depth > 40:
+        return
+    if isinstance(value, dict):
+        properties = node.get("properties")
+        items = node.get("additionalProperties")
+        for key in list(value):
+            if value[key] is None:
+                zero = _zero(items, definitions) if isinstance(items, dict) and not properties else None
+                if zero is None:
+                    del value[key]
+                else:
+                    value[key] = zero
+            elif properties and key in properties:
+                _decode(value[key], properties[key], definitions, depth + 1)
+            elif isinstance(items, dict):
+                _decode(value[key], items, definitions, depth + 1)
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for item in value:
+            _decode(item, node["items"], definitions, depth + 1)
 
 
 def builtin_causes(kind, obj):

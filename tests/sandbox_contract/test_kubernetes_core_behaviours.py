@@ -244,3 +244,26 @@ def test_generate_name_label_selectors_and_delete_options(sandbox, ns, tmp_path)
     assert stale.result("stale uid").get("failed") is True and "Precondition failed" in stale.result("stale uid")[
         "msg"]
     assert exists(sandbox, "deploy", "web", "-n", ns)
+
+
+def test_client_side_apply_that_drops_a_resource_request_is_accepted(sandbox, ns, tmp_path):
+    # kubernetes.core's apply (k8s_apply target): a merge patch replaces the container list, keeping the dropped
+    # request as `memory: null`; decoding into the typed object gives that map entry a zero Quantity, so the
+    # Deployment is accepted (in check mode too) rather than refused as invalid
+    def applied(requests, name):
+        body = deployment(ns, 1)
+        body["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+            "requests": requests, "limits": {"cpu": "100m", "memory": "100Mi"}}
+        return k8s(name, definition=body, apply=True)
+
+    first = run_playbook(tmp_path, [applied({"cpu": "100m", "memory": "100Mi"}, "create")], env=sandbox.env)
+    assert first.rc == 0, first.stdout[-3000:]
+    for extra in (["--check"], []):
+        run = run_playbook(tmp_path, [applied({"cpu": "50m"}, "drop memory")], extra_args=extra, env=sandbox.env)
+        assert run.rc == 0, run.stdout[-3000:]
+        result = run.result("drop memory")
+        assert result["changed"] is True
+        resources = result["result"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+        assert resources["requests"] == {"cpu": "50m", "memory": "0"}, resources
+    stored = get(sandbox, "deployment", "web", "-n", ns)["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert stored["requests"] == {"cpu": "50m", "memory": "0"}
