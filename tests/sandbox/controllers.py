@@ -5,6 +5,7 @@ kubelet stand-in starts Pods (not before their claims are bound),
 Services get endpoints and load balancers, namespaces terminate, CRDs are
 established."""
 
+import calendar
 import copy
 import fnmatch
 import hashlib
@@ -635,7 +636,7 @@ class Controllers(object):
             pod = copy.deepcopy(pod)
             pod["metadata"].setdefault("annotations", {})[ambient.REDIRECTION] = redirection
         if spec.get("restartPolicy") in ("Never", "OnFailure"):
-            self._run_to_completion(pod, status, conditions, stamp)
+            self._run_to_completion(pod, status, stamp)
         body = dict(pod, status=status)
         body["spec"] = dict(spec, nodeName=node)
         first_start = not spec.get("nodeName") or (pod.get("status") or {}).get("phase") != "Running"
@@ -651,13 +652,15 @@ class Controllers(object):
                 self.record(fresh, "Created", "Created container: %s" % container["name"], "kubelet")
                 self.record(fresh, "Started", "Started container %s" % container["name"], "kubelet")
 
-    def _run_to_completion(self, pod, status, conditions, stamp):
+    def _run_to_completion(self, pod, status, stamp):
         """A pod that runs to completion (a Job's, or a bare pod with restartPolicy Never/OnFailure): each app
         container's command is run when the sandbox can run it (sandbox/shell.py: curl and a little shell, its
         requests sent through the data plane as this pod), else it ends with 0 as an image's own entrypoint is
         taken to. A classic istio-proxy container keeps running - the pod stays Running, not Ready - until the app
         asks the pilot-agent to quit (POST localhost:15020/quitquitquit), as Istio's docs for Jobs say; a native
-        sidecar ends with the app. Exit codes decide the phase: Succeeded when all are 0, else Failed (OnFailure:
+        sidecar ends with the app. A command the sandbox cannot run keeps its container running until the pod is
+        deleted, as a server process would; ``sleep N`` keeps it running N seconds before it ends (a container
+        without a command - the image's entrypoint - ends with 0). Exit codes decide the phase: Succeeded when all are 0, else Failed (OnFailure:
         the container waits in CrashLoopBackOff and the pod stays Running). A container whose
         terminationMessagePolicy is FallbackToLogsOnError and that failed carries its output's tail as the
         message (kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/)."""
@@ -681,6 +684,7 @@ class Controllers(object):
                 quit_asked.append(True)
             return answer
         codes = {}
+        slept = 0.0
         for container in spec.get("containers") or []:
             if container.get("name") == "istio-proxy":
                 continue
@@ -688,10 +692,36 @@ class Controllers(object):
             output = ""
             code = 0
             if script is not None and shell.supported(script):
-                code, out, err = shell.run(script, http)
+                code, out, err, seconds = shell.run(script, http)
                 output = out + err
+                slept = max(slept, seconds)
+            elif container.get("command") or container.get("args"):
+                # a command the sandbox cannot run (no image runs here): it runs until the pod is deleted, as a
+                # server process would - never taken to have ended
+                return
             codes[container["name"]] = (code, output, container.get("terminationMessagePolicy"))
         sidecar_running = any(c.get("name") == "istio-proxy" for c in spec.get("containers") or []) and not quit_asked
+        if slept > 0:
+            # the containers run (Running, ready) for as long as their commands sleep, then terminate
+            self.later(slept, self._complete_pod, pod["metadata"]["namespace"], pod["metadata"]["name"],
+                       pod["metadata"]["uid"], codes, sidecar_running)
+            return
+        self._terminate(spec, status, codes, sidecar_running, stamp)
+
+    def _complete_pod(self, namespace, name, uid, codes, sidecar_running):
+        """The containers of a pod whose commands slept end now (unless the pod was deleted meanwhile)."""
+        pods = self.kind("", "v1", "pods")
+        pod = self.api.find(pods, namespace, name)
+        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+            return
+        status = copy.deepcopy(pod.get("status") or {})
+        self._terminate(pod.get("spec") or {}, status, codes, sidecar_running, now())
+        self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
+
+    @staticmethod
+    def _terminate(spec, status, codes, sidecar_running, stamp):
+        """Each app container terminated with its exit code, and the pod's phase and conditions that follow."""
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") in ("Ready", "ContainersReady")]
         failed = any(code != 0 for code, dummy, dummy_policy in codes.values())
         for container_status in status["containerStatuses"]:
             name = container_status["name"]
@@ -715,8 +745,9 @@ class Controllers(object):
         done = all("terminated" in c["state"] for c in status["containerStatuses"])
         if done:
             status["phase"] = "Failed" if failed else "Succeeded"
-        for condition in conditions[2:4]:
-            condition.update(status="False", reason="PodCompleted" if done else "ContainersNotReady")
+        for condition in conditions:
+            condition.update(status="False", reason="PodCompleted" if done else "ContainersNotReady",
+                             lastTransitionTime=stamp)
 
     def _schedule(self, wanted, index):
         """The scheduler: the pod's own nodeName (a DaemonSet's), else one of the cluster's Ready Nodes by the
@@ -789,6 +820,26 @@ class Controllers(object):
         stamp = now()
         if any(c.get("type") in ("Complete", "Failed") for c in old.get("conditions") or []):
             return
+        # activeDeadlineSeconds: once the Job has been active that long, its running pods are deleted and it fails
+        # with DeadlineExceeded, whatever its backoffLimit (kubernetes.io/docs/concepts/workloads/controllers/job/
+        # #job-termination-and-cleanup)
+        deadline = spec.get("activeDeadlineSeconds")
+        if isinstance(deadline, int) and old.get("startTime"):
+            left = deadline - (time.time() - calendar.timegm(time.strptime(old["startTime"], "%Y-%m-%dT%H:%M:%SZ")))
+            if left <= 0:
+                for pod in active:
+                    self.api.delete(pods, namespace, pod["metadata"]["name"])
+                message = "Job was active longer than specified deadline"
+                status = {"startTime": old["startTime"], "failed": failed + len(active), "succeeded": succeeded,
+                          "active": 0, "terminating": 0, "uncountedTerminatedPods": {}, "conditions": [
+                              {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
+                               "message": message, "lastProbeTime": stamp, "lastTransitionTime": stamp},
+                              {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": message,
+                               "lastProbeTime": stamp, "lastTransitionTime": stamp}]}
+                self._set_status(jobs, job, status, ("failed", "succeeded", "active"))
+                self.record(job, "DeadlineExceeded", message, "job-controller", "Warning")
+                return
+            self.later(left, self.reconcile_job, namespace, name)
         # a failed pod is replaced until backoffLimit (default 6) failures have been exceeded; then the Job fails
         # (kubernetes.io/docs/concepts/workloads/controllers/job/#pod-backoff-failure-policy)
         if failed > spec.get("backoffLimit", 6):

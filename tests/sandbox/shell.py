@@ -6,8 +6,9 @@ requests sent through the data plane as that pod - with its sidecar or without, 
 and its exit code is the script's. Anything else is beyond the sandbox (no image runs here) and is reported as
 such by ``supported``.
 
-Commands: ``curl`` (the options below), ``echo``, ``true``, ``false``, ``exit [N]``, ``sleep N`` (no wait: nothing
-else happens meanwhile), ``NAME=VALUE``; lists joined by ``;``, ``&&``, ``||`` and newlines; ``$?``, ``$NAME`` and
+Commands: ``curl`` (the options below), ``echo``, ``true``, ``false``, ``exit [N]``, ``sleep N`` (the container is
+reported running for those seconds before it terminates; the script's other commands run at its start),
+``NAME=VALUE``; lists joined by ``;``, ``&&``, ``||`` and newlines; ``$?``, ``$NAME`` and
 ``${NAME}`` expanded (no command substitution, globbing or redirection). curl's exit codes and messages follow
 its manual (curl.se/docs/manpage.html, "EXIT CODES"): 6 could not resolve host, 7 failed to connect, 22 an HTTP
 error with --fail, 28 timeout, 56 failure receiving data (a connection reset by the peer).
@@ -32,8 +33,9 @@ def script_of(container):
         return None
     if argv[0] in ("sh", "/bin/sh", "bash", "/bin/bash", "ash") and len(argv) >= 3 and argv[1] == "-c":
         return argv[2]
-    if argv[0] in ("curl", "/usr/bin/curl"):
-        return " ".join(shlex.quote(a) for a in ["curl"] + argv[1:])
+    program = argv[0].rsplit("/", 1)[-1]
+    if program in ("curl", "sleep", "true", "false", "echo"):  # an image's own binary, run without a shell
+        return " ".join(shlex.quote(a) for a in [program] + argv[1:])
     return None
 
 
@@ -69,6 +71,11 @@ def supported(script):
             continue
         if argv[0] not in COMMANDS:
             return False
+        if argv[0] == "sleep":
+            try:
+                [_seconds(a) for a in argv[1:] or ["?"]]
+            except ValueError:
+                return False
         if argv[0] == "curl":
             index = 1
             while index < len(argv):
@@ -84,10 +91,12 @@ def supported(script):
 
 def run(script, http):
     """Run ``script``; ``http(method, url, headers, body, timeout)`` sends a request as the pod and returns
-    (status, body) or raises CurlError. Returns (exit code, standard output, standard error)."""
+    (status, body) or raises CurlError. Returns (exit code, standard output, standard error, seconds it sleeps):
+    the commands run at once, and the kubelet reports the container terminated only after those seconds."""
     status = 0
     out, err = [], []
     variables = {}
+    slept = [0.0]
 
     def expand(word):
         word = word.replace("$?", str(status))
@@ -102,8 +111,11 @@ def run(script, http):
             continue
         name = argv[0]
         if name == "exit":
-            return (int(argv[1]) if len(argv) > 1 else status), "".join(out), "".join(err)
-        if name in ("true", "sleep"):
+            return (int(argv[1]) if len(argv) > 1 else status), "".join(out), "".join(err), slept[0]
+        if name == "sleep":
+            slept[0] += sum(_seconds(a) for a in argv[1:])
+            status = 0
+        elif name == "true":
             status = 0
         elif name == "false":
             status = 1
@@ -112,7 +124,15 @@ def run(script, http):
             status = 0
         else:
             status = _curl(argv[1:], http, out, err)
-    return status, "".join(out), "".join(err)
+    return status, "".join(out), "".join(err), slept[0]
+
+
+def _seconds(word):
+    """sleep's operand: a number with an optional suffix s, m, h or d (GNU coreutils and BusyBox sleep)."""
+    match = re.match(r"^(\d+(?:\.\d*)?)([smhd]?)$", word)
+    if not match:
+        raise ValueError("sleep: invalid time interval %r" % word)
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 class CurlError(Exception):

@@ -99,3 +99,40 @@ def test_cni_mode_uses_istio_validation():
     assert [c["name"] for c in init] == ["istio-validation"]
     assert "--run-validation" in init[0]["args"] and "--skip-rule-apply" in init[0]["args"]
     assert [c["name"] for c in pod["spec"]["containers"]] == ["c", "istio-proxy"]
+
+
+def _job(name, command, **spec):
+    return json.dumps({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+                       "spec": dict(spec, template={"spec": {"restartPolicy": "Never", "containers": [
+                           {"name": "main", "image": "busybox:1.37", "command": command}]}})})
+
+
+def test_containers_run_their_command_and_jobs_follow(sandbox):
+    # as kubectl shows it: a Job whose container sleeps is Running while it sleeps, then Complete; `exit 3` fails
+    # the pod and the Job retries up to its backoffLimit; a command the sandbox cannot run (a server) runs until
+    # deleted, and activeDeadlineSeconds ends its Job
+    sandbox.kubectl("create", "-f", "-", stdin=_job("sleeper", ["sleep", "5"]))
+    sandbox.kubectl("create", "-f", "-", stdin=_job("failing", ["sh", "-c", "echo no; exit 3"], backoffLimit=1))
+    sandbox.kubectl("create", "-f", "-", stdin=_job("server", ["nginx", "-g", "daemon off;"],
+                                                   activeDeadlineSeconds=4))
+    sandbox.kubectl("wait", "pod", "-l", "job-name=sleeper", "--for=condition=Ready", "--timeout=30s")
+    job = _json(sandbox, "get", "job", "sleeper")
+    assert job["status"].get("active") == 1 and not job["status"].get("succeeded"), job["status"]
+    sandbox.kubectl("wait", "job/sleeper", "--for=condition=Complete", "--timeout=60s")
+    pod = _json(sandbox, "get", "pod", "-l", "job-name=sleeper")["items"][0]
+    assert pod["status"]["phase"] == "Succeeded"
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 0 and terminated["reason"] == "Completed"
+
+    sandbox.kubectl("wait", "job/failing", "--for=condition=Failed", "--timeout=60s")
+    pods = _json(sandbox, "get", "pod", "-l", "job-name=failing")["items"]
+    assert len(pods) == 2 and {p["status"]["phase"] for p in pods} == {"Failed"}  # backoffLimit 1: one retry
+    assert {p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] for p in pods} == {3}
+    assert _json(sandbox, "get", "job", "failing")["status"]["conditions"][-1]["reason"] == "BackoffLimitExceeded"
+
+    sandbox.kubectl("wait", "job/server", "--for=condition=Failed", "--timeout=60s")
+    failed = _json(sandbox, "get", "job", "server")["status"]
+    assert failed["conditions"][-1]["reason"] == "DeadlineExceeded", failed
+    assert failed["conditions"][-1]["message"] == "Job was active longer than specified deadline"
+    for name in ("sleeper", "failing", "server"):
+        sandbox.kubectl("delete", "job", name, "--cascade=foreground", "--wait=false")
