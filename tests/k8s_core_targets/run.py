@@ -41,7 +41,7 @@ NOT_HERE = {
 
 def installed_collection():
     """The kubernetes.core the project's venv holds (the ``ansible`` package's) and its version."""
-    import ansible_collections.kubernetes.core as core  # pylint: disable=import-outside-toplevel
+    from ansible_collections.kubernetes import core  # pylint: disable=import-outside-toplevel
     path = os.path.dirname(core.__file__) if getattr(core, "__file__", None) else list(core.__path__)[0]
     with open(os.path.join(path, "MANIFEST.json")) as handle:
         return path, json.load(handle)["collection_info"]["version"]
@@ -140,8 +140,8 @@ def main(argv=None):
         json.dump({"kubernetes.core": version, "seconds": round(time.time() - started, 1), "targets": results},
                   handle, indent=2)
     failed = [r["target"] for r in results if r["status"] == "FAILED"]
-    print("kubernetes.core %s: %d targets, %d failed, %.0f s" % (version, len(results), len(failed),
-                                                                time.time() - started))
+    summary = (version, len(results), len(failed), time.time() - started)
+    print("kubernetes.core %s: %d targets, %d failed, %.0f s" % summary)
     return 1 if failed else 0
 
 

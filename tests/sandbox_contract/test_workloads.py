@@ -113,8 +113,8 @@ def test_containers_run_their_command_and_jobs_follow(sandbox):
     # deleted, and activeDeadlineSeconds ends its Job
     sandbox.kubectl("create", "-f", "-", stdin=_job("sleeper", ["sleep", "5"]))
     sandbox.kubectl("create", "-f", "-", stdin=_job("failing", ["sh", "-c", "echo no; exit 3"], backoffLimit=1))
-    sandbox.kubectl("create", "-f", "-", stdin=_job("server", ["nginx", "-g", "daemon off;"],
-                                                   activeDeadlineSeconds=4))
+    server = _job("server", ["nginx", "-g", "daemon off;"], activeDeadlineSeconds=4)
+    sandbox.kubectl("create", "-f", "-", stdin=server)
     sandbox.kubectl("wait", "pod", "-l", "job-name=sleeper", "--for=condition=Ready", "--timeout=30s")
     job = _json(sandbox, "get", "job", "sleeper")
     assert job["status"].get("active") == 1 and not job["status"].get("succeeded"), job["status"]
