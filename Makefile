@@ -27,7 +27,7 @@ export ANSIBLE_NOCOLOR := 1
 
 SANDBOX := $(BIN)/python tests/sandbox/ctl.py
 
-.PHONY: docs suites fidelity graphviz reliability sandbox-up sandbox-down sandbox-status fleet-up fleet-down demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+.PHONY: k8s-core-targets docs suites fidelity graphviz reliability sandbox-up sandbox-down sandbox-status fleet-up fleet-down demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
@@ -95,6 +95,11 @@ unit: setup
 
 sandbox-test: setup
 	pytest -q $(PARALLEL) tests/sandbox_contract
+
+# kubernetes.core's own integration targets (../shared/upstream, the release the venv installs) against the sandbox,
+# each with a sandbox of its own, as ansible-test runs them; not part of `make test` (see README for the time).
+k8s-core-targets: setup
+	$(BIN)/python tests/k8s_core_targets/run.py --jobs 2
 
 # Two workers, a file each at a time: every worker starts its own sandboxes on free ports, and the tests of one
 # file keep their order (some share one sandbox's state).

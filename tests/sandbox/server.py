@@ -156,6 +156,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send_json(exc.code, exc.status())
 
     def _body(self):
+        """The request's body, read from the connection once (a second call gets the same bytes)."""
+        if self.raw_body is None:
+            self.raw_body = self._read_body()
+        return self.raw_body
+
+    def _read_body(self):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             return self.rfile.read(length)
@@ -213,6 +219,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.refused = None
         self.user = None  # who the bearer token names: an IAM ARN, eksauth.CREATOR or "static-token"
         self.logged = False
+        self.raw_body = None
         self.started = time.time()
         parsed = urllib.parse.urlsplit(self.path)
         self.query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
@@ -264,6 +271,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             if fault != "drop":
                 self._log_request()  # a watch (streamed) is logged when it ends
+                if self.raw_body is None and not self.close_connection:
+                    # a body nobody read (an answer given before it was needed: 404, 405, ...) is still on the
+                    # connection: read it, or the next request on this kept-alive connection would start inside it
+                    try:
+                        self._body()
+                    except (OSError, ValueError):
+                        self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
