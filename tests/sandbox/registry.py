@@ -113,6 +113,14 @@ def _builtin():
         k("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=["ing"], subresources=["status"]),
         k("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=["netpol"]),
         k("coordination.k8s.io", "v1", "Lease", "leases"),
+        # review kinds: answered on create, never stored (sandbox/reviews.py)
+        k("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", namespaced=False,
+          verbs=["create"]),
+        k("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False,
+          verbs=["create"]),
+        k("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False,
+          verbs=["create"]),
+        k("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", verbs=["create"]),
     ]
 
 

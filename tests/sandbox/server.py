@@ -14,7 +14,7 @@ import urllib.parse
 
 import yaml
 
-from . import eksauth, protobuf
+from . import eksauth, protobuf, reviews
 from .api import ApiError
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 from .tables import table
@@ -377,6 +377,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if sub and sub not in kind.subresources and sub.split("/", maxsplit=1)[0] not in kind.subresources:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if (kind.group, kind.kind) in reviews.REVIEW_KINDS:
+            if verb != "POST" or name is not None:
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                                                        "resource")
+            body = self._json_body(self._body())
+            body.setdefault("metadata", {})
+            if namespace is not None:
+                body["metadata"]["namespace"] = namespace
+            auth = self.server.sandbox.auth
+            entry = auth.entry(self.user) if auth is not None and self.user else None
+            self._send_json(201, reviews.answer(api, kind, body, reviews.user_info(self.user, entry)))
+            return
         if name is None:
             if verb == "GET":
                 if self.query.get("watch") in ("true", "1"):
@@ -661,9 +673,13 @@ class Authenticator(object):
 
     def mapped(self, arn):
         """Whether aws-auth maps this ARN (an assumed role's session ARN maps as its role's ARN)."""
+        return self.entry(arn) is not None
+
+    def entry(self, arn):
+        """The aws-auth entry (mapUsers or mapRoles) that maps this ARN, or None."""
         config = self.mapping()
-        if not config:
-            return False
+        if not config or not isinstance(arn, str):
+            return None
         match = re.match(r"arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/", arn)
         wanted = {arn, "arn:%s:iam::%s:role/%s" % match.groups()} if match else {arn}
         data = config.get("data") or {}
@@ -672,9 +688,10 @@ class Authenticator(object):
                 entries = yaml.safe_load(data.get(field) or "[]") or []
             except yaml.YAMLError:
                 continue  # aws-iam-authenticator ignores a mapping it cannot parse
-            if any(isinstance(entry, dict) and entry.get(key) in wanted for entry in entries):
-                return True
-        return False
+            for entry in entries:
+                if isinstance(entry, dict) and entry.get(key) in wanted:
+                    return entry
+        return None
 
 
 class ApiHTTPServer(http.server.ThreadingHTTPServer):

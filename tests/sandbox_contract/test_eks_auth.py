@@ -170,3 +170,49 @@ def test_an_iam_users_token_is_checked_by_sts_and_admitted_only_through_aws_auth
     with pytest.raises(botocore.exceptions.ClientError) as inactive:
         ec2.describe_vpcs()
     assert inactive.value.response["Error"]["Code"] == "AuthFailure"
+
+
+def test_whoami_and_can_i_answer_as_the_authenticator_and_rbac_do(sandbox):
+    # kubectl auth whoami (SelfSubjectReview) and kubectl auth can-i (SelfSubjectAccessReview): the creator is
+    # kubernetes-admin in system:masters; a mapped IAM user is its mapping's username and groups, and RBAC answers
+    # by the bindings of those groups
+    who = json.loads(sandbox.kubectl("auth", "whoami", "-o", "json").stdout)
+    assert who["status"]["userInfo"]["username"] == "kubernetes-admin"
+    assert who["status"]["userInfo"]["groups"] == ["system:masters", "system:authenticated"]
+    assert sandbox.kubectl("auth", "can-i", "delete", "nodes").stdout.strip() == "yes"
+
+    import boto3  # pylint: disable=import-outside-toplevel
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
+                       aws_access_key_id=sandbox.state["aws"]["access_key"],
+                       aws_secret_access_key=sandbox.state["aws"]["secret_key"])
+    arn = iam.create_user(UserName="contract-viewer")["User"]["Arn"]
+    key = iam.create_access_key(UserName="contract-viewer")["AccessKey"]
+    env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    sandbox.kubectl("create", "namespace", "can-i")
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+              "data": {"mapUsers": "- userarn: %s\n  username: viewer\n  groups: [pod-readers]\n" % arn}}
+    sandbox.kubectl("apply", "-f", "-", stdin=json.dumps(config))
+    sandbox.kubectl("create", "role", "pod-reader", "-n", "can-i", "--verb=get,list", "--resource=pods")
+    sandbox.kubectl("create", "rolebinding", "readers", "-n", "can-i", "--role=pod-reader", "--group=pod-readers")
+    try:
+        who = json.loads(kubectl(sandbox, sandbox.kubeconfig, "auth", "whoami", "-o", "json", env=env).stdout)
+        assert who["status"]["userInfo"]["username"] == "viewer"
+        assert who["status"]["userInfo"]["groups"] == ["pod-readers", "system:authenticated"]
+        assert who["status"]["userInfo"]["extra"]["arn"] == [arn]
+
+        def can_i(*args):
+            return kubectl(sandbox, sandbox.kubeconfig, "auth", "can-i", *args, env=env).stdout.strip()
+        assert can_i("list", "pods", "-n", "can-i") == "yes"
+        assert can_i("delete", "pods", "-n", "can-i") == "no"
+        assert can_i("list", "pods", "-n", "default") == "no"
+        reviewed = json.loads(sandbox.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+                "user": "viewer", "groups": ["pod-readers"],
+                "resourceAttributes": {"namespace": "can-i", "verb": "get", "resource": "pods"}}})).stdout)
+        assert reviewed["status"] == {"allowed": True, "reason": 'RBAC: allowed by RoleBinding "readers/can-i" of '
+                                                                 'Role "pod-reader" to Group "pod-readers"'}
+        # answered, never stored
+        assert sandbox.kubectl("get", "subjectaccessreviews", check=False).returncode != 0
+    finally:
+        sandbox.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system")
+        sandbox.kubectl("delete", "namespace", "can-i", "--wait=false")
