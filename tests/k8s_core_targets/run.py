@@ -102,6 +102,12 @@ def run_target(core, name, timeout):
             # ansible-test's own integration environment
             "ANSIBLE_TEST_PYTHON_INTERPRETER": sys.executable, "OUTPUT_DIR": os.path.join(WORK, "output", name),
         })
+        # the cluster in ~/.kube/config, as the targets expect it (setup_kubeconfig, lookup_k8s read it there)
+        home = os.path.join(WORK, "home", name)
+        shutil.rmtree(home, ignore_errors=True)
+        os.makedirs(os.path.join(home, ".kube"))
+        shutil.copy(running.kubeconfig, os.path.join(home, ".kube", "config"))
+        env["HOME"] = home
         env.pop("PYTHONPATH", None)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
         os.makedirs(env["OUTPUT_DIR"], exist_ok=True)

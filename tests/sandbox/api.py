@@ -247,6 +247,8 @@ class Api(object):
             if kind.group in self.registry.builtin_groups:  # custom resources keep their JSON as given
                 decode_nulls(kind, obj)
             self._default(kind, obj, None)
+            if kind.kind == "Pod" and kind.group == "":
+                self._admit_service_account(obj)
             for hook in self.admission:
                 hook(self, kind, obj, None, dry_run)
             self._validate(kind, obj)
@@ -265,7 +267,25 @@ class Api(object):
             self.objects[kind.storage_key][key] = stored
             self._record(kind, "ADDED", stored)
             self._after_write(kind, stored, None)
+            if kind.kind == "Namespace" and kind.group == "":
+                # the service-account controller makes `default` in a new namespace (within milliseconds on a
+                # cluster; here at once, so a pod made right after its namespace does not meet the race)
+                accounts = self.registry.find("", "v1", "serviceaccounts")
+                self.create(accounts, name, {"metadata": {"name": "default", "namespace": name}})
             return self.decorate(kind, stored)
+
+    def _admit_service_account(self, pod):
+        """The ServiceAccount admission plugin (plugin/pkg/admission/serviceaccount): a pod runs as
+        spec.serviceAccountName (``default`` when unset), which must exist in its namespace."""
+        spec = pod.setdefault("spec", {})
+        account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        spec["serviceAccountName"] = account
+        namespace = pod["metadata"]["namespace"]
+        if self.find(self.registry.find("", "v1", "serviceaccounts"), namespace, account) is None:
+            raise ApiError(403, "Forbidden", 'pods "%s" is forbidden: error looking up service account %s/%s: '
+                                             'serviceaccount "%s" not found' % (pod["metadata"]["name"], namespace,
+                                                                                account, account),
+                           {"name": pod["metadata"]["name"], "kind": "pods"})
 
     def replace(self, kind, namespace, name, body, dry_run=False, subresource=None, field_manager=None):
         if not isinstance(body, dict):

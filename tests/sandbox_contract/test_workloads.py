@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 
 import yaml
 
@@ -136,3 +137,26 @@ def test_containers_run_their_command_and_jobs_follow(sandbox):
     assert failed["conditions"][-1]["message"] == "Job was active longer than specified deadline"
     for name in ("sleeper", "failing", "server"):
         sandbox.kubectl("delete", "job", name, "--cascade=foreground", "--wait=false")
+
+
+def test_a_pod_runs_only_as_a_service_account_that_exists(sandbox):
+    # the ServiceAccount admission plugin: a pod (and so a Deployment's pods) naming a missing account is refused,
+    # the ReplicaSet records why and creates the pods once the account exists
+    refused = sandbox.kubectl("run", "lonely", "--image=busybox:1.37", "--restart=Never",
+                              "--overrides", json.dumps({"spec": {"serviceAccountName": "ghost"}}), check=False)
+    assert refused.returncode != 0
+    assert 'error looking up service account default/ghost: serviceaccount "ghost" not found' in refused.stderr
+    sandbox.kubectl("create", "deployment", "haunted", "--image=busybox:1.37")
+    sandbox.kubectl("patch", "deployment", "haunted", "--type=merge", "-p",
+                    json.dumps({"spec": {"template": {"spec": {"serviceAccountName": "ghost"}}}}))
+    deadline = time.monotonic() + 30
+    events = []
+    while not events and time.monotonic() < deadline:  # the controller's FailedCreate, polled
+        events = [e for e in _json(sandbox, "get", "events", "--field-selector", "reason=FailedCreate")["items"]
+                  if 'serviceaccount "ghost" not found' in e["message"]]
+    assert events and events[0]["involvedObject"]["kind"] == "ReplicaSet"
+    sandbox.kubectl("create", "serviceaccount", "ghost")
+    sandbox.kubectl("rollout", "status", "deployment/haunted", "--timeout=60s")
+    pods = _json(sandbox, "get", "pods", "-l", "app=haunted")["items"]
+    assert pods and {p["spec"]["serviceAccountName"] for p in pods} == {"ghost"}
+    sandbox.kubectl("delete", "deployment", "haunted")
