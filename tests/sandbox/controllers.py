@@ -39,8 +39,10 @@ def short_hash(value, length=10):
 class Settings(object):
     """Delays that give the sandbox a cluster's rhythm, in seconds."""
 
-    def __init__(self, pod_start=0.3, load_balancer=1.0, namespace_termination=0.5, crd_established=0.2):
+    def __init__(self, pod_start=0.3, load_balancer=1.0, namespace_termination=0.5, crd_established=0.2,
+                 pod_stop=0.2):
         self.pod_start = pod_start
+        self.pod_stop = pod_stop
         self.load_balancer = load_balancer
         self.namespace_termination = namespace_termination
         self.crd_established = crd_established
@@ -53,6 +55,7 @@ class Controllers(object):
         self.settings = settings or Settings()
         self.dataplane = dataplane
         self.timers = []
+        self.stopping_pods = set()  # uids of pods whose kubelet is stopping them
         self.counter = itertools.count()
         self.event_serial = itertools.count()
         self.last_rv = 0
@@ -170,6 +173,9 @@ class Controllers(object):
         elif key == ("", "pods"):
             if etype == "ADDED":
                 self.later(self.settings.pod_start, self.start_pod, meta["namespace"], meta["name"])
+            elif etype == "MODIFIED" and meta.get("deletionGracePeriodSeconds") and meta["uid"] not in self.stopping_pods:
+                self.stopping_pods.add(meta["uid"])
+                self.later(self._stop_seconds(obj), self.stop_pod, meta["namespace"], meta["name"], meta["uid"])
             if etype != "DELETED" or meta["namespace"] == "istio-system":
                 # Istio's CNI node agent enrols an ambient pod; a ztunnel that comes or goes changes its node's pods
                 self.node_agent.reconcile_pod(obj)
@@ -311,9 +317,10 @@ class Controllers(object):
         replicas = spec.get("replicas", 1)
         template_hash = short_hash(spec.get("template") or {})
         owned = self._owned(replicasets, namespace, dep["metadata"]["uid"])
-        total = ready = available = updated = 0
+        total = ready = available = updated = wanted = 0
         for rs in owned:
             status = rs.get("status") or {}
+            wanted += (rs.get("spec") or {}).get("replicas", 0)
             total += status.get("replicas", 0)
             ready += status.get("readyReplicas", 0)
             available += status.get("availableReplicas", 0)
@@ -342,8 +349,10 @@ class Controllers(object):
         status = {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": total,
                   "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": available,
                   "conditions": conditions}
-        if total - available > 0:
-            status["unavailableReplicas"] = total - available
+        # unavailable: what the ReplicaSets want minus what is available (pkg/controller/deployment/sync.go
+        # calculateStatus) - a new ReplicaSet whose pods cannot be made counts, though it has none
+        if wanted - available > 0:
+            status["unavailableReplicas"] = wanted - available
         for key in ("readyReplicas", "availableReplicas", "updatedReplicas", "replicas"):
             if not status[key]:
                 del status[key]
@@ -651,6 +660,26 @@ class Controllers(object):
                     "image"), "kubelet")
                 self.record(fresh, "Created", "Created container: %s" % container["name"], "kubelet")
                 self.record(fresh, "Started", "Started container %s" % container["name"], "kubelet")
+
+    def _stop_seconds(self, pod):
+        """How long the kubelet takes to stop a pod being deleted: its containers get SIGTERM; a shell or a sleep
+        running as a container's PID 1 has no handler for it and is killed only when the grace period ends, while
+        a server (or an image's own entrypoint, taken to handle it) stops at once (pod_stop)."""
+        grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            script = shell.script_of(container)
+            if script is not None and shell.supported(script) and shell.sleeps(script) and \
+                    (pod.get("status") or {}).get("phase") == "Running":
+                return grace
+        return min(grace, self.settings.pod_stop)
+
+    def stop_pod(self, namespace, name, uid):
+        """The kubelet has stopped the pod's containers: it deletes the pod for good (grace period 0)."""
+        self.stopping_pods.discard(uid)
+        pods = self.kind("", "v1", "pods")
+        pod = self.api.find(pods, namespace, name)
+        if pod is not None and pod["metadata"]["uid"] == uid:
+            self.api.delete(pods, namespace, name, grace=0)
 
     def _run_to_completion(self, pod, status, stamp):
         """A pod that runs to completion (a Job's, or a bare pod with restartPolicy Never/OnFailure): each app
