@@ -122,8 +122,8 @@ class Sandbox(object):
             crds = self.api.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
             self.api.create(crds, None, binding_crd())
             accounts = self.api.registry.find("", "v1", "serviceaccounts")
-            self.api.create(accounts, "kube-system", {"metadata": {"name": "aws-load-balancer-controller",
-                                                                    "namespace": "kube-system"}})
+            account = {"metadata": {"name": "aws-load-balancer-controller", "namespace": "kube-system"}}
+            self.api.create(accounts, "kube-system", account)
             deployments = self.api.registry.find("apps", "v1", "deployments")
             self.api.create(deployments, "kube-system", self.controllers.cloud.controller_deployment())
             hooks = self.api.registry.find("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
