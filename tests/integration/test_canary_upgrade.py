@@ -52,11 +52,12 @@ def proxies(cluster, namespace):
 
 
 def istiods(cluster):
-    """{istiod Deployment: release} in istio-system."""
+    """{istiod Deployment: release} in istio-system (one being deleted - istioctl deletes in the foreground and
+    does not wait for its pods to stop - is on its way out and not counted)."""
     deps = json.loads(cluster.kubectl("get", "deploy", "-n", "istio-system", "-l", "app=istiod", "-o",
                                       "json").stdout)["items"]
     return dict((d["metadata"]["name"], d["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1])
-                for d in deps)
+                for d in deps if not d["metadata"].get("deletionTimestamp"))
 
 
 def gateway(cluster):

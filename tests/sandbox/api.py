@@ -56,12 +56,6 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def later(seconds):
-    """The timestamp ``seconds`` from now."""
-    return (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
-
-
 class ApiError(Exception):
     """An error answered as a Kubernetes Status object."""
 
@@ -426,8 +420,7 @@ class Api(object):
             return self.decorate(kind, new)
         meta["resourceVersion"] = self._bump()
         stored = self._strip(new)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and kind.kind != "Namespace" and \
-                not meta.get("deletionGracePeriodSeconds"):  # a pod stopping gracefully goes when its kubelet says
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and kind.kind != "Namespace":
             # the last finalizer is gone from an object being deleted: it goes now
             self.objects[kind.storage_key][(meta.get("namespace"), name)] = stored
             return self.remove(kind, stored)
@@ -436,7 +429,7 @@ class Api(object):
         self._after_write(kind, stored, old)
         return self.decorate(kind, stored)
 
-    def delete(self, kind, namespace, name, dry_run=False, propagation=None, preconditions=None, grace=None):
+    def delete(self, kind, namespace, name, dry_run=False, propagation=None, preconditions=None):
         with self.lock:
             old = self._stored(kind, namespace, name)
             if preconditions:
@@ -450,96 +443,16 @@ class Api(object):
                 return self.decorate(kind, old)
             if kind.kind == "Namespace":
                 return self._terminate_namespace(kind, old)
-            if propagation == "Foreground" and self._dependents(old["metadata"]["uid"]):
-                return self._delete_foreground(kind, old)
-            seconds = self._grace_period(kind, old, grace)
-            if seconds:
-                return self._terminate_pod(kind, old, seconds)
             if old["metadata"].get("finalizers"):
                 return self._mark_deleted(kind, old)
             return self.remove(kind, old, propagation)
-
-    @staticmethod
-    def _grace_period(kind, pod, grace):
-        """The seconds a deleted pod is given to stop: a running pod on a node is deleted gracefully - it keeps a
-        deletionTimestamp that far ahead while its kubelet stops the containers, and goes once they have (the
-        request's gracePeriodSeconds, else spec.terminationGracePeriodSeconds, 30 by default; 0 deletes at once)
-        (kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination)."""
-        if kind.kind != "Pod" or kind.group != "":
-            return 0
-        spec = pod.get("spec") or {}
-        if not spec.get("nodeName") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            return 0
-        seconds = grace if grace is not None else spec.get("terminationGracePeriodSeconds", 30)
-        try:
-            return max(0, int(seconds))
-        except (TypeError, ValueError):
-            return 0
-
-    def _terminate_pod(self, kind, old, seconds):
-        current = old["metadata"].get("deletionGracePeriodSeconds")
-        if old["metadata"].get("deletionTimestamp") and current is not None and current <= seconds:
-            return self.decorate(kind, old)  # a later delete may shorten the grace period, never lengthen it
-        new = copy.deepcopy(old)
-        new["metadata"]["deletionTimestamp"] = later(seconds)
-        new["metadata"]["deletionGracePeriodSeconds"] = seconds
-        new["metadata"]["resourceVersion"] = self._bump()
-        self.objects[kind.storage_key][(old["metadata"].get("namespace"), old["metadata"]["name"])] = new
-        self._record(kind, "MODIFIED", new)
-        return self.decorate(kind, new)
-
-    def _dependents(self, uid):
-        return [(k, o) for k, o in self.all_objects()
-                if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])]
-
-    def _delete_foreground(self, kind, old):
-        """propagationPolicy Foreground: the owner gets the finalizer foregroundDeletion and a deletionTimestamp,
-        the garbage collector deletes its dependents (in the foreground too), and the owner goes once the last of
-        them is gone (kubernetes.io/docs/concepts/architecture/garbage-collection/#foreground-deletion)."""
-        new = copy.deepcopy(old)
-        finalizers = new["metadata"].get("finalizers") or []
-        if "foregroundDeletion" not in finalizers:
-            new["metadata"]["finalizers"] = finalizers + ["foregroundDeletion"]
-        new["metadata"].setdefault("deletionTimestamp", now())
-        new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
-        new["metadata"]["resourceVersion"] = self._bump()
-        self.objects[kind.storage_key][(old["metadata"].get("namespace"), old["metadata"]["name"])] = new
-        self._record(kind, "MODIFIED", new)
-        for dep_kind, dep in self._dependents(old["metadata"]["uid"]):
-            try:
-                self.delete(dep_kind, dep["metadata"].get("namespace"), dep["metadata"]["name"],
-                            propagation="Foreground")
-            except ApiError:
-                pass
-        self._release_foreground(old["metadata"]["uid"])
-        found = self.find(kind, old["metadata"].get("namespace"), old["metadata"]["name"])
-        return self.decorate(kind, found if found is not None else new)
-
-    def _release_foreground(self, uid):
-        """The garbage collector takes foregroundDeletion off an owner whose dependents are all gone."""
-        for kind, obj in self.all_objects():
-            if obj["metadata"]["uid"] != uid:
-                continue
-            finalizers = obj["metadata"].get("finalizers") or []
-            if "foregroundDeletion" in finalizers and not self._dependents(uid):
-                new = copy.deepcopy(obj)
-                new["metadata"]["finalizers"] = [f for f in finalizers if f != "foregroundDeletion"]
-                if not new["metadata"]["finalizers"]:
-                    del new["metadata"]["finalizers"]
-                    self.remove(kind, new)
-                else:
-                    new["metadata"]["resourceVersion"] = self._bump()
-                    self.objects[kind.storage_key][(obj["metadata"].get("namespace"), obj["metadata"]["name"])] = new
-                    self._record(kind, "MODIFIED", new)
-            return
 
     def _mark_deleted(self, kind, old):
         """An object with finalizers is not removed by DELETE: it gets a deletionTimestamp and stays until its
         finalizers are emptied by their controllers (Kubernetes API conventions, "Finalizers"; the object is
         returned with 200, as kube-apiserver answers such a DELETE)."""
         if old["metadata"].get("deletionTimestamp"):
-            if not old["metadata"].get("deletionGracePeriodSeconds"):
-                return self.decorate(kind, old)
+            return self.decorate(kind, old)
         new = copy.deepcopy(old)
         new["metadata"]["deletionTimestamp"] = now()
         new["metadata"]["deletionGracePeriodSeconds"] = 0
@@ -561,8 +474,6 @@ class Api(object):
             if kind.kind == "CustomResourceDefinition":
                 self._drop_crd(gone)
             self._collect_dependents(gone["metadata"]["uid"], propagation == "Orphan")
-            for ref in gone["metadata"].get("ownerReferences") or []:
-                self._release_foreground(ref.get("uid"))
             return self.decorate(kind, gone)
 
     def _terminate_namespace(self, kind, old):
@@ -597,8 +508,6 @@ class Api(object):
                 # concepts/architecture/garbage-collection/, "Owners, dependents, and finalizers")
                 if obj["metadata"].get("finalizers"):
                     self._mark_deleted(kind, obj)
-                elif self._grace_period(kind, obj, None):
-                    self._terminate_pod(kind, obj, self._grace_period(kind, obj, None))
                 else:
                     self.remove(kind, obj)
 

@@ -39,10 +39,8 @@ def short_hash(value, length=10):
 class Settings(object):
     """Delays that give the sandbox a cluster's rhythm, in seconds."""
 
-    def __init__(self, pod_start=0.3, load_balancer=1.0, namespace_termination=0.5, crd_established=0.2,
-                 pod_stop=0.2):
+    def __init__(self, pod_start=0.3, load_balancer=1.0, namespace_termination=0.5, crd_established=0.2):
         self.pod_start = pod_start
-        self.pod_stop = pod_stop
         self.load_balancer = load_balancer
         self.namespace_termination = namespace_termination
         self.crd_established = crd_established
@@ -55,7 +53,6 @@ class Controllers(object):
         self.settings = settings or Settings()
         self.dataplane = dataplane
         self.timers = []
-        self.stopping_pods = set()  # uids of pods whose kubelet is stopping them
         self.counter = itertools.count()
         self.event_serial = itertools.count()
         self.last_rv = 0
@@ -173,9 +170,6 @@ class Controllers(object):
         elif key == ("", "pods"):
             if etype == "ADDED":
                 self.later(self.settings.pod_start, self.start_pod, meta["namespace"], meta["name"])
-            elif etype == "MODIFIED" and meta.get("deletionGracePeriodSeconds") and meta["uid"] not in self.stopping_pods:
-                self.stopping_pods.add(meta["uid"])
-                self.later(self._stop_seconds(obj), self.stop_pod, meta["namespace"], meta["name"], meta["uid"])
             if etype != "DELETED" or meta["namespace"] == "istio-system":
                 # Istio's CNI node agent enrols an ambient pod; a ztunnel that comes or goes changes its node's pods
                 self.node_agent.reconcile_pod(obj)
@@ -367,6 +361,10 @@ class Controllers(object):
             return
         desired = (rs.get("spec") or {}).get("replicas", 1)
         owned = self._owned_live(pods, namespace, rs["metadata"]["uid"])
+        if rs["metadata"].get("deletionTimestamp"):
+            # a ReplicaSet being deleted is left to the garbage collector (pkg/controller/replicaset skips
+            # manageReplicas): no pod made, none deleted
+            desired = len(owned)
         template = (rs.get("spec") or {}).get("template") or {}
         for dummy in range(desired - len(owned)):
             pod_name = "%s-%s" % (name, "".join(self.rng.choice(SAFE) for dummy_char in range(5)))
@@ -519,7 +517,20 @@ class Controllers(object):
                                  ownerReferences=[_owner(owner)], **meta),
                 "spec": dict(copy.deepcopy(template.get("spec") or {}), **(spec or {}))}
         body["metadata"].pop("creationTimestamp", None)
-        pod = self.api.create(self.kind("", "v1", "pods"), owner["metadata"]["namespace"], body)
+        try:
+            pod = self.api.create(self.kind("", "v1", "pods"), owner["metadata"]["namespace"], body)
+        except ApiError as exc:
+            if exc.code in (404, 409) or owner["kind"] == "ReplicaSet":
+                raise  # (the ReplicaSet controller records and retries itself)
+            # a refused pod (admission: a missing service account, a webhook failing closed): the controller
+            # records FailedCreate and tries again with backoff, as kube-controller-manager's do
+            self.record(owner, "FailedCreate", "Error creating: %s" % exc.message, CONTROLLER_COMPONENTS[owner["kind"]],
+                        "Warning")
+            retry = {"StatefulSet": self.reconcile_statefulset, "DaemonSet": self.reconcile_daemonset,
+                     "Job": self.reconcile_job}.get(owner["kind"])
+            if retry is not None:
+                self.later(1.0, retry, owner["metadata"]["namespace"], owner["metadata"]["name"])
+            return None
         if owner["kind"] == "StatefulSet":
             message = "create Pod %s in StatefulSet %s successful" % (pod["metadata"]["name"], owner["metadata"]["name"])
         else:
@@ -660,26 +671,6 @@ class Controllers(object):
                     "image"), "kubelet")
                 self.record(fresh, "Created", "Created container: %s" % container["name"], "kubelet")
                 self.record(fresh, "Started", "Started container %s" % container["name"], "kubelet")
-
-    def _stop_seconds(self, pod):
-        """How long the kubelet takes to stop a pod being deleted: its containers get SIGTERM; a shell or a sleep
-        running as a container's PID 1 has no handler for it and is killed only when the grace period ends, while
-        a server (or an image's own entrypoint, taken to handle it) stops at once (pod_stop)."""
-        grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
-        for container in (pod.get("spec") or {}).get("containers") or []:
-            script = shell.script_of(container)
-            if script is not None and shell.supported(script) and shell.sleeps(script) and \
-                    (pod.get("status") or {}).get("phase") == "Running":
-                return grace
-        return min(grace, self.settings.pod_stop)
-
-    def stop_pod(self, namespace, name, uid):
-        """The kubelet has stopped the pod's containers: it deletes the pod for good (grace period 0)."""
-        self.stopping_pods.discard(uid)
-        pods = self.kind("", "v1", "pods")
-        pod = self.api.find(pods, namespace, name)
-        if pod is not None and pod["metadata"]["uid"] == uid:
-            self.api.delete(pods, namespace, name, grace=0)
 
     def _run_to_completion(self, pod, status, stamp):
         """A pod that runs to completion (a Job's, or a bare pod with restartPolicy Never/OnFailure): each app
@@ -1031,13 +1022,19 @@ class Controllers(object):
     def empty_namespace(self, namespace):
         # the namespace controller DELETEs each object: one holding finalizers stays (and holds the namespace in
         # Terminating) until its controller releases it (Kubernetes docs, "Namespaces" and "Finalizers")
-        for kind, obj in self.api.all_objects():
-            if kind.namespaced and obj["metadata"].get("namespace") == namespace:
-                if obj["metadata"].get("finalizers"):
-                    self.api.delete(kind, namespace, obj["metadata"]["name"])
-                else:
-                    self.api.remove(kind, obj)
-        self.later(self.settings.namespace_termination, self.finalize_namespace, namespace)
+        try:
+            for kind, obj in self.api.all_objects():
+                if kind.namespaced and obj["metadata"].get("namespace") == namespace:
+                    try:
+                        if obj["metadata"].get("finalizers"):
+                            self.api.delete(kind, namespace, obj["metadata"]["name"])
+                        else:
+                            self.api.remove(kind, obj)
+                    except ApiError as exc:
+                        if exc.code != 404:  # gone already: collected with its owner
+                            raise
+        finally:
+            self.later(self.settings.namespace_termination, self.finalize_namespace, namespace)
 
     def finalize_namespace(self, namespace):
         namespaces = self.kind("", "v1", "namespaces")

@@ -245,6 +245,15 @@ def _golden_objects():
                            ("manifest-generate/ztunnel.golden.yaml", "Ztunnel")):
         for doc in _upstream_docs(relative):
             doc.setdefault("metadata", {}).setdefault("labels", {})[COMPONENT_LABEL] = mark
+            if doc.get("kind") == "DaemonSet":
+                # the goldens hold the DaemonSet alone; its chart also makes the ServiceAccount it runs as
+                # (manifests/charts/ztunnel/templates/serviceaccount.yaml, istio-cni/templates/serviceaccount.yaml),
+                # applied before it as istioctl orders kinds
+                account = ((doc.get("spec") or {}).get("template") or {}).get("spec", {}).get("serviceAccountName")
+                if account:
+                    objs.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+                        "name": account, "namespace": doc["metadata"].get("namespace"),
+                        "labels": dict(doc["metadata"]["labels"])}})
             objs.append(doc)
     return objs
 

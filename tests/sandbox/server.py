@@ -440,10 +440,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if isinstance(options, dict) and "All" in (options.get("dryRun") or []):
                 dry_run = True
             propagation = self.query.get("propagationPolicy") or (options or {}).get("propagationPolicy")
-            grace = self.query.get("gracePeriodSeconds", (options or {}).get("gracePeriodSeconds"))
             self._send_json(200, api.delete(kind, namespace, name, dry_run=dry_run, propagation=propagation,
-                                            preconditions=(options or {}).get("preconditions"),
-                                            grace=None if grace in (None, "") else int(grace)))
+                                            preconditions=(options or {}).get("preconditions")))
             return
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
