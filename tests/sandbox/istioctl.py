@@ -379,6 +379,11 @@ def _wire(obj, component, revision, renames, pilot_env, cni, hub, tag):
     if kind == "Deployment":
         template = obj["spec"]["template"]
         template["metadata"].setdefault("labels", {})["istio.io/rev"] = rev
+        # istiod runs as its revision's account (istio-discovery/templates/deployment.yaml: serviceAccountName
+        # istiod-{{ .Values.revision }})
+        account = template["spec"].get("serviceAccountName")
+        if component == "Pilot" and account in renames:
+            template["spec"]["serviceAccountName"] = renames[account]
         # the gateway charts render the revision into the pod's annotation too (the golden: istio.io/rev default)
         if "istio.io/rev" in (template["metadata"].get("annotations") or {}):
             template["metadata"]["annotations"]["istio.io/rev"] = rev

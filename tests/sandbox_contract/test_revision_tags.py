@@ -218,3 +218,12 @@ def test_the_default_tag_moved_to_the_canary_outlives_the_old_revision(cluster):
     cluster.kubectl("create", "namespace", "after")
     cluster.kubectl("label", "namespace", "after", "istio-injection=enabled")
     assert injected_revision(cluster, "after", "two") == "canary"
+    # the canary's istiod runs as its own revision's account (istiod-canary), which the old revision's uninstall
+    # leaves alone: a restart of the canary still makes its pod
+    istiod = json.loads(cluster.kubectl("get", "deploy", "istiod-canary", "-n", "istio-system", "-o", "json").stdout)
+    assert istiod["spec"]["template"]["spec"]["serviceAccountName"] == "istiod-canary"
+    assert cluster.kubectl("get", "serviceaccount", "istiod", "-n", "istio-system", check=False).returncode != 0
+    cluster.kubectl("rollout", "restart", "deploy/istiod-canary", "-n", "istio-system")
+    done = cluster.kubectl("rollout", "status", "deploy/istiod-canary", "-n", "istio-system", "--timeout=60s",
+                           check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
