@@ -106,7 +106,9 @@ def run_target(core, name, timeout):
         home = os.path.join(WORK, "home", name)
         shutil.rmtree(home, ignore_errors=True)
         os.makedirs(os.path.join(home, ".kube"))
-        shutil.copy(running.kubeconfig, os.path.join(home, ".kube", "config"))
+        # (with a client certificate, as the kind cluster of kubernetes.core's CI gives it: setup_kubeconfig copies
+        # the certificate and key out of it)
+        shutil.copy(os.path.join(state_dir, "kubeconfig-admin-cert"), os.path.join(home, ".kube", "config"))
         env["HOME"] = home
         env.pop("PYTHONPATH", None)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]

@@ -215,7 +215,7 @@ def _start_cluster(state, name, context, aws_url, env, pids, pid_name, faults=No
         public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))
         json.dump(dict(public, endpoint=aws_url), handle, indent=2)
     tls = [] if plain_http else ["--tls-dir", state.dir]
-    for stale in ("ca.crt", "server.crt", "server.key", "tokens"):
+    for stale in ("ca.crt", "server.crt", "server.key", "admin.crt", "admin.key", "tokens"):
         if os.path.exists(state.path(stale)):
             os.unlink(state.path(stale))
     if not plain_http:
@@ -286,6 +286,16 @@ def _write_files(state, api_url, aws_url, aws, istio_version, context="sandbox")
     with open(state.path("kubeconfig"), "w") as handle:
         json.dump(kubeconfig, handle, indent=2)
     os.chmod(state.path("kubeconfig"), 0o600)
+    if os.path.exists(state.path("admin.crt")):
+        # kubeconfig-admin-cert: the same cluster with an administrator's client certificate, as a kind or kubeadm
+        # cluster's admin.conf has it (for clients and tests written for such a cluster)
+        with open(state.path("admin.crt"), "rb") as crt, open(state.path("admin.key"), "rb") as key:
+            user = {"client-certificate-data": base64.b64encode(crt.read()).decode(),
+                    "client-key-data": base64.b64encode(key.read()).decode()}
+        admin = dict(kubeconfig, users=[{"name": context + "-admin", "user": user}])
+        with open(os.open(state.path("kubeconfig-admin-cert"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                  "w") as handle:
+            json.dump(admin, handle, indent=2)
     istioctl = state.path("bin", "istioctl")
     with open(istioctl, "w") as handle:
         handle.write("#!/bin/sh\n# istioctl stand-in of the sandbox (a test double)\n"

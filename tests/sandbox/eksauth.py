@@ -31,7 +31,7 @@ CREATOR = "cluster-creator"  # the identity that made the cluster: cluster-admin
 
 
 def make_certificates(directory):
-    """ca.crt, server.crt and server.key in ``directory``; returns the CA's PEM."""
+    """ca.crt, server.crt, server.key, admin.crt and admin.key in ``directory``; returns the CA's PEM."""
     from cryptography import x509  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=import-outside-toplevel
@@ -58,6 +58,22 @@ def make_certificates(directory):
                   x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
               .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
               .sign(ca_key, hashes.SHA256()))
+    # an administrator's client certificate, as kubeadm writes one into admin.conf (CN kubernetes-admin, O
+    # system:masters, client auth): the kubeconfig a kind cluster gives, which kubernetes.core's own integration
+    # targets read their client certificate and key from (tests/k8s_core_targets)
+    admin_key = ec.generate_private_key(ec.SECP256R1())
+    admin = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                                      x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes-admin")]))
+             .issuer_name(ca_name).public_key(admin_key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
+             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+             .sign(ca_key, hashes.SHA256()))
+    with open(os.path.join(directory, "admin.crt"), "wb") as handle:
+        handle.write(admin.public_bytes(serialization.Encoding.PEM))
+    with open(os.open(os.path.join(directory, "admin.key"), os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
+        handle.write(admin_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
     with open(os.path.join(directory, "ca.crt"), "wb") as handle:
         handle.write(ca_pem)

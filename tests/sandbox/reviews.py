@@ -16,6 +16,7 @@ authorization/#checking-api-access, and authentication/#self-subject-review).
 The sandbox answers as RBAC would; it does not enforce RBAC on its other requests.
 """
 
+import json
 import re
 
 REVIEW_KINDS = {("authentication.k8s.io", "SelfSubjectReview"), ("authorization.k8s.io", "SelfSubjectAccessReview"),
@@ -28,6 +29,9 @@ def user_info(identity, mapping_entry=None):
     """The UserInfo of a caller the authenticator named ``identity`` (sandbox/server.py Authenticator)."""
     if identity in (None, "cluster-creator", "static-token"):
         return {"username": "kubernetes-admin", "groups": [MASTERS, AUTHENTICATED]}
+    if identity.startswith("x509:"):
+        name, groups = json.loads(identity[len("x509:"):])
+        return {"username": name, "groups": groups + [AUTHENTICATED]}
     entry = mapping_entry or {}
     match = re.match(r"arn:[^:]+:(?:iam|sts)::(\d+):(?:assumed-role/[^/]+/(.+)|.*)$", identity)
     account, session = (match.group(1), match.group(2) or "") if match else ("", "")

@@ -152,6 +152,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "user": self.user,
         })
 
+    def _client_certificate(self):
+        """The subject of the client certificate the TLS handshake verified against the cluster's CA, or None."""
+        if not isinstance(self.connection, ssl.SSLSocket):
+            return None
+        try:
+            return self.connection.getpeercert() or None
+        except (ValueError, ssl.SSLError):
+            return None
+
     def _error(self, exc):
         self._send_json(exc.code, exc.status())
 
@@ -250,7 +259,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             "reason": reason, "code": fault}, headers)
                     return
                 if not knobs.unauthorized and not path.startswith(PUBLIC) and sandbox.auth is not None:
-                    self.user, reason = sandbox.auth.identify(self.headers.get("Authorization", ""))
+                    self.user, reason = sandbox.auth.identify(self.headers.get("Authorization", ""),
+                                                              self._client_certificate())
                     if reason:
                         self._body()
                         self.refused = reason
@@ -648,9 +658,18 @@ class Authenticator(object):
         self.seen = {}
         self.lock = threading.Lock()
 
-    def identify(self, header):
+    def identify(self, header, certificate=None):
         """(who, None) when the request is authenticated, else (None, why not) - for the request log; the client
-        sees 401."""
+        sees 401. A client certificate the cluster's CA signed authenticates first, as the API server's x509
+        authenticator does (kubernetes.io/docs/reference/access-authn-authz/authentication/, "X509 client
+        certificates": the subject's CN is the user name, each O a group): its identity is "x509:" and the JSON of
+        [CN, [O, ...]]."""
+        if certificate:
+            subject = [pair for rdn in certificate.get("subject") or () for pair in rdn]
+            names = [value for key, value in subject if key == "commonName"]
+            groups = [value for key, value in subject if key == "organizationName"]
+            if names:
+                return "x509:" + json.dumps([names[0], groups]), None
         if not header.startswith("Bearer "):
             return None, "no bearer token"
         token = header[len("Bearer "):].strip()
@@ -708,6 +727,10 @@ class ApiHTTPServer(http.server.ThreadingHTTPServer):
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.minimum_version = ssl.TLSVersion.TLSv1_2
             context.load_cert_chain(os.path.join(tls_dir, "server.crt"), os.path.join(tls_dir, "server.key"))
+            # client certificates are asked for and checked against the cluster's CA (--client-ca-file), never
+            # required: a client without one authenticates with its bearer token
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_verify_locations(os.path.join(tls_dir, "ca.crt"))
             self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def finish_request(self, request, client_address):

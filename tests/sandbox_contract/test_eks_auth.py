@@ -216,3 +216,31 @@ def test_whoami_and_can_i_answer_as_the_authenticator_and_rbac_do(sandbox):
     finally:
         sandbox.kubectl("delete", "configmap", "aws-auth", "-n", "kube-system")
         sandbox.kubectl("delete", "namespace", "can-i", "--wait=false")
+
+
+def test_a_client_certificate_signed_by_the_cluster_ca_names_its_user_and_groups(sandbox, tmp_path):
+    # the x509 authenticator (kubernetes.io/docs/reference/access-authn-authz/authentication/, "X509 client
+    # certificates"): CN is the user name, each O a group; a kubeadm/kind admin.conf holds such a certificate
+    admin = os.path.join(sandbox.state_dir, "kubeconfig-admin-cert")
+    with open(admin) as handle:
+        user = json.load(handle)["users"][0]["user"]
+    assert set(user) == {"client-certificate-data", "client-key-data"}
+    who = kubectl(sandbox, admin, "auth", "whoami", "-o", "json")
+    assert who.returncode == 0, who.stderr
+    assert json.loads(who.stdout)["status"]["userInfo"] == {"username": "kubernetes-admin",
+                                                            "groups": ["system:masters", "system:authenticated"]}
+    assert kubectl(sandbox, admin, "get", "namespaces").returncode == 0
+    # the client's certificate and key from other files, as kubernetes.core's cert_file / key_file give them
+    for name, field in (("admin.crt", "client-certificate-data"), ("admin.key", "client-key-data")):
+        (tmp_path / name).write_bytes(base64.b64decode(user[field]))
+    files = kubeconfig_with(sandbox, tmp_path, user={"client-certificate": str(tmp_path / "admin.crt"),
+                                                     "client-key": str(tmp_path / "admin.key")})
+    assert kubectl(sandbox, files, "get", "namespace", "default", "-o", "name").stdout.strip() == "namespace/default"
+    # a certificate the cluster's CA did not sign ends the TLS handshake (Go's VerifyClientCertIfGiven)
+    other = tmp_path / "other"
+    other.mkdir()
+    eksauth.make_certificates(str(other))
+    stranger = kubeconfig_with(sandbox, other, user={"client-certificate": str(other / "admin.crt"),
+                                                     "client-key": str(other / "admin.key")})
+    refused = kubectl(sandbox, stranger, "get", "namespaces")
+    assert refused.returncode != 0 and "tls:" in refused.stderr, refused.stderr
