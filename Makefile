@@ -99,6 +99,7 @@ sandbox-test: setup
 # kubernetes.core's own integration targets (../shared/upstream, the release the venv installs) against the sandbox,
 # each with a sandbox of its own, as ansible-test runs them; not part of `make test` (see README for the time).
 k8s-core-targets: setup
+	$(BIN)/python -m pip install --quiet -r tests/k8s_core_targets/requirements.txt
 	$(BIN)/python tests/k8s_core_targets/run.py --jobs 2
 
 # Two workers, a file each at a time: every worker starts its own sandboxes on free ports, and the tests of one

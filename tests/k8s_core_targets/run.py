@@ -90,7 +90,11 @@ def run_target(core, name, timeout):
     shutil.rmtree(state_dir, ignore_errors=True)
     log_path = os.path.join(WORK, "logs", name + ".log")
     start = time.time()
-    running = sandboxrun.start(state_dir)
+    try:
+        running = sandboxrun.start(state_dir)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        sandboxrun.stop(state_dir)
+        return name, "FAILED", time.time() - start, "the sandbox did not start: %s" % exc
     try:
         env = dict(running.env)
         env.update({

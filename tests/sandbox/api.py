@@ -11,12 +11,13 @@ import ipaddress
 import json
 import random
 import re
+import secrets
 import threading
 import uuid
 
 import yaml
 
-from . import fieldmanager
+from . import fieldmanager, tokens
 from . import patch as patching
 from . import validation
 from .validation import DNS_LABEL, DNS_SUBDOMAIN
@@ -54,6 +55,12 @@ LABEL_NAME_KINDS = {"Namespace", "Service"}
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def later(seconds):
+    """The timestamp ``seconds`` from now."""
+    return (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
 
 
 class ApiError(Exception):
@@ -118,6 +125,10 @@ class Api(object):
         self.events = collections.deque(maxlen=50000)
         self.admission = []  # callables(api, kind, obj, old, dry_run) run on create/update
         self.write_hooks = []  # callables(storage_key) run, under the lock, after each stored change
+        self.token_key = secrets.token_bytes(32)  # signs ServiceAccount tokens (sandbox/tokens.py)
+        self.ca_pem = None  # the cluster's CA certificate, given to token Secrets (the cluster process sets it)
+        # pod -> whether its containers outlast SIGTERM (the controllers' kubelet answers; sandbox/controllers.py)
+        self.stops_late = lambda pod: False
         self.next_ip = 10
         self.node_ports = set()
         self.service_cidr = ipaddress.ip_network("10.100.0.0/16")
@@ -273,6 +284,10 @@ class Api(object):
                 # cluster; here at once, so a pod made right after its namespace does not meet the race)
                 accounts = self.registry.find("", "v1", "serviceaccounts")
                 self.create(accounts, name, {"metadata": {"name": "default", "namespace": name}})
+            if kind.kind == "Secret" and kind.group == "":
+                # the token controller fills a ServiceAccount's token Secret (within milliseconds; here at once)
+                tokens.populate(self, stored)
+                stored = self.objects[kind.storage_key][key]
             return self.decorate(kind, stored)
 
     def _admit_service_account(self, pod):
@@ -420,7 +435,8 @@ class Api(object):
             return self.decorate(kind, new)
         meta["resourceVersion"] = self._bump()
         stored = self._strip(new)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and kind.kind != "Namespace":
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and kind.kind != "Namespace" and \
+                not meta.get("deletionGracePeriodSeconds"):  # a pod stopping gracefully goes when its kubelet says
             # the last finalizer is gone from an object being deleted: it goes now
             self.objects[kind.storage_key][(meta.get("namespace"), name)] = stored
             return self.remove(kind, stored)
@@ -429,7 +445,7 @@ class Api(object):
         self._after_write(kind, stored, old)
         return self.decorate(kind, stored)
 
-    def delete(self, kind, namespace, name, dry_run=False, propagation=None, preconditions=None):
+    def delete(self, kind, namespace, name, dry_run=False, propagation=None, preconditions=None, grace=None):
         with self.lock:
             old = self._stored(kind, namespace, name)
             if preconditions:
@@ -443,16 +459,99 @@ class Api(object):
                 return self.decorate(kind, old)
             if kind.kind == "Namespace":
                 return self._terminate_namespace(kind, old)
+            if propagation == "Foreground" and self._dependents(old["metadata"]["uid"]):
+                return self._delete_foreground(kind, old)
+            seconds = self._grace_period(kind, old, grace)
+            if seconds:
+                return self._terminate_pod(kind, old, seconds)
             if old["metadata"].get("finalizers"):
                 return self._mark_deleted(kind, old)
             return self.remove(kind, old, propagation)
+
+    def _grace_period(self, kind, pod, grace):
+        """The seconds a deleted pod is given to stop: a running pod on a node is deleted gracefully - it keeps a
+        deletionTimestamp that far ahead while its kubelet stops the containers, and goes once they have (the
+        request's gracePeriodSeconds, else spec.terminationGracePeriodSeconds, 30 by default; 0 deletes at once)
+        (kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination). The sandbox keeps that state
+        only for a pod whose container outlasts SIGTERM (``stops_late``: a sleep as PID 1); any other pod's
+        containers are taken to stop at once on SIGTERM, and it goes with the DELETE."""
+        if kind.kind != "Pod" or kind.group != "":
+            return 0
+        spec = pod.get("spec") or {}
+        if not spec.get("nodeName") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if not pod["metadata"].get("deletionTimestamp") and not self.stops_late(pod):
+            return 0
+        seconds = grace if grace is not None else spec.get("terminationGracePeriodSeconds", 30)
+        try:
+            return max(0, int(seconds))
+        except (TypeError, ValueError):
+            return 0
+
+    def _terminate_pod(self, kind, old, seconds):
+        current = old["metadata"].get("deletionGracePeriodSeconds")
+        if old["metadata"].get("deletionTimestamp") and current is not None and current <= seconds:
+            return self.decorate(kind, old)  # a later delete may shorten the grace period, never lengthen it
+        new = copy.deepcopy(old)
+        new["metadata"]["deletionTimestamp"] = later(seconds)
+        new["metadata"]["deletionGracePeriodSeconds"] = seconds
+        new["metadata"]["resourceVersion"] = self._bump()
+        self.objects[kind.storage_key][(old["metadata"].get("namespace"), old["metadata"]["name"])] = new
+        self._record(kind, "MODIFIED", new)
+        return self.decorate(kind, new)
+
+    def _dependents(self, uid):
+        return [(k, o) for k, o in self.all_objects()
+                if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])]
+
+    def _delete_foreground(self, kind, old):
+        """propagationPolicy Foreground: the owner gets the finalizer foregroundDeletion and a deletionTimestamp,
+        the garbage collector deletes its dependents (in the foreground too), and the owner goes once the last of
+        them is gone (kubernetes.io/docs/concepts/architecture/garbage-collection/#foreground-deletion)."""
+        new = copy.deepcopy(old)
+        finalizers = new["metadata"].get("finalizers") or []
+        if "foregroundDeletion" not in finalizers:
+            new["metadata"]["finalizers"] = finalizers + ["foregroundDeletion"]
+        new["metadata"].setdefault("deletionTimestamp", now())
+        new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+        new["metadata"]["resourceVersion"] = self._bump()
+        self.objects[kind.storage_key][(old["metadata"].get("namespace"), old["metadata"]["name"])] = new
+        self._record(kind, "MODIFIED", new)
+        for dep_kind, dep in self._dependents(old["metadata"]["uid"]):
+            try:
+                self.delete(dep_kind, dep["metadata"].get("namespace"), dep["metadata"]["name"],
+                            propagation="Foreground")
+            except ApiError:
+                pass
+        self._release_foreground(old["metadata"]["uid"])
+        found = self.find(kind, old["metadata"].get("namespace"), old["metadata"]["name"])
+        return self.decorate(kind, found if found is not None else new)
+
+    def _release_foreground(self, uid):
+        """The garbage collector takes foregroundDeletion off an owner whose dependents are all gone."""
+        for kind, obj in self.all_objects():
+            if obj["metadata"]["uid"] != uid:
+                continue
+            finalizers = obj["metadata"].get("finalizers") or []
+            if "foregroundDeletion" in finalizers and not self._dependents(uid):
+                new = copy.deepcopy(obj)
+                new["metadata"]["finalizers"] = [f for f in finalizers if f != "foregroundDeletion"]
+                if not new["metadata"]["finalizers"]:
+                    del new["metadata"]["finalizers"]
+                    self.remove(kind, new)
+                else:
+                    new["metadata"]["resourceVersion"] = self._bump()
+                    self.objects[kind.storage_key][(obj["metadata"].get("namespace"), obj["metadata"]["name"])] = new
+                    self._record(kind, "MODIFIED", new)
+            return
 
     def _mark_deleted(self, kind, old):
         """An object with finalizers is not removed by DELETE: it gets a deletionTimestamp and stays until its
         finalizers are emptied by their controllers (Kubernetes API conventions, "Finalizers"; the object is
         returned with 200, as kube-apiserver answers such a DELETE)."""
         if old["metadata"].get("deletionTimestamp"):
-            return self.decorate(kind, old)
+            if not old["metadata"].get("deletionGracePeriodSeconds"):
+                return self.decorate(kind, old)
         new = copy.deepcopy(old)
         new["metadata"]["deletionTimestamp"] = now()
         new["metadata"]["deletionGracePeriodSeconds"] = 0
@@ -474,6 +573,8 @@ class Api(object):
             if kind.kind == "CustomResourceDefinition":
                 self._drop_crd(gone)
             self._collect_dependents(gone["metadata"]["uid"], propagation == "Orphan")
+            for ref in gone["metadata"].get("ownerReferences") or []:
+                self._release_foreground(ref.get("uid"))
             return self.decorate(kind, gone)
 
     def _terminate_namespace(self, kind, old):
@@ -508,6 +609,8 @@ class Api(object):
                 # concepts/architecture/garbage-collection/, "Owners, dependents, and finalizers")
                 if obj["metadata"].get("finalizers"):
                     self._mark_deleted(kind, obj)
+                elif self._grace_period(kind, obj, None):
+                    self._terminate_pod(kind, obj, self._grace_period(kind, obj, None))
                 else:
                     self.remove(kind, obj)
 
@@ -694,8 +797,14 @@ class Api(object):
         causes = []
         name = obj["metadata"].get("name", "")
         pattern = DNS_LABEL if kind.kind in LABEL_NAME_KINDS else DNS_SUBDOMAIN
-        if kind.kind != "Event" and (len(name) > (63 if kind.kind in LABEL_NAME_KINDS else 253)
-                                     or not pattern.match(name)):
+        if kind.group == "rbac.authorization.k8s.io":
+            # RBAC's names are path segments (pkg/apis/rbac/validation: path.ValidatePathSegmentName): anything but
+            # "." and ".." without "/" or "%" - system:discovery is one
+            if name in (".", "..") or "/" in name or "%" in name or not name:
+                causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": may not be \'.\' or '
+                                                                    "'..' and may not contain '/' or '%%'" % name})
+        elif kind.kind != "Event" and (len(name) > (63 if kind.kind in LABEL_NAME_KINDS else 253)
+                                       or not pattern.match(name)):
             causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": a lowercase RFC 1123 %s must '
                                                                 'consist of lower case alphanumeric characters or '
                                                                 "'-'" % (name, "label" if pattern is DNS_LABEL

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from . import injection
+from . import injection, rbac, tokens
 from .api import Api
 from .cloud import Cloud, auto_mode_objects, binding_crd
 from .controllers import Controllers, Settings
@@ -68,6 +68,11 @@ class Sandbox(object):
             self.api.admission.append(self.controllers.cloud.admission_hook)
         if auth is not None:
             auth.mapping = lambda: self.api.find(self.api.kind_for("", "v1", "configmaps"), "kube-system", "aws-auth")
+            auth.service_account = lambda token: tokens.authenticate(self.api, token)
+            ca_file = os.path.join(state_dir, "ca.crt") if state_dir else None
+            if ca_file and os.path.exists(ca_file):
+                with open(ca_file, "rb") as handle:
+                    self.api.ca_pem = handle.read()
         self.controllers.start()
         self._seed()
 
@@ -77,6 +82,13 @@ class Sandbox(object):
         services = self.api.registry.find("", "v1", "services")
         for name in NAMESPACES:
             self.api.create(namespaces, None, {"metadata": {"name": name}})
+        # the API server's bootstrap RBAC policy (sandbox/rbac.py)
+        roles, bindings = rbac.bootstrap_policy()
+        for role in roles:
+            self.api.create(self.api.registry.find("rbac.authorization.k8s.io", "v1", "clusterroles"), None, role)
+        for binding in bindings:
+            self.api.create(self.api.registry.find("rbac.authorization.k8s.io", "v1", "clusterrolebindings"), None,
+                            binding)
         if self.aws:
             # each Node names its EC2 instance in spec.providerID (aws:///ZONE/INSTANCE-ID), as on EKS
             node_list = [(n["name"], n["address"], n["zone"], n["provider_id"], n["labels"]) for n in self.aws["nodes"]]

@@ -53,6 +53,8 @@ class Controllers(object):
         self.settings = settings or Settings()
         self.dataplane = dataplane
         self.timers = []
+        self.stopping_pods = {}  # uid -> grace period (seconds) the kubelet was last told to stop the pod in
+        api.stops_late = self._outlasts_sigterm
         self.counter = itertools.count()
         self.event_serial = itertools.count()
         self.last_rv = 0
@@ -170,6 +172,13 @@ class Controllers(object):
         elif key == ("", "pods"):
             if etype == "ADDED":
                 self.later(self.settings.pod_start, self.start_pod, meta["namespace"], meta["name"])
+            elif etype == "MODIFIED" and meta.get("deletionGracePeriodSeconds") and \
+                    meta["deletionGracePeriodSeconds"] < self.stopping_pods.get(meta["uid"], float("inf")):
+                # the kubelet kills what outlasts SIGTERM when the grace period ends (a later delete with a shorter
+                # one ends it sooner)
+                self.stopping_pods[meta["uid"]] = meta["deletionGracePeriodSeconds"]
+                self.later(meta["deletionGracePeriodSeconds"], self.stop_pod, meta["namespace"], meta["name"],
+                           meta["uid"])
             if etype != "DELETED" or meta["namespace"] == "istio-system":
                 # Istio's CNI node agent enrols an ambient pod; a ztunnel that comes or goes changes its node's pods
                 self.node_agent.reconcile_pod(obj)
@@ -672,6 +681,34 @@ class Controllers(object):
                 self.record(fresh, "Created", "Created container: %s" % container["name"], "kubelet")
                 self.record(fresh, "Started", "Started container %s" % container["name"], "kubelet")
 
+    @staticmethod
+    def _outlasts_sigterm(pod):
+        """Whether a running pod's container ignores the SIGTERM its kubelet sends on deletion: a `sleep` (or a
+        shell script that sleeps) running as the container's PID 1 has no handler for it, and the kernel ignores
+        a signal PID 1 does not handle, so it is killed only when the grace period ends
+        (kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination). Servers and an image's own
+        entrypoint are taken to stop at once."""
+        if (pod.get("status") or {}).get("phase") != "Running":
+            return False
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            script = shell.script_of(container)
+            if script is not None and shell.supported(script) and shell.sleeps(script):
+                return True
+        return False
+
+    def stop_pod(self, namespace, name, uid):
+        """The grace period of a pod being deleted has ended: the kubelet kills its containers and deletes the pod
+        for good (grace period 0)."""
+        self.stopping_pods.pop(uid, None)
+        pods = self.kind("", "v1", "pods")
+        pod = self.api.find(pods, namespace, name)
+        if pod is not None and pod["metadata"]["uid"] == uid:
+            try:
+                self.api.delete(pods, namespace, name, grace=0)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+
     def _run_to_completion(self, pod, status, stamp):
         """A pod that runs to completion (a Job's, or a bare pod with restartPolicy Never/OnFailure): each app
         container's command is run when the sandbox can run it (sandbox/shell.py: curl and a little shell, its
@@ -1026,7 +1063,8 @@ class Controllers(object):
             for kind, obj in self.api.all_objects():
                 if kind.namespaced and obj["metadata"].get("namespace") == namespace:
                     try:
-                        if obj["metadata"].get("finalizers"):
+                        if obj["metadata"].get("finalizers") or (kind.kind == "Pod" and kind.group == ""):
+                            # (a pod is deleted gracefully, as a user's DELETE deletes it)
                             self.api.delete(kind, namespace, obj["metadata"]["name"])
                         else:
                             self.api.remove(kind, obj)

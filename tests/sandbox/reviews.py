@@ -29,6 +29,9 @@ def user_info(identity, mapping_entry=None):
     """The UserInfo of a caller the authenticator named ``identity`` (sandbox/server.py Authenticator)."""
     if identity in (None, "cluster-creator", "static-token"):
         return {"username": "kubernetes-admin", "groups": [MASTERS, AUTHENTICATED]}
+    if identity.startswith("system:serviceaccount:") and identity.count(":") == 3:
+        namespace, name = identity.split(":")[2:]
+        return service_account_user(namespace, name)
     if identity.startswith("x509:"):
         name, groups = json.loads(identity[len("x509:"):])
         return {"username": name, "groups": groups + [AUTHENTICATED]}
@@ -44,6 +47,13 @@ def user_info(identity, mapping_entry=None):
     if extra:
         info["extra"] = extra
     return info
+
+
+def service_account_user(namespace, name):
+    """The UserInfo of a ServiceAccount's token (kubernetes.io/docs/reference/access-authn-authz/authentication/,
+    "Service account tokens")."""
+    return {"username": "system:serviceaccount:%s:%s" % (namespace, name),
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:%s" % namespace, AUTHENTICATED]}
 
 
 def _matches(values, wanted):

@@ -14,7 +14,7 @@ import urllib.parse
 
 import yaml
 
-from . import eksauth, protobuf, reviews
+from . import eksauth, protobuf, rbac, reviews
 from .api import ApiError
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 from .tables import table
@@ -152,6 +152,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "user": self.user,
         })
 
+    def _authorize(self, path):
+        """RBAC, as the API server's authorizer (sandbox/rbac.py): the caller, or the user it impersonates, must be
+        allowed the request's verb on its resource or path; else 403."""
+        api = self.server.sandbox.api
+        auth = self.server.sandbox.auth
+        entry = auth.entry(self.user) if self.user and not self.user.startswith(("x509:", "system:")) else None
+        user = reviews.user_info(self.user, entry)
+        user = rbac.impersonate(api, user, self.headers)
+        self.user_info = user
+        attrs = rbac.request_attributes(self.command, path, self.query)
+        if not reviews.authorize(api, user, attrs)[0]:
+            self._body()
+            raise rbac.forbidden(user, attrs)
+
     def _client_certificate(self):
         """The subject of the client certificate the TLS handshake verified against the cluster's CA, or None."""
         if not isinstance(self.connection, ssl.SSLSocket):
@@ -227,6 +241,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.warnings = []
         self.refused = None
         self.user = None  # who the bearer token names: an IAM ARN, eksauth.CREATOR or "static-token"
+        self.user_info = None  # whom the request acts as (sandbox/reviews.py user_info), once authorized
         self.logged = False
         self.raw_body = None
         self.started = time.time()
@@ -273,6 +288,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self._send_json(401, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                           "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
                     return
+            if not is_control and sandbox.auth is not None and not path.startswith(PUBLIC):
+                self._authorize(path)
             self._route(path)
         except ApiError as exc:
             self._error(exc)
@@ -395,9 +412,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body.setdefault("metadata", {})
             if namespace is not None:
                 body["metadata"]["namespace"] = namespace
-            auth = self.server.sandbox.auth
-            entry = auth.entry(self.user) if auth is not None and self.user else None
-            self._send_json(201, reviews.answer(api, kind, body, reviews.user_info(self.user, entry)))
+            self._send_json(201, reviews.answer(api, kind, body, self.user_info or reviews.user_info(None)))
             return
         if name is None:
             if verb == "GET":
@@ -450,8 +465,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if isinstance(options, dict) and "All" in (options.get("dryRun") or []):
                 dry_run = True
             propagation = self.query.get("propagationPolicy") or (options or {}).get("propagationPolicy")
+            grace = self.query.get("gracePeriodSeconds", (options or {}).get("gracePeriodSeconds"))
             self._send_json(200, api.delete(kind, namespace, name, dry_run=dry_run, propagation=propagation,
-                                            preconditions=(options or {}).get("preconditions")))
+                                            preconditions=(options or {}).get("preconditions"),
+                                            grace=None if grace in (None, "") else int(grace)))
             return
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
@@ -655,6 +672,9 @@ class Authenticator(object):
         self.static_tokens = set(static_tokens)
         self.sts = eksauth.ask_sts(sts_endpoint) if sts_endpoint else None
         self.mapping = lambda: None  # () -> the aws-auth ConfigMap or None (Sandbox sets it)
+        # token -> (service account user name, None), (None, why refused), or (None, None) when not an account's
+        # token (Sandbox sets it: sandbox/tokens.py)
+        self.service_account = lambda token: (None, None)
         self.seen = {}
         self.lock = threading.Lock()
 
@@ -675,6 +695,9 @@ class Authenticator(object):
         token = header[len("Bearer "):].strip()
         if token in self.static_tokens:
             return "static-token", None
+        account, reason = self.service_account(token)
+        if account or reason:
+            return account, reason
         with self.lock:
             cached = self.seen.get(token)
         if cached and cached[0] > time.time():

@@ -135,6 +135,14 @@ def _seconds(word):
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
+def sleeps(script):
+    """Whether the script sleeps (so runs a while, ignoring SIGTERM as a container's PID 1)."""
+    try:
+        return any(argv[0] == "sleep" for dummy, argv in _split(script))
+    except ValueError:
+        return False
+
+
 class CurlError(Exception):
     def __init__(self, code, message):
         Exception.__init__(self, message)

@@ -244,3 +244,61 @@ def test_a_client_certificate_signed_by_the_cluster_ca_names_its_user_and_groups
                                                      "client-key": str(other / "admin.key")})
     refused = kubectl(sandbox, stranger, "get", "namespaces")
     assert refused.returncode != 0 and "tls:" in refused.stderr, refused.stderr
+
+
+def test_rbac_is_enforced_for_service_account_tokens_and_impersonation(sandbox, tmp_path):
+    # a legacy token Secret is filled by the token controller; its token authenticates as the account, whose
+    # requests RBAC allows only as its bindings say; impersonating another account needs the verb impersonate on it
+    # (kubernetes.io/docs/reference/access-authn-authz/rbac/ and authentication/#user-impersonation)
+    manifest = {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rbac"}}] + [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": n, "namespace": "rbac"}}
+        for n in ("worker", "visitor")] + [
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+         "metadata": {"name": n, "namespace": "rbac", "annotations": {"kubernetes.io/service-account.name": n}}}
+        for n in ("worker", "visitor")] + [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "pods", "namespace": "rbac"},
+         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "create", "delete"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "pods", "namespace": "rbac"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods"},
+         "subjects": [{"kind": "ServiceAccount", "name": "worker"}]}]}
+    for item in manifest["items"]:
+        sandbox.kubectl("create", "-f", "-", stdin=json.dumps(item))
+    secret = json.loads(sandbox.kubectl("get", "secret", "worker", "-n", "rbac", "-o", "json").stdout)
+    assert set(secret["data"]) == {"token", "ca.crt", "namespace"}
+    account = json.loads(sandbox.kubectl("get", "sa", "worker", "-n", "rbac", "-o", "json").stdout)
+    assert secret["metadata"]["annotations"]["kubernetes.io/service-account.uid"] == account["metadata"]["uid"]
+
+    def as_account(name, *args):
+        token = base64.b64decode(json.loads(sandbox.kubectl(
+            "get", "secret", name, "-n", "rbac", "-o", "json").stdout)["data"]["token"]).decode()
+        config = kubeconfig_with(sandbox, tmp_path, user={"token": token})
+        return kubectl(sandbox, config, *args)
+
+    who = json.loads(as_account("worker", "auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]
+    assert who == {"username": "system:serviceaccount:rbac:worker",
+                   "groups": ["system:serviceaccounts", "system:serviceaccounts:rbac", "system:authenticated"]}
+    made = as_account("worker", "run", "held", "-n", "rbac", "--image=nginx:1.27")
+    assert made.returncode == 0, made.stderr
+    refused = as_account("visitor", "delete", "pod", "held", "-n", "rbac")
+    assert refused.returncode != 0
+    assert ('pods "held" is forbidden: User "system:serviceaccount:rbac:visitor" cannot delete resource "pods" in '
+            'API group "" in the namespace "rbac"') in refused.stderr
+    assert as_account("worker", "get", "secrets", "-n", "rbac").returncode != 0  # no rule for secrets
+    as_worker = ("--as", "system:serviceaccount:rbac:worker")
+    denied = as_account("visitor", "delete", "pod", "held", "-n", "rbac", *as_worker)
+    assert 'cannot impersonate resource "serviceaccounts" in API group "" in the namespace "rbac"' in denied.stderr
+    sandbox.kubectl("create", "role", "impersonate-worker", "-n", "rbac", "--verb=impersonate",
+                    "--resource=serviceaccounts", "--resource-name=worker")
+    sandbox.kubectl("create", "rolebinding", "impersonate-worker", "-n", "rbac", "--role=impersonate-worker",
+                    "--serviceaccount=rbac:visitor")
+    allowed = as_account("visitor", "delete", "pod", "held", "-n", "rbac", *as_worker)
+    assert allowed.returncode == 0, allowed.stderr
+    # the token goes with its Secret
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    sandbox.kubectl("delete", "secret", "worker", "-n", "rbac")
+    token_config = kubeconfig_with(sandbox, tmp_path, user={"token": token})
+    assert "Unauthorized" in kubectl(sandbox, token_config, "get", "pods", "-n", "rbac").stderr
+    sandbox.kubectl("delete", "namespace", "rbac", "--wait=false")

@@ -162,6 +162,39 @@ def test_a_pod_runs_only_as_a_service_account_that_exists(sandbox):
     sandbox.kubectl("delete", "deployment", "haunted")
 
 
+def test_pods_stop_gracefully_and_foreground_deletion_waits_for_dependents(sandbox):
+    # a deleted pod keeps running, with its deletionTimestamp, until its containers stop: `sleep` as a container's
+    # PID 1 ignores SIGTERM, so it is killed when the grace period ends; a foreground deletion of its Job keeps the
+    # Job (finalizer foregroundDeletion) until the pod is gone
+    sandbox.kubectl("create", "-f", "-", stdin=_job("graceful", ["sleep", "600"]))
+    sandbox.kubectl("wait", "pod", "-l", "job-name=graceful", "--for=condition=Ready", "--timeout=30s")
+    pod = _json(sandbox, "get", "pod", "-l", "job-name=graceful")["items"][0]["metadata"]["name"]
+    sandbox.kubectl("delete", "job", "graceful", "--cascade=foreground", "--wait=false")
+    held = _json(sandbox, "get", "job", "graceful")
+    assert "foregroundDeletion" in held["metadata"]["finalizers"] and held["metadata"]["deletionTimestamp"]
+    stopping = _json(sandbox, "get", "pod", pod)
+    assert stopping["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert stopping["status"]["phase"] == "Running"
+    # a shorter grace period ends it sooner, and the Job follows its last dependent
+    sandbox.kubectl("delete", "pod", pod, "--grace-period=1")
+    sandbox.kubectl("wait", "job/graceful", "--for=delete", "--timeout=30s")
+
+    # a background deletion of the Job (the garbage collector deletes its pod gracefully): the Job is gone, its pod
+    # still runs out its grace period (what kubernetes.core's k8s_gc target checks)
+    sandbox.kubectl("create", "-f", "-", stdin=_job("background", ["sleep", "600"]))
+    sandbox.kubectl("wait", "pod", "-l", "job-name=background", "--for=condition=Ready", "--timeout=30s")
+    sandbox.kubectl("delete", "job", "background", "--cascade=background")
+    left = _json(sandbox, "get", "pod", "-l", "job-name=background")["items"]
+    assert [p["status"]["phase"] for p in left] == ["Running"] and left[0]["metadata"]["deletionTimestamp"]
+    sandbox.kubectl("delete", "pod", left[0]["metadata"]["name"], "--grace-period=0", "--force")
+
+    # a server process stops at once on SIGTERM: its pod is gone as soon as the DELETE is answered
+    sandbox.kubectl("run", "server", "--image=nginx:1.27", "--command", "--", "nginx", "-g", "daemon off;")
+    sandbox.kubectl("wait", "pod/server", "--for=condition=Ready", "--timeout=30s")
+    sandbox.kubectl("delete", "pod", "server", "--wait=false")
+    assert sandbox.kubectl("get", "pod", "server", check=False).returncode != 0
+
+
 def test_string_data_is_written_into_data_and_never_stored(sandbox):
     made = json.loads(sandbox.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "written", "namespace": "default"},
