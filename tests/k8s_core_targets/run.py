@@ -47,6 +47,11 @@ def installed_collection():
         return path, json.load(handle)["collection_info"]["version"]
 
 
+def installed_root():
+    """The directory holding the venv's ansible_collections."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(installed_collection()[0])))
+
+
 def build_tree(version):
     """build/k8s-core-targets/collections/ansible_collections/kubernetes/core: the installed collection's files (by
     symbolic link) and the upstream targets."""
@@ -98,7 +103,10 @@ def run_target(core, name, timeout):
     try:
         env = dict(running.env)
         env.update({
-            "ANSIBLE_COLLECTIONS_PATH": os.path.join(WORK, "collections"),
+            # the scratch tree first (kubernetes.core as ansible-test lays it out), then the collections the venv's
+            # ansible package holds (community.general and the others a target's playbook uses, as ansible-test
+            # installs a collection's test dependencies)
+            "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([os.path.join(WORK, "collections"), installed_root()]),
             "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
             "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_PYTHON_INTERPRETER": sys.executable,

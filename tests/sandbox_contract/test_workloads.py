@@ -202,3 +202,24 @@ def test_string_data_is_written_into_data_and_never_stored(sandbox):
     assert made["data"] == {"kept": "a2VwdA==", "over": "bmV3", "plain": "dGV4dA=="}
     assert "stringData" not in made and made["type"] == "Opaque"
     sandbox.kubectl("delete", "secret", "written")
+
+
+def test_eviction_respects_the_pods_disruption_budget(sandbox, tmp_path):
+    # POST pods/NAME/eviction (kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/): 429 while a budget
+    # allows no disruption, else the pod is deleted
+    sandbox.kubectl("create", "deployment", "guarded", "--image=nginx:1.27", "--replicas=2")
+    sandbox.kubectl("rollout", "status", "deployment/guarded", "--timeout=60s")
+    sandbox.kubectl("create", "pdb", "guarded", "--selector=app=guarded", "--min-available=2")
+    pods = [p["metadata"]["name"] for p in _json(sandbox, "get", "pods", "-l", "app=guarded")["items"]]
+    body = tmp_path / "eviction.json"
+    body.write_text(json.dumps({"apiVersion": "policy/v1", "kind": "Eviction",
+                                "metadata": {"name": pods[0], "namespace": "default"}}))
+    path = "/api/v1/namespaces/default/pods/%s/eviction" % pods[0]
+    refused = sandbox.kubectl("create", "--raw", path, "-f", str(body), check=False)
+    assert refused.returncode != 0 and "disruption budget" in refused.stderr, refused.stderr
+    sandbox.kubectl("patch", "pdb", "guarded", "--type=merge", "-p", '{"spec": {"minAvailable": 1}}')
+    evicted = json.loads(sandbox.kubectl("create", "--raw", path, "-f", str(body)).stdout)
+    assert evicted["status"] == "Success"
+    assert sandbox.kubectl("get", "pod", pods[0], check=False).returncode != 0
+    sandbox.kubectl("delete", "pdb", "guarded")
+    sandbox.kubectl("delete", "deployment", "guarded")
