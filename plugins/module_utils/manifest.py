@@ -85,9 +85,12 @@ def label(obj):
 
 
 def contains(actual, wanted):
-    """Whether every field of ``wanted`` is in ``actual`` with the same value (lists item by item)."""
+    """Whether every field of ``wanted`` is in ``actual`` with the same value (lists item by item). A field that
+    ``wanted`` sets to null is met by its absence: the API server drops a null field while it decodes an object
+    (Istio's Prometheus addon has ``strategy.rollingUpdate: null``), so the live object never holds it."""
     if isinstance(wanted, dict):
-        return isinstance(actual, dict) and all(k in actual and contains(actual[k], v) for k, v in wanted.items())
+        return isinstance(actual, dict) and all(
+            contains(actual[k], v) if k in actual else v is None for k, v in wanted.items())
     if isinstance(wanted, list):
         return isinstance(actual, list) and len(actual) == len(wanted) and all(
             contains(a, w) for a, w in zip(actual, wanted))

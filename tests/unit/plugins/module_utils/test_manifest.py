@@ -42,6 +42,15 @@ def test_an_object_holding_every_desired_field_is_unchanged():
     assert manifest.contains(live, {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
 
 
+def test_a_null_in_the_definition_is_met_by_the_field_the_server_dropped():
+    # a Deployment of Istio's Prometheus addon as the API server stores it: no rollingUpdate under Recreate
+    live = {"metadata": {"name": "prometheus"}, "spec": {"strategy": {"type": "Recreate"}}}
+    assert manifest.contains(live, {"spec": {"strategy": {"type": "Recreate", "rollingUpdate": None}}})
+    assert not manifest.contains(live, {"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": None}}})
+    assert not manifest.contains({"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1}}}},
+                                 {"spec": {"strategy": {"rollingUpdate": None}}})
+
+
 @pytest.mark.parametrize("wanted", [
     {"spec": {"ports": [{"port": 81}]}},                     # a value differs
     {"spec": {"ports": [{"port": 80}, {"port": 443}]}},      # a list item is missing
