@@ -36,6 +36,10 @@ WORK = os.path.join(ROOT, "build", "k8s-core-targets")
 # Kubernetes API surface and are not run.)
 NOT_HERE = {
     "k8s_manifest_url": "applies manifests fetched from raw.githubusercontent.com; this machine has no internet",
+    "k8s_info": "its discovery part applies KubeVirt's release manifests from github.com; this machine has no "
+                "internet",
+    "lookup_kustomize": "installs kustomize with a script from raw.githubusercontent.com; this machine has no "
+                        "internet",
 }
 
 
@@ -128,7 +132,7 @@ def run_target(core, name, timeout):
         target_dir = os.path.join(core, "tests", "integration", "targets", name)
         with open(log_path, "w") as log:
             try:
-                proc = subprocess.run(["bash", "./runme.sh", "-e", "ansible_python_interpreter=" + sys.executable],
+                proc = subprocess.run(["bash", "./runme.sh"],
                                       cwd=target_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                                       timeout=timeout, check=False)
                 status = "passed" if proc.returncode == 0 else "FAILED"

@@ -1024,7 +1024,12 @@ def builtin_causes(kind, obj):
     try:
         kubernetes_validate.validate(body, KUBE_VERSION, strict=False)
     except kubernetes_validate.ValidationError as exc:
-        return validation.schema_error_causes(exc)
+        # the OpenAPI schema calls a field without omitempty required where the server's own validation does not:
+        # a StatefulSet's spec.serviceName is optional (kubernetes/kubernetes#130233 marks it so: "This field is
+        # NOT required")
+        return [c for c in validation.schema_error_causes(exc)
+                if not (kind.kind == "StatefulSet" and c.get("field") == "spec.serviceName"
+                        and c.get("reason") == "FieldValueRequired")]
     except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError):
         return []
     return []

@@ -19,7 +19,7 @@ import time
 import traceback
 import urllib.parse
 
-from . import ambient, gatewayapi, shell
+from . import ambient, gatewayapi, scheduling, shell
 from .api import ApiError, now
 from .selection import label_matches, selector_from_match
 
@@ -160,6 +160,8 @@ class Controllers(object):
             self.reconcile_daemonset(meta["namespace"], meta["name"])
         elif key == ("batch", "jobs") and etype != "DELETED":
             self.reconcile_job(meta["namespace"], meta["name"])
+        elif key == ("", "nodes") and etype == "MODIFIED":
+            self.node_changed(obj)
         elif key == ("", "persistentvolumeclaims"):
             if etype == "ADDED":
                 self.later(self.settings.pod_start, self.provision_claim, meta["namespace"], meta["name"])
@@ -598,6 +600,30 @@ class Controllers(object):
             if _pod_ready(pod) == stuck:
                 self.start_pod(meta["namespace"], meta["name"])
 
+    def node_changed(self, node):
+        """A node's taints or schedulability changed: the taint manager evicts the pods on it that do not tolerate
+        a NoExecute taint (kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-based-
+        evictions), pods no node could take are scheduled again, and DaemonSets follow."""
+        pods = self.kind("", "v1", "pods")
+        name = node["metadata"]["name"]
+        for pod in self.api.list(pods)[0]:
+            spec = pod.get("spec") or {}
+            meta = pod["metadata"]
+            if spec.get("nodeName") == name and not meta.get("deletionTimestamp") and \
+                    scheduling.untolerated(node, spec.get("tolerations"), ("NoExecute",)):
+                self.record(pod, "TaintManagerEviction", "Marking for deletion Pod %s/%s" % (
+                    meta["namespace"], meta["name"]), "taint-eviction-controller")
+                try:
+                    self.api.delete(pods, meta["namespace"], meta["name"])
+                except ApiError as exc:
+                    if exc.code != 404:
+                        raise
+            elif not spec.get("nodeName") and any(c.get("reason") == "Unschedulable" for c in
+                                                  (pod.get("status") or {}).get("conditions") or []):
+                self.start_pod(meta["namespace"], meta["name"])
+        for ds in self.api.list(self.kind("apps", "v1", "daemonsets"))[0]:
+            self.reconcile_daemonset(ds["metadata"]["namespace"], ds["metadata"]["name"])
+
     def start_pod(self, namespace, name):
         """The kubelet: schedule, start the containers, report readiness."""
         pods = self.kind("", "v1", "pods")
@@ -622,7 +648,17 @@ class Controllers(object):
         never_ready = any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch("%s/%s" % (namespace, name), pattern)
                           for pattern in self.faults.never_ready or [])
         index = int(hashlib.sha256(pod["metadata"]["uid"].encode()).hexdigest(), 16)
-        node, host_ip = self._schedule(spec.get("nodeName"), index)
+        node, host_ip = self._schedule(spec.get("nodeName"), index, spec)
+        if node is None:
+            # no node fits: Pending, PodScheduled False (kube-scheduler's FailedScheduling); tried again when a
+            # node changes
+            if (pod.get("status") or {}).get("phase") != "Running":
+                self.api.replace(pods, namespace, name, dict(pod, status={
+                    "phase": "Pending", "qosClass": _qos(spec), "conditions": [{
+                        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                        "lastTransitionTime": stamp, "message": host_ip}]}), subresource="status")
+                self.record(pod, "FailedScheduling", host_ip, "default-scheduler", "Warning")
+            return
         pod_ip = "192.168.%d.%d" % (64 + (index >> 8) % 64, 2 + index % 250)
         container_statuses = []
         unready = []
@@ -806,14 +842,24 @@ class Controllers(object):
             condition.update(status="False", reason="PodCompleted" if done else "ContainersNotReady",
                              lastTransitionTime=stamp)
 
-    def _schedule(self, wanted, index):
-        """The scheduler: the pod's own nodeName (a DaemonSet's), else one of the cluster's Ready Nodes by the
-        pod's uid; returns (node name, its InternalIP)."""
-        nodes = [n for n in self.api.list(self.kind("", "v1", "nodes"))[0] if _node_schedulable(n) or
+    def _schedule(self, wanted, index, spec=None):
+        """The scheduler: the pod's own nodeName (a DaemonSet's), else one of the cluster's Ready Nodes the pod
+        fits (sandbox/scheduling.py), by the pod's uid; returns (node name, its InternalIP), or (None, why not)
+        when no node fits."""
+        every = self.api.list(self.kind("", "v1", "nodes"))[0]
+        nodes = [n for n in every if (_node_schedulable(n) and scheduling.fits(spec or {}, n) is None) or
                  n["metadata"]["name"] == wanted]
         node = next((n for n in nodes if n["metadata"]["name"] == wanted), None) if wanted else None
         if node is None and nodes:
             node = sorted(nodes, key=lambda n: n["metadata"]["name"])[index % len(nodes)]
+        if node is None and not wanted and every:
+            reasons = {}
+            for candidate in every:
+                why = ("node(s) were unschedulable" if not _node_schedulable(candidate)
+                       else scheduling.fits(spec or {}, candidate))
+                reasons[why] = reasons.get(why, 0) + 1
+            return None, "0/%d nodes are available: %s." % (len(every), ", ".join(
+                "%d %s" % (count, why) for why, count in sorted(reasons.items())))
         if node is None:
             return wanted or "", ""
         address = next((a["address"] for a in (node.get("status") or {}).get("addresses") or []
@@ -832,18 +878,26 @@ class Controllers(object):
         spec = ds.get("spec") or {}
         template = spec.get("template") or {}
         revision = short_hash(template)
+        # (the DaemonSet controller keeps off nodes whose NoSchedule / NoExecute taints its pods do not tolerate)
         nodes = sorted(n["metadata"]["name"] for n in self.api.list(self.kind("", "v1", "nodes"))[0]
-                       if _node_schedulable(n))
+                       if _node_schedulable(n) and not scheduling.untolerated(
+                           n, (template.get("spec") or {}).get("tolerations")))
         owned = self._owned_live(pods, namespace, ds["metadata"]["uid"])
+        # a node whose old pod is still stopping gets its new one once that pod is gone (RollingUpdate with
+        # maxSurge 0, the default: kubernetes.io/docs/tasks/manage-daemon/update-daemon-set/)
+        stopping = set(p["spec"].get("nodeName") for p in self._owned(pods, namespace, ds["metadata"]["uid"])
+                       if p["metadata"].get("deletionTimestamp"))
         on_node = {}
         for pod in owned:
             stale = (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
             if pod["spec"].get("nodeName") not in nodes or stale:
                 self.api.delete(pods, namespace, pod["metadata"]["name"])  # a rolling update, one pod per node
+                if self.api.find(pods, namespace, pod["metadata"]["name"]) is not None:
+                    stopping.add(pod["spec"].get("nodeName"))  # stopping gracefully
             else:
                 on_node[pod["spec"]["nodeName"]] = pod
         for node in nodes:
-            if node not in on_node:
+            if node not in on_node and node not in stopping:
                 labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
                     "controller-revision-hash": revision,
                     "pod-template-generation": str(ds["metadata"].get("generation", 1))})

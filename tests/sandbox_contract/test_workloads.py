@@ -223,3 +223,45 @@ def test_eviction_respects_the_pods_disruption_budget(sandbox, tmp_path):
     assert sandbox.kubectl("get", "pod", pods[0], check=False).returncode != 0
     sandbox.kubectl("delete", "pdb", "guarded")
     sandbox.kubectl("delete", "deployment", "guarded")
+
+
+def test_pods_go_where_affinity_and_taints_let_them(sandbox):
+    # kube-scheduler's filters and the taint manager (kubernetes.io/docs/concepts/scheduling-eviction/)
+    nodes = sorted(n["metadata"]["name"] for n in _json(sandbox, "get", "nodes")["items"])
+    pinned = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pinned", "namespace": "default"},
+              "spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                  "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In",
+                                                          "values": [nodes[1]]}]}]}}},
+                       "containers": [{"name": "c", "image": "nginx:1.27"}]}}
+    sandbox.kubectl("create", "-f", "-", stdin=json.dumps(pinned))
+    sandbox.kubectl("wait", "pod/pinned", "--for=condition=Ready", "--timeout=30s")
+    assert _json(sandbox, "get", "pod", "pinned")["spec"]["nodeName"] == nodes[1]
+    # a NoSchedule taint keeps a new pod pinned there Pending, with the scheduler's reason
+    sandbox.kubectl("taint", "node", nodes[1], "dedicated=infra:NoSchedule")
+    sandbox.kubectl("create", "-f", "-", stdin=json.dumps(dict(pinned, metadata={"name": "waiting",
+                                                                                  "namespace": "default"})))
+    sandbox.kubectl("wait", "pod/waiting", "--for=jsonpath={.status.conditions[0].reason}=Unschedulable",
+                    "--timeout=30s")
+    waiting = _json(sandbox, "get", "pod", "waiting")
+    assert waiting["status"]["phase"] == "Pending" and "untolerated taint" in waiting["status"]["conditions"][0][
+        "message"]
+    assert _json(sandbox, "get", "pod", "pinned")["status"]["phase"] == "Running"  # NoSchedule evicts nothing
+    # NoExecute evicts the pod that does not tolerate it; once the taints go, the waiting pod is scheduled
+    sandbox.kubectl("taint", "node", nodes[1], "drain=now:NoExecute")
+    sandbox.kubectl("wait", "pod/pinned", "--for=delete", "--timeout=30s")
+    sandbox.kubectl("taint", "node", nodes[1], "dedicated-", "drain-")
+    sandbox.kubectl("wait", "pod/waiting", "--for=condition=Ready", "--timeout=30s")
+    assert _json(sandbox, "get", "pod", "waiting")["spec"]["nodeName"] == nodes[1]
+    sandbox.kubectl("delete", "pod", "waiting")
+
+
+def test_a_statefulset_without_a_service_name_is_accepted(sandbox):
+    # spec.serviceName is optional (kubernetes/kubernetes#130233); kubernetes.core's k8s_scale target makes one
+    made = sandbox.kubectl("create", "-f", "-", check=False, stdin=json.dumps({
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "nameless", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "nameless"}},
+                 "template": {"metadata": {"labels": {"app": "nameless"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}}))
+    assert made.returncode == 0, made.stderr
+    sandbox.kubectl("rollout", "status", "statefulset/nameless", "--timeout=60s")
+    sandbox.kubectl("delete", "statefulset", "nameless")
