@@ -265,3 +265,26 @@ def test_a_statefulset_without_a_service_name_is_accepted(sandbox):
     assert made.returncode == 0, made.stderr
     sandbox.kubectl("rollout", "status", "statefulset/nameless", "--timeout=60s")
     sandbox.kubectl("delete", "statefulset", "nameless")
+
+
+def test_a_daemonset_update_replaces_each_pod_after_the_old_one_has_stopped(sandbox):
+    # RollingUpdate with maxSurge 0: a node gets its new pod once the old one is gone; the old pods sleep as PID 1,
+    # so each waits its grace period out (2 s here)
+    def daemonset(image):
+        return json.dumps({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                           "metadata": {"name": "sleepers", "namespace": "default"},
+                           "spec": {"selector": {"matchLabels": {"app": "sleepers"}},
+                                    "template": {"metadata": {"labels": {"app": "sleepers"}},
+                                                 "spec": {"terminationGracePeriodSeconds": 2, "containers": [
+                                                     {"name": "c", "image": image, "command": ["sleep", "600"]}]}}}})
+    sandbox.kubectl("apply", "-f", "-", stdin=daemonset("busybox:1.36"))
+    sandbox.kubectl("rollout", "status", "daemonset/sleepers", "--timeout=60s")
+    sandbox.kubectl("apply", "-f", "-", stdin=daemonset("busybox:1.37"))
+    stopping = [p for p in _json(sandbox, "get", "pods", "-l", "app=sleepers")["items"]
+                if p["metadata"].get("deletionTimestamp")]
+    assert stopping and all(p["spec"]["containers"][0]["image"] == "busybox:1.36" for p in stopping)
+    sandbox.kubectl("rollout", "status", "daemonset/sleepers", "--timeout=60s")
+    pods = _json(sandbox, "get", "pods", "-l", "app=sleepers")["items"]
+    assert sorted(p["spec"]["containers"][0]["image"] for p in pods) == ["busybox:1.37"] * len(
+        _json(sandbox, "get", "nodes")["items"])
+    sandbox.kubectl("delete", "daemonset", "sleepers")
