@@ -126,6 +126,10 @@ def run_target(core, name, timeout):
         # the certificate and key out of it)
         shutil.copy(os.path.join(state_dir, "kubeconfig-admin-cert"), os.path.join(home, ".kube", "config"))
         env["HOME"] = home
+        # and nowhere else: ansible-test's environment names no kubeconfig (k8s_full checks that a missing
+        # ~/.kube/config makes the module fail)
+        for name in [n for n in env if n == "KUBECONFIG" or n.startswith("K8S_AUTH_")]:
+            del env[name]
         env.pop("PYTHONPATH", None)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
         os.makedirs(env["OUTPUT_DIR"], exist_ok=True)

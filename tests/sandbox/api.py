@@ -258,6 +258,7 @@ class Api(object):
             obj["kind"] = kind.kind
             if kind.group in self.registry.builtin_groups:  # custom resources keep their JSON as given
                 decode_nulls(kind, obj)
+                drop_empty(kind, obj)
             self._default(kind, obj, None)
             if kind.kind == "Pod" and kind.group == "":
                 self._admit_service_account(obj)
@@ -420,6 +421,7 @@ class Api(object):
         new["kind"] = kind.kind
         if kind.group in self.registry.builtin_groups:
             decode_nulls(kind, new)
+            drop_empty(kind, new)
         self._default(kind, new, old)
         for hook in self.admission:
             hook(self, kind, new, old, dry_run)
@@ -954,6 +956,21 @@ def _builtin_schema(kind):
     except (OSError, kubernetes_validate.utils.VersionNotSupportedError, KeyError):
         return None, None
     return schema, definitions
+
+
+# Fields of the typed objects that are tagged omitempty and that clients empty to remove what they held: an empty
+# list is not written out again (k8s.io/api core/v1 types.go NodeSpec: Taints []Taint `json:"taints,omitempty"`),
+# so `kubectl taint node N key-` on the last taint leaves a node without spec.taints.
+OMITTED_WHEN_EMPTY = {("", "Node"): (("spec", "taints"),)}
+
+
+def drop_empty(kind, obj):
+    for path in OMITTED_WHEN_EMPTY.get((kind.group, kind.kind), ()):
+        parent = obj
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(path[-1]) in ([], {}):
+            del parent[path[-1]]
 
 
 def decode_nulls(kind, obj):

@@ -878,10 +878,11 @@ class Controllers(object):
         spec = ds.get("spec") or {}
         template = spec.get("template") or {}
         revision = short_hash(template)
-        # (the DaemonSet controller keeps off nodes whose NoSchedule / NoExecute taints its pods do not tolerate)
+        # (the DaemonSet controller runs a pod on each Ready node its template fits: nodeSelector, node affinity,
+        # taints its pods do not tolerate; a cordoned node keeps its daemon pods, as the controller gives them the
+        # toleration node.kubernetes.io/unschedulable:NoSchedule)
         nodes = sorted(n["metadata"]["name"] for n in self.api.list(self.kind("", "v1", "nodes"))[0]
-                       if _node_schedulable(n) and not scheduling.untolerated(
-                           n, (template.get("spec") or {}).get("tolerations")))
+                       if _node_ready(n) and scheduling.fits(template.get("spec") or {}, n) is None)
         owned = self._owned_live(pods, namespace, ds["metadata"]["uid"])
         # a node whose old pod is still stopping gets its new one once that pod is gone (RollingUpdate with
         # maxSurge 0, the default: kubernetes.io/docs/tasks/manage-daemon/update-daemon-set/)
@@ -1186,10 +1187,13 @@ def _owner_kind(obj):
     return next((r.get("kind") for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
 
 
+def _node_ready(node):
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or [])
+
+
 def _node_schedulable(node):
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (node.get("status") or {}).get("conditions") or [])
-    return ready and not (node.get("spec") or {}).get("unschedulable")
+    return _node_ready(node) and not (node.get("spec") or {}).get("unschedulable")
 
 
 def _pod_ready(pod):

@@ -45,8 +45,8 @@ def tolerated(taint, tolerations):
         if toleration.get("operator") == "Exists":
             if not toleration.get("key") or toleration["key"] == taint.get("key"):
                 return True
-        elif toleration.get("key") == taint.get("key") and (toleration.get("value") or "") == (taint.get("value")
-                                                                                                or ""):
+        elif toleration.get("key") == taint.get("key") and \
+                (toleration.get("value") or "") == (taint.get("value") or ""):
             return True
     return False
 

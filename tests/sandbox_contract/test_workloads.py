@@ -238,18 +238,18 @@ def test_pods_go_where_affinity_and_taints_let_them(sandbox):
     assert _json(sandbox, "get", "pod", "pinned")["spec"]["nodeName"] == nodes[1]
     # a NoSchedule taint keeps a new pod pinned there Pending, with the scheduler's reason
     sandbox.kubectl("taint", "node", nodes[1], "dedicated=infra:NoSchedule")
-    sandbox.kubectl("create", "-f", "-", stdin=json.dumps(dict(pinned, metadata={"name": "waiting",
-                                                                                  "namespace": "default"})))
+    waiting_pod = dict(pinned, metadata={"name": "waiting", "namespace": "default"})
+    sandbox.kubectl("create", "-f", "-", stdin=json.dumps(waiting_pod))
     sandbox.kubectl("wait", "pod/waiting", "--for=jsonpath={.status.conditions[0].reason}=Unschedulable",
                     "--timeout=30s")
-    waiting = _json(sandbox, "get", "pod", "waiting")
-    assert waiting["status"]["phase"] == "Pending" and "untolerated taint" in waiting["status"]["conditions"][0][
-        "message"]
+    waiting = _json(sandbox, "get", "pod", "waiting")["status"]
+    assert waiting["phase"] == "Pending" and "untolerated taint" in waiting["conditions"][0]["message"]
     assert _json(sandbox, "get", "pod", "pinned")["status"]["phase"] == "Running"  # NoSchedule evicts nothing
     # NoExecute evicts the pod that does not tolerate it; once the taints go, the waiting pod is scheduled
     sandbox.kubectl("taint", "node", nodes[1], "drain=now:NoExecute")
     sandbox.kubectl("wait", "pod/pinned", "--for=delete", "--timeout=30s")
     sandbox.kubectl("taint", "node", nodes[1], "dedicated-", "drain-")
+    assert "taints" not in _json(sandbox, "get", "node", nodes[1])["spec"]  # omitempty: no empty list left
     sandbox.kubectl("wait", "pod/waiting", "--for=condition=Ready", "--timeout=30s")
     assert _json(sandbox, "get", "pod", "waiting")["spec"]["nodeName"] == nodes[1]
     sandbox.kubectl("delete", "pod", "waiting")
