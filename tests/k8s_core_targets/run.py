@@ -128,8 +128,8 @@ def run_target(core, name, timeout):
         env["HOME"] = home
         # and nowhere else: ansible-test's environment names no kubeconfig (k8s_full checks that a missing
         # ~/.kube/config makes the module fail)
-        for name in [n for n in env if n == "KUBECONFIG" or n.startswith("K8S_AUTH_")]:
-            del env[name]
+        for variable in [v for v in env if v == "KUBECONFIG" or v.startswith("K8S_AUTH_")]:
+            del env[variable]
         env.pop("PYTHONPATH", None)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
         os.makedirs(env["OUTPUT_DIR"], exist_ok=True)
