@@ -450,14 +450,40 @@ class Controllers(object):
         for pod_name, pod in owned.items():
             if int(pod_name.rsplit("-", 1)[-1]) >= replicas and not pod["metadata"].get("deletionTimestamp"):
                 self.api.delete(pods, namespace, pod_name)
+        self._roll_statefulset(sts, revision, owned, replicas)
         current = self._owned_live(pods, namespace, sts["metadata"]["uid"])
         ready = sum(1 for p in current if _pod_ready(p))
+        updated = sum(1 for p in current if (p["metadata"].get("labels") or {}).get("controller-revision-hash")
+                      == revision)
+        # currentRevision stays the old one until every pod runs the new (kubernetes.io/docs/tutorials/
+        # stateful-application/basic-stateful-set/#rolling-update)
+        old_revision = (sts.get("status") or {}).get("currentRevision") or revision
+        current_revision = revision if updated == len(current) == replicas else old_revision
         status = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(current),
-                  "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": len(current),
-                  "updatedReplicas": len(current), "currentRevision": revision, "updateRevision": revision,
+                  "readyReplicas": ready, "availableReplicas": ready,
+                  "currentReplicas": updated if current_revision == revision else len(current) - updated,
+                  "updatedReplicas": updated, "currentRevision": current_revision, "updateRevision": revision,
                   "collisionCount": 0}
         self._set_status(statefulsets, sts, status, ("readyReplicas", "availableReplicas", "currentReplicas",
                                                      "updatedReplicas"))
+
+    def _roll_statefulset(self, sts, revision, owned, replicas):
+        """updateStrategy RollingUpdate (the default): once every pod is Running and Ready, the pod with the
+        highest ordinal (at or above partition) that runs an old revision is deleted, and made again from the new
+        template when it is gone; OnDelete replaces nothing (kubernetes.io/docs/concepts/workloads/controllers/
+        statefulset/#update-strategies)."""
+        strategy = (sts.get("spec") or {}).get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+            return
+        partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
+        live = [p for p in owned.values() if int(p["metadata"]["name"].rsplit("-", 1)[-1]) < replicas]
+        if len(live) < replicas or any(p["metadata"].get("deletionTimestamp") or not _pod_ready(p) for p in live):
+            return
+        stale = sorted((int(p["metadata"]["name"].rsplit("-", 1)[-1]), p["metadata"]["name"]) for p in live
+                       if (p["metadata"].get("labels") or {}).get("controller-revision-hash") != revision)
+        stale = [entry for entry in stale if entry[0] >= partition]
+        if stale:
+            self.api.delete(self.kind("", "v1", "pods"), sts["metadata"]["namespace"], stale[-1][1])
 
     def provision_claim(self, namespace, name):
         """The external provisioner: a claim of a class whose CSI driver runs is bound to a new volume; one

@@ -288,3 +288,24 @@ def test_a_daemonset_update_replaces_each_pod_after_the_old_one_has_stopped(sand
     assert sorted(p["spec"]["containers"][0]["image"] for p in pods) == ["busybox:1.37"] * len(
         _json(sandbox, "get", "nodes")["items"])
     sandbox.kubectl("delete", "daemonset", "sleepers")
+
+
+def test_a_statefulset_update_rolls_its_pods_from_the_highest_ordinal(sandbox):
+    def statefulset(image):
+        return json.dumps({"apiVersion": "apps/v1", "kind": "StatefulSet",
+                           "metadata": {"name": "ordered", "namespace": "default"},
+                           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "ordered"}},
+                                    "template": {"metadata": {"labels": {"app": "ordered"}},
+                                                 "spec": {"containers": [{"name": "c", "image": image}]}}}})
+    sandbox.kubectl("apply", "-f", "-", stdin=statefulset("nginx:1.26"))
+    sandbox.kubectl("rollout", "status", "statefulset/ordered", "--timeout=60s")
+    before = _json(sandbox, "get", "statefulset", "ordered")["status"]
+    sandbox.kubectl("apply", "-f", "-", stdin=statefulset("nginx:1.27"))
+    done = sandbox.kubectl("rollout", "status", "statefulset/ordered", "--timeout=60s", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    status = _json(sandbox, "get", "statefulset", "ordered")["status"]
+    assert status["currentRevision"] == status["updateRevision"] != before["currentRevision"]
+    images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+              for p in _json(sandbox, "get", "pods", "-l", "app=ordered")["items"]}
+    assert images == {"ordered-0": "nginx:1.27", "ordered-1": "nginx:1.27"}
+    sandbox.kubectl("delete", "statefulset", "ordered")
