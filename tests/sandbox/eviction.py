@@ -10,12 +10,8 @@ latter minAvailable, or the expected count minus maxUnavailable, a percentage ro
 import math
 
 from .api import ApiError
+from .controllers import _pod_ready as pod_ready
 from .selection import label_matches, selector_from_match
-
-
-def _ready(pod):
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def _count(value, expected):
@@ -28,7 +24,7 @@ def disruptions_allowed(budget, pods):
     """(disruptions allowed, desired healthy, healthy) of a budget over the pods it selects."""
     selected = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     expected = len(selected)
-    healthy = sum(1 for p in selected if _ready(p))
+    healthy = sum(1 for p in selected if pod_ready(p))
     spec = budget.get("spec") or {}
     if spec.get("maxUnavailable") is not None:
         desired = expected - _count(spec["maxUnavailable"], expected)

@@ -156,10 +156,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """RBAC, as the API server's authorizer (sandbox/rbac.py): the caller, or the user it impersonates, must be
         allowed the request's verb on its resource or path; else 403."""
         api = self.server.sandbox.api
-        auth = self.server.sandbox.auth
-        entry = auth.entry(self.user) if self.user and not self.user.startswith(("x509:", "system:")) else None
-        user = reviews.user_info(self.user, entry)
-        user = rbac.impersonate(api, user, self.headers)
+        user = rbac.impersonate(api, self.server.sandbox.auth.user_info(self.user), self.headers)
         self.user_info = user
         attrs = rbac.request_attributes(self.command, path, self.query)
         if not reviews.authorize(api, user, attrs)[0]:
@@ -679,6 +676,7 @@ class Authenticator(object):
         # token (Sandbox sets it: sandbox/tokens.py)
         self.service_account = lambda token: (None, None)
         self.seen = {}
+        self.parsed = (None, [])  # (aws-auth resourceVersion, its entries)
         self.lock = threading.Lock()
 
     def identify(self, header, certificate=None):
@@ -727,16 +725,34 @@ class Authenticator(object):
             return None
         match = re.match(r"arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/", arn)
         wanted = {arn, "arn:%s:iam::%s:role/%s" % match.groups()} if match else {arn}
+        for key, entry in self._entries(config):
+            if entry.get(key) in wanted:
+                return entry
+        return None
+
+    def _entries(self, config):
+        """[(ARN field, entry)] of the aws-auth ConfigMap, parsed once per resourceVersion (every request of a
+        mapped identity looks its entry up, to authenticate and to authorize)."""
+        version = config["metadata"].get("resourceVersion")
+        with self.lock:
+            if self.parsed[0] == version:
+                return self.parsed[1]
         data = config.get("data") or {}
+        found = []
         for field, key in (("mapUsers", "userarn"), ("mapRoles", "rolearn")):
             try:
                 entries = yaml.safe_load(data.get(field) or "[]") or []
             except yaml.YAMLError:
                 continue  # aws-iam-authenticator ignores a mapping it cannot parse
-            for entry in entries:
-                if isinstance(entry, dict) and entry.get(key) in wanted:
-                    return entry
-        return None
+            found.extend((key, entry) for entry in entries if isinstance(entry, dict))
+        with self.lock:
+            self.parsed = (version, found)
+        return found
+
+    def user_info(self, identity):
+        """Whom a request of this identity acts as (sandbox/reviews.py user_info, with its aws-auth entry)."""
+        arn = isinstance(identity, str) and identity.startswith("arn:")
+        return reviews.user_info(identity, self.entry(identity) if arn else None)
 
 
 class ApiHTTPServer(http.server.ThreadingHTTPServer):
