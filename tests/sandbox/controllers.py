@@ -1144,11 +1144,8 @@ class Controllers(object):
             for kind, obj in self.api.all_objects():
                 if kind.namespaced and obj["metadata"].get("namespace") == namespace:
                     try:
-                        if obj["metadata"].get("finalizers") or (kind.kind == "Pod" and kind.group == ""):
-                            # (a pod is deleted gracefully, as a user's DELETE deletes it)
-                            self.api.delete(kind, namespace, obj["metadata"]["name"])
-                        else:
-                            self.api.remove(kind, obj)
+                        # as a user's DELETE: finalizers hold the object, a pod stops gracefully
+                        self.api.delete(kind, namespace, obj["metadata"]["name"])
                     except ApiError as exc:
                         if exc.code != 404:  # gone already: collected with its owner
                             raise
