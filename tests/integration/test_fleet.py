@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 
@@ -60,6 +61,8 @@ def summary(tmp_path, playbook):
 
 def test_a_fleet_stands_up_with_one_failing_cluster_isolated_then_converges_verifies_and_tears_down(fleet, tmp_path):
     fleet_dir, clusters = fleet
+    # each cluster its own endpoint host, as EKS gives each cluster its own: clients' discovery caches are keyed by it
+    assert len({urllib.parse.urlsplit(c.api).hostname for c in clusters.values()}) == len(HOSTS)
     env = {"SANDBOX_FLEET_DIR": fleet_dir}
     clusters["demo-2"].faults(istioctl_fail_install=True)
 

@@ -183,6 +183,7 @@ class Sandbox(object):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sandbox-cluster")
+    parser.add_argument("--address", default="127.0.0.1", help="the loopback address to serve on")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--faults", default="{}", help="initial fault knobs as JSON")
@@ -206,7 +207,7 @@ def main(argv=None):
                              os.environ.get("SANDBOX_AWS_SECRET_KEY", ""), static, aws["endpoint"] if aws else None)
     sandbox = Sandbox(args.state_dir, Settings(pod_start=args.pod_start, load_balancer=args.load_balancer_delay),
                       json.loads(args.faults), aws, args.lb_mode, args.k8s_version, args.storage, auth)
-    server = ApiHTTPServer(("127.0.0.1", args.port), sandbox, args.tls_dir)
+    server = ApiHTTPServer((args.address, args.port), sandbox, args.tls_dir)
     # written whole, then renamed into place: whoever sees the file reads the port, never an empty file
     port_file = os.path.join(args.state_dir, "apiserver.port")
     with open(port_file + ".tmp", "w") as handle:

@@ -55,6 +55,15 @@ def _free_port():
     return port
 
 
+def _endpoint_address():
+    """A loopback address of one cluster's own. Each EKS cluster has an endpoint no other cluster ever had; clients
+    key their discovery caches by it (kubectl's ~/.kube/cache/discovery/HOST_PORT, kubernetes.core's
+    $TMPDIR/k8srcp-<sha256 of host and user>.json). Sandboxes on 127.0.0.1 with ephemeral ports reuse an earlier
+    sandbox's endpoint now and then, and a client then believes the kinds the earlier cluster served. Linux routes
+    all of 127.0.0.0/8 to the loopback interface, so any address in it can be bound without set-up."""
+    return "127.%d.%d.%d" % (secrets.randbelow(254) + 1, secrets.randbelow(256), secrets.randbelow(254) + 1)
+
+
 def tls_context(state_dir):
     """An SSL context trusting the sandbox's CA (its ca.crt), or None for a plain-HTTP sandbox."""
     path = os.path.join(state_dir, "ca.crt")
@@ -215,22 +224,23 @@ def _start_cluster(state, name, context, aws_url, env, pids, pid_name, faults=No
         public = dict((k, v) for k, v in aws.items() if k not in ("access_key", "secret_key"))
         json.dump(dict(public, endpoint=aws_url), handle, indent=2)
     tls = [] if plain_http else ["--tls-dir", state.dir]
+    address = _endpoint_address()
     for stale in ("ca.crt", "server.crt", "server.key", "admin.crt", "admin.key", "tokens"):
         if os.path.exists(state.path(stale)):
             os.unlink(state.path(stale))
     if not plain_http:
         # HTTPS with the sandbox's own CA and tokens checked as EKS checks them (sandbox/eksauth.py); the
         # static token stands for a ServiceAccount's, for clients given a host and a token
-        eksauth.make_certificates(state.dir)
+        eksauth.make_certificates(state.dir, address)
         with open(os.open(state.path("tokens"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
             handle.write(secrets.token_urlsafe(32) + "\n")
     cluster = _spawn([python, "-m", "sandbox.cluster", "--state-dir", state.dir, "--faults",
                       json.dumps(faults or {}), "--aws", state.path("aws.json"), "--lb-mode", lb_mode,
-                      "--k8s-version", k8s_version, "--storage", storage] + tls,
+                      "--k8s-version", k8s_version, "--storage", storage, "--address", address] + tls,
                      state.path("cluster.log"), env)
     pids[pid_name] = cluster.pid
     _wait_until(lambda: _port(state.path("apiserver.port")), "the API server of %s" % name, proc=cluster)
-    api_url = "%s://127.0.0.1:%s" % ("http" if plain_http else "https", _port(state.path("apiserver.port")))
+    api_url = "%s://%s:%s" % ("http" if plain_http else "https", address, _port(state.path("apiserver.port")))
     context_ssl = tls_context(state.dir)
     _wait_until(lambda: _answers(api_url + "/readyz", context=context_ssl), "the API server of %s" % name,
                 proc=cluster)

@@ -30,8 +30,9 @@ TOKEN_LIFETIME = datetime.timedelta(minutes=15)
 CREATOR = "cluster-creator"  # the identity that made the cluster: cluster-admin whatever aws-auth says (EKS user guide)
 
 
-def make_certificates(directory):
-    """ca.crt, server.crt, server.key, admin.crt and admin.key in ``directory``; returns the CA's PEM."""
+def make_certificates(directory, address="127.0.0.1"):
+    """ca.crt, server.crt, server.key, admin.crt and admin.key in ``directory`` (the server's certificate names
+    ``address``, the API server's own, beside localhost); returns the CA's PEM."""
     from cryptography import x509  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=import-outside-toplevel
@@ -55,7 +56,7 @@ def make_certificates(directory):
               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
               .add_extension(x509.SubjectAlternativeName([
                   x509.DNSName("localhost"), x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default.svc"),
-                  x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                  x509.IPAddress(ipaddress.ip_address(address))]), critical=False)
               .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
               .sign(ca_key, hashes.SHA256()))
     # an administrator's client certificate, as kubeadm writes one into admin.conf (CN kubernetes-admin, O
