@@ -7,6 +7,7 @@ established."""
 
 import calendar
 import copy
+import functools
 import fnmatch
 import hashlib
 import heapq
@@ -757,6 +758,11 @@ class Controllers(object):
             if script is not None and shell.supported(script) and shell.sleeps(script):
                 return True
         return False
+
+    def http_from(self, pod):
+        """How a running container of ``pod`` sends an HTTP request (shell.run's ``http``): through the data plane,
+        as the pod (its sidecar, if it has one, already listening)."""
+        return functools.partial(self.dataplane.request_from, pod)
 
     def stop_pod(self, namespace, name, uid):
         """The grace period of a pod being deleted has ended: the kubelet kills its containers and deletes the pod

@@ -14,7 +14,7 @@ import urllib.parse
 
 import yaml
 
-from . import eksauth, eviction, protobuf, rbac, reviews
+from . import eksauth, eviction, execstream, protobuf, rbac, reviews
 from .api import ApiError
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 from .tables import table
@@ -433,6 +433,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                       "metadata": {"resourceVersion": api.current_rv()}, "items": items})
                 return
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if sub == "exec" and kind.kind == "Pod" and verb in ("GET", "POST"):
+            execstream.serve(self, self.server.sandbox, namespace, name)
+            return
         if verb == "POST" and sub == "eviction" and kind.kind == "Pod":
             self._send_json(201, eviction.evict(api, namespace, name, self._json_body(self._body()), dry_run))
             return

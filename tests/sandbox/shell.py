@@ -7,7 +7,9 @@ and its exit code is the script's. Anything else is beyond the sandbox (no image
 such by ``supported``.
 
 Commands: ``curl`` (the options below), ``echo``, ``true``, ``false``, ``exit [N]``, ``sleep N`` (the container is
-reported running for those seconds before it terminates; the script's other commands run at its start),
+reported running for those seconds before it terminates; the script's other commands run at its start), ``cat``
+(the files the kubelet writes into a container, given by the caller, or standard input), ``sh`` (standard input
+as its script),
 ``NAME=VALUE``; lists joined by ``;``, ``&&``, ``||`` and newlines; ``$?``, ``$NAME`` and
 ``${NAME}`` expanded (no command substitution, globbing or redirection). curl's exit codes and messages follow
 its manual (curl.se/docs/manpage.html, "EXIT CODES"): 6 could not resolve host, 7 failed to connect, 22 an HTTP
@@ -17,7 +19,9 @@ error with --fail, 28 timeout, 56 failure receiving data (a connection reset by 
 import re
 import shlex
 
-COMMANDS = ("curl", "echo", "true", "false", "exit", "sleep")
+COMMANDS = ("curl", "echo", "true", "false", "exit", "sleep", "cat", "sh")
+SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash", "ash")
+quote = shlex.quote
 ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)=(.*)$")
 # curl options taking a value, and the flags the sandbox understands (anything else: not supported)
 CURL_VALUES = ("-o", "--output", "-w", "--write-out", "-X", "--request", "-H", "--header", "-m", "--max-time",
@@ -31,7 +35,7 @@ def script_of(container):
     argv = list(container.get("command") or []) + list(container.get("args") or [])
     if not argv:
         return None
-    if argv[0] in ("sh", "/bin/sh", "bash", "/bin/bash", "ash") and len(argv) >= 3 and argv[1] == "-c":
+    if argv[0] in SHELLS and len(argv) >= 3 and argv[1] == "-c":
         return argv[2]
     program = argv[0].rsplit("/", 1)[-1]
     if program in ("curl", "sleep", "true", "false", "echo"):  # an image's own binary, run without a shell
@@ -41,10 +45,13 @@ def script_of(container):
 
 def _split(script):
     """[(operator before it, argv)] of a list of simple commands."""
-    lexer = shlex.shlex(script.replace("\n", " ; "), posix=True, punctuation_chars=";&|")
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|\n")
+    lexer.whitespace = " \t\r"  # a newline ends a command (outside quotes, where it is the word's own)
     lexer.whitespace_split = True
     out, words, operator = [], [], ";"
     for token in lexer:
+        if token and set(token) <= set(";&|\n") and "\n" in token:
+            token = token.replace("\n", "") or ";"
         if token in (";", "&&", "||"):
             if words:
                 out.append((operator, words))
@@ -69,7 +76,7 @@ def supported(script):
             return False
         if ASSIGNMENT.match(argv[0]) and len(argv) == 1:
             continue
-        if argv[0] not in COMMANDS:
+        if _program(argv[0]) not in COMMANDS:
             return False
         if argv[0] == "sleep":
             try:
@@ -89,10 +96,40 @@ def supported(script):
     return True
 
 
-def run(script, http):
+def _program(word):
+    """The program a command word names: /bin/cat is cat."""
+    return word.rsplit("/", 1)[-1]
+
+
+def missing_program(script):
+    """The first program the script runs that the sandbox's containers do not hold, or None."""
+    try:
+        commands = _split(script)
+    except ValueError:
+        return None
+    for dummy, argv in commands:
+        if not (ASSIGNMENT.match(argv[0]) and len(argv) == 1) and _program(argv[0]) not in COMMANDS:
+            return argv[0]
+    return None
+
+
+def reads_stdin(script):
+    """Whether the script reads its standard input (a cat of no file or of -, a shell given no script)."""
+    try:
+        return any(_program(argv[0]) in ("cat", "sh") and all(a == "-" for a in argv[1:])
+                   for dummy, argv in _split(script))
+    except ValueError:
+        return False
+
+
+def run(script, http, files=None, stdin=""):
     """Run ``script``; ``http(method, url, headers, body, timeout)`` sends a request as the pod and returns
-    (status, body) or raises CurlError. Returns (exit code, standard output, standard error, seconds it sleeps):
-    the commands run at once, and the kubelet reports the container terminated only after those seconds."""
+    (status, body) or raises CurlError; ``files`` ({path: text}) are the container's files ``cat`` reads, ``stdin``
+    its standard input. Returns (exit code, standard output, standard error, seconds it sleeps): the commands run
+    at once, and the kubelet reports the container terminated only after those seconds. A script beyond the subset
+    ends as a shell's syntax error does (exit 2)."""
+    if not supported(script):
+        return 2, "", "sh: syntax error: the sandbox's shell cannot run %r\n" % script, 0.0
     status = 0
     out, err = [], []
     variables = {}
@@ -109,7 +146,7 @@ def run(script, http):
         if assignment and len(argv) == 1:
             variables[assignment.group(1)] = assignment.group(2)
             continue
-        name = argv[0]
+        name = _program(argv[0])
         if name == "exit":
             return (int(argv[1]) if len(argv) > 1 else status), "".join(out), "".join(err), slept[0]
         if name == "sleep":
@@ -122,9 +159,32 @@ def run(script, http):
         elif name == "echo":
             out.append(" ".join(argv[1:]) + "\n")
             status = 0
+        elif name == "cat":
+            status = _cat(argv[1:], files or {}, stdin, out, err)
+        elif name == "sh":
+            inner = argv[2] if len(argv) >= 3 and argv[1] == "-c" else stdin
+            code, more_out, more_err, seconds = run(inner, http, files) if inner.strip() else (0, "", "", 0.0)
+            out.append(more_out)
+            err.append(more_err)
+            slept[0] += seconds
+            status = code
         else:
             status = _curl(argv[1:], http, out, err)
     return status, "".join(out), "".join(err), slept[0]
+
+
+def _cat(paths, files, stdin, out, err):
+    """cat's output and exit code (BusyBox's words for a file that is not there)."""
+    status = 0
+    for path in paths or ["-"]:
+        if path == "-":
+            out.append(stdin)
+        elif path in files:
+            out.append(files[path])
+        else:
+            err.append("cat: can't open '%s': No such file or directory\n" % path)
+            status = 1
+    return status
 
 
 def _seconds(word):

@@ -141,3 +141,68 @@ def test_validation_answers_the_same_after_many_writes(sandbox):
              json.loads(sandbox.kubectl("get", "pods", "-n", "kubectl-v", "-o", "json").stdout)["items"]]
     assert "bad" not in names and len(names) == 31
     sandbox.kubectl("delete", "namespace", "kubectl-v", "--wait=true", "--timeout=60s")
+
+
+SLEEPER = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default}}
+spec:
+  restartPolicy: Never
+  dnsConfig: {{options: [{{name: ndots, value: "2"}}]}}
+  containers:
+  - {{name: main, image: busybox, command: ["sleep", "infinity"]}}
+  - {{name: second, image: busybox, command: ["sleep", "infinity"]}}
+"""
+
+
+def test_exec_runs_the_command_in_the_container_and_answers_its_exit_code(sandbox):
+    sandbox.kubectl("apply", "-f", "-", stdin=SLEEPER.format(name="exec-target"))
+    sandbox.kubectl("wait", "--for=condition=Ready", "pod/exec-target", "--timeout=30s")
+    pod_ip = sandbox.kubectl("get", "pod", "exec-target", "-o", "jsonpath={.status.podIP}").stdout
+    resolv = sandbox.kubectl("exec", "exec-target", "-c", "main", "--", "cat", "/etc/resolv.conf").stdout
+    # ClusterFirst: the namespace's search path first, the pod's dnsConfig option replacing the default ndots:5
+    assert resolv.splitlines()[0] == "search default.svc.cluster.local svc.cluster.local cluster.local ec2.internal"
+    assert "options ndots:2" in resolv.splitlines() and "ndots:5" not in resolv
+    hosts = sandbox.kubectl("exec", "exec-target", "-c", "second", "--", "cat", "/etc/hosts").stdout
+    assert "%s\texec-target" % pod_ip in hosts.splitlines()
+    failed = sandbox.kubectl("exec", "exec-target", "-c", "main", "--", "sh", "-c", "echo out; exit 3", check=False)
+    assert failed.returncode == 3 and failed.stdout == "out\n"
+    assert "command terminated with exit code 3" in failed.stderr
+    missing = sandbox.kubectl("exec", "exec-target", "-c", "main", "--", "cat", "/etc/nothing", check=False)
+    assert missing.returncode == 1 and "No such file or directory" in missing.stderr
+    # no such container, and a pod that has ended: refused before any stream opens
+    wrong = sandbox.kubectl("exec", "exec-target", "-c", "third", "--", "true", check=False)
+    assert wrong.returncode != 0 and "container third is not valid for pod exec-target" in wrong.stderr
+    sandbox.kubectl("run", "exec-done", "--image=busybox", "--restart=Never", "--", "true")
+    sandbox.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/exec-done", "--timeout=30s")
+    done = sandbox.kubectl("exec", "exec-done", "--", "true", check=False)
+    assert done.returncode != 0 and \
+        "cannot exec into a container in a completed pod; current phase is Succeeded" in done.stderr
+    sandbox.kubectl("delete", "pod", "exec-target", "exec-done", "--grace-period=0", "--force")
+
+
+def test_exec_through_the_python_client_streams_each_channel(sandbox):
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+    from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
+
+    sandbox.kubectl("apply", "-f", "-", stdin=SLEEPER.format(name="exec-client"))
+    sandbox.kubectl("wait", "--for=condition=Ready", "pod/exec-client", "--timeout=30s")
+    core = client.CoreV1Api(config.new_client_from_config(sandbox.identity_kubeconfig()))
+    # without a container name, a pod of two is refused by the API server, naming both (the client reports the
+    # refused WebSocket handshake with its status and body)
+    try:
+        stream(core.connect_get_namespaced_pod_exec, "exec-client", "default", command=["true"], stdout=True,
+               stderr=True, stdin=False, tty=False)
+        raise AssertionError("an exec without a container name was accepted")
+    except client.exceptions.ApiException as exc:
+        assert "Handshake status 400 Bad Request" in exc.reason
+        assert "a container name must be specified for pod exec-client, choose one of: [main second]" in exc.reason
+    response = stream(core.connect_get_namespaced_pod_exec, "exec-client", "default", container="main",
+                      command=["sh", "-c", "echo to-out; cat /nothing; exit 4"], stdout=True, stderr=True,
+                      stdin=False, tty=False, _preload_content=False)
+    response.run_forever(timeout=10)
+    assert response.read_stdout() == "to-out\n"
+    assert response.read_stderr() == "cat: can't open '/nothing': No such file or directory\n"
+    assert response.returncode == 4
+    sandbox.kubectl("delete", "pod", "exec-client", "--grace-period=0", "--force")

@@ -141,3 +141,37 @@ def test_a_job_whose_pods_fail_stops_at_its_backoff_limit(mesh):
     mesh.kubectl("wait", "--for=condition=Failed", "job/doomed", "-n", "plain", "--timeout=30s")
     status = json.loads(mesh.kubectl("get", "job", "doomed", "-n", "plain", "-o", "json").stdout)["status"]
     assert status["failed"] == 2 and status["conditions"][-1]["reason"] == "BackoffLimitExceeded"
+
+
+def curl_deployment(namespace):
+    """istio's samples/curl: a Deployment whose container sleeps, for a person to kubectl exec curl in."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "curl", "namespace": namespace},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "curl"}},
+                     "template": {"metadata": {"labels": {"app": "curl"}}, "spec": {
+                         "terminationGracePeriodSeconds": 0,
+                         "containers": [{"name": "curl", "image": "docker.io/curlimages/curl:8.15.0",
+                                         "command": ["/bin/sleep", "infinity"]}]}}}}
+
+
+def test_kubectl_exec_curl_as_istio_docs_verify_mtls(mesh):
+    # istio.io's mtls-migration page, step by step: curl from each namespace's curl pod, print the HTTP code
+    for namespace in ("shop", "plain"):
+        apply(mesh, curl_deployment(namespace))
+    for namespace in ("shop", "plain"):
+        mesh.kubectl("rollout", "status", "deploy/curl", "-n", namespace, "--timeout=60s")
+
+    def code_from(namespace, *container):
+        done = mesh.kubectl("exec", "deploy/curl", *container, "-n", namespace, "--", "curl", "http://hello.shop/",
+                            "-s", "-o", "/dev/null", "-w", "%{http_code}\n", check=False)
+        return done.returncode, done.stdout
+    try:
+        assert code_from("plain", "-c", "curl") == (0, "200\n")
+        # the injected pod names its app as kubectl's default container, so -c may be left out
+        assert code_from("shop") == (0, "200\n")
+        apply(mesh, policy("default", "shop", "STRICT"))
+        assert code_from("plain", "-c", "curl") == (56, "000\n")
+        assert code_from("shop", "-c", "curl") == (0, "200\n")
+    finally:
+        mesh.kubectl("delete", "peerauthentication", "--all", "-n", "shop")
+        for namespace in ("shop", "plain"):
+            mesh.kubectl("delete", "deploy", "curl", "-n", namespace)
