@@ -20,7 +20,7 @@ import time
 import traceback
 import urllib.parse
 
-from . import ambient, gatewayapi, scheduling, shell
+from . import ambient, containers, execstream, gatewayapi, scheduling, shell
 from .api import ApiError, now
 from .selection import label_matches, selector_from_match
 
@@ -53,6 +53,8 @@ class Controllers(object):
         self.faults = faults
         self.settings = settings or Settings()
         self.dataplane = dataplane
+        self.runtime = containers.Runtime(self.later)
+        self.completions = {}  # pod uid -> what its containers that run to completion have ended with
         self.timers = []
         self.stopping_pods = {}  # uid -> grace period (seconds) the kubelet was last told to stop the pod in
         api.stops_late = self._outlasts_sigterm
@@ -182,6 +184,9 @@ class Controllers(object):
                 self.stopping_pods[meta["uid"]] = meta["deletionGracePeriodSeconds"]
                 self.later(meta["deletionGracePeriodSeconds"], self.stop_pod, meta["namespace"], meta["name"],
                            meta["uid"])
+            if etype == "DELETED":
+                self.runtime.forget(meta["uid"])
+                self.completions.pop(meta["uid"], None)
             if etype != "DELETED" or meta["namespace"] == "istio-system":
                 # Istio's CNI node agent enrols an ambient pod; a ztunnel that comes or goes changes its node's pods
                 self.node_agent.reconcile_pod(obj)
@@ -736,6 +741,8 @@ class Controllers(object):
         fresh = self.api.get(pods, namespace, name)
         self.api.replace(pods, namespace, name, dict(fresh, status=status), subresource="status")
         if first_start:
+            self.later(0, self._launch, namespace, name, fresh["metadata"]["uid"],
+                       spec.get("restartPolicy") in ("Never", "OnFailure"))
             self.record(fresh, "Scheduled", "Successfully assigned %s/%s to %s" % (namespace, name, node),
                         "default-scheduler")
             for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
@@ -778,19 +785,43 @@ class Controllers(object):
                     raise
 
     def _run_to_completion(self, pod, status, stamp):
-        """A pod that runs to completion (a Job's, or a bare pod with restartPolicy Never/OnFailure): each app
-        container's command is run when the sandbox can run it (sandbox/shell.py: curl and a little shell, its
-        requests sent through the data plane as this pod), else it ends with 0 as an image's own entrypoint is
-        taken to. A classic istio-proxy container keeps running - the pod stays Running, not Ready - until the app
-        asks the pilot-agent to quit (POST localhost:15020/quitquitquit), as Istio's docs for Jobs say; a native
-        sidecar ends with the app. A command the sandbox cannot run keeps its container running until the pod is
-        deleted, as a server process would; ``sleep N`` keeps it running N seconds before it ends (a container
-        without a command - the image's entrypoint - ends with 0). Exit codes decide the phase: Succeeded when all are 0, else Failed (OnFailure:
-        the container waits in CrashLoopBackOff and the pod stays Running). A container whose
-        terminationMessagePolicy is FallbackToLogsOnError and that failed carries its output's tail as the
-        message (kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/)."""
+        """A pod that runs to completion (a Job's, or a bare pod with restartPolicy Never/OnFailure): an app
+        container without a command (the image's entrypoint) is taken to end at once with 0; the others run their
+        commands (``_launch``) and the pod ends when they all have. A classic istio-proxy container keeps running -
+        the pod stays Running, not Ready - until the app asks the pilot-agent to quit (POST
+        localhost:15020/quitquitquit), as Istio's docs for Jobs say; a native sidecar ends with the app. Exit codes
+        decide the phase: Succeeded when all are 0, else Failed (OnFailure: the container waits in
+        CrashLoopBackOff and the pod stays Running). A container whose terminationMessagePolicy is
+        FallbackToLogsOnError and that failed carries its output's tail as the message
+        (kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/)."""
         spec = pod.get("spec") or {}
-        quit_asked = []
+        codes = {}
+        waiting = set()
+        for container in spec.get("containers") or []:
+            if container.get("name") == "istio-proxy":
+                continue
+            if container.get("command") or container.get("args"):
+                waiting.add(container["name"])
+            else:
+                codes[container["name"]] = (0, "", container.get("terminationMessagePolicy"))
+        self.completions[pod["metadata"]["uid"]] = {"codes": codes, "waiting": waiting, "quit_asked": []}
+        if not waiting:
+            self._terminate(spec, status, codes, self._sidecar_running(spec, []), stamp)
+
+    @staticmethod
+    def _sidecar_running(spec, quit_asked):
+        return any(c.get("name") == "istio-proxy" for c in spec.get("containers") or []) and not quit_asked
+
+    def _launch(self, namespace, name, uid, to_completion):
+        """The kubelet starts each app container's command: those sandbox/shell.py can run run as processes
+        (sandbox/containers.py), their requests sent through the data plane as this pod. A command beyond it runs
+        until the pod is deleted, as a server process would - never taken to have ended."""
+        pod = self.api.find(self.kind("", "v1", "pods"), namespace, name)
+        if pod is None or pod["metadata"]["uid"] != uid:
+            return
+        spec = pod.get("spec") or {}
+        meta = pod["metadata"]
+        quit_asked = (self.completions.get(meta["uid"]) or {}).get("quit_asked", [])
         # A classic sidecar starts beside the app, not before it: without holdApplicationUntilProxyStarts (its
         # postStart pilot-agent wait) the app's first outbound connection is redirected to an Envoy that is not
         # listening yet and is refused (curl exit 7; istio.io's holdApplicationUntilProxyStarts in ProxyConfig). The
@@ -808,40 +839,84 @@ class Controllers(object):
             if "15020/quitquitquit" in url:
                 quit_asked.append(True)
             return answer
-        codes = {}
-        slept = 0.0
         for container in spec.get("containers") or []:
-            if container.get("name") == "istio-proxy":
-                continue
             script = shell.script_of(container)
-            output = ""
-            code = 0
-            if script is not None and shell.supported(script):
-                code, out, err, seconds = shell.run(script, http)
-                output = out + err
-                slept = max(slept, seconds)
-            elif container.get("command") or container.get("args"):
-                # a command the sandbox cannot run (no image runs here): it runs until the pod is deleted, as a
-                # server process would - never taken to have ended
-                return
-            codes[container["name"]] = (code, output, container.get("terminationMessagePolicy"))
-        sidecar_running = any(c.get("name") == "istio-proxy" for c in spec.get("containers") or []) and not quit_asked
-        if slept > 0:
-            # the containers run (Running, ready) for as long as their commands sleep, then terminate
-            self.later(slept, self._complete_pod, pod["metadata"]["namespace"], pod["metadata"]["name"],
-                       pod["metadata"]["uid"], codes, sidecar_running)
-            return
-        self._terminate(spec, status, codes, sidecar_running, stamp)
+            if container.get("name") == "istio-proxy" or script is None or not shell.supported(script):
+                continue
+            self.runtime.start(pod, container["name"], script, http, execstream.files(pod), functools.partial(
+                self._exited, meta["namespace"], meta["name"], meta["uid"], container["name"], to_completion))
 
-    def _complete_pod(self, namespace, name, uid, codes, sidecar_running):
-        """The containers of a pod whose commands slept end now (unless the pod was deleted meanwhile)."""
+    def _exited(self, namespace, name, uid, container, to_completion, code, output):
+        """A container's process has ended: the pod's end when it runs to completion, else the kubelet restarts
+        the container with a back-off (10 s, doubled each time, at most 300 s; the first restart at once:
+        kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-restarts)."""
+        pods = self.kind("", "v1", "pods")
+        pod = self.api.find(pods, namespace, name)
+        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+            return
+        spec = pod.get("spec") or {}
+        status = copy.deepcopy(pod.get("status") or {})
+        stamp = now()
+        policy = next((c.get("terminationMessagePolicy") for c in spec.get("containers") or []
+                       if c["name"] == container), None)
+        if to_completion:
+            done = self.completions.setdefault(uid, {"codes": {}, "waiting": set(), "quit_asked": []})
+            done["codes"][container] = (code, output, policy)
+            done["waiting"].discard(container)
+            self._terminate(spec, status, {container: done["codes"][container]} if done["waiting"] else done["codes"],
+                            self._sidecar_running(spec, done["quit_asked"]), stamp)
+            self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
+            return
+        entry = next(c for c in status["containerStatuses"] if c["name"] == container)
+        restarts = entry.get("restartCount", 0) + 1
+        started = (entry.get("state") or {}).get("running", {}).get("startedAt", stamp)
+        entry.update(restartCount=restarts, ready=False, started=False, lastState={"terminated": {
+            "exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": started,
+            "finishedAt": stamp, "containerID": entry["containerID"]}})
+        delay = 0 if restarts == 1 else min(10 * 2 ** (restarts - 2), 300)
+        entry["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off %ds restarting failed "
+                                      "container=%s pod=%s_%s(%s)" % (delay, container, name, namespace, uid)}} \
+            if delay else {"terminated": entry["lastState"]["terminated"]}
+        self._readiness(status, stamp)
+        self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
+        if delay:
+            self.record(pod, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)" % (
+                container, name, namespace, uid), "kubelet", "Warning")
+        self.later(delay, self._restart, namespace, name, uid, container)
+
+    def _restart(self, namespace, name, uid, container):
         pods = self.kind("", "v1", "pods")
         pod = self.api.find(pods, namespace, name)
         if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
             return
         status = copy.deepcopy(pod.get("status") or {})
-        self._terminate(pod.get("spec") or {}, status, codes, sidecar_running, now())
+        stamp = now()
+        entry = next(c for c in status["containerStatuses"] if c["name"] == container)
+        entry.update(ready=True, started=True, state={"running": {"startedAt": stamp}})
+        self._readiness(status, stamp)
         self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
+        self.record(pod, "Started", "Started container %s" % container, "kubelet")
+        spec = pod.get("spec") or {}
+        script = shell.script_of(next(c for c in spec["containers"] if c["name"] == container))
+        self.runtime.start(pod, container, script, self.http_from(pod), execstream.files(pod), functools.partial(
+            self._exited, namespace, name, uid, container, False))
+
+    @staticmethod
+    def _readiness(status, stamp):
+        """The pod's Ready and ContainersReady conditions from its containers' readiness."""
+        unready = [c["name"] for c in status.get("containerStatuses") or [] if not c.get("ready")]
+        for condition in status.get("conditions") or []:
+            if condition["type"] in ("Ready", "ContainersReady"):
+                value = "False" if unready else "True"
+                if condition["status"] != value:
+                    condition["lastTransitionTime"] = stamp
+                condition["status"] = value
+                if unready:
+                    condition.update(reason="ContainersNotReady",
+                                     message="containers with unready status: [%s]" % " ".join(unready))
+                else:
+                    condition.pop("reason", None)
+                    condition.pop("message", None)
 
     @staticmethod
     def _terminate(spec, status, codes, sidecar_running, stamp):
@@ -852,6 +927,8 @@ class Controllers(object):
             name = container_status["name"]
             if name == "istio-proxy" and sidecar_running:
                 continue
+            if name not in codes and name != "istio-proxy":
+                continue  # still running
             code, output, policy = codes.get(name, (0, "", None))
             if spec.get("restartPolicy") == "OnFailure" and code != 0:
                 container_status.update(ready=False, started=False, restartCount=1, state={"waiting": {

@@ -23,8 +23,8 @@ What the real path does, end to end (the parts a client can see):
 - A program the container's image lacks fails inside the runtime: an InternalError Status on the error channel
   whose message is the OCI runtime's 'exec: "P": executable file not found in $PATH'.
 
-What runs is sandbox/shell.py's subset: the container's image is taken to hold the programs that subset knows (a
-shell, curl, echo, cat, sleep, true, false) and none other. The container's files are the ones the kubelet writes
+What runs is sandbox/shell.py's subset: the container's image is taken to hold the programs that subset knows
+(shell.PROGRAMS) and none other. The container's files are the ones the kubelet writes
 into every container: /etc/resolv.conf (ClusterFirst: the pod's namespace's search path, then the node's, the
 cluster DNS Service's address, ndots:5 - kubernetes.io/docs/concepts/services-networking/dns-pod-service/; on EKS
 the DNS address is .10 of the service CIDR and the node's search domain is REGION.compute.internal, ec2.internal in
@@ -36,6 +36,7 @@ import hashlib
 import json
 import select
 import struct
+import time
 import urllib.parse
 
 from . import shell
@@ -205,33 +206,56 @@ def _status(argv, code, missing):
 
 
 def serve(handler, sandbox, namespace, name):
-    """Answer one exec request on ``handler``'s connection, from the check to the closing frame."""
+    """Answer one exec request on ``handler``'s connection, from the check to the closing frame. The command runs
+    as a process in the container (sandbox/shell.py), in real time: its output is sent as it is written, its
+    sleeps take their time, and a client that goes away ends it, as the runtime kills an exec whose stream is
+    closed."""
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
     argv = query.get("command") or []
     if not argv:
         raise ApiError(400, "BadRequest", "you must specify at least 1 command")
-    pod, dummy_container = check(sandbox.api, namespace, name, (query.get("container") or [""])[0])
+    pod, container = check(sandbox.api, namespace, name, (query.get("container") or [""])[0])
     protocol = handshake(handler)
     handler.close_connection = True
     script = _script(argv)
     stdin = _stdin(handler, protocol) if (query.get("stdin") or ["false"])[0] in ("true", "1") and \
         shell.reads_stdin(script) else b""
-    missing = shell.missing_program(script)
-    code, out, err, seconds = 127, "", "", 0.0
-    if not missing:
-        code, out, err, seconds = shell.run(script, sandbox.controllers.http_from(pod), files=files(pod),
-                                            stdin=stdin.decode("utf-8", "replace"))
-    if seconds:
-        # the command runs that long (a sleep); a client that goes away ends it, as the runtime kills an exec
-        # whose stream is closed
-        select.select([handler.connection], [], [], seconds)
     wanted = {STDOUT: (query.get("stdout") or ["true"])[0] in ("true", "1"),
               STDERR: (query.get("stderr") or ["true"])[0] in ("true", "1")}
+
+    def emit(fd, text):
+        if text and wanted.get(fd):
+            write_frame(handler.wfile, OP_BINARY, bytes([fd]) + text.encode())
+    missing = shell.missing_program(script)
+    code = 127
     try:
-        for channel, text in ((STDOUT, out), (STDERR, err)):
-            if text and wanted[channel]:
-                write_frame(handler.wfile, OP_BINARY, bytes([channel]) + text.encode())
+        if not missing:
+            files_of = sandbox.controllers.runtime.container_files(pod, container, files(pod))
+            process = shell.Process(script, sandbox.controllers.http_from(pod), emit, files_of,
+                                    stdin.decode("utf-8", "replace"), (pod.get("spec") or {}).get("hostname") or name)
+            code = _drive(handler, process.steps())
+            if code is None:
+                return  # the client went away
         write_frame(handler.wfile, OP_BINARY, bytes([ERROR]) + json.dumps(_status(argv, code, missing)).encode())
         write_frame(handler.wfile, OP_CLOSE, struct.pack("!H", 1000))
     except (BrokenPipeError, ConnectionResetError):
         pass
+
+
+def _drive(handler, steps):
+    """Run a process's steps, waiting out each sleep unless the client closes the stream; its exit code, or None
+    when the client went away first."""
+    try:
+        while True:
+            seconds = next(steps)
+            deadline = time.time() + seconds
+            while True:
+                left = deadline - time.time()
+                if left <= 0:
+                    break
+                if select.select([handler.connection], [], [], None if left == float("inf") else left)[0]:
+                    opcode, dummy = read_frame(handler.rfile)
+                    if opcode in (None, OP_CLOSE):
+                        return None
+    except StopIteration as done:
+        return done.value

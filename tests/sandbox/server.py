@@ -14,7 +14,7 @@ import urllib.parse
 
 import yaml
 
-from . import eksauth, eviction, execstream, protobuf, rbac, reviews
+from . import containers, eksauth, eviction, execstream, protobuf, rbac, reviews
 from .api import ApiError
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 from .tables import table
@@ -362,6 +362,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
+    def _pod_log(self, namespace, name):
+        """pods/log: the container's log (sandbox/containers.py); ``follow`` streams what it writes next until its
+        process ends or the client goes away."""
+        sandbox = self.server.sandbox
+        runtime = sandbox.controllers.runtime
+        pod, container = containers.log_target(sandbox.api, namespace, name, self.query)
+        uid = pod["metadata"]["uid"]
+        previous = self.query.get("previous") in ("true", "1")
+        entries = runtime.log(uid, container, previous)
+        if entries is None:
+            raise ApiError(400, "BadRequest", 'previous terminated container "%s" in pod "%s" not found' % (
+                container, name))
+        first = containers.render(entries, self.query, time.time())
+        if previous or self.query.get("follow") not in ("true", "1"):
+            self._send_raw(200, first)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.status_sent = 200
+        self._log_request()
+        self.end_headers()
+        self.close_connection = True
+        seen = len(entries)
+        chunk = first
+        try:
+            while True:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                running = runtime.wait_for_more(uid, container, seen, 1.0)
+                entries = runtime.log(uid, container)
+                chunk = "".join(line for dummy, line in entries[seen:]).encode()
+                seen = len(entries)
+                if not running and not chunk:
+                    break
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def _resource_list(self, group, version):
         api = self.server.sandbox.api
         kinds = api.registry.in_version(group, version)
@@ -440,8 +480,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send_json(201, eviction.evict(api, namespace, name, self._json_body(self._body()), dry_run))
             return
         if verb == "GET":
-            if sub == "log":
-                self._send_raw(200, b"")
+            if sub == "log" and kind.kind == "Pod":
+                self._pod_log(namespace, name)
                 return
             obj = api.get(kind, namespace, name)
             if sub == "scale":

@@ -1,99 +1,60 @@
-"""What the sandbox's kubelet can run of a container's command: a small POSIX-shell subset around curl.
+"""What the sandbox's containers can run: a small POSIX shell around curl, run as the container's process.
 
-A pod that runs to completion (restartPolicy Never or OnFailure: a Job's, or `kubectl run --restart=Never`)
-whose command is ``curl ...`` or ``sh -c 'SCRIPT'`` built only of the commands below has them run, its curl
-requests sent through the data plane as that pod - with its sidecar or without, as a real pod's requests go -
-and its exit code is the script's. Anything else is beyond the sandbox (no image runs here) and is reported as
-such by ``supported``.
+A container whose command is ``sh -c SCRIPT`` (or one of the programs below, run without a shell) has it run: its
+output goes to the container's log, its curl requests go through the data plane as the pod (with its sidecar or
+without, as a real pod's requests go), its ``sleep`` takes that long in real time, and its exit code is the
+container's. What the subset does not hold is a syntax error (exit 2) or a missing program; sandbox/containers.py
+decides what a container does with a command beyond it.
 
-Commands: ``curl`` (the options below), ``echo``, ``true``, ``false``, ``exit [N]``, ``sleep N`` (the container is
-reported running for those seconds before it terminates; the script's other commands run at its start), ``cat``
-(the files the kubelet writes into a container, given by the caller, or standard input), ``sh`` (standard input
-as its script),
-``NAME=VALUE``; lists joined by ``;``, ``&&``, ``||`` and newlines; ``$?``, ``$NAME`` and
-``${NAME}`` expanded (no command substitution, globbing or redirection). curl's exit codes and messages follow
-its manual (curl.se/docs/manpage.html, "EXIT CODES"): 6 could not resolve host, 7 failed to connect, 22 an HTTP
-error with --fail, 28 timeout, 56 failure receiving data (a connection reset by the peer).
+The shell (POSIX.1 "Shell Command Language", as BusyBox ash runs it): lists joined by ``;``, ``&&``, ``||`` and
+newlines; ``while``/``until``, ``for NAME in WORDS``, ``if``/``elif``/``else``; ``break``, ``continue``;
+``NAME=VALUE``; ``$NAME``, ``${NAME}``, ``$?``, ``$(COMMANDS)`` and ``$((ARITHMETIC))`` (integers, + - * / %
+and comparisons), unquoted ones split into fields; redirections ``>``, ``>>``, ``2>``, ``2>&1``, ``>&2``
+(``/dev/null`` discards, another path is written to the container's files). No pipelines, globbing, functions or
+background jobs.
+
+Programs: ``curl`` (the options below), ``echo``, ``printf`` (%s, %d, \\n), ``cat`` (the container's files, or
+standard input), ``seq``, ``date`` (``+%s`` and the default format), ``test``/``[``, ``true``, ``false``, ``:``,
+``exit [N]``, ``sleep N`` (seconds, or with a suffix s, m, h, d; ``infinity``), ``hostname``, ``sh``. curl's exit
+codes and messages follow its manual (curl.se/docs/manpage.html, "EXIT CODES"): 6 could not resolve host, 7
+failed to connect, 22 an HTTP error with --fail, 28 timeout, 56 failure receiving data (a connection reset by the
+peer).
 """
 
+import math
 import re
 import shlex
+import time
 
-COMMANDS = ("curl", "echo", "true", "false", "exit", "sleep", "cat", "sh")
+PROGRAMS = ("curl", "echo", "printf", "cat", "seq", "date", "test", "[", "true", "false", ":", "exit", "sleep",
+            "hostname", "sh", "bash", "ash", "break", "continue", "export")
 SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash", "ash")
-quote = shlex.quote
-ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)=(.*)$")
+RESERVED = ("while", "until", "for", "if", "then", "elif", "else", "fi", "do", "done")
+ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)=(.*)$", re.S)
+MARK = "\x00"  # brackets an expansion's index in a word: expansions are found before the words are split
+BUSY = 2000  # commands a loop may run without sleeping before it yields (a busy container takes its CPU slice)
 # curl options taking a value, and the flags the sandbox understands (anything else: not supported)
 CURL_VALUES = ("-o", "--output", "-w", "--write-out", "-X", "--request", "-H", "--header", "-m", "--max-time",
                "--connect-timeout", "-d", "--data", "--retry")
 CURL_FLAGS = ("-s", "--silent", "-S", "--show-error", "-f", "--fail", "-v", "--verbose", "-i", "--include",
               "-sS", "-sf", "-fsS", "-sSf", "-fs", "-L", "--location", "-k", "--insecure")
+quote = shlex.quote
+
+
+class ShellSyntaxError(ValueError):
+    pass
 
 
 def script_of(container):
-    """The shell script a container runs, or None when its command is not a shell or curl invocation."""
+    """The shell script a container runs, or None when its command is not a shell or a program of the subset."""
     argv = list(container.get("command") or []) + list(container.get("args") or [])
     if not argv:
         return None
     if argv[0] in SHELLS and len(argv) >= 3 and argv[1] == "-c":
         return argv[2]
-    program = argv[0].rsplit("/", 1)[-1]
-    if program in ("curl", "sleep", "true", "false", "echo"):  # an image's own binary, run without a shell
-        return " ".join(shlex.quote(a) for a in [program] + argv[1:])
+    if _program(argv[0]) in PROGRAMS:  # an image's own binary, run without a shell
+        return " ".join(shlex.quote(a) for a in [_program(argv[0])] + argv[1:])
     return None
-
-
-def _split(script):
-    """[(operator before it, argv)] of a list of simple commands."""
-    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|\n")
-    lexer.whitespace = " \t\r"  # a newline ends a command (outside quotes, where it is the word's own)
-    lexer.whitespace_split = True
-    out, words, operator = [], [], ";"
-    for token in lexer:
-        if token and set(token) <= set(";&|\n") and "\n" in token:
-            token = token.replace("\n", "") or ";"
-        if token in (";", "&&", "||"):
-            if words:
-                out.append((operator, words))
-            words, operator = [], token
-        elif set(token) <= set(";&|"):
-            raise ValueError("unsupported operator %s" % token)
-        else:
-            words.append(token)
-    if words:
-        out.append((operator, words))
-    return out
-
-
-def supported(script):
-    try:
-        commands = _split(script)
-    except ValueError:
-        return False
-    for dummy, argv in commands:
-        if any(re.search(r"[`<>*]|\$\(", a) or re.search(r"\$(?![?]|[A-Za-z_]\w*|\{[A-Za-z_]\w*\})", a)
-               for a in argv):
-            return False
-        if ASSIGNMENT.match(argv[0]) and len(argv) == 1:
-            continue
-        if _program(argv[0]) not in COMMANDS:
-            return False
-        if argv[0] == "sleep":
-            try:
-                [_seconds(a) for a in argv[1:] or ["?"]]
-            except ValueError:
-                return False
-        if argv[0] == "curl":
-            index = 1
-            while index < len(argv):
-                arg = argv[index]
-                if arg in CURL_VALUES:
-                    index += 2
-                    continue
-                if arg.startswith("-") and arg not in CURL_FLAGS:
-                    return False
-                index += 1
-    return True
 
 
 def _program(word):
@@ -101,106 +62,646 @@ def _program(word):
     return word.rsplit("/", 1)[-1]
 
 
+# ------------------------------------------------------------------ parsing
+
+def _scan(script):
+    """The script with each expansion outside single quotes replaced by MARK+index+MARK, and the expansions:
+    [(kind, text, quoted)] with kind "cmd", "arith", "var" or "redirect" (redirections outside quotes, each made
+    a word of its own)."""
+    out, table = [], []
+    index, quote_char = 0, None
+
+    def mark(kind, text, quoted, word=False):
+        table.append((kind, text, quoted))
+        token = "%s%d%s" % (MARK, len(table) - 1, MARK)
+        out.append(" %s " % token if word else token)
+    while index < len(script):
+        char = script[index]
+        if quote_char == "'":
+            quote_char = None if char == "'" else quote_char
+            out.append(char)
+            index += 1
+            continue
+        if char == "\\" and index + 1 < len(script):
+            out.append(script[index:index + 2])
+            index += 2
+            continue
+        if char in "'\"" and quote_char is None:
+            quote_char = char
+        elif char == '"' and quote_char == '"':
+            quote_char = None
+        if char == "$" and script.startswith("$((", index):
+            end = _closing(script, index + 3, "((", "))")
+            mark("arith", script[index + 3:end], quote_char == '"')
+            index = end + 2
+            continue
+        if char == "$" and script.startswith("$(", index):
+            end = _closing(script, index + 2, "(", ")")
+            mark("cmd", script[index + 2:end], quote_char == '"')
+            index = end + 1
+            continue
+        variable = re.match(r"\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*|[?$#]))", script[index:])
+        if char == "$" and variable:
+            mark("var", variable.group(1) or variable.group(2), quote_char == '"')
+            index += variable.end()
+            continue
+        redirect = re.match(r"(\d?)(>>|>&|>|<)[ \t]*(&?\d\b|[^\s;&|<>]+)", script[index:]) if quote_char is None \
+            else None
+        if redirect and (not redirect.group(1) or not out or not out[-1][-1:].isalnum()):
+            fd = int(redirect.group(1) or (0 if redirect.group(2) == "<" else 1))
+            mark("redirect", (fd, redirect.group(2), redirect.group(3)), False, word=True)
+            index += redirect.end()
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out), table
+
+
+def _closing(script, start, opening, closing):
+    """Where the ``closing`` that matches an expansion opened just before ``start`` begins."""
+    depth, index = 1, start
+    while index < len(script):
+        if script.startswith(closing, index) and depth == 1:
+            return index
+        if script[index] == "(":
+            depth += 1
+        elif script[index] == ")":
+            depth -= 1
+            if depth == 0:
+                break
+        index += 1
+    raise ShellSyntaxError("unterminated $%s" % opening)
+
+
+def _tokens(text):
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|\n")
+    lexer.whitespace = " \t\r"  # a newline ends a command (outside quotes, where it is the word's own)
+    lexer.whitespace_split = True
+    for token in lexer:
+        if token and set(token) <= set(";&|\n"):
+            core = token.replace("\n", "")
+            if core not in ("", ";", "&&", "||"):
+                raise ShellSyntaxError("unsupported operator %s" % core)
+            yield ("op", core or ";")
+        else:
+            yield ("word", token)
+
+
+class _Parser(object):
+    """Tokens to a tree: a list is [(operator before it, node)]; a node is ("simple", words), ("while", until?,
+    condition, body), ("for", name, words, body) or ("if", [(condition, body)], else body or None)."""
+
+    def __init__(self, tokens):
+        self.tokens = list(tokens)
+        self.at = 0
+
+    def peek(self):
+        return self.tokens[self.at] if self.at < len(self.tokens) else (None, None)
+
+    def take(self):
+        token = self.peek()
+        self.at += 1
+        return token
+
+    def expect(self, word):
+        kind, value = self.take()
+        if kind != "word" or value != word:
+            raise ShellSyntaxError("expected %s, found %r" % (word, value))
+
+    def parse_list(self, stops=()):
+        out, operator = [], ";"
+        while True:
+            kind, value = self.peek()
+            if kind is None or (kind == "word" and value in stops):
+                return out
+            if kind == "op":
+                self.take()
+                if value != ";" and not out:
+                    raise ShellSyntaxError("unexpected %s" % value)
+                operator = value
+                continue
+            out.append((operator, self.command()))
+            operator = ";"
+
+    def command(self):
+        kind, value = self.take()
+        if value in ("while", "until"):
+            condition = self.parse_list(("do",))
+            self.expect("do")
+            body = self.parse_list(("done",))
+            self.expect("done")
+            return ("while", value == "until", condition, body)
+        if value == "for":
+            dummy, name = self.take()
+            words = []
+            if self.peek() == ("word", "in"):
+                self.take()
+                while self.peek()[0] == "word":
+                    words.append(self.take()[1])
+            self.skip_separators()
+            self.expect("do")
+            body = self.parse_list(("done",))
+            self.expect("done")
+            return ("for", name, words, body)
+        if value == "if":
+            branches, otherwise = [], None
+            while True:
+                condition = self.parse_list(("then",))
+                self.expect("then")
+                body = self.parse_list(("elif", "else", "fi"))
+                branches.append((condition, body))
+                dummy, word = self.take()
+                if word == "elif":
+                    continue
+                if word == "else":
+                    otherwise = self.parse_list(("fi",))
+                    self.expect("fi")
+                elif word != "fi":
+                    raise ShellSyntaxError("expected fi")
+                return ("if", branches, otherwise)
+        if value in RESERVED:
+            raise ShellSyntaxError("unexpected %s" % value)
+        words = [value]
+        while self.peek()[0] == "word":
+            words.append(self.take()[1])
+        return ("simple", words)
+
+    def skip_separators(self):
+        while self.peek() == ("op", ";"):
+            self.take()
+
+
+def parse(script):
+    """(tree, expansions) of a script; raises ShellSyntaxError beyond the subset."""
+    text, table = _scan(script)
+    parser = _Parser(_tokens(text))
+    tree = parser.parse_list()
+    if parser.peek()[0] is not None:
+        raise ShellSyntaxError("unexpected %r" % (parser.peek()[1],))
+    return tree, table
+
+
+def _simple_commands(tree):
+    for dummy, node in tree:
+        if node[0] == "simple":
+            yield node[1]
+        elif node[0] == "while":
+            yield from _simple_commands(node[2] + node[3])
+        elif node[0] == "for":
+            yield from _simple_commands(node[3])
+        else:
+            for condition, body in node[1]:
+                yield from _simple_commands(condition + body)
+            yield from _simple_commands(node[2] or [])
+
+
+def _first_words(script):
+    """The first word of each simple command of the script, with its expansions' table; None beyond the subset."""
+    try:
+        tree, table = parse(script)
+    except ShellSyntaxError:
+        return None
+    return [words[0] for words in _simple_commands(tree)], table
+
+
+def supported(script):
+    """Whether the script is within the subset: its syntax, only programs the subset holds, and only the curl
+    options it understands."""
+    try:
+        tree, dummy = parse(script)
+    except ShellSyntaxError:
+        return False
+    for words in _simple_commands(tree):
+        if _program(words[0]) != "curl":
+            continue
+        index = 1
+        while index < len(words):
+            if words[index] in CURL_VALUES:
+                index += 2
+                continue
+            if words[index].startswith("-") and words[index] not in CURL_FLAGS:
+                return False
+            index += 1
+    return missing_program(script) is None
+
+
 def missing_program(script):
     """The first program the script runs that the sandbox's containers do not hold, or None."""
-    try:
-        commands = _split(script)
-    except ValueError:
+    found = _first_words(script)
+    if found is None:
         return None
-    for dummy, argv in commands:
-        if not (ASSIGNMENT.match(argv[0]) and len(argv) == 1) and _program(argv[0]) not in COMMANDS:
-            return argv[0]
+    for word in found[0]:
+        if MARK in word or (ASSIGNMENT.match(word)):
+            continue
+        if _program(word) not in PROGRAMS:
+            return word
     return None
 
 
 def reads_stdin(script):
     """Whether the script reads its standard input (a cat of no file or of -, a shell given no script)."""
     try:
-        return any(_program(argv[0]) in ("cat", "sh") and all(a == "-" for a in argv[1:])
-                   for dummy, argv in _split(script))
-    except ValueError:
+        tree, dummy = parse(script)
+    except ShellSyntaxError:
         return False
+    return any(_program(words[0]) in ("cat", "sh") and all(w == "-" for w in words[1:])
+               for words in _simple_commands(tree))
 
 
-def run(script, http, files=None, stdin=""):
-    """Run ``script``; ``http(method, url, headers, body, timeout)`` sends a request as the pod and returns
-    (status, body) or raises CurlError; ``files`` ({path: text}) are the container's files ``cat`` reads, ``stdin``
-    its standard input. Returns (exit code, standard output, standard error, seconds it sleeps): the commands run
-    at once, and the kubelet reports the container terminated only after those seconds. A script beyond the subset
-    ends as a shell's syntax error does (exit 2)."""
-    if not supported(script):
-        return 2, "", "sh: syntax error: the sandbox's shell cannot run %r\n" % script, 0.0
-    status = 0
-    out, err = [], []
-    variables = {}
-    slept = [0.0]
+def sleeps(script):
+    """Whether the script sleeps (so runs a while, ignoring SIGTERM as a container's PID 1)."""
+    found = _first_words(script)
+    return found is not None and any(_program(w) == "sleep" for w in found[0])
 
-    def expand(word):
-        word = word.replace("$?", str(status))
-        return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: variables.get(m.group(1), ""), word)
-    for operator, argv in _split(script):
-        if (operator == "&&" and status != 0) or (operator == "||" and status == 0):
-            continue
-        argv = [expand(a) for a in argv]
+
+# ------------------------------------------------------------------ running
+
+class _Exit(Exception):
+    def __init__(self, code):
+        Exception.__init__(self, code)
+        self.code = code
+
+
+class _Loop(Exception):
+    def __init__(self, kind):
+        Exception.__init__(self, kind)
+        self.kind = kind
+
+
+class Process(object):
+    """One run of a script: ``steps()`` is a generator that yields the seconds the script sleeps next (math.inf
+    for ever) and returns its exit code; ``emit(fd, text)`` gets its output as it is written (fd 1 or 2)."""
+
+    def __init__(self, script, http, emit, files=None, stdin="", hostname=""):
+        self.script = script
+        self.http = http
+        self.emit = emit
+        self.files = files if files is not None else {}
+        self.stdin = stdin
+        self.hostname = hostname
+        self.variables = {"?": "0", "$": "1", "#": "0"}
+        self.status = 0
+        self.busy = 0
+
+    def steps(self):
+        try:
+            tree, table = parse(self.script)
+        except ShellSyntaxError as exc:
+            self.emit(2, "sh: syntax error: %s\n" % exc)
+            return 2
+        try:
+            yield from self._list(tree, table, self.emit)
+        except _Exit as done:
+            return done.code
+        except _Loop:
+            pass
+        return self.status
+
+    # -- lists and compound commands
+
+    def _list(self, tree, table, emit):
+        for operator, node in tree:
+            if (operator == "&&" and self.status != 0) or (operator == "||" and self.status == 0):
+                continue
+            self.busy += 1
+            if self.busy >= BUSY:  # a loop that never sleeps still lets the others run
+                self.busy = 0
+                yield 0.01
+            if node[0] == "simple":
+                yield from self._simple(node[1], table, emit)
+            elif node[0] == "while":
+                yield from self._while(node, table, emit)
+            elif node[0] == "for":
+                yield from self._for(node, table, emit)
+            else:
+                yield from self._if(node, table, emit)
+            self.variables["?"] = str(self.status)
+
+    def _while(self, node, table, emit):
+        dummy, until, condition, body = node
+        last = 0
+        while True:
+            yield from self._list(condition, table, emit)
+            if (self.status == 0) == until:
+                break
+            try:
+                yield from self._list(body, table, emit)
+            except _Loop as jump:
+                if jump.kind == "break":
+                    last = self.status
+                    break
+            last = self.status
+        self.status = last
+
+    def _for(self, node, table, emit):
+        dummy, name, words, body = node
+        values = []
+        for word in words:
+            values.extend((yield from self._expand(word, table, emit)))
+        self.status = 0
+        for value in values:
+            self.variables[name] = value
+            try:
+                yield from self._list(body, table, emit)
+            except _Loop as jump:
+                if jump.kind == "break":
+                    break
+
+    def _if(self, node, table, emit):
+        dummy, branches, otherwise = node
+        for condition, body in branches:
+            yield from self._list(condition, table, emit)
+            if self.status == 0:
+                yield from self._list(body, table, emit)
+                return
+        self.status = 0
+        if otherwise is not None:
+            yield from self._list(otherwise, table, emit)
+
+    # -- expansions
+
+    def _expand(self, word, table, emit, split=True):
+        """The fields a word expands to (an unquoted expansion that is the whole word is split on blanks)."""
+        pieces = re.split("%s(\\d+)%s" % (MARK, MARK), word)
+        if len(pieces) == 3 and pieces[0] == pieces[2] == "" and table[int(pieces[1])][0] == "redirect":
+            return []
+        text = ""
+        for at, piece in enumerate(pieces):
+            if at % 2 == 0:
+                text += piece
+                continue
+            kind, content, quoted = table[int(piece)]
+            value = yield from self._value(kind, content, emit)
+            if split and not quoted and len(pieces) == 3 and pieces[0] == pieces[2] == "":
+                return value.split()
+            text += value
+        return [text]
+
+    def _value(self, kind, content, emit):
+        if kind == "var":
+            return self.variables.get(content, "")
+        if kind == "cmd":
+            captured = []
+            tree, table = parse(content)
+
+            def capture(fd, text):
+                (captured.append if fd == 1 else lambda t: emit(fd, t))(text)
+            try:
+                yield from self._list(tree, table, capture)
+            except _Exit as done:
+                self.status = done.code
+            value = "".join(captured).rstrip("\n")
+            self.variables["?"] = str(self.status)
+            return value
+        # arithmetic: its own expansions first, then integer arithmetic on what is left
+        text, table = _scan(content)
+        expanded = ""
+        for at, piece in enumerate(re.split("%s(\\d+)%s" % (MARK, MARK), text)):
+            expanded += piece if at % 2 == 0 else (yield from self._value(*table[int(piece)][:2], emit))
+        return str(self._arithmetic(expanded))
+
+    def _arithmetic(self, text):
+        text = re.sub(r"\b[A-Za-z_]\w*\b", lambda m: self.variables.get(m.group(0), "0") or "0", text)
+        if not re.match(r"^[\d\s+\-*/%()<>=!&|]*$", text):
+            raise ShellSyntaxError("arithmetic syntax error: %s" % text)
+        python = text.replace("&&", " and ").replace("||", " or ").replace("/", "//")
+        python = re.sub(r"!(?!=)", " not ", python)
+        value = eval(python, {"__builtins__": {}}, {})  # pylint: disable=eval-used  # digits and operators only
+        return int(value)
+
+    # -- simple commands
+
+    def _simple(self, words, table, emit):
+        argv, redirects = [], []
+        for word in words:
+            pieces = re.split("%s(\\d+)%s" % (MARK, MARK), word)
+            if len(pieces) == 3 and pieces[0] == pieces[2] == "" and table[int(pieces[1])][0] == "redirect":
+                redirects.append(table[int(pieces[1])][1])
+                continue
+            argv.extend((yield from self._expand(word, table, emit)))
+        if not argv:
+            self.status = 0
+            return
         assignment = ASSIGNMENT.match(argv[0])
         if assignment and len(argv) == 1:
-            variables[assignment.group(1)] = assignment.group(2)
-            continue
+            self.variables[assignment.group(1)] = assignment.group(2)
+            self.status = 0
+            return
+        emit = self._redirected(redirects, emit)
+        if emit is None:
+            self.status = 1
+            return
+        yield from self._program(argv, emit)
+
+    def _redirected(self, redirects, emit):
+        """``emit`` as the command's redirections route its output; None when one cannot be opened."""
+        routes = {1: 1, 2: 2}
+        sinks = {}
+        for fd, operator, target in redirects:
+            if operator == "<":
+                if target not in self.files:
+                    emit(2, "sh: can't open %s: no such file\n" % target)
+                    return None
+                continue
+            if operator == ">&":
+                routes[fd] = routes.get(int(target.lstrip("&")), int(target.lstrip("&")))
+                continue
+            if target == "/dev/null":
+                routes[fd] = None
+                continue
+            if operator == ">":
+                self.files[target] = ""
+            routes[fd] = target
+            sinks[target] = True
+
+        def routed(fd, text):
+            where = routes.get(fd, fd)
+            if where is None:
+                return
+            if isinstance(where, str):
+                self.files[where] = self.files.get(where, "") + text
+            else:
+                emit(where, text)
+        return routed
+
+    def _program(self, argv, emit):
         name = _program(argv[0])
+        args = argv[1:]
+        status = 0
         if name == "exit":
-            return (int(argv[1]) if len(argv) > 1 else status), "".join(out), "".join(err), slept[0]
+            raise _Exit(int(args[0]) if args else self.status)
+        if name in ("break", "continue"):
+            raise _Loop(name)
         if name == "sleep":
-            slept[0] += sum(_seconds(a) for a in argv[1:])
-            status = 0
-        elif name == "true":
-            status = 0
+            seconds = sum(_seconds(a) for a in args) if args else None
+            if seconds is None:
+                emit(2, "sleep: missing operand\n")
+                status = 1
+            elif seconds > 0:
+                self.busy = 0
+                yield seconds
+        elif name in ("true", ":", "export"):
+            for arg in args if name == "export" else []:
+                assignment = ASSIGNMENT.match(arg)
+                if assignment:
+                    self.variables[assignment.group(1)] = assignment.group(2)
         elif name == "false":
             status = 1
         elif name == "echo":
-            out.append(" ".join(argv[1:]) + "\n")
-            status = 0
+            newline = not (args and args[0] == "-n")
+            emit(1, " ".join(args[1:] if not newline else args) + ("\n" if newline else ""))
+        elif name == "printf":
+            status = _printf(args, emit)
         elif name == "cat":
-            status = _cat(argv[1:], files or {}, stdin, out, err)
-        elif name == "sh":
-            inner = argv[2] if len(argv) >= 3 and argv[1] == "-c" else stdin
-            code, more_out, more_err, seconds = run(inner, http, files) if inner.strip() else (0, "", "", 0.0)
-            out.append(more_out)
-            err.append(more_err)
-            slept[0] += seconds
-            status = code
+            status = _cat(args, self.files, self.stdin, emit)
+        elif name == "seq":
+            status = _seq(args, emit)
+        elif name == "date":
+            emit(1, (str(int(time.time())) if args[:1] == ["+%s"] else
+                     time.strftime("%a %b %e %H:%M:%S UTC %Y", time.gmtime())) + "\n")
+        elif name in ("test", "["):
+            if name == "[":
+                if not args or args[-1] != "]":
+                    emit(2, "sh: [: missing ]\n")
+                    self.status = 2
+                    return
+                args = args[:-1]
+            status = self._test(args, emit)
+        elif name == "hostname":
+            emit(1, (self.files.get("/etc/hostname") or self.hostname + "\n"))
+        elif name in ("sh", "bash", "ash"):
+            inner = args[1] if len(args) >= 2 and args[0] == "-c" else self.stdin
+            child = Process(inner, self.http, emit, self.files, "", self.hostname)
+            status = yield from child.steps() if inner.strip() else 0
+        elif name == "curl":
+            out, err = [], []
+            status = _curl(args, self.http, out, err)
+            if out:
+                emit(1, "".join(out))
+            if err:
+                emit(2, "".join(err))
         else:
-            status = _curl(argv[1:], http, out, err)
-    return status, "".join(out), "".join(err), slept[0]
+            emit(2, "sh: %s: not found\n" % argv[0])
+            status = 127
+        self.status = status
+
+    def _test(self, args, emit):
+        """test's exit code: 0 true, 1 false, 2 an error."""
+        negate = bool(args) and args[0] == "!"
+        if negate:
+            args = args[1:]
+        try:
+            result = self._truth(args)
+        except ValueError as exc:
+            emit(2, "sh: %s\n" % exc)
+            return 2
+        return 0 if result != negate else 1
+
+    def _truth(self, args):
+        if not args:
+            return False
+        if len(args) == 1:
+            return args[0] != ""
+        if len(args) == 2:
+            flag, operand = args
+            if flag == "-z":
+                return operand == ""
+            if flag == "-n":
+                return operand != ""
+            if flag in ("-e", "-f", "-s", "-r"):
+                return operand in self.files and (flag != "-s" or bool(self.files[operand]))
+            if flag == "-d":
+                return any(path.startswith(operand.rstrip("/") + "/") for path in self.files)
+            raise ValueError("%s: unknown operand" % flag)
+        if len(args) == 3:
+            left, operator, right = args
+            if operator in ("=", "=="):
+                return left == right
+            if operator == "!=":
+                return left != right
+            numeric = {"-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__, "-le": int.__le__,
+                       "-gt": int.__gt__, "-ge": int.__ge__}
+            if operator in numeric:
+                try:
+                    return numeric[operator](int(left), int(right))
+                except ValueError:
+                    raise ValueError("bad number")  # pylint: disable=raise-missing-from
+        raise ValueError("syntax error")
 
 
-def _cat(paths, files, stdin, out, err):
+def run(script, http, files=None, stdin="", hostname="", horizon=3600.0):
+    """Run ``script`` at once, its sleeps counted, not waited for, up to ``horizon`` seconds of them (what a
+    caller that only needs the outcome asks). Returns (exit code, standard output, standard error, seconds it
+    sleeps: infinite when it still runs at the horizon)."""
+    out, err = [], []
+    process = Process(script, http, lambda fd, text: (out if fd == 1 else err).append(text), files, stdin, hostname)
+    steps = process.steps()
+    slept = 0.0
+    try:
+        while True:
+            slept += next(steps)
+            if slept >= horizon:
+                slept = math.inf
+                break
+    except StopIteration as done:
+        return done.value, "".join(out), "".join(err), slept
+    return process.status, "".join(out), "".join(err), slept
+
+
+def _printf(args, emit):
+    if not args:
+        emit(2, "printf: usage: printf FORMAT [ARGUMENT]...\n")
+        return 1
+    form, values = args[0], list(args[1:])
+    text = re.sub(r"%[sd]", lambda m: values.pop(0) if values else ("" if m.group(0) == "%s" else "0"), form)
+    emit(1, text.replace("\\n", "\n").replace("\\t", "\t"))
+    return 0
+
+
+def _seq(args, emit):
+    try:
+        numbers = [int(a) for a in args]
+    except ValueError:
+        emit(2, "seq: invalid number\n")
+        return 1
+    if len(numbers) == 1:
+        first, step, last = 1, 1, numbers[0]
+    elif len(numbers) == 2:
+        first, step, last = numbers[0], 1, numbers[1]
+    elif len(numbers) == 3:
+        first, step, last = numbers
+    else:
+        emit(2, "seq: missing operand\n")
+        return 1
+    if step == 0:
+        return 1
+    emit(1, "".join("%d\n" % n for n in range(first, last + (1 if step > 0 else -1), step)))
+    return 0
+
+
+def _cat(paths, files, stdin, emit):
     """cat's output and exit code (BusyBox's words for a file that is not there)."""
     status = 0
     for path in paths or ["-"]:
         if path == "-":
-            out.append(stdin)
+            emit(1, stdin)
         elif path in files:
-            out.append(files[path])
+            emit(1, files[path])
         else:
-            err.append("cat: can't open '%s': No such file or directory\n" % path)
+            emit(2, "cat: can't open '%s': No such file or directory\n" % path)
             status = 1
     return status
 
 
 def _seconds(word):
-    """sleep's operand: a number with an optional suffix s, m, h or d (GNU coreutils and BusyBox sleep)."""
-    match = re.match(r"^(\d+(?:\.\d*)?)([smhd]?)$", word)
+    """sleep's operand: a number with an optional suffix s, m, h or d (GNU coreutils and BusyBox sleep), or
+    infinity."""
+    if word in ("inf", "infinity"):
+        return math.inf
+    match = re.match(r"^(\d+(?:\.\d*)?|\.\d+)([smhd]?)$", word)
     if not match:
         raise ValueError("sleep: invalid time interval %r" % word)
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-
-
-def sleeps(script):
-    """Whether the script sleeps (so runs a while, ignoring SIGTERM as a container's PID 1)."""
-    try:
-        return any(argv[0] == "sleep" for dummy, argv in _split(script))
-    except ValueError:
-        return False
 
 
 class CurlError(Exception):

@@ -206,3 +206,50 @@ def test_exec_through_the_python_client_streams_each_channel(sandbox):
     assert response.read_stderr() == "cat: can't open '/nothing': No such file or directory\n"
     assert response.returncode == 4
     sandbox.kubectl("delete", "pod", "exec-client", "--grace-period=0", "--force")
+
+
+LOGGERS = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: counter, namespace: default}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: low, image: busybox, command: [sh, -c, 'for i in $(seq 0 9); do echo $i; done']}
+      - {name: high, image: busybox, command: [sh, -c, 'i=10; while [ $i -lt 20 ]; do echo $i; i=$((i+1)); done']}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher, namespace: default}
+spec:
+  containers:
+  - {name: c, image: busybox, command: [sh, -c, 'echo starting; date +%s; exit 1']}
+"""
+
+
+def test_logs_are_what_the_container_wrote_and_a_crashing_container_restarts(sandbox):
+    sandbox.kubectl("apply", "-f", "-", stdin=LOGGERS)
+    sandbox.kubectl("wait", "--for=condition=Complete", "job/counter", "--timeout=30s")
+    assert sandbox.kubectl("logs", "job/counter", "-c", "high", "--tail=3").stdout == "17\n18\n19\n"
+    assert sandbox.kubectl("logs", "job/counter", "--all-containers").stdout.split() == [str(n) for n in range(20)]
+    pod = sandbox.kubectl("get", "pods", "-l", "job-name=counter", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    stamped = sandbox.kubectl("logs", pod, "-c", "low", "--timestamps", "--tail=1").stdout
+    assert stamped.endswith("Z 9\n") and stamped.startswith("20")
+    # the API server itself refuses a pod of two containers without a name (kubectl defaults the first)
+    status, body = sandbox.api_get("/api/v1/namespaces/default/pods/%s/log" % pod)
+    assert status == 400 and "a container name must be specified for pod %s, choose one of: [low high]" % pod in body
+    # restartPolicy Always: the kubelet restarts the container that exited, with a back-off, and keeps its last run
+    sandbox.kubectl("wait", "--for=jsonpath={.status.containerStatuses[0].restartCount}=2", "pod/crasher",
+                    "--timeout=30s")
+    crasher = json.loads(sandbox.kubectl("get", "pod", "crasher", "-o", "json").stdout)
+    state = crasher["status"]["containerStatuses"][0]
+    assert state["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert state["lastState"]["terminated"]["exitCode"] == 1 and state["lastState"]["terminated"]["reason"] == "Error"
+    assert crasher["status"]["conditions"][[c["type"] for c in crasher["status"]["conditions"]].index("Ready")][
+        "status"] == "False"
+    previous = sandbox.kubectl("logs", "crasher", "--previous").stdout.splitlines()
+    assert previous[0] == "starting" and previous[1].isdigit()
+    sandbox.kubectl("delete", "job", "counter", "--cascade=foreground")
+    sandbox.kubectl("delete", "pod", "crasher")
