@@ -63,6 +63,9 @@ def later(seconds):
         "%Y-%m-%dT%H:%M:%SZ")
 
 
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
 class ApiError(Exception):
     """An error answered as a Kubernetes Status object."""
 
@@ -254,6 +257,8 @@ class Api(object):
             meta.pop("deletionTimestamp", None)
             if self._has_generation(kind):
                 meta["generation"] = 1
+            if (kind.group, kind.plural) == ("apps", "daemonsets"):
+                meta.setdefault("annotations", {})[TEMPLATE_GENERATION] = "1"
             obj["apiVersion"] = kind.api_version
             obj["kind"] = kind.kind
             if kind.group in self.registry.builtin_groups:  # custom resources keep their JSON as given
@@ -428,6 +433,12 @@ class Api(object):
         self._validate(kind, new, old)
         if self._has_generation(kind) and self._spec_of(new) != self._spec_of(old):
             meta["generation"] = old["metadata"].get("generation", 1) + 1
+        if (kind.group, kind.plural) == ("apps", "daemonsets") and subresource is None:
+            # apps/v1 keeps the DaemonSet's templateGeneration in an annotation: 1 at create, one more for each
+            # template change (pkg/registry/apps/daemonset/strategy.go; pkg/apis/apps/v1/conversion.go)
+            was = int((old["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION, "1"))
+            changed = (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template")
+            meta.setdefault("annotations", {})[TEMPLATE_GENERATION] = str(was + 1 if changed else was)
         if field_manager:
             meta["managedFields"] = fieldmanager.update(meta.get("managedFields"), field_manager, kind.api_version,
                                                         old, new, now(), subresource, "status" in kind.subresources)

@@ -20,7 +20,7 @@ import time
 import traceback
 import urllib.parse
 
-from . import ambient, containers, execstream, gatewayapi, scheduling, shell
+from . import ambient, containers, execstream, gatewayapi, images, scheduling, shell
 from .api import ApiError, now
 from .selection import label_matches, selector_from_match
 
@@ -55,6 +55,7 @@ class Controllers(object):
         self.dataplane = dataplane
         self.runtime = containers.Runtime(self.later)
         self.completions = {}  # pod uid -> what its containers that run to completion have ended with
+        self.initialized = set()  # uids of pods whose init containers have all ended, their app containers to start
         self.timers = []
         self.stopping_pods = {}  # uid -> grace period (seconds) the kubelet was last told to stop the pod in
         api.stops_late = self._outlasts_sigterm
@@ -277,6 +278,11 @@ class Controllers(object):
             "deployment.kubernetes.io/revision", "0")) for rs in owned}
         newest = max(list(revisions.values()) + [0])
         revision = str(newest + 1 if current is None or revisions[rs_name] < newest else revisions[rs_name])
+        if current is None and spec.get("paused") and owned:
+            # a paused Deployment does not roll out a new template (kubectl rollout pause): the controller only
+            # reports the pause (pkg/controller/deployment/sync.go, sync and checkPausedConditions)
+            self.deployment_status(namespace, name)
+            return
         if current is None:
             labels = dict((template.get("metadata") or {}).get("labels") or {}, **{"pod-template-hash": template_hash})
             template.setdefault("metadata", {})["labels"] = labels
@@ -350,6 +356,12 @@ class Controllers(object):
              "message": ('ReplicaSet "%s-%s" has successfully progressed.' if complete
                          else 'ReplicaSet "%s-%s" is progressing.') % (name, template_hash)},
         ]
+        if spec.get("paused"):
+            # a paused Deployment's progress is unknown (DeploymentPaused); resumed, DeploymentResumed until it
+            # progresses again (pkg/controller/deployment/util: PausedDeployReason, ResumedDeployReason)
+            conditions[1].update(status="Unknown", reason="DeploymentPaused", message="Deployment is paused")
+        elif any(c.get("reason") == "DeploymentPaused" for c in old_status.get("conditions") or []) and not complete:
+            conditions[1].update(reason="DeploymentResumed", message="Deployment is resumed")
         previous = {c["type"]: c for c in old_status.get("conditions") or []}
         for condition in conditions:
             before = previous.get(condition["type"])
@@ -675,7 +687,10 @@ class Controllers(object):
                                    "preemption: 0/2 nodes are available: 2 Preemption is not helpful for "
                                    "scheduling."}]}), subresource="status")
             return
-        if spec.get("restartPolicy") in ("Never", "OnFailure") and (pod.get("status") or {}).get("containerStatuses"):
+        resuming = pod["metadata"]["uid"] in self.initialized  # its init containers have just ended
+        self.initialized.discard(pod["metadata"]["uid"])
+        if not resuming and spec.get("restartPolicy") in ("Never", "OnFailure") and \
+                (pod.get("status") or {}).get("containerStatuses"):
             return  # its containers ran already: a kubelet does not run them again
         never_ready = any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch("%s/%s" % (namespace, name), pattern)
                           for pattern in self.faults.never_ready or [])
@@ -692,6 +707,9 @@ class Controllers(object):
                 self.record(pod, "FailedScheduling", host_ip, "default-scheduler", "Warning")
             return
         pod_ip = "192.168.%d.%d" % (64 + (index >> 8) % 64, 2 + index % 250)
+        if not resuming and not (pod.get("status") or {}).get("containerStatuses") and _init_scripts(spec):
+            self._initialize(pod, node, host_ip, pod_ip, stamp)
+            return
         container_statuses = []
         unready = []
         for container in spec.get("containers") or []:
@@ -709,6 +727,19 @@ class Controllers(object):
                                                   "finishedAt": stamp, "containerID": status["containerID"]}}
                 status["started"] = False
                 init_statuses.append(status)
+        # the kubelet pulls each image first: one the registries do not hold leaves its container waiting
+        # (sandbox/images.py) and the pod Pending
+        unpulled = {}
+        for entry, container in zip(container_statuses + init_statuses,
+                                    (spec.get("containers") or []) + (spec.get("initContainers") or [])):
+            failure = images.pull(container.get("image"))
+            if failure is not None:
+                unpulled[container["name"]] = failure
+                entry.update(ready=False, started=False, imageID="", state={"waiting": {
+                    "reason": failure[0], "message": failure[1]}})
+                entry.pop("containerID", None)
+                if container["name"] not in unready:
+                    unready.append(container["name"])
         all_ready = not unready
         conditions = [
             {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": stamp},
@@ -732,7 +763,9 @@ class Controllers(object):
         if redirection:
             pod = copy.deepcopy(pod)
             pod["metadata"].setdefault("annotations", {})[ambient.REDIRECTION] = redirection
-        if spec.get("restartPolicy") in ("Never", "OnFailure"):
+        if unpulled:
+            status["phase"] = "Pending"
+        elif spec.get("restartPolicy") in ("Never", "OnFailure"):
             self._run_to_completion(pod, status, stamp)
         body = dict(pod, status=status)
         body["spec"] = dict(spec, nodeName=node)
@@ -740,6 +773,17 @@ class Controllers(object):
         self.api.replace(pods, namespace, name, body)
         fresh = self.api.get(pods, namespace, name)
         self.api.replace(pods, namespace, name, dict(fresh, status=status), subresource="status")
+        if first_start and unpulled:
+            self.record(fresh, "Scheduled", "Successfully assigned %s/%s to %s" % (namespace, name, node),
+                        "default-scheduler")
+            for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                if container["name"] in unpulled:
+                    self.record(fresh, "Pulling", 'Pulling image "%s"' % container.get("image"), "kubelet")
+                    self.record(fresh, "Failed", 'Failed to pull image "%s": %s' % (
+                        container.get("image"), unpulled[container["name"]][1]), "kubelet", "Warning")
+                    self.record(fresh, "Failed", "Error: %s" % unpulled[container["name"]][0], "kubelet", "Warning")
+            self.later(1.0, self._pull_backoff, namespace, name, fresh["metadata"]["uid"])
+            return
         if first_start:
             self.later(0, self._launch, namespace, name, fresh["metadata"]["uid"],
                        spec.get("restartPolicy") in ("Never", "OnFailure"))
@@ -807,6 +851,129 @@ class Controllers(object):
         self.completions[pod["metadata"]["uid"]] = {"codes": codes, "waiting": waiting, "quit_asked": []}
         if not waiting:
             self._terminate(spec, status, codes, self._sidecar_running(spec, []), stamp)
+
+    def _pull_backoff(self, namespace, name, uid):
+        """The kubelet retries a failed pull with a back-off; the registries still do not hold the image, so the
+        container waits in ImagePullBackOff (kubernetes.io/docs/concepts/containers/images/#imagepullbackoff)."""
+        pods = self.kind("", "v1", "pods")
+        pod = self.api.find(pods, namespace, name)
+        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+            return
+        status = copy.deepcopy(pod.get("status") or {})
+        changed = False
+        for entry in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
+            if ((entry.get("state") or {}).get("waiting") or {}).get("reason") == "ErrImagePull":
+                entry["state"] = {"waiting": {"reason": "ImagePullBackOff",
+                                              "message": 'Back-off pulling image "%s"' % entry["image"]}}
+                self.record(pod, "BackOff", 'Back-off pulling image "%s"' % entry["image"], "kubelet")
+                self.record(pod, "Failed", "Error: ImagePullBackOff", "kubelet", "Warning")
+                changed = True
+        if changed:
+            self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
+
+    def _initialize(self, pod, node, host_ip, pod_ip, stamp):
+        """The kubelet runs a pod's init containers one after the other before its app containers
+        (kubernetes.io/docs/concepts/workloads/pods/init-containers/): the pod is Pending, Initialized False, its
+        app containers waiting (PodInitializing) until each init container has ended with 0. An init container
+        whose command the shell subset runs runs it (``_next_init``); any other is taken to end at once with 0."""
+        spec = pod.get("spec") or {}
+        meta = pod["metadata"]
+        names = [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") != "Always"]
+        waiting = {"waiting": {"reason": "PodInitializing"}}
+        init_statuses = [dict(_container_status(c, False, stamp), started=False, state=waiting)
+                         for c in spec.get("initContainers") or []]
+        status = {"phase": "Pending", "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip,
+                  "podIPs": [{"ip": pod_ip}], "startTime": stamp, "qosClass": _qos(spec),
+                  "initContainerStatuses": init_statuses,
+                  "containerStatuses": [dict(_container_status(c, False, stamp), started=False, state=waiting)
+                                        for c in spec.get("containers") or []],
+                  "conditions": [
+                      {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": stamp},
+                      {"type": "Initialized", "status": "False", "lastTransitionTime": stamp,
+                       "reason": "ContainersNotInitialized",
+                       "message": "containers with incomplete status: [%s]" % " ".join(names)},
+                      {"type": "Ready", "status": "False", "lastTransitionTime": stamp, "reason": "ContainersNotReady",
+                       "message": "containers with unready status: [%s]" % " ".join(
+                           c["name"] for c in spec.get("containers") or [])},
+                      {"type": "ContainersReady", "status": "False", "lastTransitionTime": stamp,
+                       "reason": "ContainersNotReady"},
+                      {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp}]}
+        pods = self.kind("", "v1", "pods")
+        self.api.replace(pods, meta["namespace"], meta["name"], dict(pod, spec=dict(spec, nodeName=node)))
+        fresh = self.api.get(pods, meta["namespace"], meta["name"])
+        self.api.replace(pods, meta["namespace"], meta["name"], dict(fresh, status=status), subresource="status")
+        self.record(fresh, "Scheduled", "Successfully assigned %s/%s to %s" % (meta["namespace"], meta["name"], node),
+                    "default-scheduler")
+        self.later(0, self._next_init, meta["namespace"], meta["name"], meta["uid"])
+
+    def _next_init(self, namespace, name, uid):
+        """Start the next init container that has not ended with 0 (those the subset cannot run end at once);
+        when none is left, the app containers start."""
+        pods = self.kind("", "v1", "pods")
+        pod = self.api.find(pods, namespace, name)
+        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+            return
+        spec = pod.get("spec") or {}
+        status = copy.deepcopy(pod.get("status") or {})
+        stamp = now()
+        by_name = {c["name"]: c for c in status.get("initContainerStatuses") or []}
+        for container in spec.get("initContainers") or []:
+            entry = by_name[container["name"]]
+            state = entry.get("state") or {}
+            if (state.get("terminated") or {}).get("exitCode") == 0 and "waiting" not in state:
+                continue
+            if "running" in state:
+                if container.get("restartPolicy") == "Always":
+                    continue  # a native sidecar keeps running beside what comes next
+                return  # still running
+            entry.update(started=True, state={"running": {"startedAt": stamp}},
+                         ready=container.get("restartPolicy") == "Always")
+            script = shell.script_of(container)
+            if container.get("restartPolicy") == "Always" or script is None or not shell.supported(script):
+                if container.get("restartPolicy") != "Always":
+                    entry.update(started=False, state={"terminated": {
+                        "exitCode": 0, "reason": "Completed", "startedAt": stamp, "finishedAt": stamp,
+                        "containerID": entry["containerID"]}})
+                continue
+            self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
+            self.record(pod, "Started", "Started container %s" % container["name"], "kubelet")
+            self.runtime.start(pod, container["name"], script, self.http_from(pod), execstream.files(pod),
+                               functools.partial(self._init_exited, namespace, name, uid, container["name"]))
+            return
+        self.initialized.add(uid)
+        self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
+        self.start_pod(namespace, name)
+
+    def _init_exited(self, namespace, name, uid, container, code, output):
+        """An init container's process has ended: with 0 the next one starts; otherwise the pod fails
+        (restartPolicy Never) or the kubelet restarts it with its back-off (Init:CrashLoopBackOff)."""
+        pods = self.kind("", "v1", "pods")
+        pod = self.api.find(pods, namespace, name)
+        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+            return
+        status = copy.deepcopy(pod.get("status") or {})
+        stamp = now()
+        entry = next(c for c in status["initContainerStatuses"] if c["name"] == container)
+        started = (entry.get("state") or {}).get("running", {}).get("startedAt", stamp)
+        terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": started,
+                      "finishedAt": stamp, "containerID": entry["containerID"]}
+        if code != 0 and (pod.get("spec") or {}).get("restartPolicy") == "Never":
+            terminated["message"] = output[-2048:] if output else None
+            terminated = {k: v for k, v in terminated.items() if v is not None}
+            entry.update(started=False, ready=False, state={"terminated": terminated})
+            status["phase"] = "Failed"
+        elif code != 0:
+            restarts = entry.get("restartCount", 0) + 1
+            delay = 0 if restarts == 1 else min(10 * 2 ** (restarts - 2), 300)
+            entry.update(started=False, ready=False, restartCount=restarts, lastState={"terminated": terminated},
+                         state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off %ds restarting "
+                                            "failed container=%s pod=%s_%s(%s)" % (delay, container, name,
+                                                                                   namespace, uid)}})
+            self.later(delay, self._next_init, namespace, name, uid)
+        else:
+            entry.update(started=False, ready=False, state={"terminated": terminated})
+            self.later(0, self._next_init, namespace, name, uid)
+        self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
 
     @staticmethod
     def _sidecar_running(spec, quit_asked):
@@ -1313,6 +1480,15 @@ def _container_status(container, ready, stamp):
     return {"name": container["name"], "image": image, "imageID": "%s@sha256:%s" % (image.split(":")[0], digest),
             "containerID": "containerd://" + hashlib.sha256((container["name"] + stamp + image).encode()).hexdigest(),
             "ready": ready, "started": True, "restartCount": 0, "state": {"running": {"startedAt": stamp}}}
+
+
+def _init_scripts(spec):
+    """Whether any of the pod's regular init containers has a command the shell subset runs."""
+    for container in spec.get("initContainers") or []:
+        script = shell.script_of(container)
+        if container.get("restartPolicy") != "Always" and script is not None and shell.supported(script):
+            return True
+    return False
 
 
 def _qos(spec):

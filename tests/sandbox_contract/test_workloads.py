@@ -309,3 +309,71 @@ def test_a_statefulset_update_rolls_its_pods_from_the_highest_ordinal(sandbox):
               for p in _json(sandbox, "get", "pods", "-l", "app=ordered")["items"]}
     assert images == {"ordered-0": "nginx:1.27", "ordered-1": "nginx:1.27"}
     sandbox.kubectl("delete", "statefulset", "ordered")
+
+
+INIT = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default}}
+spec:
+  restartPolicy: {policy}
+  initContainers:
+  - {{name: setup, image: busybox:1.37, command: [sh, -c, '{script}']}}
+  containers:
+  - {{name: app, image: busybox:1.37, command: [sleep, "600"]}}
+"""
+
+
+def test_init_containers_run_before_the_app_containers(sandbox):
+    # kubernetes.io's init-containers page: the pod is Pending (kubectl: Init:0/1) while its init container runs,
+    # and its app containers start only after it has ended with 0; a failing one fails a pod that never restarts
+    sandbox.kubectl("apply", "-f", "-", stdin=INIT.format(name="initialized", policy="Always",
+                                                          script="echo preparing; sleep 3"))
+    sandbox.kubectl("wait", "--for=jsonpath={.status.initContainerStatuses[0].started}=true", "pod/initialized",
+                    "--timeout=30s")
+    early = json.loads(sandbox.kubectl("get", "pod", "initialized", "-o", "json").stdout)["status"]
+    assert "running" in early["initContainerStatuses"][0]["state"] and early["phase"] == "Pending"
+    assert early["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
+    sandbox.kubectl("wait", "--for=condition=Ready", "pod/initialized", "--timeout=30s")
+    status = json.loads(sandbox.kubectl("get", "pod", "initialized", "-o", "json").stdout)["status"]
+    assert status["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    assert sandbox.kubectl("logs", "initialized", "-c", "setup").stdout == "preparing\n"
+    sandbox.kubectl("apply", "-f", "-", stdin=INIT.format(name="init-fails", policy="Never", script="exit 5"))
+    sandbox.kubectl("wait", "--for=jsonpath={.status.phase}=Failed", "pod/init-fails", "--timeout=30s")
+    failed = json.loads(sandbox.kubectl("get", "pod", "init-fails", "-o", "json").stdout)["status"]
+    assert failed["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 5
+    assert failed["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
+    sandbox.kubectl("delete", "pod", "initialized", "init-fails", "--grace-period=0", "--force")
+
+
+def test_an_image_the_registry_does_not_hold_fails_to_pull_and_stalls_the_rollout(sandbox):
+    # kubernetes.io's images page: the kubelet reports ErrImagePull, then ImagePullBackOff while it retries; the
+    # Deployment's new pods never become available, a pause is reported as such, and the old ones keep serving
+    sandbox.kubectl("create", "deployment", "pull", "--image=nginx:1.27", "--replicas=2")
+    sandbox.kubectl("rollout", "status", "deploy/pull", "--timeout=30s")
+    sandbox.kubectl("set", "image", "deploy/pull", "nginx=nginx:1.0.23449928384992872784")
+    sandbox.kubectl("wait", "deploy/pull", "--for=jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/"
+                    "revision}=2", "--timeout=10s")
+    newest = [rs for rs in _json(sandbox, "get", "rs", "-l", "app=pull")["items"]
+              if rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"][0]
+    sandbox.kubectl("wait", "pod", "-l", "pod-template-hash=" + newest["metadata"]["labels"]["pod-template-hash"],
+                    "--timeout=30s", "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ImagePullBackOff")
+    stalled = sandbox.kubectl("rollout", "status", "deploy/pull", "--timeout=3s", check=False)
+    assert stalled.returncode != 0
+    events = sandbox.kubectl("get", "events", "--field-selector", "reason=Failed", "-o", "json").stdout
+    assert 'docker.io/library/nginx:1.0.23449928384992872784: not found' in events
+    deploy = _json(sandbox, "get", "deploy", "pull")
+    assert deploy["status"]["availableReplicas"] == 2
+    sandbox.kubectl("rollout", "pause", "deploy/pull")
+    sandbox.kubectl("wait", "deploy/pull", "--for=jsonpath={.status.conditions[1].reason}=DeploymentPaused",
+                    "--timeout=10s")
+    sandbox.kubectl("rollout", "resume", "deploy/pull")
+    sandbox.kubectl("rollout", "undo", "deploy/pull")
+    sandbox.kubectl("rollout", "status", "deploy/pull", "--timeout=30s")
+    unknown = sandbox.kubectl("run", "made-up", "--image=i_made_this_up:and_this_too", "--restart=Never")
+    assert unknown.returncode == 0
+    sandbox.kubectl("wait", "pod/made-up", "--timeout=30s",
+                    "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ImagePullBackOff")
+    assert _json(sandbox, "get", "pod", "made-up")["status"]["phase"] == "Pending"
+    sandbox.kubectl("delete", "deploy", "pull")
+    sandbox.kubectl("delete", "pod", "made-up")
