@@ -10,6 +10,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -267,8 +268,8 @@ def _retarget(value, hub, tag, old_ns):
     if isinstance(value, str):
         if value.startswith(GOLDEN_HUB + "/"):
             value = hub + value[len(GOLDEN_HUB):]
-            if value.endswith(":latest"):
-                value = value[:-len("latest")] + tag
+            # the golden's tag is "latest", with the chart's variant after it (ztunnel's "latest-distroless")
+            value = re.sub(r":latest(-[a-z]+)?$", lambda m: ":" + tag + (m.group(1) or ""), value)
         if old_ns != NAMESPACE and value == old_ns:
             value = NAMESPACE
     return value
