@@ -129,15 +129,13 @@ class Runtime(object):
             return key in self.processes
 
 
-def log_target(api, namespace, name, query):
-    """(pod, container) a pods/log request reads, or the ApiError the API server answers first (the pod's REST
-    LogLocation: the container name is required when the pod has several; then the kubelet: a container that has
-    not started is waiting to start)."""
-    pod = api.get(api.registry.find("", "v1", "pods"), namespace, name)
+def container_of(pod, container):
+    """The container a pods/log or pods/exec request names (the pod's REST strategy: required when the pod has
+    several, and one of the pod's own), or the API server's 400."""
     spec = pod.get("spec") or {}
+    name = pod["metadata"]["name"]
     names = [c["name"] for c in spec.get("containers") or []]
     init_names = [c["name"] for c in spec.get("initContainers") or []]
-    container = query.get("container") or ""
     if not container:
         if len(names) != 1:
             message = "a container name must be specified for pod %s, choose one of: [%s]" % (name, " ".join(names))
@@ -147,6 +145,15 @@ def log_target(api, namespace, name, query):
         container = names[0]
     if container not in names + init_names:
         raise ApiError(400, "BadRequest", "container %s is not valid for pod %s" % (container, name))
+    return container
+
+
+def log_target(api, namespace, name, query):
+    """(pod, container) a pods/log request reads, or the ApiError the API server answers first (the pod's REST
+    LogLocation: the container name is required when the pod has several; then the kubelet: a container that has
+    not started is waiting to start)."""
+    pod = api.get(api.registry.find("", "v1", "pods"), namespace, name)
+    container = container_of(pod, query.get("container") or "")
     statuses = (pod.get("status") or {}).get("containerStatuses", []) + \
         (pod.get("status") or {}).get("initContainerStatuses", [])
     entry = next((s for s in statuses if s.get("name") == container), None)

@@ -963,13 +963,7 @@ class Controllers(object):
             entry.update(started=False, ready=False, state={"terminated": terminated})
             status["phase"] = "Failed"
         elif code != 0:
-            restarts = entry.get("restartCount", 0) + 1
-            delay = 0 if restarts == 1 else min(10 * 2 ** (restarts - 2), 300)
-            entry.update(started=False, ready=False, restartCount=restarts, lastState={"terminated": terminated},
-                         state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off %ds restarting "
-                                            "failed container=%s pod=%s_%s(%s)" % (delay, container, name,
-                                                                                   namespace, uid)}})
-            self.later(delay, self._next_init, namespace, name, uid)
+            self.later(_back_off(entry, terminated, pod), self._next_init, namespace, name, uid)
         else:
             entry.update(started=False, ready=False, state={"terminated": terminated})
             self.later(0, self._next_init, namespace, name, uid)
@@ -1035,15 +1029,10 @@ class Controllers(object):
             self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
             return
         entry = next(c for c in status["containerStatuses"] if c["name"] == container)
-        restarts = entry.get("restartCount", 0) + 1
         started = (entry.get("state") or {}).get("running", {}).get("startedAt", stamp)
-        entry.update(restartCount=restarts, ready=False, started=False, lastState={"terminated": {
-            "exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": started,
-            "finishedAt": stamp, "containerID": entry["containerID"]}})
-        delay = 0 if restarts == 1 else min(10 * 2 ** (restarts - 2), 300)
-        entry["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off %ds restarting failed "
-                                      "container=%s pod=%s_%s(%s)" % (delay, container, name, namespace, uid)}} \
-            if delay else {"terminated": entry["lastState"]["terminated"]}
+        delay = _back_off(entry, {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                  "startedAt": started, "finishedAt": stamp, "containerID": entry["containerID"]},
+                          pod)
         self._readiness(status, stamp)
         self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
         if delay:
@@ -1480,6 +1469,21 @@ def _container_status(container, ready, stamp):
     return {"name": container["name"], "image": image, "imageID": "%s@sha256:%s" % (image.split(":")[0], digest),
             "containerID": "containerd://" + hashlib.sha256((container["name"] + stamp + image).encode()).hexdigest(),
             "ready": ready, "started": True, "restartCount": 0, "state": {"running": {"startedAt": stamp}}}
+
+
+def _back_off(entry, terminated, pod):
+    """A container that ended, to be restarted by the kubelet: its status ``entry`` gets the run as lastState and
+    the next restart's wait (the first at once, then 10 s doubled each time, at most 300 s:
+    kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-restarts); returns the wait."""
+    restarts = entry.get("restartCount", 0) + 1
+    delay = 0 if restarts == 1 else min(10 * 2 ** (restarts - 2), 300)
+    meta = pod["metadata"]
+    entry.update(restartCount=restarts, ready=False, started=False, lastState={"terminated": terminated},
+                 state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off %ds restarting failed "
+                                    "container=%s pod=%s_%s(%s)" % (delay, entry["name"], meta["name"],
+                                                                    meta["namespace"], meta["uid"])}}
+                 if delay else {"terminated": terminated})
+    return delay
 
 
 def _init_scripts(spec):

@@ -39,7 +39,7 @@ import struct
 import time
 import urllib.parse
 
-from . import shell
+from . import containers, shell
 from .api import ApiError
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
@@ -58,17 +58,7 @@ def check(api, namespace, name, container):
     """The pod and the container name an exec request reaches, or the ApiError the API server answers first."""
     pod = api.get(_pods(api), namespace, name)
     spec = pod.get("spec") or {}
-    names = [c["name"] for c in spec.get("containers") or []]
-    init_names = [c["name"] for c in spec.get("initContainers") or []]
-    if not container:
-        if len(names) != 1:
-            message = "a container name must be specified for pod %s, choose one of: [%s]" % (name, " ".join(names))
-            if init_names:
-                message += " or one of the init containers: [%s]" % " ".join(init_names)
-            raise ApiError(400, "BadRequest", message)
-        container = names[0]
-    if container not in names + init_names:
-        raise ApiError(400, "BadRequest", "container %s is not valid for pod %s" % (container, name))
+    container = containers.container_of(pod, container)
     phase = (pod.get("status") or {}).get("phase")
     if phase in ("Succeeded", "Failed"):
         raise ApiError(400, "BadRequest", "cannot exec into a container in a completed pod; current phase is %s"

@@ -496,7 +496,6 @@ class Process(object):
     def _redirected(self, redirects, emit):
         """``emit`` as the command's redirections route its output; None when one cannot be opened."""
         routes = {1: 1, 2: 2}
-        sinks = {}
         for fd, operator, target in redirects:
             if operator == "<":
                 if target not in self.files:
@@ -512,7 +511,6 @@ class Process(object):
             if operator == ">":
                 self.files[target] = ""
             routes[fd] = target
-            sinks[target] = True
 
         def routed(fd, text):
             where = routes.get(fd, fd)
@@ -627,25 +625,6 @@ class Process(object):
                 except ValueError:
                     raise ValueError("bad number")  # pylint: disable=raise-missing-from
         raise ValueError("syntax error")
-
-
-def run(script, http, files=None, stdin="", hostname="", horizon=3600.0):
-    """Run ``script`` at once, its sleeps counted, not waited for, up to ``horizon`` seconds of them (what a
-    caller that only needs the outcome asks). Returns (exit code, standard output, standard error, seconds it
-    sleeps: infinite when it still runs at the horizon)."""
-    out, err = [], []
-    process = Process(script, http, lambda fd, text: (out if fd == 1 else err).append(text), files, stdin, hostname)
-    steps = process.steps()
-    slept = 0.0
-    try:
-        while True:
-            slept += next(steps)
-            if slept >= horizon:
-                slept = math.inf
-                break
-    except StopIteration as done:
-        return done.value, "".join(out), "".join(err), slept
-    return process.status, "".join(out), "".join(err), slept
 
 
 def _printf(args, emit):
