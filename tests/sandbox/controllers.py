@@ -162,6 +162,13 @@ class Controllers(object):
             self.reconcile_statefulset(meta["namespace"], meta["name"])
         elif key == ("apps", "daemonsets") and etype != "DELETED":
             self.reconcile_daemonset(meta["namespace"], meta["name"])
+        elif key == ("apps", "controllerrevisions") and etype == "DELETED":
+            # both controllers watch their histories: a revision deleted by hand is made again if it is current
+            for ref in meta.get("ownerReferences") or []:
+                if ref.get("kind") == "DaemonSet":
+                    self.reconcile_daemonset(meta["namespace"], ref["name"])
+                elif ref.get("kind") == "StatefulSet":
+                    self.reconcile_statefulset(meta["namespace"], ref["name"])
         elif key == ("batch", "jobs") and etype != "DELETED":
             self.reconcile_job(meta["namespace"], meta["name"])
         elif key == ("", "nodes") and etype == "MODIFIED":
@@ -436,6 +443,9 @@ class Controllers(object):
         replicas = spec.get("replicas", 1)
         template = spec.get("template") or {}
         revision = "%s-%s" % (name, short_hash(template))
+        self._history(sts, short_hash(template), "controller.kubernetes.io/hash", pods,
+                      lambda history: history["metadata"]["name"],
+                      [(sts.get("status") or {}).get("currentRevision")])
         owned = {p["metadata"]["name"]: p for p in self._owned(pods, namespace, sts["metadata"]["uid"])}
         parallel = spec.get("podManagementPolicy") == "Parallel"
         retention = (spec.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted", "Retain")
@@ -484,6 +494,53 @@ class Controllers(object):
                   "collisionCount": 0}
         self._set_status(statefulsets, sts, status, ("readyReplicas", "availableReplicas", "currentReplicas",
                                                      "updatedReplicas"))
+
+    def _history(self, owner, hash_value, hash_label, pods, pod_hash_of, live=()):
+        """A DaemonSet's or StatefulSet's rollout history, as their controllers keep it in ControllerRevisions
+        (pkg/controller/daemon/update.go constructHistory, snapshot, cleanupHistory; the StatefulSet's
+        pkg/controller/history and stateful_set_utils.go newRevision): the current template is stored as the
+        strategic merge patch that restores it ({"spec": {"template": {..., "$patch": "replace"}}}) in a revision
+        named <owner>-<hash>, labelled with the template's labels and the hash, carrying the owner's annotations
+        (the DaemonSet's deprecated.daemonset.template.generation among them) and a controller reference; a
+        template seen before (a rollback: `kubectl rollout undo`, kubernetes.core's k8s_rollback) takes its old
+        revision again, renumbered to the highest; old revisions beyond spec.revisionHistoryLimit that no pod runs
+        are deleted, oldest first. ``pod_hash_of`` gives the value a pod of that revision carries in its
+        controller-revision-hash label (the DaemonSet's pods carry the hash, the StatefulSet's the name)."""
+        revisions = self.kind("apps", "v1", "controllerrevisions")
+        meta = owner["metadata"]
+        spec = owner.get("spec") or {}
+        data = {"spec": {"template": dict(copy.deepcopy(spec.get("template") or {}), **{"$patch": "replace"})}}
+        histories = [h for h in self._owned(revisions, meta["namespace"], meta["uid"])
+                     if any(r.get("uid") == meta["uid"] and r.get("controller")
+                            for r in h["metadata"].get("ownerReferences") or [])]
+        current = sorted((h for h in histories if h.get("data") == data), key=lambda h: h.get("revision", 0))
+        old = [h for h in histories if h.get("data") != data]
+        next_revision = max([h.get("revision", 0) for h in old] or [0]) + 1
+        if not current:
+            labels = dict(((spec.get("template") or {}).get("metadata") or {}).get("labels") or {})
+            labels[hash_label] = hash_value
+            body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                    "metadata": {"name": "%s-%s" % (meta["name"], hash_value), "namespace": meta["namespace"],
+                                 "labels": labels, "ownerReferences": [_owner(owner)]},
+                    "data": data, "revision": next_revision}
+            if meta.get("annotations"):
+                body["metadata"]["annotations"] = dict(meta["annotations"])
+            self.api.create(revisions, meta["namespace"], body)
+        elif current[-1].get("revision", 0) < next_revision:
+            # (duplicates of one template only arise from races the sandbox's single controller loop cannot have)
+            self.api.patch(revisions, meta["namespace"], current[-1]["metadata"]["name"],
+                           "application/merge-patch+json", json.dumps({"revision": next_revision}))
+        excess = len(old) - spec.get("revisionHistoryLimit", 10)
+        if excess <= 0:
+            return
+        running = set((p["metadata"].get("labels") or {}).get("controller-revision-hash")
+                      for p in self._owned(pods, meta["namespace"], meta["uid"])) | set(live)
+        for history in sorted(old, key=lambda h: h.get("revision", 0)):
+            if excess <= 0:
+                break
+            if pod_hash_of(history) not in running:
+                self.api.delete(revisions, meta["namespace"], history["metadata"]["name"])
+                excess -= 1
 
     def _roll_statefulset(self, sts, revision, owned, replicas):
         """updateStrategy RollingUpdate (the default): once every pod is Running and Ready, the pod with the
@@ -1143,6 +1200,8 @@ class Controllers(object):
         spec = ds.get("spec") or {}
         template = spec.get("template") or {}
         revision = short_hash(template)
+        self._history(ds, revision, "controller-revision-hash", pods,
+                      lambda history: (history["metadata"].get("labels") or {}).get("controller-revision-hash"))
         # (the DaemonSet controller runs a pod on each Ready node its template fits: nodeSelector, node affinity,
         # taints its pods do not tolerate; a cordoned node keeps its daemon pods, as the controller gives them the
         # toleration node.kubernetes.io/unschedulable:NoSchedule)

@@ -88,6 +88,7 @@ def _builtin():
         k("apps", "v1", "StatefulSet", "statefulsets", short_names=["sts"], subresources=["status", "scale"],
           categories=["all"]),
         k("apps", "v1", "DaemonSet", "daemonsets", short_names=["ds"], subresources=["status"], categories=["all"]),
+        k("apps", "v1", "ControllerRevision", "controllerrevisions"),
         k("batch", "v1", "Job", "jobs", subresources=["status"], categories=["all"]),
         k("batch", "v1", "CronJob", "cronjobs", short_names=["cj"], subresources=["status"], categories=["all"]),
         k("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),

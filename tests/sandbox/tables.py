@@ -122,6 +122,17 @@ def _event_row(obj):
             "%s/%s" % ((involved.get("kind") or "").lower(), involved.get("name", "")), obj.get("message", "")]
 
 
+def _revision_row(obj):
+    # printControllerRevision: the controller as formatResourceName prints a GroupKind with its name
+    # ("daemonset.apps/NAME"), "<none>" for a revision no controller owns
+    ref = next((r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+    controller = "<none>"
+    if ref is not None:
+        group = ref.get("apiVersion", "").rpartition("/")[0]
+        controller = "%s/%s" % ((ref.get("kind", "") + ("." + group if group else "")).lower(), ref.get("name", ""))
+    return [obj["metadata"]["name"], controller, obj.get("revision", 0), _age(obj)]
+
+
 def _webhooks_row(obj):
     return [obj["metadata"]["name"], len(obj.get("webhooks") or []), _age(obj)]
 
@@ -144,6 +155,7 @@ COLUMNS = {
     "ServiceAccount": (["Name", ("Secrets", INTEGER), "Age"], _sa_row),
     "PersistentVolumeClaim": (["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass",
                                "VolumeAttributesClass", "Age"], _pvc_row),
+    "ControllerRevision": (["Name", "Controller", ("Revision", INTEGER), "Age"], _revision_row),
     "Event": (["Last Seen", "Type", "Reason", "Object", "Message"], _event_row),
     # mutatingWebhookColumnDefinitions / validatingWebhookColumnDefinitions: "Webhooks indicates the number of
     # webhooks registered in this configuration"

@@ -184,6 +184,24 @@ def service_causes(obj):
     return []
 
 
+def revision_causes(obj, old):
+    """ValidateControllerRevision / ValidateControllerRevisionUpdate (pkg/apis/apps/validation/validation.go): data
+    is mandatory, the revision is non-negative, and data never changes once written."""
+    causes = []
+    if obj.get("data") is None:
+        causes.append({"field": "data", "reason": "FieldValueRequired", "message": "Required value: data is mandatory"})
+    revision = obj.get("revision")
+    if isinstance(revision, int) and revision < 0:
+        causes.append(invalid("revision", revision, "must be greater than or equal to 0"))
+    if old is not None and obj.get("data") != old.get("data"):
+        raw = json.dumps(obj.get("data"), separators=(",", ":"), sort_keys=True).encode()
+        shown = "runtime.RawExtension{Raw:[]uint8{%s}, Object:runtime.Object(nil)}" % ", ".join(
+            "0x%x" % b for b in raw)
+        causes.append({"field": "data", "reason": "FieldValueInvalid",
+                       "message": "Invalid value: %s: field is immutable" % shown})
+    return causes
+
+
 def causes_for(kind, obj, old=None):
     """Every rule above that applies to ``kind`` (a kind name)."""
     causes = label_key_causes("metadata.labels", (obj.get("metadata") or {}).get("labels"))
@@ -197,5 +215,7 @@ def causes_for(kind, obj, old=None):
         job = ((obj.get("spec") or {}).get("jobTemplate") or {})
         causes.extend(pod_spec_causes("spec.jobTemplate.spec.template.spec",
                                       ((job.get("spec") or {}).get("template") or {}).get("spec")))
+    elif kind == "ControllerRevision":
+        causes.extend(revision_causes(obj, old))
     causes.extend(update_causes(kind, obj, old))
     return causes

@@ -308,6 +308,14 @@ def test_a_statefulset_update_rolls_its_pods_from_the_highest_ordinal(sandbox):
     images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
               for p in _json(sandbox, "get", "pods", "-l", "app=ordered")["items"]}
     assert images == {"ordered-0": "nginx:1.27", "ordered-1": "nginx:1.27"}
+    # each revision is a ControllerRevision named as the pods' controller-revision-hash label names it
+    revisions = {r["metadata"]["name"]: r for r in _json(sandbox, "get", "controllerrevisions", "-l", "app=ordered")[
+        "items"]}
+    assert sorted(r["revision"] for r in revisions.values()) == [1, 2]
+    assert revisions[status["updateRevision"]]["revision"] == 2
+    assert revisions[before["currentRevision"]]["revision"] == 1
+    assert all(r["metadata"]["name"].endswith("-" + r["metadata"]["labels"]["controller.kubernetes.io/hash"])
+               for r in revisions.values())
     sandbox.kubectl("delete", "statefulset", "ordered")
 
 
@@ -377,3 +385,58 @@ def test_an_image_the_registry_does_not_hold_fails_to_pull_and_stalls_the_rollou
     assert _json(sandbox, "get", "pod", "made-up")["status"]["phase"] == "Pending"
     sandbox.kubectl("delete", "deploy", "pull")
     sandbox.kubectl("delete", "pod", "made-up")
+
+
+def test_a_daemonset_keeps_its_history_and_rolls_back_as_kubernetes_io_shows(sandbox):
+    # kubernetes.io/docs/tasks/manage-daemon/rollback-daemon-set/, step by step: `rollout history` lists the
+    # revisions (the controller's ControllerRevisions), `rollout undo --to-revision=1` answers "rolled back", the
+    # rollback finishes, and the first template's revision is the newest again (renumbered, never copied)
+    def daemonset(image):
+        return json.dumps({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                           "metadata": {"name": "keeper", "namespace": "default"},
+                           "spec": {"selector": {"matchLabels": {"app": "keeper"}},
+                                    "template": {"metadata": {"labels": {"app": "keeper"}},
+                                                 "spec": {"terminationGracePeriodSeconds": 0, "containers": [
+                                                     {"name": "c", "image": image}]}}}})
+    sandbox.kubectl("apply", "-f", "-", stdin=daemonset("nginx:1.26"))
+    sandbox.kubectl("rollout", "status", "daemonset/keeper", "--timeout=60s")
+    sandbox.kubectl("apply", "-f", "-", stdin=daemonset("nginx:1.27"))
+    sandbox.kubectl("rollout", "status", "daemonset/keeper", "--timeout=60s")
+
+    history = sandbox.kubectl("rollout", "history", "daemonset/keeper").stdout.split()
+    assert history[:4] == ["daemonset.apps/keeper", "REVISION", "CHANGE-CAUSE", "1"] and history[5] == "2"
+    first = sandbox.kubectl("rollout", "history", "daemonset/keeper", "--revision=1").stdout
+    assert "nginx:1.26" in first and "nginx:1.27" not in first
+    revisions = _json(sandbox, "get", "controllerrevisions", "-l", "app=keeper")["items"]
+    assert sorted(r["revision"] for r in revisions) == [1, 2]
+    for revision in revisions:
+        ref = revision["metadata"]["ownerReferences"][0]
+        assert ref["kind"] == "DaemonSet" and ref["name"] == "keeper" and ref["controller"] is True
+        assert revision["data"]["spec"]["template"]["$patch"] == "replace"
+        assert revision["metadata"]["name"] == "keeper-" + revision["metadata"]["labels"]["controller-revision-hash"]
+        assert revision["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == str(
+            revision["revision"])
+    table = sandbox.kubectl("get", "controllerrevisions", "-l", "app=keeper").stdout.splitlines()
+    assert table[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
+    assert all(line.split()[1] == "daemonset.apps/keeper" for line in table[1:])
+
+    undone = sandbox.kubectl("rollout", "undo", "daemonset/keeper", "--to-revision=1")
+    assert undone.stdout.strip() == "daemonset.apps/keeper rolled back"
+    sandbox.kubectl("rollout", "status", "daemonset/keeper", "--timeout=60s")
+    images = set(p["spec"]["containers"][0]["image"] for p in _json(sandbox, "get", "pods", "-l", "app=keeper")["items"])
+    assert images == {"nginx:1.26"}
+    revisions = {r["metadata"]["name"]: r["revision"]
+                 for r in _json(sandbox, "get", "controllerrevisions", "-l", "app=keeper")["items"]}
+    assert sorted(revisions.values()) == [2, 3]
+    pods_hash = set(p["metadata"]["labels"]["controller-revision-hash"]
+                    for p in _json(sandbox, "get", "pods", "-l", "app=keeper")["items"])
+    assert {"keeper-" + h for h in pods_hash} == {name for name, number in revisions.items() if number == 3}
+
+    # the revision is immutable: its data cannot be changed, only the revision number
+    name = next(iter(revisions))
+    refused = sandbox.kubectl("patch", "controllerrevision", name, "--type=merge", "-p",
+                              '{"data": {"spec": {"template": {"metadata": {"labels": {"app": "other"}}}}}}',
+                              check=False)
+    assert refused.returncode != 0 and "data: Invalid value" in refused.stderr and "field is immutable" in refused.stderr
+    sandbox.kubectl("delete", "daemonset", "keeper", "--wait=true")
+    assert _json(sandbox, "get", "controllerrevisions", "-l", "app=keeper")["items"] == []
