@@ -66,6 +66,15 @@ def later(seconds):
 TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 
 
+def query_bool(value):
+    """A boolean query parameter as the API server decodes it (apimachinery's Convert_Slice_string_To_bool): absent,
+    "0" or "false" in any case is false; anything else, the empty string too, is true (the Python client sends
+    "True", kubectl "true")."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value is not None and value != "0" and value.lower() != "false"
+
+
 class ApiError(Exception):
     """An error answered as a Kubernetes Status object."""
 

@@ -15,8 +15,9 @@
 import datetime
 import threading
 
-from . import shell
-from .api import ApiError
+from . import images, shell
+from .filesystem import Filesystem, raw, text
+from .api import ApiError, query_bool
 
 
 def _stamp():
@@ -28,13 +29,17 @@ class Runtime(object):
         self.later = later  # controllers.later: what a process's end is handed to
         self.lock = threading.Condition()
         self.logs = {}  # (pod uid, container) -> {"current": [(stamp, line)], "previous": [...]}
-        self.files = {}  # (pod uid, container) -> {path: text}
+        self.files = {}  # (pod uid, container) -> filesystem.Filesystem
         self.processes = {}  # (pod uid, container) -> threading.Event set to kill it
 
     def container_files(self, pod, container, base):
-        """The container's files, made from ``base`` (the kubelet's) when the container first starts."""
+        """The container's file tree, made from its image's directories, its workingDir and ``base`` (the
+        kubelet's files) when the container first starts."""
         with self.lock:
-            return self.files.setdefault((pod["metadata"]["uid"], container), dict(base))
+            key = (pod["metadata"]["uid"], container)
+            if key not in self.files:
+                self.files[key] = Filesystem(base, _spec_of(pod, container).get("workingDir") or "/")
+            return self.files[key]
 
     def start(self, pod, container, script, http, base_files, on_exit):
         """Run ``script`` as ``container``'s process; its log starts afresh (the last run's becomes previous)."""
@@ -53,18 +58,20 @@ class Runtime(object):
         hostname = (pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"]
         partial = {1: "", 2: ""}
 
-        def emit(fd, text):
+        def emit(fd, output):
             with self.lock:
-                lines = (partial[fd] + text).split("\n")
+                # a log is text: bytes that are not UTF-8 are shown as U+FFFD, as `kubectl logs` shows them
+                lines = (partial[fd] + raw(output).decode("utf-8", "replace")).split("\n")
                 partial[fd] = lines.pop()
                 log["current"].extend((_stamp(), line + "\n") for line in lines)
                 self.lock.notify_all()
         output = []
 
-        def keep(fd, text):
-            output.append(text)
-            emit(fd, text)
-        process = shell.Process(script, http, keep, files, "", hostname)
+        def keep(fd, written):
+            output.append(text(written))
+            emit(fd, written)
+        process = shell.Process(script, http, keep, files, b"", hostname,
+                                images.programs(_spec_of(pod, container).get("image"), shell.PROGRAMS))
 
         def run():
             steps = process.steps()
@@ -177,8 +184,14 @@ def render(entries, query, now_seconds):
     if query.get("tailLines") not in (None, ""):
         count = int(query["tailLines"])
         entries = entries[-count:] if count > 0 else []
-    text = "".join(("%s %s" % e) if query.get("timestamps") in ("true", "1") else e[1] for e in entries)
+    text = "".join(("%s %s" % e) if query_bool(query.get("timestamps")) else e[1] for e in entries)
     data = text.encode()
     if query.get("limitBytes"):
         data = data[:int(query["limitBytes"])]
     return data
+
+
+def _spec_of(pod, container):
+    spec = pod.get("spec") or {}
+    return next((c for c in spec.get("containers", []) + spec.get("initContainers", []) if c.get("name") == container),
+                {})

@@ -24,7 +24,10 @@ What the real path does, end to end (the parts a client can see):
   whose message is the OCI runtime's 'exec: "P": executable file not found in $PATH'.
 
 What runs is sandbox/shell.py's subset: the container's image is taken to hold the programs that subset knows
-(shell.PROGRAMS) and none other. The container's files are the ones the kubelet writes
+(shell.PROGRAMS, less what sandbox/images.py says the image lacks) and none other. Standard input is bytes, so
+``tar -x`` (kubernetes.core's k8s_cp, ``kubectl cp``) gets an archive intact; a client that closes the socket
+after writing it (k8s_cp does) has ended standard input, and the command still runs. The container's files
+(sandbox/filesystem.py) are its image's directories and the ones the kubelet writes
 into every container: /etc/resolv.conf (ClusterFirst: the pod's namespace's search path, then the node's, the
 cluster DNS Service's address, ndots:5 - kubernetes.io/docs/concepts/services-networking/dns-pod-service/; on EKS
 the DNS address is .10 of the service CIDR and the node's search domain is REGION.compute.internal, ec2.internal in
@@ -39,8 +42,9 @@ import struct
 import time
 import urllib.parse
 
-from . import containers, shell
-from .api import ApiError
+from . import containers, images, shell
+from .filesystem import raw
+from .api import ApiError, query_bool
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
@@ -48,6 +52,7 @@ STDIN, STDOUT, STDERR, ERROR, CLOSE = 0, 1, 2, 3, 255
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 CLUSTER_DNS = "10.100.0.10"  # EKS: .10 of the cluster's service CIDR (10.100.0.0/16 here)
 NODE_SEARCH = "ec2.internal"  # the node's own search domain in us-east-1
+CHUNK = 32 * 1024
 
 
 def _pods(api):
@@ -156,23 +161,27 @@ def read_frame(stream):
         length = struct.unpack("!Q", stream.read(8))[0]
     mask = stream.read(4) if head[1] & 0x80 else b"\0\0\0\0"
     data = stream.read(length)
-    return opcode, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    if not length or mask == b"\0\0\0\0":
+        return opcode, data
+    # unmasking (RFC 6455 section 5.3) as one integer XOR: a copy of many megabytes stays cheap
+    key = (mask * (length // 4 + 1))[:length]
+    return opcode, (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(length, "big")
 
 
 def _stdin(handler, protocol):
     """What the client writes on stdin until it closes it (v5: the close-channel message; v4: the socket's end)."""
-    data = b""
+    data = []
     while True:
         opcode, payload = read_frame(handler.rfile)
         if opcode is None or opcode == OP_CLOSE:
-            return data
+            return b"".join(data)
         if opcode == OP_PING:
             write_frame(handler.wfile, OP_PONG, payload)
         elif opcode in (OP_BINARY, OP_TEXT, OP_CONTINUATION) and payload:
             if payload[0] == STDIN:
-                data += payload[1:]
+                data.append(payload[1:])
             elif protocol == PROTOCOLS[0] and payload[0] == CLOSE and payload[1:2] == bytes([STDIN]):
-                return data
+                return b"".join(data)
 
 
 def _script(argv):
@@ -204,27 +213,42 @@ def serve(handler, sandbox, namespace, name):
     argv = query.get("command") or []
     if not argv:
         raise ApiError(400, "BadRequest", "you must specify at least 1 command")
+    if not any(query_bool(query.get(stream)) for stream in ("stdin", "stdout", "stderr")):
+        # (pkg/registry/core/pod/rest/subresources.go: the streams default to false, and one is needed)
+        raise ApiError(400, "BadRequest", "you must specify at least one of stdin, stdout, stderr")
     pod, container = check(sandbox.api, namespace, name, (query.get("container") or [""])[0])
     protocol = handshake(handler)
     handler.close_connection = True
     script = _script(argv)
-    stdin = _stdin(handler, protocol) if (query.get("stdin") or ["false"])[0] in ("true", "1") and \
+    stdin = _stdin(handler, protocol) if query_bool(query.get("stdin")) and \
         shell.reads_stdin(script) else b""
-    wanted = {STDOUT: (query.get("stdout") or ["true"])[0] in ("true", "1"),
-              STDERR: (query.get("stderr") or ["true"])[0] in ("true", "1")}
+    wanted = {STDOUT: query_bool(query.get("stdout")), STDERR: query_bool(query.get("stderr"))}
 
-    def emit(fd, text):
-        if text and wanted.get(fd):
-            write_frame(handler.wfile, OP_BINARY, bytes([fd]) + text.encode())
-    missing = shell.missing_program(script)
+    gone = []
+
+    def emit(fd, output):
+        output = raw(output)
+        # the kubelet copies a stream 32 KiB at a time (io.Copy's buffer), each read a frame of its own; once the
+        # client has gone, the process runs on with its output dropped
+        for start in range(0, len(output), CHUNK):
+            if gone or not wanted.get(fd):
+                return
+            try:
+                write_frame(handler.wfile, OP_BINARY, bytes([fd]) + output[start:start + CHUNK])
+            except (BrokenPipeError, ConnectionResetError):
+                gone.append(True)
+    spec = next((c for c in (pod.get("spec") or {}).get("containers", []) +
+                 (pod.get("spec") or {}).get("initContainers", []) if c.get("name") == container), {})
+    programs = images.programs(spec.get("image"), shell.PROGRAMS)
+    missing = shell.missing_program(script, programs)
     code = 127
     try:
         if not missing:
             files_of = sandbox.controllers.runtime.container_files(pod, container, files(pod))
-            process = shell.Process(script, sandbox.controllers.http_from(pod), emit, files_of,
-                                    stdin.decode("utf-8", "replace"), (pod.get("spec") or {}).get("hostname") or name)
+            process = shell.Process(script, sandbox.controllers.http_from(pod), emit, files_of, stdin,
+                                    (pod.get("spec") or {}).get("hostname") or name, programs)
             code = _drive(handler, process.steps())
-            if code is None:
+            if code is None or gone:
                 return  # the client went away
         write_frame(handler.wfile, OP_BINARY, bytes([ERROR]) + json.dumps(_status(argv, code, missing)).encode())
         write_frame(handler.wfile, OP_CLOSE, struct.pack("!H", 1000))

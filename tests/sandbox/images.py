@@ -29,6 +29,8 @@ CATALOGUE = [
     (r"docker\.io/library/alpine", r"latest|edge|3(\.[0-9]{1,2}){0,2}"),
     (r"docker\.io/library/postgres", r"latest|alpine|(9\.[0-6]|1[0-8])(\.[0-9]{1,2})?(-alpine|-bookworm)?"),
     (r"docker\.io/curlimages/curl", r"latest|[78]\.[0-9]{1,2}\.[0-9]{1,2}"),
+    # the deprecated official OpenJDK images (their last tags: 17, 17-jdk, 17.0.2, 18-ea-..., ...)
+    (r"docker\.io/library/openjdk", r"latest|(8|11|1[6-9]|2[0-2])(\.[0-9]+(\.[0-9]+)?)?(-jdk|-jre|-slim|-oracle)*"),
     (r"gcr\.io/google-samples/hello-app", r"1\.0|2\.0"),
     (r"us-docker\.pkg\.dev/google-samples/containers/gke/hello-app", r"1\.0|2\.0"),
     (r"gcr\.io/kuar-demo/kuard-amd64", r"[1-3]|blue|green|purple"),
@@ -91,3 +93,19 @@ def pull(reference):
     return "ErrImagePull", (unknown % ("Unknown", full, full)) + (
         "pull access denied, repository does not exist or may require authorization: server message: "
         "insufficient_scope: authorization failed")
+
+
+# Programs an image lacks, of those the sandbox's shell runs (sandbox/shell.py PROGRAMS; BusyBox holds them all,
+# and so do the Debian- and Alpine-based images above). The OpenJDK images are Oracle Linux slim builds without
+# findutils: kubernetes.core's k8s_copy target checks that `find` fails there before it copies out by `echo`.
+_LACKING = [(r"docker\.io/library/openjdk", ("find",))]
+
+
+def programs(reference, known):
+    """Those of ``known`` (program names) that the image ``reference`` holds."""
+    parsed = normalize(reference)
+    lacking = set()
+    for name, absent in _LACKING:
+        if parsed is not None and re.fullmatch(name, parsed[0]):
+            lacking.update(absent)
+    return tuple(p for p in known if p not in lacking)

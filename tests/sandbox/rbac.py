@@ -9,7 +9,7 @@ impersonation follows kubernetes.io/docs/reference/access-authn-authz/authentica
 impersonate on users, groups, serviceaccounts, uids); the default roles and bindings are the bootstrap policy's
 (kubernetes.io/docs/reference/access-authn-authz/rbac/#default-roles-and-role-bindings)."""
 
-from .api import ApiError
+from .api import ApiError, query_bool
 from .reviews import AUTHENTICATED, authorize, service_account_user
 
 BOOTSTRAP_LABELS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
@@ -69,7 +69,7 @@ def request_attributes(method, path, query):
     attrs = {"group": group, "namespace": namespace, "resource": rest[0], "name": rest[1] if len(rest) > 1 else "",
              "subresource": "/".join(rest[2:]) if len(rest) > 2 else ""}
     named = bool(attrs["name"])
-    if query.get("watch") in ("true", "1"):
+    if query_bool(query.get("watch")):
         attrs["verb"] = "watch"
     else:
         attrs["verb"] = {"get": "get" if named else "list", "head": "get" if named else "list", "post": "create",

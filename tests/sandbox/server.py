@@ -15,7 +15,7 @@ import urllib.parse
 import yaml
 
 from . import containers, eksauth, eviction, execstream, protobuf, rbac, reviews
-from .api import ApiError
+from .api import ApiError, query_bool
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 from .tables import table
 
@@ -145,7 +145,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.sandbox.log.write({
             "time": round(self.started, 6), "verb": self.command, "path": self.url_path, "query": self.query,
             "status": self.status_sent, "ms": round((time.time() - self.started) * 1000, 3),
-            "watch": self.query.get("watch") in ("true", "1"),
+            "watch": query_bool(self.query.get("watch")),
             "dry_run": self.query.get("dryRun") == "All",
             "user_agent": self.headers.get("User-Agent", ""),
             "refused": self.refused,
@@ -369,13 +369,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         runtime = sandbox.controllers.runtime
         pod, container = containers.log_target(sandbox.api, namespace, name, self.query)
         uid = pod["metadata"]["uid"]
-        previous = self.query.get("previous") in ("true", "1")
+        previous = query_bool(self.query.get("previous"))
         entries = runtime.log(uid, container, previous)
         if entries is None:
             raise ApiError(400, "BadRequest", 'previous terminated container "%s" in pod "%s" not found' % (
                 container, name))
         first = containers.render(entries, self.query, time.time())
-        if previous or self.query.get("follow") not in ("true", "1"):
+        if previous or not query_bool(self.query.get("follow")):
             self._send_raw(200, first)
             return
         self.send_response(200)
@@ -453,7 +453,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if name is None:
             if verb == "GET":
-                if self.query.get("watch") in ("true", "1"):
+                if query_bool(self.query.get("watch")):
                     self._watch(kind, namespace)
                     return
                 self._list(kind, namespace)

@@ -21,13 +21,20 @@ failed to connect, 22 an HTTP error with --fail, 28 timeout, 56 failure receivin
 peer).
 """
 
+import fnmatch
+import hashlib
+import io
 import math
+import posixpath
 import re
 import shlex
+import tarfile
 import time
 
+from . import filesystem as fs
+
 PROGRAMS = ("curl", "echo", "printf", "cat", "seq", "date", "test", "[", "true", "false", ":", "exit", "sleep",
-            "hostname", "sh", "bash", "ash", "break", "continue", "export")
+            "hostname", "sh", "bash", "ash", "break", "continue", "export", "find", "tar", "mkdir", "rm", "sha256sum")
 SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash", "ash")
 RESERVED = ("while", "until", "for", "if", "then", "elif", "else", "fi", "do", "done")
 ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)=(.*)$", re.S)
@@ -105,14 +112,18 @@ def _scan(script):
             mark("var", variable.group(1) or variable.group(2), quote_char == '"')
             index += variable.end()
             continue
-        redirect = re.match(r"(\d?)(>>|>&|>|<)[ \t]*(&?\d\b|[^\s;&|<>]+)", script[index:]) if quote_char is None \
-            else None
+        redirect = re.match(r"(\d?)(>>|>&|>|<)[ \t]*(&?\d\b|(?:'[^']*'|\"[^\"]*\"|[^\s;&|<>'\"]+)+)",
+                            script[index:]) if quote_char is None else None
         if redirect and (not redirect.group(1) or not out or not out[-1][-1:].isalnum()):
             fd = int(redirect.group(1) or (0 if redirect.group(2) == "<" else 1))
-            mark("redirect", (fd, redirect.group(2), redirect.group(3)), False, word=True)
+            target = shlex.split(redirect.group(3))[0] if redirect.group(3)[:1] != "&" else redirect.group(3)
+            mark("redirect", (fd, redirect.group(2), target), False, word=True)
             index += redirect.end()
             continue
-        out.append(char)
+        if char in "*?" and quote_char is None:
+            out.append(fs.GLOB_STAR if char == "*" else fs.GLOB_ONE)  # a pattern for pathname expansion
+        else:
+            out.append(char)
         index += 1
     return "".join(out), table
 
@@ -285,15 +296,15 @@ def supported(script):
     return missing_program(script) is None
 
 
-def missing_program(script):
-    """The first program the script runs that the sandbox's containers do not hold, or None."""
+def missing_program(script, programs=PROGRAMS):
+    """The first program the script runs that the container's image does not hold (``programs``), or None."""
     found = _first_words(script)
     if found is None:
         return None
     for word in found[0]:
         if MARK in word or (ASSIGNMENT.match(word)):
             continue
-        if _program(word) not in PROGRAMS:
+        if _program(word) not in programs:
             return word
     return None
 
@@ -304,8 +315,15 @@ def reads_stdin(script):
         tree, dummy = parse(script)
     except ShellSyntaxError:
         return False
-    return any(_program(words[0]) in ("cat", "sh") and all(w == "-" for w in words[1:])
-               for words in _simple_commands(tree))
+    for words in _simple_commands(tree):
+        program = _program(words[0])
+        options_only = all(w == "-" or (w.startswith("-") and program == "sha256sum") for w in words[1:])
+        if program in ("cat", "sh", "sha256sum") and options_only:
+            return True
+        if program == "tar" and len(words) > 1 and set("xt") & set(words[1].lstrip("-")) and \
+                not words[1].startswith("--"):
+            return True
+    return False
 
 
 def sleeps(script):
@@ -332,13 +350,14 @@ class Process(object):
     """One run of a script: ``steps()`` is a generator that yields the seconds the script sleeps next (math.inf
     for ever) and returns its exit code; ``emit(fd, text)`` gets its output as it is written (fd 1 or 2)."""
 
-    def __init__(self, script, http, emit, files=None, stdin="", hostname=""):
+    def __init__(self, script, http, emit, files=None, stdin=b"", hostname="", programs=PROGRAMS):
         self.script = script
         self.http = http
         self.emit = emit
-        self.files = files if files is not None else {}
-        self.stdin = stdin
+        self.files = files if files is not None else fs.Filesystem()
+        self.stdin = fs.raw(stdin)
         self.hostname = hostname
+        self.programs = programs
         self.variables = {"?": "0", "$": "1", "#": "0"}
         self.status = 0
         self.busy = 0
@@ -435,6 +454,9 @@ class Process(object):
             if split and not quoted and len(pieces) == 3 and pieces[0] == pieces[2] == "":
                 return value.split()
             text += value
+        if fs.GLOB_STAR in text or fs.GLOB_ONE in text:
+            matches = self.files.glob(text) if split else []
+            return matches or [text.replace(fs.GLOB_STAR, "*").replace(fs.GLOB_ONE, "?")]
         return [text]
 
     def _value(self, kind, content, emit):
@@ -444,8 +466,8 @@ class Process(object):
             captured = []
             tree, table = parse(content)
 
-            def capture(fd, text):
-                (captured.append if fd == 1 else lambda t: emit(fd, t))(text)
+            def capture(fd, output):
+                (captured.append if fd == 1 else lambda t: emit(fd, t))(fs.text(output))
             try:
                 yield from self._list(tree, table, capture)
             except _Exit as done:
@@ -498,7 +520,7 @@ class Process(object):
         routes = {1: 1, 2: 2}
         for fd, operator, target in redirects:
             if operator == "<":
-                if target not in self.files:
+                if not self.files.isfile(target):
                     emit(2, "sh: can't open %s: no such file\n" % target)
                     return None
                 continue
@@ -508,24 +530,31 @@ class Process(object):
             if target == "/dev/null":
                 routes[fd] = None
                 continue
-            if operator == ">":
-                self.files[target] = ""
+            try:
+                self.files.write(target, b"", append=operator == ">>")
+            except OSError:
+                emit(2, "sh: can't create %s: nonexistent directory\n" % target)  # (BusyBox ash's words)
+                return None
             routes[fd] = target
 
-        def routed(fd, text):
+        def routed(fd, output):
             where = routes.get(fd, fd)
             if where is None:
                 return
             if isinstance(where, str):
-                self.files[where] = self.files.get(where, "") + text
+                self.files.write(where, output, append=True)
             else:
-                emit(where, text)
+                emit(where, output)
         return routed
 
     def _program(self, argv, emit):
         name = _program(argv[0])
         args = argv[1:]
         status = 0
+        if name not in self.programs:
+            emit(2, "sh: %s: not found\n" % argv[0])
+            self.status = 127
+            return
         if name == "exit":
             raise _Exit(int(args[0]) if args else self.status)
         if name in ("break", "continue"):
@@ -552,6 +581,8 @@ class Process(object):
             status = _printf(args, emit)
         elif name == "cat":
             status = _cat(args, self.files, self.stdin, emit)
+        elif name in FILE_PROGRAMS:
+            status = FILE_PROGRAMS[name](args, self.files, self.stdin, emit)
         elif name == "seq":
             status = _seq(args, emit)
         elif name == "date":
@@ -568,9 +599,9 @@ class Process(object):
         elif name == "hostname":
             emit(1, (self.files.get("/etc/hostname") or self.hostname + "\n"))
         elif name in ("sh", "bash", "ash"):
-            inner = args[1] if len(args) >= 2 and args[0] == "-c" else self.stdin
-            child = Process(inner, self.http, emit, self.files, "", self.hostname)
-            status = yield from child.steps() if inner.strip() else 0
+            inner = args[1] if len(args) >= 2 and args[0] == "-c" else fs.text(self.stdin)
+            child = Process(inner, self.http, emit, self.files, b"", self.hostname, self.programs)
+            status = (yield from child.steps()) if inner.strip() else 0
         elif name == "curl":
             out, err = [], []
             status = _curl(args, self.http, out, err)
@@ -606,10 +637,12 @@ class Process(object):
                 return operand == ""
             if flag == "-n":
                 return operand != ""
-            if flag in ("-e", "-f", "-s", "-r"):
-                return operand in self.files and (flag != "-s" or bool(self.files[operand]))
+            if flag in ("-e", "-r"):
+                return self.files.exists(operand)
+            if flag in ("-f", "-s"):
+                return self.files.isfile(operand) and (flag != "-s" or bool(self.files.read(operand)))
             if flag == "-d":
-                return any(path.startswith(operand.rstrip("/") + "/") for path in self.files)
+                return self.files.isdir(operand)
             raise ValueError("%s: unknown operand" % flag)
         if len(args) == 3:
             left, operator, right = args
@@ -662,14 +695,197 @@ def _cat(paths, files, stdin, emit):
     """cat's output and exit code (BusyBox's words for a file that is not there)."""
     status = 0
     for path in paths or ["-"]:
-        if path == "-":
-            emit(1, stdin)
-        elif path in files:
-            emit(1, files[path])
-        else:
-            emit(2, "cat: can't open '%s': No such file or directory\n" % path)
+        try:
+            emit(1, stdin if path == "-" else files.read(path))
+        except OSError as exc:
+            emit(2, "cat: %s: %s\n" % (("can't open '%s'" % path) if isinstance(exc, FileNotFoundError) else
+                                       "read error", exc))
             status = 1
     return status
+
+
+# ------------------------------------------------------------------ programs on the container's files
+# (BusyBox's applets and their words: the images the sandbox runs are BusyBox- or coreutils-based; each prints
+# "APPLET: PATH: REASON" or "APPLET: can't ... 'PATH': REASON" and exits 1 on an error)
+
+def _flags(args, known):
+    """(flags, operands) of a command line whose flags are single letters, bundled or not."""
+    flags, operands = set(), []
+    for arg in args:
+        if arg.startswith("-") and len(arg) > 1 and not operands and set(arg[1:]) <= set(known):
+            flags |= set(arg[1:])
+        else:
+            operands.append(arg)
+    return flags, operands
+
+
+def _mkdir(args, files, dummy_stdin, emit):
+    flags, paths = _flags(args, "pv")
+    if not paths:
+        emit(2, "mkdir: missing operand\n")
+        return 1
+    status = 0
+    for path in paths:
+        try:
+            files.mkdir(path, parents="p" in flags)
+        except OSError as exc:
+            emit(2, "mkdir: can't create directory '%s': %s\n" % (path, exc))
+            status = 1
+    return status
+
+
+def _rm(args, files, dummy_stdin, emit):
+    flags, paths = _flags(args, "rRfv")
+    recursive, force = bool(flags & set("rR")), "f" in flags
+    if not paths and not force:
+        emit(2, "rm: missing operand\n")
+        return 1
+    status = 0
+    for path in paths:
+        if not files.exists(path):
+            if not force:
+                emit(2, "rm: can't remove '%s': No such file or directory\n" % path)
+                status = 1
+            continue
+        if files.isdir(path) and not recursive:
+            emit(2, "rm: '%s' is a directory\n" % path)
+            status = 1
+            continue
+        files.remove(path, recursive=True)
+    return status
+
+
+def _find(args, files, dummy_stdin, emit):
+    """find [PATH...] [-type f|d] [-name PATTERN]: each path under PATH, depth first."""
+    paths = []
+    while args and not args[0].startswith("-"):
+        paths.append(args.pop(0))
+    kind, pattern = None, None
+    while args:
+        option = args.pop(0)
+        if option in ("-type", "-name") and args:
+            value = args.pop(0)
+            kind, pattern = (value, pattern) if option == "-type" else (kind, value)
+        else:
+            emit(2, "find: unrecognized: %s\n" % option)
+            return 1
+    status = 0
+    for path in paths or ["."]:
+        if not files.exists(path):
+            emit(2, "find: %s: No such file or directory\n" % path)
+            status = 1
+            continue
+        found = [p for p, is_dir in files.walk(path) if kind is None or (kind == "d") == is_dir]
+        found = [p for p in found if pattern is None or fnmatch_name(p, pattern)]
+        if found:
+            emit(1, "".join(p + "\n" for p in found))
+    return status
+
+
+def fnmatch_name(path, pattern):
+    return fnmatch.fnmatchcase(posixpath.basename(path), pattern)
+
+
+def _sha256sum(args, files, stdin, emit):
+    dummy_flags, paths = _flags(args, "bt")
+    status = 0
+    for path in paths or ["-"]:
+        try:
+            data = stdin if path == "-" else files.read(path)
+        except OSError as exc:
+            emit(2, "sha256sum: can't open '%s': %s\n" % (path, exc))
+            status = 1
+            continue
+        emit(1, "%s  %s\n" % (hashlib.sha256(data).hexdigest(), path))
+    return status
+
+
+def _tar(args, files, stdin, emit):
+    """tar c (an archive of the operands, to standard output) or x (from standard input), as ``f -``; ``-C DIR``
+    first; leading "/" stripped from member names, with BusyBox's notice; modes and owners are not kept (-m,
+    --no-same-permissions, --no-same-owner change nothing here)."""
+    args = [a for a in args if a not in ("--no-same-permissions", "--no-same-owner")]
+    if args and not args[0].startswith("-"):
+        args[0] = "-" + args[0]  # the traditional bundled form: tar cf - ...
+    mode, archive, directory, operands = None, None, None, []
+    while args:
+        arg = args.pop(0)
+        if arg == "-C" and args:
+            directory = args.pop(0)
+        elif arg.startswith("-") and len(arg) > 1 and not arg.startswith("--"):
+            for letter in arg[1:]:
+                if letter in "cxt":
+                    mode = letter
+                elif letter == "f":
+                    archive = args.pop(0) if args else None
+                elif letter not in "mvpoz":
+                    emit(2, "tar: invalid option -- '%s'\n" % letter)
+                    return 1
+        else:
+            operands.append(arg)
+    if mode is None or archive != "-":
+        emit(2, "tar: the sandbox's tar reads and writes standard input and output only (f -)\n")
+        return 1
+    base = directory or files.cwd
+    if not files.isdir(base):
+        emit(2, "tar: can't change directory to '%s': No such file or directory\n" % base)
+        return 1
+    if mode == "c":
+        return _tar_create(operands, files, base, emit)
+    try:
+        bundle = tarfile.open(fileobj=io.BytesIO(stdin), mode="r:")
+    except tarfile.TarError:
+        emit(2, "tar: short read\n" if not stdin else "tar: invalid tar magic\n")
+        return 1
+    for member in bundle:
+        target = posixpath.join(base, member.name.lstrip("/"))
+        try:
+            if member.isdir():
+                files.makedirs(target)
+            elif member.isfile():
+                if mode == "x":
+                    files.makedirs(posixpath.dirname(target))
+                    files.write(target, bundle.extractfile(member).read())
+            if mode == "t":
+                emit(1, member.name + "\n")
+        except OSError as exc:
+            emit(2, "tar: can't create '%s': %s\n" % (member.name, exc))
+            return 1
+    return 0
+
+
+def _tar_create(operands, files, base, emit):
+    if not operands:
+        emit(2, "tar: empty archive\n")
+        return 1
+    out = io.BytesIO()
+    status, stripped = 0, False
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as bundle:
+        for operand in operands:
+            path = posixpath.join(base, operand)
+            if not files.exists(path):
+                emit(2, "tar: %s: No such file or directory\n" % operand)
+                status = 1
+                continue
+            for entry, is_dir in files.walk(path):
+                name = operand + entry[len(path):] if entry != path else operand
+                stripped = stripped or name.startswith("/")
+                info = tarfile.TarInfo(name.lstrip("/") or ".")
+                info.mtime = int(time.time())
+                if is_dir:
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    bundle.addfile(info)
+                else:
+                    data = files.read(entry)
+                    info.size, info.mode = len(data), 0o644
+                    bundle.addfile(info, io.BytesIO(data))
+    if stripped:
+        emit(2, "tar: removing leading '/' from member names\n")
+    emit(1, out.getvalue())
+    return status
+
+
+FILE_PROGRAMS = {"mkdir": _mkdir, "rm": _rm, "find": _find, "sha256sum": _sha256sum, "tar": _tar}
 
 
 def _seconds(word):

@@ -1,5 +1,6 @@
 """kubectl, a client nobody here wrote, against the emulated API server."""
 
+import hashlib
 import json
 
 import yaml
@@ -208,6 +209,37 @@ def test_exec_through_the_python_client_streams_each_channel(sandbox):
     sandbox.kubectl("delete", "pod", "exec-client", "--grace-period=0", "--force")
 
 
+def test_cp_copies_files_and_directories_through_tar_in_the_container(sandbox, tmp_path):
+    # kubectl cp runs `tar -xmf - -C DIR` in the container to copy in and `tar cf - PATH` to copy out
+    # (kubernetes.io/docs/reference/kubectl/generated/kubectl_cp/); each container has a file tree of its own
+    sandbox.kubectl("apply", "-f", "-", stdin=SLEEPER.format(name="cp-target"))
+    sandbox.kubectl("wait", "--for=condition=Ready", "pod/cp-target", "--timeout=30s")
+    source = tmp_path / "data"
+    (source / "sub dir").mkdir(parents=True)
+    (source / "sub dir" / "notes.txt").write_text("collection = kubernetes.core\n")
+    blob = bytes(range(256)) * 64
+    (source / "blob.bin").write_bytes(blob)
+    sandbox.kubectl("cp", str(source), "default/cp-target:/tmp/data", "-c", "main")
+    listed = sandbox.kubectl("exec", "cp-target", "-c", "main", "--", "find", "/tmp/data", "-type", "f").stdout
+    assert sorted(listed.split("\n")[:-1]) == ["/tmp/data/blob.bin", "/tmp/data/sub dir/notes.txt"]
+    digest = sandbox.kubectl("exec", "cp-target", "-c", "main", "--", "sha256sum", "/tmp/data/blob.bin").stdout
+    assert digest.split()[0] == hashlib.sha256(blob).hexdigest()
+    other = sandbox.kubectl("exec", "cp-target", "-c", "second", "--", "test", "-e", "/tmp/data", check=False)
+    assert other.returncode == 1
+    back = tmp_path / "back"
+    sandbox.kubectl("cp", "default/cp-target:/tmp/data", str(back), "-c", "main")
+    assert (back / "blob.bin").read_bytes() == blob
+    assert (back / "sub dir" / "notes.txt").read_text() == "collection = kubernetes.core\n"
+    # what is not there: tar's own words, passed on by kubectl, and nothing copied
+    missing = sandbox.kubectl("cp", "default/cp-target:/tmp/nothing", str(tmp_path / "n"), "-c", "main", check=False)
+    assert "tar: /tmp/nothing: No such file or directory" in missing.stdout + missing.stderr
+    assert not (tmp_path / "n").exists()
+    removed = sandbox.kubectl("exec", "cp-target", "-c", "main", "--", "sh", "-c",
+                              "rm /tmp/data; echo $?; rm -r /tmp/data && test -e /tmp/data || echo gone")
+    assert removed.stdout == "1\ngone\n" and "rm: '/tmp/data' is a directory" in removed.stderr
+    sandbox.kubectl("delete", "pod", "cp-target", "--grace-period=0", "--force")
+
+
 LOGGERS = """
 apiVersion: batch/v1
 kind: Job
@@ -243,6 +275,9 @@ def test_logs_are_what_the_container_wrote_and_a_crashing_container_restarts(san
     # restartPolicy Always: the kubelet restarts the container that exited, with a back-off, and keeps its last run
     sandbox.kubectl("wait", "--for=jsonpath={.status.containerStatuses[0].restartCount}=2", "pod/crasher",
                     "--timeout=30s")
+    # (restarted, the container runs a moment before it exits again and waits out its back-off)
+    sandbox.kubectl("wait", "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=CrashLoopBackOff",
+                    "pod/crasher", "--timeout=30s")
     crasher = json.loads(sandbox.kubectl("get", "pod", "crasher", "-o", "json").stdout)
     state = crasher["status"]["containerStatuses"][0]
     assert state["state"]["waiting"]["reason"] == "CrashLoopBackOff"
