@@ -46,10 +46,10 @@ NOT_READY = re.compile(r"(Deployment|DaemonSet|StatefulSet)/([a-z0-9.-]+)/([a-z0
 # The Istio releases this collection is tested with (README "Supported Istio releases").
 TESTED_RELEASES = ("1.28.10", "1.29.6", "1.30.3")
 # Components `istioctl install` waits for, one after the other, each with the full --readiness-timeout
-# (../shared/upstream/README.md), by profile (manifests/profiles at 1.30).
+# (Istio's operator/pkg/install/install.go and wait.go), by profile (manifests/profiles at 1.30).
 PROFILE_COMPONENTS = {"ambient": 4, "default": 3, "demo": 4, "empty": 1, "minimal": 2, "openshift": 4,
                       "openshift-ambient": 4, "preview": 3, "remote": 2, "stable": 3}
-# what `istioctl uninstall --revision R` says when R's injector webhook is gone (../shared/upstream/README.md)
+# what `istioctl uninstall --revision R` says when R's injector webhook is gone (Istio's operator/cmd/mesh/uninstall.go)
 REVISION_GONE = "could not find target revision"
 REVISION_KINDS = (("apps/v1", "Deployment", True), ("v1", "Service", True), ("v1", "ConfigMap", True),
                   ("v1", "ServiceAccount", True), ("autoscaling/v2", "HorizontalPodAutoscaler", True),
@@ -415,6 +415,7 @@ class IstioctlRunner(object):
     def __init__(self, module, binary):
         self.module = module
         self.binary = binary
+        self.environment = proxy_environment(module.params)
 
     def run(self, args, timeout):
         """(rc, stdout, stderr); raise IstioctlError when istioctl cannot start or outlives ``timeout`` seconds
@@ -432,7 +433,8 @@ class IstioctlRunner(object):
             timer.start()
 
         try:
-            rc, out, err = self.module.run_command(args, before_communicate_callback=arm, handle_exceptions=False)
+            rc, out, err = self.module.run_command(args, before_communicate_callback=arm, handle_exceptions=False,
+                                                   environ_update=self.environment)
         except OSError as exc:
             raise IstioctlError("cannot run %s: %s; %s" % (args[0], exc, DOWNLOAD_HINT))
         finally:
@@ -531,8 +533,48 @@ class Cluster(object):
             return False
 
 
+def impersonation_flags(params):
+    """--as/--as-group for the identity the module's own requests take: impersonate_user and impersonate_groups,
+    else K8S_AUTH_IMPERSONATE_USER / K8S_AUTH_IMPERSONATE_GROUPS (comma-separated), as kubernetes.core reads them."""
+    user = params.get("impersonate_user") or os.environ.get("K8S_AUTH_IMPERSONATE_USER")
+    groups = params.get("impersonate_groups")
+    if groups is None:
+        groups = [g for g in os.environ.get("K8S_AUTH_IMPERSONATE_GROUPS", "").split(",") if g]
+    flags = ["--as", user] if user else []
+    for group in groups:
+        flags += ["--as-group", group]
+    return flags
+
+
+def proxy_environment(params):
+    """The environment that sends istioctl through the module's proxy (client-go takes HTTPS_PROXY/NO_PROXY from
+    it when the kubeconfig names no proxy-url); {} without one. proxy_headers' proxy_basic_auth goes into the
+    proxy URL; its other headers have no istioctl equivalent and are refused."""
+    proxy = params.get("proxy") or os.environ.get("K8S_AUTH_PROXY")
+    headers = params.get("proxy_headers") or {}
+    unsupported = sorted(k for k, v in headers.items() if v and k != "proxy_basic_auth")
+    if unsupported:
+        raise IstioctlError("proxy_headers.%s is not supported with istioctl: expected proxy_basic_auth only (istioctl "
+                            "sends no other proxy header)" % unsupported[0])
+    if not proxy:
+        return {}
+    if headers.get("proxy_basic_auth"):
+        scheme, dummy, rest = proxy.partition("://")
+        proxy = "%s://%s@%s" % (scheme, headers["proxy_basic_auth"], rest) if rest else proxy
+    environment = {"HTTPS_PROXY": proxy, "HTTP_PROXY": proxy}
+    no_proxy = params.get("no_proxy") or os.environ.get("K8S_AUTH_NO_PROXY")
+    if no_proxy:
+        environment["NO_PROXY"] = no_proxy
+    return environment
+
+
 def connection_for_istioctl(module, client, workdir):
-    """--kubeconfig/--context flags that give istioctl the same cluster as the module."""
+    """--kubeconfig/--context flags that give istioctl the same cluster, and the same identity (impersonation),
+    as the module."""
+    return _cluster_flags(module, client, workdir) + impersonation_flags(module.params)
+
+
+def _cluster_flags(module, client, workdir):
     params = module.params
     kubeconfig = params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG")
     context = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT")

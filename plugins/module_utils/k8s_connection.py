@@ -70,7 +70,7 @@ def missing_kubeconfig(params):
 def connect(module):
     """kubernetes.core's client for ``module`` (an AnsibleK8SModule).
 
-    Its requests retry transient failures (see enable_retries) up to the module's api_retries times with
+    Its requests retry transient failures (see retry_policy) up to the module's api_retries times with
     api_backoff; so does building it (it asks the server's version). Every retry is noted in one RetryLog, kept as
     ``module.mesh_retry_log`` and ``client.retry_log``, for k8s_module to report.
 
@@ -103,7 +103,7 @@ def connect(module):
             "cannot connect to the Kubernetes API with %s: %s" % (describe_source(params), _short(exc)))
     finally:
         Retry.DEFAULT = previous
-    _install(client, policy)
+    install_retries(client, policy)
     client.retry_log = log
     return client
 
@@ -181,16 +181,8 @@ def retry_policy(retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log=None):
         return NotingRetry(**settings)
 
 
-def enable_retries(client, retries=DEFAULT_RETRIES, backoff=DEFAULT_BACKOFF, log=None):
-    """Make every request of a kubernetes.core client retry transient failures (see retry_policy); returns the
-    RetryLog the retries are noted in."""
-    log = log if log is not None else RetryLog()
-    _install(client, retry_policy(retries, backoff, log))
-    return log
-
-
-def _install(client, policy):
-    """The retry policy for every request of a kubernetes.core client, from now on."""
+def install_retries(client, policy):
+    """The retry policy (see retry_policy) for every request of a kubernetes.core client, from now on."""
     configuration = getattr(client, "configuration", None)
     if configuration is not None:
         configuration.retries = policy

@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import shutil
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl import (
     IstioctlError, IstioctlRunner, find_binary, istioctl_connection, last_lines)
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
@@ -26,17 +27,21 @@ WEBHOOKS = ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
 TAG_TIMEOUT = 120
 
 
+class TagInputError(MeshError, ValueError):
+    """A tag or revision the module refuses before it reads or changes anything."""
+
+
 def validate(params):
     tag = params["tag"]
     if not dns_label(tag):
-        raise IstioctlError("tag=%r is invalid: expected a DNS label (lower-case letters, digits and '-', at most 63 "
+        raise TagInputError("tag=%r is invalid: expected a DNS label (lower-case letters, digits and '-', at most 63 "
                             "characters), the value namespaces carry as istio.io/rev" % (tag,))
     revision = params.get("revision")
     if params["state"] == "present":  # the argument spec requires revision then
         if revision != "default" and not dns_label(revision):
-            raise IstioctlError("revision=%r is invalid: expected a DNS label, or default" % (revision,))
+            raise TagInputError("revision=%r is invalid: expected a DNS label, or default" % (revision,))
         if revision == tag:
-            raise IstioctlError("tag=%r names the revision it points to: a tag needs a name of its own" % (tag,))
+            raise TagInputError("tag=%r names the revision it points to: a tag needs a name of its own" % (tag,))
 
 
 def revisions_from(webhooks):

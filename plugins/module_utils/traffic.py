@@ -34,10 +34,7 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection imp
     request_settings,
 )
 
-try:
-    from urllib.parse import quote, urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    quote = urlsplit = None
+from urllib.parse import quote, urlsplit
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ERROR_KINDS = ("timeout", "connection_refused", "dns", "tls", "connection_reset", "protocol", "other")

@@ -118,7 +118,10 @@ requirements:
 notes:
   - The connection options reach istioctl as C(--kubeconfig) and C(--context). When the cluster is given by
     O(host) and credentials instead of a kubeconfig, the module writes a temporary kubeconfig (mode 0600) for
-    istioctl and removes it afterwards.
+    istioctl and removes it afterwards. O(impersonate_user) and O(impersonate_groups) reach it as C(--as) and
+    C(--as-group), so istioctl acts as the same identity as the module's own requests; O(proxy) and O(no_proxy)
+    reach it as C(HTTPS_PROXY) and C(NO_PROXY) (O(proxy_headers) only with C(proxy_basic_auth), which goes into
+    the proxy URL).
   - Changes made to Istio outside this module (for example C(istioctl install) by hand) are seen as a missing
     record and lead to one re-install that records the spec.
 seealso:

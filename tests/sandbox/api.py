@@ -1103,8 +1103,6 @@ def _schema_for_jsonschema(schema):
             out[key] = _schema_for_jsonschema(value)
         if schema.get("x-kubernetes-int-or-string"):
             out.pop("type", None)
-        if schema.get("x-kubernetes-preserve-unknown-fields") and "type" not in out:
-            pass
         return out
     if isinstance(schema, list):
         return [_schema_for_jsonschema(v) for v in schema]

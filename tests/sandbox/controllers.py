@@ -1504,10 +1504,6 @@ def _owner(obj):
             "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
-def _owner_kind(obj):
-    return next((r.get("kind") for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
-
-
 def _node_ready(node):
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or [])

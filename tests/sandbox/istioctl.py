@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import time
+import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -66,8 +67,29 @@ def _exec_token(spec):
         raise Failure("Error: exec plugin: %s did not print an ExecCredential with a token" % spec["command"])
 
 
+class _Connection(http.client.HTTPSConnection):
+    """An HTTPS connection that sends a header given a list as one line per value, as Go's net/http sends a
+    header of several values (client-go's impersonation sends Impersonate-Group once per group)."""
+
+    def putheader(self, header, *values):
+        if len(values) == 1 and isinstance(values[0], list):
+            for value in values[0]:
+                http.client.HTTPSConnection.putheader(self, header, value)
+            return
+        http.client.HTTPSConnection.putheader(self, header, *values)
+
+
+class _Handler(urllib.request.HTTPSHandler):
+    def __init__(self, context):
+        urllib.request.HTTPSHandler.__init__(self, context=context)
+        self.tls = context
+
+    def https_open(self, req):
+        return self.do_open(_Connection, req, context=self.tls)
+
+
 class Kube(object):
-    def __init__(self, kubeconfig=None, context=None):
+    def __init__(self, kubeconfig=None, context=None, impersonate=None):
         path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser(
             "~/.kube/config")
         try:
@@ -95,6 +117,15 @@ class Kube(object):
         self.token = user.get("token")
         if not self.token and user.get("exec"):
             self.token = _exec_token(user["exec"])
+        # who the requests act as: --as/--as-group/--as-uid, else the kubeconfig user's as/as-groups/as-uid
+        # (client-go's ImpersonationConfig; istioctl/pkg/cli/option.go's flags)
+        impersonate = impersonate or {}
+        self.impersonate = {"user": impersonate.get("user") or user.get("as"),
+                            "groups": impersonate.get("groups") or user.get("as-groups") or [],
+                            "uid": impersonate.get("uid") or user.get("as-uid")}
+        # HTTPS_PROXY/NO_PROXY from the environment (Go's http.ProxyFromEnvironment, client-go's default)
+        self.opener = urllib.request.build_opener(_Handler(self.context)) if self.server.startswith("https://") \
+            else urllib.request.build_opener()
 
     def request(self, method, path, body=None, content_type="application/json", query=None):
         url = self.server + path
@@ -107,10 +138,17 @@ class Kube(object):
                    "User-Agent": "istioctl/%s" % VERSION}
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
+        # (groups without a user go out too: the API server refuses them)
+        if self.impersonate["user"]:
+            headers["Impersonate-User"] = self.impersonate["user"]
+        if self.impersonate["groups"]:
+            headers["Impersonate-Group"] = list(self.impersonate["groups"])
+        if self.impersonate["uid"]:
+            headers["Impersonate-Uid"] = self.impersonate["uid"]
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         for attempt in range(5):
             try:
-                with urllib.request.urlopen(req, timeout=30, context=self.context) as response:
+                with self.opener.open(req, timeout=30) as response:
                     payload = response.read()
                     return json.loads(payload) if payload else {}
             except urllib.error.HTTPError as exc:
@@ -1236,6 +1274,9 @@ def build_parser():
     parser.add_argument("--context")
     parser.add_argument("--istioNamespace", "-i", default=None)
     parser.add_argument("--vklog", default=None)
+    parser.add_argument("--as", dest="as_user", default=None)
+    parser.add_argument("--as-group", dest="as_group", action="append", default=[])
+    parser.add_argument("--as-uid", dest="as_uid", default=None)
     sub = parser.add_subparsers(dest="command", required=True)
     version = sub.add_parser("version")
     version.add_argument("--remote", default="true", type=lambda v: str(v).lower() != "false", nargs="?", const=True)
@@ -1293,7 +1334,8 @@ def build_parser():
 
 
 GLOBAL_FLAGS = {"--kubeconfig": "kubeconfig", "-c": "kubeconfig", "--context": "context",
-                "--istioNamespace": "istioNamespace", "-i": "istioNamespace", "--vklog": "vklog"}
+                "--istioNamespace": "istioNamespace", "-i": "istioNamespace", "--vklog": "vklog", "--as": "as_user",
+                "--as-group": "as_group", "--as-uid": "as_uid"}
 
 
 def split_global_flags(argv):
@@ -1329,7 +1371,8 @@ def main(argv=None):
             return cmd_manifest_generate(args, None)
         if args.command == "version" and not args.remote:
             return cmd_version(args, None)
-        kube = Kube(args.kubeconfig, args.context)
+        kube = Kube(args.kubeconfig, args.context,
+                    {"user": args.as_user, "groups": args.as_group, "uid": args.as_uid})
         if args.command in ("install", "upgrade"):
             return cmd_install(args, kube)
         if args.command == "uninstall":

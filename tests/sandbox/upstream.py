@@ -88,12 +88,3 @@ def path(version, relative):
 def read(version, relative):
     with open(path(version, relative)) as handle:
         return handle.read()
-
-
-def minor(version):
-    return ".".join(str(version).split(".")[:2])
-
-
-def release_for(version):
-    """The tested release of the same minor as ``version`` (addons and CRDs are taken from it), else ``version``."""
-    return next((tested for tested in TESTED if minor(tested) == minor(version)), version)

@@ -302,3 +302,15 @@ def test_rbac_is_enforced_for_service_account_tokens_and_impersonation(sandbox, 
     token_config = kubeconfig_with(sandbox, tmp_path, user={"token": token})
     assert "Unauthorized" in kubectl(sandbox, token_config, "get", "pods", "-n", "rbac").stderr
     sandbox.kubectl("delete", "namespace", "rbac", "--wait=false")
+
+
+def test_istioctl_acts_as_the_user_and_groups_it_is_asked_to_impersonate(sandbox):
+    # istioctl's --as/--as-group (istioctl/pkg/cli/option.go) become client-go's ImpersonationConfig: one
+    # Impersonate-User header and one Impersonate-Group header per group, which RBAC then judges
+    def istioctl(*args):
+        return subprocess.run(["istioctl"] + list(args), env=sandbox.env, capture_output=True, text=True,
+                              timeout=120, check=False)
+    refused = istioctl("analyze", "--all-namespaces", "--as", "nobody")
+    assert refused.returncode != 0 and 'User "nobody" cannot' in refused.stdout + refused.stderr
+    allowed = istioctl("analyze", "--all-namespaces", "--as", "nobody", "--as-group", "platform", "--as-group", "system:masters")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr

@@ -217,11 +217,11 @@ def test_the_control_plane_namespace_reaches_istioctl():
 
 # ---------------------------------------------------------------- running istioctl through the module
 
-def _module():
+def _module(**args):
     """The module object the istioctl module's engine gets: the collection's Kubernetes module class."""
     from ansible.module_utils.testing import patch_module_args
     from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import MeshK8sModule, k8s_argument_spec
-    with patch_module_args({}):
+    with patch_module_args(args):
         return MeshK8sModule(argument_spec=k8s_argument_spec({}), supports_check_mode=True, check_k8s=False,
                              check_pyyaml=False)
 
@@ -251,3 +251,23 @@ def test_runner_names_a_binary_that_cannot_run(tmp_path):
     missing = str(tmp_path / "istioctl")
     with pytest.raises(ic.IstioctlError, match="cannot run .*istioctl.*download it from"):
         ic.IstioctlRunner(_module(), missing).run([missing, "version"], timeout=30)
+
+
+def test_istioctl_acts_as_the_identity_and_through_the_proxy_the_module_uses(tmp_path, monkeypatch):
+    monkeypatch.delenv("K8S_AUTH_IMPERSONATE_USER", raising=False)
+    monkeypatch.delenv("K8S_AUTH_IMPERSONATE_GROUPS", raising=False)
+    module = _module(impersonate_user="mesh-operator", impersonate_groups=["platform", "auditors"],
+                     proxy="http://proxy.internal:3128", no_proxy="169.254.169.254",
+                     proxy_headers={"proxy_basic_auth": "alice:s3cret"})
+    assert ic.impersonation_flags(module.params) == ["--as", "mesh-operator", "--as-group", "platform",
+                                                     "--as-group", "auditors"]
+    binary = _script(tmp_path, 'echo "$HTTPS_PROXY $NO_PROXY"')
+    rc, out, dummy = ic.IstioctlRunner(module, binary).run([binary, "version"], timeout=30)
+    assert rc == 0 and out == "http://alice:s3cret@proxy.internal:3128 169.254.169.254\n"
+    # kubernetes.core's environment variables, when the options are not given
+    monkeypatch.setenv("K8S_AUTH_IMPERSONATE_USER", "ci")
+    monkeypatch.setenv("K8S_AUTH_IMPERSONATE_GROUPS", "a,b")
+    assert ic.impersonation_flags(_module().params) == ["--as", "ci", "--as-group", "a", "--as-group", "b"]
+    assert ic.proxy_environment(_module().params) == {}
+    with pytest.raises(ic.IstioctlError, match="proxy_headers.user_agent is not supported with istioctl"):
+        ic.proxy_environment(_module(proxy="http://p:1", proxy_headers={"user_agent": "x"}).params)

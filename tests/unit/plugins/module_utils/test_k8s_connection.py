@@ -44,6 +44,13 @@ def client_for(url):
     return types.SimpleNamespace(configuration=configuration, client=types.SimpleNamespace(client=api)), api
 
 
+def retrying(holder, retries):
+    """The client's requests retried as connect() sets them up; the RetryLog they are noted in."""
+    log = kc.RetryLog()
+    kc.install_retries(holder, kc.retry_policy(retries, 0.01, log))
+    return log
+
+
 def get(api, url, path):
     return api.rest_client.request("GET", url + path)
 
@@ -51,7 +58,7 @@ def get(api, url, path):
 def test_transient_answers_are_retried_per_request_and_noted(server):
     url, recorder = server(scripted((503, "busy"), (500, "oops"), (200, "fine")))
     holder, api = client_for(url)
-    log = kc.enable_retries(holder, retries=3, backoff=0.01)
+    log = retrying(holder, 3)
     response = get(api, url, "/api/v1/namespaces")
     assert response.status == 200 and recorder.count == 3
     assert log.events == [{"method": "GET", "path": "/api/v1/namespaces", "reason": "HTTP 503"},
@@ -62,12 +69,12 @@ def test_transient_answers_are_retried_per_request_and_noted(server):
 def test_retries_stop_at_the_limit_and_other_answers_are_not_retried(server):
     url, recorder = server(scripted((503, "busy")))
     holder, api = client_for(url)
-    log = kc.enable_retries(holder, retries=2, backoff=0.01)
+    log = retrying(holder, 2)
     assert get(api, url, "/api").status == 503  # the last answer, given back for the caller to report
     assert recorder.count == 3 and len(log.events) == 2
     url, recorder = server(scripted((404, "no")))
     holder, api = client_for(url)
-    log = kc.enable_retries(holder, retries=2, backoff=0.01)
+    log = retrying(holder, 2)
     assert get(api, url, "/api/v1/namespaces/x").status == 404
     assert recorder.count == 1 and log.events == [] and log.warning() is None
 
@@ -75,7 +82,7 @@ def test_retries_stop_at_the_limit_and_other_answers_are_not_retried(server):
 def test_a_dropped_connection_is_retried(server):
     url, recorder = server(scripted("drop", (200, "fine")))
     holder, api = client_for(url)
-    log = kc.enable_retries(holder, retries=2, backoff=0.01)
+    log = retrying(holder, 2)
     assert get(api, url, "/version").status == 200
     assert recorder.count == 2 and len(log.events) == 1
     assert log.events[0]["path"] == "/version" and log.events[0]["reason"] != "HTTP 200"
@@ -90,7 +97,7 @@ def test_retry_after_is_honoured(server):
 
     url, recorder = server(answer, headers={"Retry-After": "1"})
     holder, api = client_for(url)
-    log = kc.enable_retries(holder, retries=2, backoff=0.01)
+    log = retrying(holder, 2)
     assert get(api, url, "/apis").status == 200
     # the server asked for a second; the backoff alone would have waited 10 ms
     assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.9

@@ -34,7 +34,7 @@ def test_revisions_are_the_injectors_of_their_own_and_tags_point_at_them():
     ({"tag": "x" * 64, "state": "absent", "revision": None}, "DNS label"),
 ])
 def test_bad_input_is_named(params, expected):
-    with pytest.raises(rt.IstioctlError) as raised:
+    with pytest.raises(rt.TagInputError) as raised:
         rt.validate(params)
     assert expected in raised.value.message
 
