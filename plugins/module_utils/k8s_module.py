@@ -5,7 +5,7 @@
 
 A module gives its own options and its engine; this merges kubernetes.core's authentication options and the
 retry options (api_retries, api_backoff) into its argument spec, checks them, runs the engine, and reports in one
-place: what the engine returned, or its MeshError as fail_json with the error's details - in both cases with every
+place (errors.run_engine): what the engine returned, or its MeshError as fail_json with the error's details - in both cases with every
 API request that was retried (api_retries) and a warning saying so.
 """
 
@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError, run_engine
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
     DEFAULT_BACKOFF,
     DEFAULT_RETRIES,
@@ -59,16 +59,15 @@ def run_k8s_module(own_spec, engine, check_k8s=True, **module_options):
     both outcomes carry ``api_retries`` (the retried requests) and warn once when there were any."""
     module = MeshK8sModule(argument_spec=k8s_argument_spec(own_spec), supports_check_mode=True,
                            check_k8s=check_k8s, check_pyyaml=False, **module_options)
-    try:
+
+    def checked(module):
         check_retry_options(module.params)
-        result = engine(module)
-    except MeshError as exc:
-        details = dict(exc.details, api_retries=_retries(module))
+        return engine(module)
+
+    def retries(module):
         _warn(module)
-        module.fail_json(msg=exc.message, **details)
-    result = dict(result, api_retries=_retries(module))
-    _warn(module)
-    module.exit_json(**result)
+        return {"api_retries": _retries(module)}
+    run_engine(module, checked, retries)
 
 
 def _retries(module):

@@ -392,6 +392,9 @@ class AwsError(MeshError):
         MeshError.__init__(self, message)
         self.cause = cause
 
+    def fail(self, module, **extra):
+        module.fail_json_aws(self.cause, msg=self.message, **extra)
+
 
 def default_marker(params):
     """The marker when none is given: one per cluster (or per set of groups), never a prefix of another's."""

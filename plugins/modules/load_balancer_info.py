@@ -132,7 +132,7 @@ unenforced:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.istio_demo.mesh.plugins.module_utils import load_balancers
-from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import run_engine
 
 
 def main():
@@ -140,11 +140,7 @@ def main():
                                                  ports=dict(type="list", elements="int", default=[]),
                                                  allowed_sources=dict(type="list", elements="str", default=[])),
                               supports_check_mode=True)
-    try:
-        result = load_balancers.run_module(module)
-    except MeshError as exc:
-        module.fail_json(msg=exc.message, **exc.details)
-    module.exit_json(**result)
+    run_engine(module, load_balancers.run_module)
 
 
 if __name__ == "__main__":

@@ -202,7 +202,7 @@ paths:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.istio_demo.mesh.plugins.module_utils import report
-from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import run_engine
 
 
 def argument_spec():
@@ -227,12 +227,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        result = report.run_module(module)
-    except MeshError as exc:
-        module.fail_json(msg=exc.message, **exc.details)
-    module.exit_json(**result)
+    run_engine(AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True), report.run_module)
 
 
 if __name__ == "__main__":

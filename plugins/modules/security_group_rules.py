@@ -265,7 +265,7 @@ rules:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.istio_demo.mesh.plugins.module_utils import sg_rules
-from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
+from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import run_engine
 
 
 def argument_spec():
@@ -289,14 +289,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        result = sg_rules.run_module(module)
-    except sg_rules.AwsError as exc:
-        module.fail_json_aws(exc.cause, msg=exc.message)
-    except MeshError as exc:
-        module.fail_json(msg=exc.message, **exc.details)
-    module.exit_json(**result)
+    run_engine(AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True), sg_rules.run_module)
 
 
 if __name__ == "__main__":
