@@ -135,6 +135,19 @@ def test_precheck_findings_are_listed(sandbox, tmp_path, clean):
     assert json.loads(sandbox.kubectl("get", "deploy", "-n", "istio-system", "-o", "json").stdout)["items"] == []
 
 
+def test_istioctl_acts_as_the_identity_the_module_impersonates(sandbox, tmp_path, clean):
+    # the module's own reads and istioctl's requests alike carry Impersonate-User (and the groups): one identity
+    sandbox.faults(precheck_findings=["Error [IST0134] (ServiceAccount default/x) ServiceAccount is not ready"])
+    before = time.time()
+    failed = play(sandbox, tmp_path, [task("install", impersonate_user="mesh-admin",
+                                           impersonate_groups=["platform", "system:masters"])])
+    assert "precheck found 1 issue" in failed.result("install")["msg"]
+    requests = sandbox.requests(before)
+    by_istioctl = [e for e in requests if e["user_agent"].startswith("istioctl/")]
+    assert by_istioctl and all(e["impersonated_user"] == "mesh-admin" and e["status"] < 400 for e in by_istioctl)
+    assert all(e["impersonated_user"] == "mesh-admin" for e in requests if e["path"].startswith("/api"))
+
+
 @pytest.mark.parametrize("options, expected", [
     (dict(version="1.20.0"), ["version %s" % RELEASE, "version=1.20.0"]),
     (dict(istioctl_path="/nonexistent/istioctl"), ["istioctl_path='/nonexistent/istioctl' does not exist",

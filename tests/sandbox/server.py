@@ -150,6 +150,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "user_agent": self.headers.get("User-Agent", ""),
             "refused": self.refused,
             "user": self.user,
+            # (the audit log's impersonatedUser: who the request asked to act as)
+            "impersonated_user": self.headers.get("Impersonate-User"),
         })
 
     def _authorize(self, path):
