@@ -23,15 +23,17 @@ import ipaddress
 import re
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.ec2 import describe_instances, describe_security_groups
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 
 try:
     import botocore
     import botocore.session
-    AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+    AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, AnsibleAWSError)
 except ImportError:
-    AWS_ERRORS = ()  # AnsibleAWSModule reports the missing library
+    AWS_ERRORS = (AnsibleAWSError,)  # AnsibleAWSModule reports the missing library
 
 SYMBOLIC = ("cluster_security_group", "vpc")
 GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -393,7 +395,8 @@ class AwsError(MeshError):
         self.cause = cause
 
     def fail(self, module, **extra):
-        module.fail_json_aws(self.cause, msg=self.message, **extra)
+        # (amazon.aws's helpers wrap the botocore error in an AnsibleAWSError that carries it as .exception)
+        module.fail_json_aws(getattr(self.cause, "exception", None) or self.cause, msg=self.message, **extra)
 
 
 def default_marker(params):
@@ -459,7 +462,8 @@ def run_module(module):
         ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
         view = read(module, ec2, instances, skipped)
     except AWS_ERRORS as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        source = getattr(exc, "exception", None) or exc  # (an AnsibleAWSError carries botocore's error)
+        code = (getattr(source, "response", None) or {}).get("Error", {}).get("Code")
         if code in AUTH_ERRORS:
             raise RuleError("AWS refused the credentials (%s): access_key and secret_key (or profile, or the AWS_* "
                             "environment) are invalid for region %s; expected an access key of this account that "
@@ -532,13 +536,12 @@ def read_instances(ec2, instances, skipped, interfaces, region):
     found = {}
     owner = vpc_id = None
     for start in range(0, len(ids), INSTANCE_BATCH):
-        pages = ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": "instance-id", "Values": ids[start:start + INSTANCE_BATCH]}])
-        for page in pages:
-            for reservation in page.get("Reservations") or []:
-                for instance in reservation.get("Instances") or []:
-                    found[instance["InstanceId"]] = instance
-                    owner = owner or reservation.get("OwnerId")
+        # (amazon.aws's paginated DescribeInstances, each page retried on throttling)
+        for reservation in describe_instances(
+                ec2, Filters=[{"Name": "instance-id", "Values": ids[start:start + INSTANCE_BATCH]}]):
+            for instance in reservation.get("Instances") or []:
+                found[instance["InstanceId"]] = instance
+                owner = owner or reservation.get("OwnerId")
     if ids and not found:
         raise RuleError("nodes: none of the nodes' instances (%s) exists in region %s; expected the instances of "
                         "the cluster's Nodes (is region the cluster's?)" % (", ".join(ids[:5]), region))
@@ -602,8 +605,8 @@ def read(module, ec2, instances, skipped):
         if params["state"] == "present" and not skipped:
             raise RuleError("cannot tell the cluster's VPC: give cluster_name, nodes or group_ids")
         return empty_view(instances, skipped, cluster_sg, peers, family)
-    groups = dict((g["GroupId"], g) for g in ec2.get_paginator("describe_security_groups").paginate(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]).build_full_result().get("SecurityGroups", []))
+    groups = dict((g["GroupId"], g) for g in describe_security_groups(
+        ec2, Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]))
     groups.update((g["GroupId"], g) for g in explicit)
     missing = sorted(set(g for i in instances for g in i["groups"]) - set(groups))
     if missing:

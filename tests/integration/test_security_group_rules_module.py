@@ -2,6 +2,9 @@
 kubernetes.core.k8s_info returns them, fed straight to the module. On a sandbox of its own: the rules it counts
 must not be there before (another file's site.yml leaves the collection's webhook rule in the suite's sandbox)."""
 
+import json
+import urllib.request
+
 import boto3
 import pytest
 import sandboxrun
@@ -26,6 +29,15 @@ MARK = "istio_demo.mesh:demo:"
 def aws(sandbox):
     return {"region": sandbox.env["AWS_REGION"], "endpoint_url": sandbox.env["AWS_ENDPOINT_URL"],
             "access_key": sandbox.state["aws"]["access_key"], "secret_key": sandbox.state["aws"]["secret_key"]}
+
+
+def throttle(sandbox, calls=None):
+    """Have the sandbox's EC2 throttle the next ``calls`` ({action: count}); what is still to be throttled."""
+    request = urllib.request.Request(sandbox.env["AWS_ENDPOINT_URL"] + "/sandbox-api/throttle",
+                                     data=json.dumps(calls).encode() if calls else None,
+                                     method="POST" if calls else "GET")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
 
 
 def read_nodes(sandbox):
@@ -67,12 +79,16 @@ def test_present_idempotent_absent_and_foreign_rules_untouched(sandbox, tmp_path
     original = inbound(ec2, state["vpc_id"])
     nodes = "{{ nodes.resources }}"
 
+    # EC2 throttles the first reads (RequestLimitExceeded); they are retried and the run goes on
+    assert throttle(sandbox, {"DescribeInstances": 2, "DescribeSecurityGroups": 2}) == {
+        "DescribeInstances": 2, "DescribeSecurityGroups": 2}
     checked = run_playbook(tmp_path, [read_nodes(sandbox), task(sandbox, "check", cluster_name="demo", nodes=nodes,
                                                                 rules=RULES)],
                            extra_args=["--check", "--diff"], env=sandbox.env)
     assert checked.rc == 0, checked.stdout[-3000:]
     assert checked.result("check")["changed"] is True and len(checked.result("check")["added"]) == 3
     assert inbound(ec2, state["vpc_id"]) == original
+    assert throttle(sandbox) == {}  # every throttled call was met (and retried)
 
     run = run_playbook(tmp_path, [read_nodes(sandbox),
                                   task(sandbox, "add", cluster_name="demo", nodes=nodes, rules=RULES),

@@ -18,6 +18,11 @@ signatures on EKS's REST API; these checks are small and cover every service the
 backend (the same process) holds the users, keys and policies; its IAMUserAccessKey gathers a key's policies and
 its policy statement matcher judges them, both used as they are.
 
+Throttling: AWS answers a caller that exceeds an API's request rate with an error to retry after a while; EC2's is
+RequestLimitExceeded, HTTP 503, "Request limit exceeded." (EC2 API reference, "Request throttling for the Amazon EC2
+API"; botocore's standard retry mode retries it). A test sets how many of the next calls of an action are throttled:
+POST /sandbox-api/throttle {"DescribeSecurityGroups": 2}; GET answers what is still to be throttled.
+
     python -m sandbox.aws --host 127.0.0.1 --port N     (SANDBOX_AWS_ACCESS_KEY, SANDBOX_AWS_SECRET_KEY)
 """
 
@@ -28,6 +33,7 @@ import io
 import json
 import os
 import re
+import threading
 import urllib.parse
 import uuid
 
@@ -85,10 +91,14 @@ class AwsAuth(object):
         self.app = app
         self.access_key = access_key
         self.secret_key = secret_key
+        self.throttle = {}  # EC2 action -> how many of its next calls are throttled
+        self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/moto-api"):
             return self.app(environ, start_response)  # the test double's own control API
+        if environ.get("PATH_INFO", "") == "/sandbox-api/throttle":
+            return self._throttle_knob(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
@@ -107,6 +117,18 @@ class AwsAuth(object):
                 self._authorize(user, region, service, environ, headers, query, body)
         except Refusal as refusal:
             return _refuse(start_response, service, refusal.code, refusal.message, refusal.status)
+        action = dict(query).get("Action") or dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"))).get(
+            "Action") if service == "ec2" else None
+        with self.lock:
+            throttled = self.throttle.get(action, 0) > 0
+            if throttled:
+                self.throttle[action] -= 1
+        if throttled:
+            request_id = str(uuid.uuid4())
+            start_response("503 Service Unavailable", [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)])
+            return [('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code>'
+                     '<Message>Request limit exceeded.</Message></Error></Errors><RequestID>%s</RequestID></Response>'
+                     % request_id).encode()]
         if "HTTP_AUTHORIZATION" not in environ:
             # moto routes a request to its service, and names its caller, by the Authorization header only
             # (moto_server/werkzeug_app.infer_service_region_host, core/responses.get_access_key): the presigned
@@ -114,6 +136,15 @@ class AwsAuth(object):
             environ["HTTP_AUTHORIZATION"] = ("AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=host, Signature=%s"
                                              % (dict(query)["X-Amz-Credential"], dict(query)["X-Amz-Signature"]))
         return self.app(environ, start_response)
+
+    def _throttle_knob(self, environ, start_response):
+        with self.lock:
+            if environ["REQUEST_METHOD"] == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                self.throttle.update(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+            answer = json.dumps(dict((k, v) for k, v in self.throttle.items() if v > 0)).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [answer]
 
     def _secret(self, access_key):
         """(secret, IamUser or None for the sandbox's own key); an unknown key is refused."""
