@@ -137,7 +137,7 @@ def wait_for(service, resource, obj, result, state, condition):
             return
     success, instance, duration = service.wait(resource, obj)
     result["duration"] = duration
-    if state == "present" and instance:
+    if state != "absent" and instance:
         result["result"] = instance
     if not success:
         raise ResourceTimeout('"{0}" "{1}": Timed out waiting on resource'.format(
@@ -239,7 +239,7 @@ def run_module(module):
         try:
             resource, obj, outcome = _send(module, service, prediction, obj, params, action)
         except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
-            error = "%s %s failed: %s" % ("applying" if params["state"] == "present" else "deleting",
+            error = "%s %s failed: %s" % ({"present": "applying", "patched": "patching"}.get(params["state"], "deleting"),
                                           label(obj), to_native(exc))
             break
         done.append((resource, obj))

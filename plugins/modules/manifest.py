@@ -36,9 +36,20 @@ options:
       - C(present) applies every object (client-side apply, as C(kubectl apply) does).
       - C(absent) deletes every object that exists. An object whose kind the cluster does not serve (its
         CustomResourceDefinition is gone) is absent already.
+      - C(patched) patches every object that exists with its definition (see O(merge_type)) and creates none; an
+        object that does not exist is left so, with a warning. A field set to V(null) is removed, as in a merge
+        patch. Nothing is recorded in the last-applied annotation, so a later C(present) still prunes as before.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, patched]
     default: present
+  merge_type:
+    description:
+      - With O(state=patched), the patch types tried in order until the API server takes one (a custom
+        resource takes no strategic merge patch). Default V(strategic-merge), then V(merge), as
+        M(kubernetes.core.k8s) tries them.
+    type: list
+    elements: str
+    choices: [merge, strategic-merge]
   namespace:
     description: Namespace for namespaced objects whose definition does not name one.
     type: str
@@ -93,6 +104,22 @@ EXAMPLES = r"""
       metadata:
         name: my-app
     wait: true
+
+- name: Restart a Deployment (kubectl rollout restart's annotation) and wait for its rollout
+  istio_demo.mesh.manifest:
+    state: patched
+    definition:
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: web
+        namespace: my-app
+      spec:
+        template:
+          metadata:
+            annotations:
+              kubectl.kubernetes.io/restartedAt: "{{ now(utc=true).strftime('%Y-%m-%dT%H:%M:%SZ') }}"
+    wait: true
 """
 
 RETURN = r"""
@@ -110,7 +137,7 @@ result:
           description: Whether this object was created, changed or deleted.
           type: bool
         method:
-          description: C(apply) or C(delete); C(create) for an object check mode could not dry-run.
+          description: C(apply), C(update) (a patch) or C(delete); C(create) for an object check mode could not dry-run.
           type: str
         msg:
           description: Why an object was not sent (check mode could not dry-run it, or its kind is not served).
@@ -178,8 +205,9 @@ def argument_spec():
     spec = copy.deepcopy(WAIT_ARG_SPEC)
     spec.update(
         definition=dict(type="raw", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+        state=dict(type="str", choices=["present", "absent", "patched"], default="present"),
         namespace=dict(type="str"),
+        merge_type=dict(type="list", elements="str", choices=["merge", "strategic-merge"]),
     )
     return spec
 

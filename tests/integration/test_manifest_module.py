@@ -126,3 +126,29 @@ def test_removing_objects_whose_kind_is_gone_changes_nothing(sandbox, tmp_path):
         assert result["changed"] is False
         assert result["result"]["results"][0]["msg"] == (
             "Gateway//mf-gateway is absent: its kind Gateway (networking.istio.io/v1) is not served")
+
+
+def test_patched_changes_what_exists_removes_nulls_and_creates_nothing(sandbox, tmp_path):
+    run, dummy = apply(tmp_path, sandbox)
+    assert run.rc == 0
+    sandbox.kubectl("label", "configmap", "settings", "-n", "mf-demo", "istio-injection=enabled")
+    before = sandbox.kubectl("get", "configmap", "settings", "-n", "mf-demo", "-o",
+                             "jsonpath={.metadata.annotations}").stdout
+    patch = [{"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "settings", "labels": {"istio.io/rev": "stable", "istio-injection": None}}},
+             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nowhere"}, "data": {"a": "b"}}]
+    checked, result = apply(tmp_path, sandbox, ["--check"], definition=patch, state="patched", merge_type=["merge"])
+    assert checked.rc == 0 and result["changed"] is True
+    labels = sandbox.kubectl("get", "configmap", "settings", "-n", "mf-demo", "-o", "jsonpath={.metadata.labels}")
+    assert "istio-injection" in labels.stdout and "istio.io/rev" not in labels.stdout
+    run, result = apply(tmp_path, sandbox, definition=patch, state="patched", merge_type=["merge"])
+    assert run.rc == 0 and result["changed"] is True, run.stdout[-2000:]
+    labels = sandbox.kubectl("get", "configmap", "settings", "-n", "mf-demo", "-o", "jsonpath={.metadata.labels}")
+    assert '"istio.io/rev":"stable"' in labels.stdout and "istio-injection" not in labels.stdout
+    assert sandbox.kubectl("get", "configmap", "nowhere", "-n", "mf-demo", check=False).returncode != 0
+    assert "will not be created" in " ".join(result["result"]["results"][1].get("warnings", []))
+    # the patch is not an apply: the last-applied record stays the applied definition's
+    assert sandbox.kubectl("get", "configmap", "settings", "-n", "mf-demo", "-o",
+                           "jsonpath={.metadata.annotations}").stdout == before
+    again, result = apply(tmp_path, sandbox, definition=patch, state="patched", merge_type=["merge"])
+    assert again.rc == 0 and result["changed"] is False
