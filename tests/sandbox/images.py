@@ -33,7 +33,8 @@ CATALOGUE = [
     (r"docker\.io/library/openjdk", r"latest|(8|11|1[6-9]|2[0-2])(\.[0-9]+(\.[0-9]+)?)?(-jdk|-jre|-slim|-oracle)*"),
     (r"gcr\.io/google-samples/hello-app", r"1\.0|2\.0"),
     (r"us-docker\.pkg\.dev/google-samples/containers/gke/hello-app", r"1\.0|2\.0"),
-    (r"gcr\.io/kuar-demo/kuard-amd64", r"[1-3]|blue|green|purple"),
+    # (kuard's releases: the numbered and coloured tags, and v0.10.0-COLOUR)
+    (r"gcr\.io/kuar-demo/kuard-amd64", r"[1-3]|blue|green|purple|v0\.10\.0-(blue|green|purple)"),
     (r"quay\.io/fluentd_elasticsearch/fluentd", r"v[0-9]\.[0-9]{1,2}\.[0-9]{1,2}"),
     # Istio's images, one tag per release (and its distroless and debug variants)
     (r"docker\.io/istio/(proxyv2|pilot|install-cni|ztunnel|operator)", r"1\.[0-9]{1,2}\.[0-9]{1,2}(-distroless|-debug)?"),
