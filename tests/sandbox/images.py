@@ -29,6 +29,12 @@ CATALOGUE = [
     (r"docker\.io/library/alpine", r"latest|edge|3(\.[0-9]{1,2}){0,2}"),
     (r"docker\.io/library/postgres", r"latest|alpine|(9\.[0-6]|1[0-8])(\.[0-9]{1,2})?(-alpine|-bookworm)?"),
     (r"docker\.io/curlimages/curl", r"latest|[78]\.[0-9]{1,2}\.[0-9]{1,2}"),
+    (r"docker\.io/library/python", r"latest|alpine|slim|3(\.[0-9]{1,2}){0,2}(-alpine|-slim|-bookworm|-bullseye)?"),
+    (r"docker\.io/library/redis", r"latest|alpine|[5-8](\.[0-9]{1,2}){0,2}(-alpine|-bookworm)?"),
+    (r"docker\.io/prom/node-exporter", r"latest|v1\.[0-9]{1,2}\.[0-9]{1,2}"),
+    (r"docker\.io/ansible/galaxy-elasticsearch", r"2\.4\.6"),
+    # the Kubernetes e2e images' nginx-slim, on the old and the new registry
+    (r"(k8s\.gcr\.io|registry\.k8s\.io)/nginx-slim", r"0\.([5-9]|1[0-9]|2[0-9])"),
     # the deprecated official OpenJDK images (their last tags: 17, 17-jdk, 17.0.2, 18-ea-..., ...)
     (r"docker\.io/library/openjdk", r"latest|(8|11|1[6-9]|2[0-2])(\.[0-9]+(\.[0-9]+)?)?(-jdk|-jre|-slim|-oracle)*"),
     (r"gcr\.io/google-samples/hello-app", r"1\.0|2\.0"),
@@ -67,10 +73,10 @@ def normalize(reference):
         path, domain = domain.lower() + "/" + path, None
         if not re.match(r"^%s(?:/%s)*$" % (_COMPONENT, _COMPONENT), path):
             return None
-    if domain is None:
+    if domain is None or domain == "index.docker.io":
         domain = "docker.io"
-        if "/" not in path:
-            path = "library/" + path
+    if domain == "docker.io" and "/" not in path:
+        path = "library/" + path  # (docker.io/nginx is docker.io/library/nginx, as nginx is)
     tag, digest = match.group("tag"), match.group("digest")
     if tag is None and digest is None:
         tag = "latest"
