@@ -38,7 +38,7 @@ class Runtime(object):
         with self.lock:
             key = (pod["metadata"]["uid"], container)
             if key not in self.files:
-                self.files[key] = Filesystem(base, _spec_of(pod, container).get("workingDir") or "/")
+                self.files[key] = Filesystem(base, spec_of(pod, container).get("workingDir") or "/")
             return self.files[key]
 
     def start(self, pod, container, script, http, base_files, on_exit):
@@ -71,7 +71,7 @@ class Runtime(object):
             output.append(text(written))
             emit(fd, written)
         process = shell.Process(script, http, keep, files, b"", hostname,
-                                images.programs(_spec_of(pod, container).get("image"), shell.PROGRAMS))
+                                images.programs(spec_of(pod, container).get("image"), shell.PROGRAMS))
 
         def run():
             steps = process.steps()
@@ -191,7 +191,8 @@ def render(entries, query, now_seconds):
     return data
 
 
-def _spec_of(pod, container):
+def spec_of(pod, container):
+    """The container's own entry of the pod spec (app or init container); {} when there is none."""
     spec = pod.get("spec") or {}
     return next((c for c in spec.get("containers", []) + spec.get("initContainers", []) if c.get("name") == container),
                 {})

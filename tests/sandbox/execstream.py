@@ -237,9 +237,7 @@ def serve(handler, sandbox, namespace, name):
                 write_frame(handler.wfile, OP_BINARY, bytes([fd]) + output[start:start + CHUNK])
             except (BrokenPipeError, ConnectionResetError):
                 gone.append(True)
-    spec = next((c for c in (pod.get("spec") or {}).get("containers", []) +
-                 (pod.get("spec") or {}).get("initContainers", []) if c.get("name") == container), {})
-    programs = images.programs(spec.get("image"), shell.PROGRAMS)
+    programs = images.programs(containers.spec_of(pod, container).get("image"), shell.PROGRAMS)
     missing = shell.missing_program(script, programs)
     code = 127
     try:

@@ -776,14 +776,10 @@ def _find(args, files, dummy_stdin, emit):
             status = 1
             continue
         found = [p for p, is_dir in files.walk(path) if kind is None or (kind == "d") == is_dir]
-        found = [p for p in found if pattern is None or fnmatch_name(p, pattern)]
+        found = [p for p in found if pattern is None or fnmatch.fnmatchcase(posixpath.basename(p), pattern)]
         if found:
             emit(1, "".join(p + "\n" for p in found))
     return status
-
-
-def fnmatch_name(path, pattern):
-    return fnmatch.fnmatchcase(posixpath.basename(path), pattern)
 
 
 def _sha256sum(args, files, stdin, emit):

@@ -267,16 +267,20 @@ def test_a_statefulset_without_a_service_name_is_accepted(sandbox):
     sandbox.kubectl("delete", "statefulset", "nameless")
 
 
+def _daemonset(name, container, grace):
+    """A DaemonSet of one container ``c`` labelled app=NAME, as JSON for kubectl apply."""
+    return json.dumps({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": "default"},
+                       "spec": {"selector": {"matchLabels": {"app": name}},
+                                "template": {"metadata": {"labels": {"app": name}},
+                                             "spec": {"terminationGracePeriodSeconds": grace,
+                                                      "containers": [dict(container, name="c")]}}}})
+
+
 def test_a_daemonset_update_replaces_each_pod_after_the_old_one_has_stopped(sandbox):
     # RollingUpdate with maxSurge 0: a node gets its new pod once the old one is gone; the old pods sleep as PID 1,
     # so each waits its grace period out (2 s here)
     def daemonset(image):
-        return json.dumps({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                           "metadata": {"name": "sleepers", "namespace": "default"},
-                           "spec": {"selector": {"matchLabels": {"app": "sleepers"}},
-                                    "template": {"metadata": {"labels": {"app": "sleepers"}},
-                                                 "spec": {"terminationGracePeriodSeconds": 2, "containers": [
-                                                     {"name": "c", "image": image, "command": ["sleep", "600"]}]}}}})
+        return _daemonset("sleepers", {"image": image, "command": ["sleep", "600"]}, 2)
     sandbox.kubectl("apply", "-f", "-", stdin=daemonset("busybox:1.36"))
     sandbox.kubectl("rollout", "status", "daemonset/sleepers", "--timeout=60s")
     sandbox.kubectl("apply", "-f", "-", stdin=daemonset("busybox:1.37"))
@@ -392,12 +396,7 @@ def test_a_daemonset_keeps_its_history_and_rolls_back_as_kubernetes_io_shows(san
     # revisions (the controller's ControllerRevisions), `rollout undo --to-revision=1` answers "rolled back", the
     # rollback finishes, and the first template's revision is the newest again (renumbered, never copied)
     def daemonset(image):
-        return json.dumps({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                           "metadata": {"name": "keeper", "namespace": "default"},
-                           "spec": {"selector": {"matchLabels": {"app": "keeper"}},
-                                    "template": {"metadata": {"labels": {"app": "keeper"}},
-                                                 "spec": {"terminationGracePeriodSeconds": 0, "containers": [
-                                                     {"name": "c", "image": image}]}}}})
+        return _daemonset("keeper", {"image": image}, 0)
     sandbox.kubectl("apply", "-f", "-", stdin=daemonset("nginx:1.26"))
     sandbox.kubectl("rollout", "status", "daemonset/keeper", "--timeout=60s")
     sandbox.kubectl("apply", "-f", "-", stdin=daemonset("nginx:1.27"))
