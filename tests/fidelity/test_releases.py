@@ -37,7 +37,7 @@ def run(cluster, tmp_path, name, *extra):
 @pytest.mark.parametrize("cluster", [("--istio-version", r) for r in OTHERS], ids=OTHERS, indirect=True)
 def test_install_injection_addons_and_verify_at_each_tested_release(cluster, tmp_path):
     release = cluster.state["istio_version"]
-    version = ["-e", "istio_install_version=%s" % release, "-e", ADDONS]
+    version = ["-e", "mesh_istio_version=%s" % release, "-e", ADDONS]
     run(cluster, tmp_path, "site.yml", "--tags", "aws,istio,apps,observability", *version)
     assert injected(cluster) == {(release, False)}  # Kubernetes 1.32: classic sidecars
     loki = json.loads(cluster.kubectl("get", "pvc", "storage-loki-0", "-n", "istio-system", "-o", "json").stdout)
