@@ -181,12 +181,21 @@ def test_an_api_server_that_answers_401_is_reported(sandbox, tmp_path):
 
 
 @pytest.mark.parametrize("extra, expected", [
-    (["-e", "mesh_dataplane=wasm"], ['mesh_dataplane="wasm" is invalid', "sidecar, ambient"]),
-    (["-e", "mesh_ingress_api=nginx"], ['mesh_ingress_api="nginx" is invalid', "istio, gateway-api"]),
+    (["-e", "mesh_dataplane=wasm"], ["mesh_dataplane", "wasm", "sidecar, ambient"]),
+    (["-e", "mesh_ingress_api=nginx"], ["mesh_ingress_api", "nginx", "istio, gateway-api"]),
     (["-e", "mesh_dataplane=ambient", "-e", "demo_apps_dataplane=sidecar"],
-     ['mesh_dataplane="ambient", demo_apps_dataplane="sidecar" disagree']),
-], ids=["data plane", "ingress API", "two data planes"])
-def test_an_unknown_data_plane_or_ingress_api_is_refused_before_any_change(sandbox, tmp_path, extra, expected):
+     ['mesh_dataplane="ambient"', 'demo_apps_dataplane="sidecar"', "disagree", "mesh_dataplane alone"]),
+    # a role's own value is refused before the first role changes anything, not when its role comes
+    (["-e", "demo_apps_namespace=My_App!"], ['demo_apps_namespace="My_App!" is invalid', "namespace name"]),
+    (["-e", "demo_apps_replicas=two"], ["demo_apps_replicas", "two", "int"]),
+    (["-e", "ingress_port=0"], ["ingress_port=\"0\" is invalid", "1 and 65535"]),
+    (["-e", "mesh_istio_namespace=Istio_System"], ['istio_install_namespace="Istio_System" is invalid']),
+    (["-e", "mesh_istio_namespace=istio-mesh", "-e", "istio_install_namespace=istio-other"],
+     ['mesh_istio_namespace="istio-mesh"', 'istio_install_namespace="istio-other"', "control-plane namespaces"]),
+], ids=["data plane", "ingress API", "two data planes", "demo namespace", "replicas", "ingress port",
+        "control-plane namespace", "two control-plane namespaces"])
+def test_a_bad_or_split_choice_is_refused_before_the_play_changes_anything(sandbox, tmp_path, extra, expected):
+    before_rules = sandbox.security_group_rules()
     start = time.time()
     rc, dummy, proc = collection_playbook(sandbox, tmp_path, "site.yml", *extra)
     assert rc != 0
@@ -196,6 +205,7 @@ def test_an_unknown_data_plane_or_ingress_api_is_refused_before_any_change(sandb
     for text in expected:
         assert text in message, message
     assert [e for e in sandbox.requests(start) if e["verb"] not in ("GET", "HEAD")] == []
+    assert sandbox.security_group_rules() == before_rules
 
 
 @pytest.mark.parametrize("playbook_name", ["site.yml", "verify.yml", "traffic.yml", "teardown.yml"])
@@ -204,7 +214,8 @@ def test_two_namespaces_for_the_demo_are_refused_before_any_change(sandbox, tmp_
     rc, dummy, proc = collection_playbook(sandbox, tmp_path, playbook_name, "-e", "mesh_namespace=shop",
                                           "-e", "demo_apps_namespace=store")
     assert rc != 0
-    message = [r for r in PlaybookRun(proc).results().values() if r.get("failed")][0]["msg"]
+    failed = [r for r in PlaybookRun(proc).results().values() if r.get("failed")][0]
+    message = " ".join([failed.get("msg", "")] + [i.get("msg", "") for i in failed.get("results", []) if i.get("failed")])
     assert 'mesh_namespace="shop"' in message and 'demo_apps_namespace="store"' in message, message
     assert "one" in message and "mesh_namespace alone" in message
     assert [e for e in sandbox.requests(start) if e["verb"] not in ("GET", "HEAD")] == []
