@@ -2,8 +2,9 @@
 
 One flow on one sandbox, in order: --check on a fresh cluster, site.yml,
 --check on the converged cluster, teardown.yml --check, teardown.yml, teardown.yml again - all of it with the demo
-moved to another namespace than the default (mesh_namespace=shop) and with other apps (demo_apps_versions: shop-a
-and shop-b, routes /a and /b), as a user changes them: one variable each, the playbooks hand them to every role.
+moved to another namespace than the default (mesh_namespace=shop), the control plane to another than istio-system
+(mesh_istio_namespace=istio-mesh) and with other apps (demo_apps_versions: shop-a and shop-b, routes /a and /b), as a
+user changes them: one variable each, which every role's defaults read.
 """
 
 import json
@@ -19,14 +20,15 @@ pytestmark = pytest.mark.minutes(4)
 
 
 NAMESPACE = "shop"
+ISTIO_NAMESPACE = "istio-mesh"
 HELLO = "us-docker.pkg.dev/google-samples/containers/gke/hello-app:%s"
 APPS = {"demo_apps_versions": [{"name": "shop-a", "version": "a", "image": HELLO % "1.0"},
                                {"name": "shop-b", "version": "b", "image": HELLO % "2.0"}]}
 
 
 def playbook(sandbox, tmp_path, name, *extra):
-    return collection_playbook(sandbox, tmp_path, name, "-e", "mesh_namespace=" + NAMESPACE, "-e", json.dumps(APPS),
-                               *extra)
+    return collection_playbook(sandbox, tmp_path, name, "-e", "mesh_namespace=" + NAMESPACE,
+                               "-e", "mesh_istio_namespace=" + ISTIO_NAMESPACE, "-e", json.dumps(APPS), *extra)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,13 @@ def test_site_then_check_mode_reports_zero_changes(sandbox, tmp_path, flow):
     assert sorted(routes) == ["gateway.networking.istio.io/my-app-gateway", "virtualservice.networking.istio.io/my-app"]
     assert sandbox.kubectl("get", "virtualservice", "my-app", "-n", NAMESPACE, check=False).returncode == 0
     assert sandbox.kubectl("get", "namespace", "my-app", check=False).returncode != 0
+    # the control plane and the addons went to istio-mesh, and the sidecars know where it is
+    system = json.loads(sandbox.kubectl("get", "pods", "-n", ISTIO_NAMESPACE, "-o", "json").stdout)["items"]
+    assert {"istiod", "istio-ingressgateway", "kiali", "prometheus"} <= {p["metadata"]["labels"].get("app") for p in system}
+    assert sandbox.kubectl("get", "namespace", "istio-system", check=False).returncode != 0
+    proxy = [c for p in pods if p["metadata"]["labels"]["app"] == "shop-a" for c in p["spec"]["containers"]
+             if c["name"] == "istio-proxy"][0]
+    assert {"name": "CA_ADDR", "value": "istiod.%s.svc:15012" % ISTIO_NAMESPACE} in proxy["env"]
     # the routes follow the apps: /a and /b to their Services, through the ingress and through the proxy
     vs = json.loads(sandbox.kubectl("get", "virtualservice", "my-app", "-n", NAMESPACE, "-o", "json").stdout)
     assert [(h["match"][0]["uri"]["prefix"], h["route"][0]["destination"]["host"]) for h in vs["spec"]["http"]] == [
@@ -101,7 +110,7 @@ def test_teardown_check_mode_on_a_converged_cluster_predicts_without_waiting_or_
     rc, stats, proc = playbook(sandbox, tmp_path, "teardown.yml", "--check")
     assert rc == 0, PlaybookRun(proc).outline()
     assert stats["changed"] > 0  # it says what it would remove
-    assert "would delete Service istio-system/istio-ingressgateway" in proc.stdout
+    assert "would delete Service %s/istio-ingressgateway" % ISTIO_NAMESPACE in proc.stdout
     made = sandbox.requests(start)
     assert [e for e in sandbox.writes(start) if not e["dry_run"]] == []
     assert sandbox.security_group_rules() == before

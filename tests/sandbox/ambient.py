@@ -18,6 +18,8 @@ What real Istio does (istio/istio 1.30, cni/pkg/nodeagent and cni/pkg/util/podut
 The sandbox's controllers call ``reconcile`` for a pod, a namespace, or every namespace (a ztunnel or node agent pod
 came or went)."""
 
+from . import meshconfig
+
 REDIRECTION = "ambient.istio.io/redirection"
 DATAPLANE_MODE = "istio.io/dataplane-mode"
 SIDECAR_STATUS = "sidecar.istio.io/status"
@@ -36,7 +38,7 @@ def wants_ambient(pod, namespace_labels):
         return False
     if (pod.get("spec") or {}).get("hostNetwork"):
         return False
-    if labels.get("app") == "ztunnel" and pod["metadata"].get("namespace") == "istio-system":
+    if labels.get("app") == "ztunnel":  # ztunnel itself, in the control plane's namespace
         return False
     return labels.get(DATAPLANE_MODE) == "ambient" or (namespace_labels or {}).get(DATAPLANE_MODE) == "ambient"
 
@@ -49,7 +51,7 @@ class NodeAgent(object):
         self.kind = kind
 
     def _system_pods(self, app_label, value):
-        pods, dummy = self.api.list(self.kind("", "v1", "pods"), "istio-system")
+        pods, dummy = self.api.list(self.kind("", "v1", "pods"), meshconfig.control_plane_namespace(self.api))
         return [p for p in pods if (p["metadata"].get("labels") or {}).get(app_label) == value and _ready(p)
                 and not p["metadata"].get("deletionTimestamp")]
 
@@ -75,8 +77,7 @@ class NodeAgent(object):
     def reconcile_pod(self, pod):
         """One pod that was created, started or changed (``pod`` as an event showed it: it is read again)."""
         labels = pod["metadata"].get("labels") or {}
-        if pod["metadata"].get("namespace") == "istio-system" and (
-                labels.get("app") == "ztunnel" or labels.get("k8s-app") == "istio-cni-node"):
+        if labels.get("app") == "ztunnel" or labels.get("k8s-app") == "istio-cni-node":
             self.reconcile()  # a ztunnel or node agent came, went or became ready: every pod of its node may change
             return
         pod = self.api.find(self.kind("", "v1", "pods"), pod["metadata"]["namespace"], pod["metadata"]["name"])

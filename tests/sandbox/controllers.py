@@ -195,7 +195,8 @@ class Controllers(object):
             if etype == "DELETED":
                 self.runtime.forget(meta["uid"])
                 self.completions.pop(meta["uid"], None)
-            if etype != "DELETED" or meta["namespace"] == "istio-system":
+            if etype != "DELETED" or (meta.get("labels") or {}).get("app") == "ztunnel" or \
+                    (meta.get("labels") or {}).get("k8s-app") == "istio-cni-node":
                 # Istio's CNI node agent enrols an ambient pod; a ztunnel that comes or goes changes its node's pods
                 self.node_agent.reconcile_pod(obj)
             for ref in meta.get("ownerReferences") or []:
@@ -258,7 +259,7 @@ class Controllers(object):
         if key == ("apiextensions.k8s.io", "customresourcedefinitions"):
             return meta["name"].endswith("." + gatewayapi.GROUP)
         if key == ("apps", "deployments"):
-            return meta.get("namespace") == "istio-system" and (meta.get("labels") or {}).get("app") == "istiod"
+            return (meta.get("labels") or {}).get("app") == "istiod"  # in whichever namespace istioctl put it
         if key in (("", "services"), ("", "endpoints")):
             return gatewayapi.NAME_LABEL in (meta.get("labels") or {})
         if key == ("", "configmaps"):

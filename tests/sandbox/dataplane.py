@@ -16,6 +16,7 @@ import threading
 
 from . import envoy
 from . import gatewayapi
+from . import meshconfig
 from .pushes import PushedConfig
 from .ambient import REDIRECTION as AMBIENT_REDIRECTION
 from .selection import label_matches, selector_from_match
@@ -207,7 +208,7 @@ class DataPlane(object):
         """The PeerAuthentication mode that applies to ``pod`` on (container) ``port``, as istio.io/latest/docs/
         reference/config/security/peer_authentication/ orders them: a policy of the pod's namespace whose selector
         matches it (its portLevelMtls for the port first), else the namespace's policy without selector, else the
-        root namespace's (istio-system) without selector, else PERMISSIVE; UNSET inherits from the next one out;
+        root namespace's (meshconfig.root_namespace) without selector, else PERMISSIVE; UNSET inherits from the next one out;
         of two policies at one level the oldest counts."""
         kind = self.kind("security.istio.io", "v1", "peerauthentications") or self.kind(
             "security.istio.io", "v1beta1", "peerauthentications")
@@ -216,7 +217,8 @@ class DataPlane(object):
         namespace = pod["metadata"]["namespace"]
         labels = pod["metadata"].get("labels") or {}
         own, dummy = self.api.list(kind, namespace)
-        root = [] if namespace == "istio-system" else self.api.list(kind, "istio-system")[0]
+        root_namespace = meshconfig.root_namespace(self.api)
+        root = [] if namespace == root_namespace else self.api.list(kind, root_namespace)[0]
 
         def oldest(policies):
             return sorted(policies, key=lambda p: (p["metadata"].get("creationTimestamp") or "",
@@ -451,7 +453,7 @@ class DataPlane(object):
     def subset_selector(self, svc, subset, from_namespace):
         """The labels of ``subset`` of Service ``svc`` from the DestinationRules that apply, or None when no rule
         defines it. A DestinationRule applies from the Service's namespace, the caller's or the root namespace
-        istio-system; a short host is read in the rule's own namespace (istio.io/latest/docs/reference/config/
+        (meshconfig.root_namespace); a short host is read in the rule's own namespace (istio.io/latest/docs/reference/config/
         networking/destination-rule/: "interpreted based on the namespace of the rule")."""
         kind = self.kind("networking.istio.io", "v1", "destinationrules") or self.kind(
             "networking.istio.io", "v1beta1", "destinationrules")
@@ -459,7 +461,7 @@ class DataPlane(object):
             return None
         name, namespace = svc["metadata"]["name"], svc["metadata"]["namespace"]
         wanted = {"%s.%s.svc.cluster.local" % (name, namespace)}
-        for candidate in (namespace, from_namespace, "istio-system"):
+        for candidate in (namespace, from_namespace, meshconfig.root_namespace(self.api)):
             for rule in self.config.list(kind, candidate):
                 if envoy.fqdn((rule.get("spec") or {}).get("host", ""), rule["metadata"]["namespace"]) not in wanted:
                     continue

@@ -36,6 +36,7 @@ import re
 
 import yaml
 
+from . import meshconfig
 from .api import now
 from .patch import strategic_merge
 
@@ -87,7 +88,7 @@ class GatewayController(object):
         deployments = self.kind("apps", "v1", "deployments")
         if deployments is None:
             return None
-        for dep in self.api.list(deployments, "istio-system")[0]:
+        for dep in self.api.list(deployments, meshconfig.control_plane_namespace(self.api))[0]:
             labels = dep["metadata"].get("labels") or {}
             if labels.get("app") == "istiod" and (dep.get("status") or {}).get("readyReplicas"):
                 return dep

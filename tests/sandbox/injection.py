@@ -202,8 +202,9 @@ def inject(pod, values, k8s_minor=32):
     ports = [p for c in containers for p in c.get("ports") or []]
     env = [
         {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
-        {"name": "CA_ADDR", "value": "istiod%s.istio-system.svc:15012" % (
-            "" if revision == "default" else "-" + revision)},
+        # the template's CA_ADDR: global.caAddress, else istiod[-REV].<global.istioNamespace>.svc:15012
+        {"name": "CA_ADDR", "value": glob.get("caAddress") or "istiod%s.%s.svc:15012" % (
+            "" if revision == "default" else "-" + revision, glob.get("istioNamespace") or "istio-system")},
         {"name": "POD_NAME", "valueFrom": _field("metadata.name")},
         {"name": "POD_NAMESPACE", "valueFrom": _field("metadata.namespace")},
         {"name": "INSTANCE_IP", "valueFrom": _field("status.podIP")},

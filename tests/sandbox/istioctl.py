@@ -308,8 +308,10 @@ def _retarget(value, hub, tag, old_ns):
             value = hub + value[len(GOLDEN_HUB):]
             # the golden's tag is "latest", with the chart's variant after it (ztunnel's "latest-distroless")
             value = re.sub(r":latest(-[a-z]+)?$", lambda m: ":" + tag + (m.group(1) or ""), value)
-        if old_ns != NAMESPACE and value == old_ns:
-            value = NAMESPACE
+        if old_ns != NAMESPACE:
+            # the charts render .Release.Namespace wherever the golden has istio-system: metadata, webhook
+            # Services, subjects, names (istio-reader-clusterrole-NS) and addresses (istiod.NS.svc:15012)
+            value = re.sub(r"(?<![A-Za-z0-9-])%s(?![A-Za-z0-9-])" % re.escape(old_ns), NAMESPACE, value)
     return value
 
 
