@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
 from conftest import load_all
@@ -28,9 +29,24 @@ def schemas(path):
     return out
 
 
+def trusted(value):
+    """Defaults as Ansible holds a role's defaults file: its strings are templates (they read mesh_namespace, ...)."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return dict((k, trusted(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [trusted(v) for v in value]
+    return value
+
+
 def render(role, template, overrides=None):
-    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as handle:
-        variables = yaml.safe_load(handle)
+    # the collection's filters resolve as in a play; the role's defaults sit on the collection-wide ones it depends on
+    init_plugin_loader([os.path.join(ROOT, "build", "collections")])
+    variables = {}
+    for source in ("mesh", role):
+        with open(os.path.join(ROOT, "roles", source, "defaults", "main.yml")) as handle:
+            variables.update(trusted(yaml.safe_load(handle)))
     variables.update(overrides or {})
     with open(os.path.join(ROOT, "roles", role, "templates", template)) as handle:
         text = handle.read()

@@ -243,7 +243,11 @@ def test_a_client_certificate_signed_by_the_cluster_ca_names_its_user_and_groups
     stranger = kubeconfig_with(sandbox, other, user={"client-certificate": str(other / "admin.crt"),
                                                      "client-key": str(other / "admin.key")})
     refused = kubectl(sandbox, stranger, "get", "namespaces")
-    assert refused.returncode != 0 and "tls:" in refused.stderr, refused.stderr
+    # in TLS 1.3 the client sends its certificate after its side of the handshake is done: the server's alert
+    # ("tls: ...") races the client's first write, which may then meet a closed connection instead
+    assert refused.returncode != 0 and any(
+        word in refused.stderr for word in ("tls:", "broken pipe", "connection reset by peer")), refused.stderr
+    assert "namespace/" not in refused.stdout
 
 
 def test_rbac_is_enforced_for_service_account_tokens_and_impersonation(sandbox, tmp_path):
