@@ -61,7 +61,8 @@ def test_site_then_check_mode_reports_zero_changes(sandbox, tmp_path, flow):
     assert sandbox.kubectl("get", "namespace", "my-app", check=False).returncode != 0
     # the control plane and the addons went to istio-mesh, and the sidecars know where it is
     system = json.loads(sandbox.kubectl("get", "pods", "-n", ISTIO_NAMESPACE, "-o", "json").stdout)["items"]
-    assert {"istiod", "istio-ingressgateway", "kiali", "prometheus"} <= {p["metadata"]["labels"].get("app") for p in system}
+    apps = {p["metadata"]["labels"].get("app") or p["metadata"]["labels"].get("app.kubernetes.io/name") for p in system}
+    assert {"istiod", "istio-ingressgateway", "kiali", "prometheus"} <= apps, apps
     assert sandbox.kubectl("get", "namespace", "istio-system", check=False).returncode != 0
     proxy = [c for p in pods if p["metadata"]["labels"]["app"] == "shop-a" for c in p["spec"]["containers"]
              if c["name"] == "istio-proxy"][0]
