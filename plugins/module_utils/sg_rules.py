@@ -56,6 +56,22 @@ class RuleError(MeshError, ValueError):
     pass
 
 
+def wanted_rules(rules, opened, optional, admin_cidrs):
+    """The rules needed and the ones opened by name (``opened``, names of ``optional``), each source ``admin``
+    expanded to ``admin_cidrs``; a rule left without a source is dropped."""
+    unknown = [name for name in opened if name not in optional]
+    if unknown:
+        raise RuleError("opened %s unknown: expected names among %s" % (", ".join(unknown), ", ".join(sorted(optional))))
+    out = []
+    for rule in list(rules) + [optional[name] for name in opened]:
+        sources = []
+        for source in rule.get("sources") or []:
+            sources.extend(admin_cidrs if source == "admin" else [source])
+        if sources:
+            out.append(dict(rule, sources=sources))
+    return out
+
+
 def owns(description, marker):
     """Whether a rule's description marks it as owned by ``marker``: the marker itself, or the marker and a space
     before the rule's own words. A marker is never a prefix of another one's rules: "istio_demo.mesh:" does not

@@ -1,6 +1,9 @@
 """Rule identity, ownership, coverage and placement for security_group_rules."""
 
+import os
+
 import pytest
+import yaml
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import sg_rules
 
@@ -243,3 +246,22 @@ def test_instances_are_read_in_batches_ec2_accepts_and_unknown_ones_are_skipped(
     assert vpc_id == vpc and owner == "123456789012"
     assert skipped == [{"name": "gone", "provider_id": "i-0fedcba9876543210",
                         "reason": "instance i-0fedcba9876543210 no longer exists"}]
+
+
+def _role_defaults():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+    with open(os.path.join(root, "roles", "aws_security_groups", "defaults", "main.yml")) as handle:
+        return yaml.safe_load(handle)
+
+
+def test_the_roles_rules_with_ports_opened_by_name_and_admin_expanded():
+    role = _role_defaults()
+    optional = role["aws_security_groups_optional_rules"]
+    wanted = sg_rules.wanted_rules(role["aws_security_groups_rules"], ["kiali", "monitoring"], optional,
+                                   ["203.0.113.0/24", "198.51.100.0/24"])
+    assert [(r["port"], r["sources"]) for r in wanted] == [
+        (15017, ["cluster_security_group"]), (20001, ["203.0.113.0/24", "198.51.100.0/24"]), (15014, ["vpc"])]
+    # admin with no admin networks opens nothing
+    assert [r["port"] for r in sg_rules.wanted_rules([], ["kiali"], optional, [])] == []
+    with pytest.raises(sg_rules.RuleError, match="ssh unknown"):
+        sg_rules.wanted_rules([], ["ssh"], optional, [])
