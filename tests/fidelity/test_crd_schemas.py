@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader
+from ansible_collections.istio_demo.mesh.plugins.filter.demo import app_routes
 from ansible.template import Templar, trust_as_template
 
 from conftest import load_all
@@ -41,12 +41,16 @@ def trusted(value):
 
 
 def render(role, template, overrides=None):
-    # the collection's filters resolve as in a play; the role's defaults sit on the collection-wide ones it depends on
-    init_plugin_loader([os.path.join(ROOT, "build", "collections")])
+    # the role's defaults sit on the collection-wide ones it depends on; the routes are what app_routes makes of the
+    # demo's apps (the filter called here: a pytest worker's collection loader may already point elsewhere)
     variables = {}
     for source in ("mesh", role):
         with open(os.path.join(ROOT, "roles", source, "defaults", "main.yml")) as handle:
             variables.update(trusted(yaml.safe_load(handle)))
+    with open(os.path.join(ROOT, "roles", "mesh", "defaults", "main.yml")) as handle:
+        mesh = yaml.safe_load(handle)
+    for name in ("ingress_routes", "nginx_proxy_routes"):
+        variables[name] = app_routes(mesh["mesh_apps"], mesh["mesh_app_port"])
     variables.update(overrides or {})
     with open(os.path.join(ROOT, "roles", role, "templates", template)) as handle:
         text = handle.read()
