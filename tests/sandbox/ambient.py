@@ -25,6 +25,11 @@ DATAPLANE_MODE = "istio.io/dataplane-mode"
 SIDECAR_STATUS = "sidecar.istio.io/status"
 
 
+def is_mesh_node_pod(labels):
+    """A ztunnel or an istio-cni node agent pod: one that coming or going changes its node's ambient pods."""
+    return (labels or {}).get("app") == "ztunnel" or (labels or {}).get("k8s-app") == "istio-cni-node"
+
+
 def _ready(pod):
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -77,7 +82,7 @@ class NodeAgent(object):
     def reconcile_pod(self, pod):
         """One pod that was created, started or changed (``pod`` as an event showed it: it is read again)."""
         labels = pod["metadata"].get("labels") or {}
-        if labels.get("app") == "ztunnel" or labels.get("k8s-app") == "istio-cni-node":
+        if is_mesh_node_pod(labels):
             self.reconcile()  # a ztunnel or node agent came, went or became ready: every pod of its node may change
             return
         pod = self.api.find(self.kind("", "v1", "pods"), pod["metadata"]["namespace"], pod["metadata"]["name"])

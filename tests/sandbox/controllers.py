@@ -195,8 +195,7 @@ class Controllers(object):
             if etype == "DELETED":
                 self.runtime.forget(meta["uid"])
                 self.completions.pop(meta["uid"], None)
-            if etype != "DELETED" or (meta.get("labels") or {}).get("app") == "ztunnel" or \
-                    (meta.get("labels") or {}).get("k8s-app") == "istio-cni-node":
+            if etype != "DELETED" or ambient.is_mesh_node_pod(meta.get("labels")):
                 # Istio's CNI node agent enrols an ambient pod; a ztunnel that comes or goes changes its node's pods
                 self.node_agent.reconcile_pod(obj)
             for ref in meta.get("ownerReferences") or []:
