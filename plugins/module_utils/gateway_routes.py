@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.inspection import pod_ready
-from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl import (
+from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl_run import (
     IstioctlRunner, find_binary, istioctl_connection, last_lines)
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import connect, read_json
 from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label, dns_subdomain

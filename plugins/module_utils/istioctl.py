@@ -1,39 +1,41 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, istio_demo.mesh developers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
-"""What the istioctl module needs beyond the istioctl binary: input checks,
-command lines, output parsing, the installed-spec record and its comparison.
+"""The istioctl module's decisions: input checks, command lines, what precheck and install print, the comparison
+of the desired spec with the recorded one, and the module's run (install, upgrade or uninstall).
 
-Pure functions where possible; ``IstioctlRunner`` runs the binary through the module's ``run_command``.
+Running the binary is in ``istioctl_run``; the control plane's health and the record are in ``control_plane``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
-import threading
-import time
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
-from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label, image_tag
-from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
-    K8sConnectionError, connect, read_json)
+from ansible_collections.istio_demo.mesh.plugins.module_utils.control_plane import (
+    Cluster,
+    component_health,
+    control_plane_state,
+    read_record,
+    record_body,
+    wait_healthy,
+)
+from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl_run import (
+    IstioctlError,
+    IstioctlRunner,
+    find_binary,
+    istioctl_connection,
+    istioctl_workdir,
+    last_lines,
+)
+from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
+from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
 
-try:
-    from kubernetes.dynamic.exceptions import NotFoundError
-except ImportError:  # reported by connect() through module.requires
-    NotFoundError = Exception
-
-RECORD_NAME = "istio-demo-mesh-installed-spec"
-RECORD_LABELS = {"app.kubernetes.io/managed-by": "istio_demo.mesh", "istio-demo-mesh/record": "installed-spec"}
-COMPONENT_LABEL = "operator.istio.io/component"
 PROFILES = ("ambient", "default", "demo", "empty", "minimal", "openshift", "openshift-ambient", "preview", "remote",
             "stable")
 SECRET_WORDS = re.compile(r"(password|passwd|secret|token|credential|private|apikey|api_key|key$)", re.I)
@@ -51,17 +53,6 @@ PROFILE_COMPONENTS = {"ambient": 4, "default": 3, "demo": 4, "empty": 1, "minima
                       "openshift-ambient": 4, "preview": 3, "remote": 2, "stable": 3}
 # what `istioctl uninstall --revision R` says when R's injector webhook is gone (Istio's operator/cmd/mesh/uninstall.go)
 REVISION_GONE = "could not find target revision"
-REVISION_KINDS = (("apps/v1", "Deployment", True), ("v1", "Service", True), ("v1", "ConfigMap", True),
-                  ("v1", "ServiceAccount", True), ("autoscaling/v2", "HorizontalPodAutoscaler", True),
-                  ("policy/v1", "PodDisruptionBudget", True),
-                  ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", False),
-                  ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", False))
-DOWNLOAD_HINT = ("install it with the istio_demo.mesh.istio_install role, or download it from "
-                 "https://github.com/istio/istio/releases (istioctl-VERSION-linux-amd64.tar.gz), or set istioctl_path")
-
-
-class IstioctlError(MeshError):
-    """A failure of istioctl or of the cluster it works on, to report as it is."""
 
 
 # ---------------------------------------------------------------- input
@@ -219,14 +210,6 @@ def mask_values(flat_values):
 
 # ---------------------------------------------------------------- commands
 
-def connection_flags(kubeconfig=None, context=None, namespace="istio-system"):
-    flags = ["--istioNamespace", namespace] if namespace and namespace != "istio-system" else []
-    if kubeconfig:
-        flags += ["--kubeconfig", kubeconfig]
-    if context:
-        flags += ["--context", context]
-    return flags
-
 
 def install_command(binary, params, flat_values, connection, wait_timeout, overlay_paths=()):
     """``overlay_paths``: the inline overlays' files (write_overlays), passed after overlay_files."""
@@ -266,21 +249,6 @@ def masked(command, flat_values):
 
 # ---------------------------------------------------------------- parsing
 
-def parse_version_json(text):
-    """``istioctl version -o json`` output, tolerating lines printed before the JSON."""
-    start = text.find("{")
-    if start < 0:
-        raise IstioctlError("istioctl version printed no JSON: %s" % (text.strip()[:300] or "(nothing)"))
-    try:
-        data, dummy = json.JSONDecoder().raw_decode(text[start:])
-    except ValueError as exc:
-        raise IstioctlError("istioctl version printed JSON that does not parse (%s): %s" % (exc, text[:300]))
-    client = (data.get("clientVersion") or {}).get("version")
-    if not client:
-        raise IstioctlError("istioctl version -o json has no clientVersion.version: %s" % text[:300])
-    mesh = [m.get("Info", {}).get("version") for m in data.get("meshVersion") or []]
-    return {"client": client, "mesh": [v for v in mesh if v]}
-
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -313,74 +281,7 @@ def still_not_ready(text, health, namespace):
             if not (w.split("/", 1)[0] == namespace and w.split("/", 1)[1] in healthy)]
 
 
-def last_lines(text, count=15):
-    lines = [l for l in (text or "").splitlines() if l.strip()]
-    return "\n".join(lines[-count:])
-
-
-# ---------------------------------------------------------------- health and record
-
-def component_health(deployments, revision):
-    """[{name, ready, desired, healthy}] of the control-plane Deployments of ``revision``."""
-    out = []
-    for dep in deployments:
-        meta = dep.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        if COMPONENT_LABEL not in labels:
-            continue
-        dep_rev = labels.get("istio.io/rev", "default")
-        if labels.get(COMPONENT_LABEL) == "Pilot" and dep_rev != (revision or "default"):
-            continue
-        spec = dep.get("spec") or {}
-        status = dep.get("status") or {}
-        desired = spec.get("replicas", 1)
-        ready = status.get("readyReplicas", 0) or 0
-        available = status.get("availableReplicas", 0) or 0
-        current = status.get("observedGeneration") == meta.get("generation")
-        out.append({"name": meta.get("name"), "component": labels.get(COMPONENT_LABEL), "desired": desired,
-                    "ready": ready, "healthy": current and available >= desired and ready >= desired,
-                    "revision": dep_rev})
-    return sorted(out, key=lambda c: c["name"])
-
-
-def deployment_version(deployment):
-    """The release a Deployment runs: the tag of its first container image that has one."""
-    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
-    for container in containers:
-        tag = image_tag(container.get("image", ""))
-        if tag:
-            return tag
-    return None
-
-
-def control_plane_version(deployments, revision):
-    name = "istiod" if (revision or "default") == "default" else "istiod-%s" % revision
-    for dep in deployments:
-        if (dep.get("metadata") or {}).get("name") == name:
-            return deployment_version(dep)
-    return None
-
-
-def record_body(namespace, spec, components):
-    return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": record_name(spec.get("revision")), "namespace": namespace, "labels": dict(RECORD_LABELS)},
-        "data": {"spec": json.dumps(spec, sort_keys=True), "components": json.dumps(sorted(components))},
-    }
-
-
-def record_name(revision):
-    return RECORD_NAME if (revision or "default") == "default" else "%s-%s" % (RECORD_NAME, revision)
-
-
-def read_record(configmap):
-    if not configmap:
-        return None, []
-    data = configmap.get("data") or {}
-    try:
-        return json.loads(data.get("spec") or "null"), json.loads(data.get("components") or "[]")
-    except ValueError:
-        return None, []
+# ---------------------------------------------------------------- the plan: the desired spec against the record
 
 
 def plan(desired, recorded, recorded_components, health):
@@ -407,256 +308,8 @@ def plan(desired, recorded, recorded_components, health):
     return ("upgrade" if reasons else "none"), reasons
 
 
-# ---------------------------------------------------------------- running
-
-class IstioctlRunner(object):
-    """Runs istioctl through ``module.run_command`` (never through a shell), each run bounded by a timeout."""
-
-    def __init__(self, module, binary):
-        self.module = module
-        self.binary = binary
-        self.environment = proxy_environment(module.params)
-
-    def run(self, args, timeout):
-        """(rc, stdout, stderr); raise IstioctlError when istioctl cannot start or outlives ``timeout`` seconds
-        (run_command has no timeout of its own: a timer started once the process exists stops it)."""
-        expired = threading.Event()
-        timers = []
-
-        def arm(process):
-            def stop():
-                expired.set()
-                process.kill()
-            timer = threading.Timer(timeout, stop)
-            timer.daemon = True
-            timers.append(timer)
-            timer.start()
-
-        try:
-            rc, out, err = self.module.run_command(args, before_communicate_callback=arm, handle_exceptions=False,
-                                                   environ_update=self.environment)
-        except OSError as exc:
-            raise IstioctlError("cannot run %s: %s; %s" % (args[0], exc, DOWNLOAD_HINT))
-        finally:
-            for timer in timers:
-                timer.cancel()
-        if expired.is_set():
-            raise IstioctlError("%s did not finish within %s s" % (" ".join(args[:2]), timeout),
-                                stdout_lines=out.splitlines(), stderr_lines=err.splitlines())
-        return rc, out, err
-
-    def client_version(self):
-        rc, out, err = self.run([self.binary, "version", "--remote=false", "-o", "json"], timeout=60)
-        if rc != 0:
-            raise IstioctlError("istioctl version failed (exit %d): %s" % (rc, last_lines(err or out)))
-        return parse_version_json(out)["client"]
-
-
-def find_binary(path, which):
-    """The istioctl to run: ``path`` when given, else the first on PATH (``which`` is a lookup function)."""
-    if path:
-        if not os.path.isfile(path):
-            raise IstioctlError("istioctl_path=%r does not exist: %s" % (path, DOWNLOAD_HINT))
-        if not os.access(path, os.X_OK):
-            raise IstioctlError("istioctl_path=%r is not executable: expected the istioctl binary (chmod +x)" % path)
-        return path
-    found = which("istioctl")
-    if not found:
-        raise IstioctlError("istioctl is not on PATH: %s" % DOWNLOAD_HINT)
-    return found
-
-
 # ---------------------------------------------------------------- the module's run: decide from the recorded spec
 # and the control plane's health, then install, upgrade or uninstall through istioctl
-
-WAIT_POLL_SECONDS = 2
-
-
-class Cluster(object):
-    """The few Kubernetes reads and writes the module makes, through kubernetes.core's client."""
-
-    def __init__(self, client, namespace):
-        self.client = client
-        self.namespace = namespace
-        self.deployments = client.resource("Deployment", "apps/v1")
-        self.configmaps = client.resource("ConfigMap", "v1")
-
-    def list_deployments(self):
-        try:
-            return read_json(self.client, self.deployments, namespace=self.namespace).get("items") or []
-        except NotFoundError:
-            return []
-
-    def get_record(self, revision):
-        try:
-            return read_json(self.client, self.configmaps, name=record_name(revision), namespace=self.namespace)
-        except NotFoundError:
-            return None
-
-    def write_record(self, body, existing):
-        if existing is None:
-            self.client.create(self.configmaps, body, namespace=self.namespace)
-        else:
-            body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-            self.client.replace(self.configmaps, body, name=body["metadata"]["name"], namespace=self.namespace)
-
-    def delete_record(self, revision):
-        try:
-            self.client.delete(self.configmaps, name=record_name(revision), namespace=self.namespace)
-        except NotFoundError:
-            pass
-
-    def delete_revision_leftovers(self, revision):
-        """Delete the objects of ``revision`` that istioctl installed (namespaced in the control-plane namespace,
-        and webhook configurations); return their kind/name."""
-        selector = "istio.io/rev=%s,%s" % (revision or "default", COMPONENT_LABEL)
-        removed = []
-        for api_version, kind, namespaced in REVISION_KINDS:
-            resource = self.client.resource(kind, api_version)
-            listing = read_json(self.client, resource, namespace=self.namespace if namespaced else None,
-                                label_selector=selector)
-            for item in listing.get("items") or []:
-                name = item["metadata"]["name"]
-                try:
-                    resource.delete(name=name, namespace=self.namespace if namespaced else None)
-                except NotFoundError:
-                    continue
-                removed.append("%s/%s" % (kind, name))
-        return removed
-
-    def istio_crds_present(self):
-        crds = self.client.resource("CustomResourceDefinition", "apiextensions.k8s.io/v1")
-        try:
-            self.client.get(crds, name="virtualservices.networking.istio.io")
-            return True
-        except NotFoundError:
-            return False
-
-
-def impersonation_flags(params):
-    """--as/--as-group for the identity the module's own requests take: impersonate_user and impersonate_groups,
-    else K8S_AUTH_IMPERSONATE_USER / K8S_AUTH_IMPERSONATE_GROUPS (comma-separated), as kubernetes.core reads them."""
-    user = params.get("impersonate_user") or os.environ.get("K8S_AUTH_IMPERSONATE_USER")
-    groups = params.get("impersonate_groups")
-    if groups is None:
-        groups = [g for g in os.environ.get("K8S_AUTH_IMPERSONATE_GROUPS", "").split(",") if g]
-    flags = ["--as", user] if user else []
-    for group in groups:
-        flags += ["--as-group", group]
-    return flags
-
-
-def proxy_environment(params):
-    """The environment that sends istioctl through the module's proxy (client-go takes HTTPS_PROXY/NO_PROXY from
-    it when the kubeconfig names no proxy-url); {} without one. proxy_headers' proxy_basic_auth goes into the
-    proxy URL; its other headers have no istioctl equivalent and are refused."""
-    proxy = params.get("proxy") or os.environ.get("K8S_AUTH_PROXY")
-    headers = params.get("proxy_headers") or {}
-    unsupported = sorted(k for k, v in headers.items() if v and k != "proxy_basic_auth")
-    if unsupported:
-        raise IstioctlError("proxy_headers.%s is not supported with istioctl: expected proxy_basic_auth only (istioctl "
-                            "sends no other proxy header)" % unsupported[0])
-    if not proxy:
-        return {}
-    if headers.get("proxy_basic_auth"):
-        scheme, dummy, rest = proxy.partition("://")
-        proxy = "%s://%s@%s" % (scheme, headers["proxy_basic_auth"], rest) if rest else proxy
-    environment = {"HTTPS_PROXY": proxy, "HTTP_PROXY": proxy}
-    no_proxy = params.get("no_proxy") or os.environ.get("K8S_AUTH_NO_PROXY")
-    if no_proxy:
-        environment["NO_PROXY"] = no_proxy
-    return environment
-
-
-def connection_for_istioctl(module, client, workdir):
-    """--kubeconfig/--context flags that give istioctl the same cluster, and the same identity (impersonation),
-    as the module."""
-    return _cluster_flags(module, client, workdir) + impersonation_flags(module.params)
-
-
-def _cluster_flags(module, client, workdir):
-    params = module.params
-    kubeconfig = params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG")
-    context = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT")
-    namespace = params.get("istio_namespace") or "istio-system"
-    if isinstance(kubeconfig, dict):
-        path = os.path.join(workdir, "kubeconfig")
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
-            json.dump(kubeconfig, handle)
-        return connection_flags(path, context, namespace)
-    if kubeconfig:
-        return connection_flags(kubeconfig, context, namespace)
-    if params.get("host") or os.environ.get("K8S_AUTH_HOST"):
-        return connection_flags(_write_kubeconfig(client.configuration, workdir), None, namespace)
-    return connection_flags(None, context, namespace)
-
-
-@contextlib.contextmanager
-def istioctl_workdir(module, client):
-    """A private directory (0700) for what istioctl reads from files, and the connection flags; the directory and
-    everything in it (a temporary kubeconfig, inline overlays) is removed afterwards."""
-    workdir = tempfile.mkdtemp(prefix="istioctl-")
-    try:
-        yield workdir, connection_for_istioctl(module, client, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def istioctl_connection(module, client):
-    """The connection flags for istioctl; any temporary kubeconfig is removed afterwards."""
-    with istioctl_workdir(module, client) as (dummy, connection):
-        yield connection
-
-
-def _write_kubeconfig(configuration, workdir):
-    """A kubeconfig holding the connection kubernetes.core resolved from host/api_key/cert options."""
-    cluster = {"server": configuration.host}
-    if configuration.ssl_ca_cert:
-        cluster["certificate-authority"] = configuration.ssl_ca_cert
-    if not configuration.verify_ssl:
-        cluster["insecure-skip-tls-verify"] = True
-    user = {}
-    for setting in configuration.auth_settings().values():
-        if setting.get("key", "").lower() == "authorization" and setting.get("value"):
-            user["token"] = setting["value"].split(" ", 1)[-1]
-    if configuration.cert_file:
-        user["client-certificate"] = configuration.cert_file
-        user["client-key"] = configuration.key_file
-    if configuration.username and configuration.password:
-        user["username"] = configuration.username
-        user["password"] = configuration.password
-    doc = {"apiVersion": "v1", "kind": "Config", "current-context": "module",
-           "clusters": [{"name": "module", "cluster": cluster}], "users": [{"name": "module", "user": user}],
-           "contexts": [{"name": "module", "context": {"cluster": "module", "user": "module"}}]}
-    path = os.path.join(workdir, "kubeconfig")
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
-        json.dump(doc, handle)
-    return path
-
-
-def _control_plane(deployments, revision):
-    health = component_health(deployments, revision)
-    return {"version": control_plane_version(deployments, revision), "revision": revision or "default",
-            "components": health}
-
-
-def _wait_healthy(cluster, names, revision, timeout):
-    """Poll the control plane until every named Deployment is ready (return the last LIST); name the ones that
-    are not."""
-    deadline = time.time() + timeout
-    while True:
-        deployments = cluster.list_deployments()
-        health = dict((c["name"], c) for c in component_health(deployments, revision))
-        pending = [n for n in names if not health.get(n, {}).get("healthy")]
-        if not pending:
-            return deployments
-        if time.time() >= deadline:
-            details = ", ".join("%s (%s)" % (n, "missing" if n not in health else "%d/%d ready" % (
-                health[n]["ready"], health[n]["desired"])) for n in pending)
-            raise IstioctlError("timed out after %d s waiting for the Istio control plane: %s" % (timeout, details))
-        time.sleep(WAIT_POLL_SECONDS)  # polling a condition, bounded by wait_timeout
-
 
 def run_module(module, which=shutil.which):
     """Return the module result; raise IstioctlError or K8sConnectionError on failure."""
@@ -671,13 +324,9 @@ def run_module(module, which=shutil.which):
                             "a %s binary or change version" % (binary, client_version, wanted, wanted))
     if params["state"] == "present" and untested_warning(client_version):
         module.warn(untested_warning(client_version))
-    return _run(module, params, flat, binary, runner, client_version, connect(module))
-
-
-def _run(module, params, flat, binary, runner, client_version, client):
     namespace = params["istio_namespace"]
     revision = params.get("revision") or "default"
-    cluster = Cluster(client, namespace)
+    cluster = Cluster(connect(module), namespace)
     try:
         deployments = cluster.list_deployments()
         record = cluster.get_record(revision)
@@ -685,9 +334,15 @@ def _run(module, params, flat, binary, runner, client_version, client):
         raise K8sConnectionError("cannot read the Istio control plane in namespace %s: %s" % (namespace, exc))
     recorded, recorded_components = read_record(record)
     result = {"changed": False, "client_version": client_version, "command": [], "stdout_lines": [],
-              "stderr_lines": [], "control_plane": _control_plane(deployments, revision)}
+              "stderr_lines": [], "control_plane": control_plane_state(deployments, revision)}
     if params["state"] == "absent":
         return _absent(module, cluster, runner, recorded, deployments, revision, result)
+    return _present(module, cluster, runner, flat, recorded, recorded_components, revision, result)
+
+
+def _present(module, cluster, runner, flat, recorded, recorded_components, revision, result):
+    params = module.params
+    client_version = result["client_version"]
     desired = desired_spec(params, flat, client_version)
     jump = upgrade_path_error(result["control_plane"]["version"], client_version)
     if jump:
@@ -705,41 +360,47 @@ def _run(module, params, flat, binary, runner, client_version, client):
     if module.check_mode:
         result["msg"] = "would %s Istio %s (%s): %s" % (action, client_version, params["profile"], "; ".join(reasons))
         return result
-    with istioctl_workdir(module, client) as (workdir, connection):
+    with istioctl_workdir(module, cluster.client) as (workdir, connection):
         if params["precheck"]:
-            command = [binary, "x", "precheck"] + connection
-            rc, out, err = runner.run(command, timeout=params["wait_timeout"])
-            if rc != 0:
-                findings = precheck_findings(out, err)
-                blocking = blocking_findings(findings)
-                if blocking:
-                    raise IstioctlError("istioctl x precheck found %d issue(s) that block the install: %s" % (
-                        len(blocking), "; ".join(blocking)), findings=findings, stdout_lines=out.splitlines(),
-                        stderr_lines=err.splitlines())
-                # warnings only: istioctl exits 1 for them too; they are said, and the install goes on
-                result["precheck_warnings"] = findings
-                for finding in findings:
-                    module.warn("istioctl x precheck: %s" % finding)
-        command = install_command(binary, params, flat, connection, params["wait_timeout"],
+            _precheck(module, runner, connection, result)
+        command = install_command(runner.binary, params, flat, connection, params["wait_timeout"],
                                   write_overlays(params.get("overlays"), workdir))
         result["command"] = masked(command, flat)
         rc, out, err = runner.run(command, timeout=install_timeout(params["profile"], params["wait_timeout"]))
     result["stdout_lines"] = out.splitlines()
     result["stderr_lines"] = err.splitlines()
     if rc != 0:
-        waiting = still_not_ready(err + out, component_health(cluster.list_deployments(), revision), namespace)
+        waiting = still_not_ready(err + out, component_health(cluster.list_deployments(), revision),
+                                  cluster.namespace)
         message = "istioctl install failed (exit %d)" % rc
         if waiting:
             message += "; not ready within %d s: %s" % (params["wait_timeout"], ", ".join(waiting))
         raise IstioctlError("%s: %s" % (message, last_lines(err or out)), command=result["command"],
                             stdout_lines=result["stdout_lines"], stderr_lines=result["stderr_lines"])
     names = [c["name"] for c in component_health(cluster.list_deployments(), revision)]
-    deployments = _wait_healthy(cluster, names, revision, params["wait_timeout"])
-    cluster.write_record(record_body(namespace, desired, names), cluster.get_record(revision))
-    result["control_plane"] = _control_plane(deployments, revision)
+    deployments = wait_healthy(cluster, names, revision, params["wait_timeout"])
+    cluster.write_record(record_body(cluster.namespace, desired, names), cluster.get_record(revision))
+    result["control_plane"] = control_plane_state(deployments, revision)
     verb = "installed" if action == "install" else "upgraded"
     result["msg"] = "%s Istio %s (%s)" % (verb, client_version, params["profile"])
     return result
+
+
+def _precheck(module, runner, connection, result):
+    """``istioctl x precheck``: errors stop the install; warnings (it exits 1 for them too) are said, and the install
+    goes on."""
+    rc, out, err = runner.run([runner.binary, "x", "precheck"] + connection, timeout=module.params["wait_timeout"])
+    if rc == 0:
+        return
+    findings = precheck_findings(out, err)
+    blocking = blocking_findings(findings)
+    if blocking:
+        raise IstioctlError("istioctl x precheck found %d issue(s) that block the install: %s" % (
+            len(blocking), "; ".join(blocking)), findings=findings, stdout_lines=out.splitlines(),
+            stderr_lines=err.splitlines())
+    result["precheck_warnings"] = findings
+    for finding in findings:
+        module.warn("istioctl x precheck: %s" % finding)
 
 
 def _absent(module, cluster, runner, recorded, deployments, revision, result):
@@ -774,6 +435,6 @@ def _absent(module, cluster, runner, recorded, deployments, revision, result):
                             command=command, stdout_lines=result["stdout_lines"],
                             stderr_lines=result["stderr_lines"])
     cluster.delete_record(revision)
-    result["control_plane"] = _control_plane(cluster.list_deployments(), revision)
+    result["control_plane"] = control_plane_state(cluster.list_deployments(), revision)
     result["msg"] = "uninstalled Istio"
     return result

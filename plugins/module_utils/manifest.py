@@ -106,8 +106,8 @@ def unchanged(service, resource, obj, params):
     very definition, needs no request at all: it is read once and reported
     unchanged.
     """
-    if params["state"] != "present":
-        return None
+    if params["state"] != "present" or params.get("server_side_apply"):
+        return None  # (a server-side apply keeps no last-applied annotation to compare; the server answers it)
     desired = copy.deepcopy(obj)
     desired["kind"] = resource.kind
     desired["apiVersion"] = resource.group_version
@@ -224,10 +224,22 @@ def check_wait(params):
                             % (params["wait_timeout"], params["wait_sleep"]))
 
 
+def check_apply(params):
+    """server_side_apply applies: it has no meaning where nothing is applied."""
+    ssa = params.get("server_side_apply")
+    if ssa and params["state"] != "present":
+        raise ManifestError("server_side_apply=%r is invalid with state=%s: expected state=present (it says how "
+                            "objects are applied; state=%s applies none)" % (ssa, params["state"], params["state"]))
+    if ssa and not str(ssa.get("field_manager") or "").strip():
+        raise ManifestError("server_side_apply.field_manager=%r is invalid: expected the name the API server records "
+                            "as the fields' owner, such as istio_demo.mesh" % (ssa.get("field_manager"),))
+
+
 def run_module(module):
     """The result; raises ManifestError (with the result so far when an object failed)."""
     params = module.params
     check_wait(params)
+    check_apply(params)
     objects = objects_of(params["definition"])
     client = connect(module)
     service = K8sService(client, module)

@@ -17,7 +17,7 @@ __metaclass__ = type
 import shutil
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
-from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl import (
+from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl_run import (
     IstioctlError, IstioctlRunner, find_binary, istioctl_connection, last_lines)
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import (
     K8sConnectionError, connect, read_json)

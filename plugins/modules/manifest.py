@@ -53,6 +53,27 @@ options:
   namespace:
     description: Namespace for namespaced objects whose definition does not name one.
     type: str
+  server_side_apply:
+    description:
+      - With O(state=present), apply in the API server (C(kubectl apply --server-side)) instead of in the client,
+        as M(kubernetes.core.k8s) does with the same option. The object's fields are then owned by
+        O(server_side_apply.field_manager) in C(metadata.managedFields), and no last-applied annotation is
+        written - so an object larger than that annotation's 256 KiB (a big CustomResourceDefinition) can be
+        applied.
+      - Refused with O(state=absent) or O(state=patched), which apply nothing.
+    type: dict
+    version_added: 0.4.0
+    suboptions:
+      field_manager:
+        description: The name the API server records as the owner of the fields applied.
+        type: str
+        required: true
+      force_conflicts:
+        description:
+          - Take over fields another manager owns. Without it, a field another manager set to another value fails
+            the task with the API server's conflict, naming the manager.
+        type: bool
+        default: false
 extends_documentation_fragment:
   - istio_demo.mesh.k8s
   - kubernetes.core.k8s_auth_options
@@ -90,6 +111,16 @@ EXAMPLES = r"""
 - name: Apply CRDs and wait until they are served
   istio_demo.mesh.manifest:
     definition: "{{ crds }}"
+    wait: true
+    wait_condition:
+      type: Established
+      status: "True"
+
+- name: Apply big CRDs server-side (beyond the last-applied annotation's size) and wait until they are served
+  istio_demo.mesh.manifest:
+    definition: "{{ lookup('ansible.builtin.file', 'standard-install.yaml') }}"
+    server_side_apply:
+      field_manager: istio_demo.mesh
     wait: true
     wait_condition:
       type: Established
@@ -208,6 +239,10 @@ def argument_spec():
         state=dict(type="str", choices=["present", "absent", "patched"], default="present"),
         namespace=dict(type="str"),
         merge_type=dict(type="list", elements="str", choices=["merge", "strategic-merge"]),
+        server_side_apply=dict(type="dict", options=dict(
+            field_manager=dict(type="str", required=True),
+            force_conflicts=dict(type="bool", default=False),
+        )),
     )
     return spec
 

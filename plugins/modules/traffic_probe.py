@@ -453,6 +453,7 @@ api_retries:
 """
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
+from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_spec import METHODS
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
 
 
@@ -473,7 +474,7 @@ def argument_spec():
         concurrency=dict(type="int", default=1),
         timeout=dict(type="float", default=5.0),
         method=dict(type="str", default="GET",
-                    choices=list(traffic.METHODS)),
+                    choices=list(METHODS)),
         headers=dict(type="dict", no_log=True),
         body=dict(type="str"),
         expect_status=dict(type="list", elements="int", default=[200]),

@@ -152,3 +152,35 @@ def test_patched_changes_what_exists_removes_nulls_and_creates_nothing(sandbox, 
                            "jsonpath={.metadata.annotations}").stdout == before
     again, result = apply(tmp_path, sandbox, definition=patch, state="patched", merge_type=["merge"])
     assert again.rc == 0 and result["changed"] is False
+
+
+def test_server_side_apply_takes_an_object_too_big_for_the_last_applied_annotation(sandbox, tmp_path):
+    big = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"blob": "x" * 300000}}]
+    sandbox.kubectl("create", "namespace", "mf-ssa")
+    # client-side apply writes the whole object into its last-applied annotation, which the server caps at 256 KiB
+    refused, result = apply(tmp_path, sandbox, definition=big, namespace="mf-ssa")
+    assert refused.rc != 0 and "262144" in result["msg"], result.get("msg")
+    ssa = {"field_manager": "istio_demo.mesh"}
+    run, result = apply(tmp_path, sandbox, definition=big, namespace="mf-ssa", server_side_apply=ssa)
+    assert run.rc == 0 and result["changed"], run.stdout[-2000:]
+    managers = sandbox.kubectl("get", "configmap", "big", "-n", "mf-ssa", "--show-managed-fields", "-o",
+                               "jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation} {end}").stdout
+    assert managers.split() == ["istio_demo.mesh/Apply"]
+    again, result = apply(tmp_path, sandbox, definition=big, namespace="mf-ssa", server_side_apply=ssa)
+    assert again.rc == 0 and result["changed"] is False
+    # a field another manager set to another value is theirs: refused, unless taken over by name
+    sandbox.kubectl("apply", "--server-side", "--field-manager", "someone-else", "--force-conflicts", "-f", "-",
+                    stdin='{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big", "namespace": '
+                          '"mf-ssa"}, "data": {"blob": "theirs"}}')
+    conflict, result = apply(tmp_path, sandbox, definition=big, namespace="mf-ssa", server_side_apply=ssa)
+    assert conflict.rc != 0 and "someone-else" in result["msg"], result.get("msg")
+    taken, result = apply(tmp_path, sandbox, definition=big, namespace="mf-ssa",
+                          server_side_apply=dict(ssa, force_conflicts=True))
+    assert taken.rc == 0 and result["changed"], taken.stdout[-2000:]
+    assert len(sandbox.kubectl("get", "configmap", "big", "-n", "mf-ssa", "-o", "jsonpath={.data.blob}").stdout) \
+        == 300000
+    since = time.time()
+    wrong, result = apply(tmp_path, sandbox, definition=big, namespace="mf-ssa", state="absent", server_side_apply=ssa)
+    assert wrong.rc != 0 and "server_side_apply" in result["msg"] and "state=absent" in result["msg"]
+    assert sandbox.requests(since) == []
+    sandbox.kubectl("delete", "namespace", "mf-ssa", "--wait=false")

@@ -5,12 +5,10 @@ import base64
 import collections
 import copy
 import datetime
-import functools
 import hashlib
 import ipaddress
 import json
 import random
-import re
 import secrets
 import threading
 import uuid
@@ -19,38 +17,14 @@ import yaml
 
 from . import fieldmanager, tokens
 from . import patch as patching
-from . import validation
-from .validation import DNS_LABEL, DNS_SUBDOMAIN
+from . import schemas, validation
 from .registry import Kind, Registry
 from .selection import SelectorError, field_matches, label_matches, parse_field_selector, parse_label_selector
 
-try:
-    import kubernetes_validate
-    import kubernetes_validate.utils
-except ImportError:  # validation of built-in kinds is then skipped
-    kubernetes_validate = None
-else:
-    # kubernetes_validate.validate() lists the schema versions it carries and reads and parses the kind's schema
-    # and the whole _definitions.json from disk on every call (all_versions and schema_contents in
-    # kubernetes_validate/utils.py), tens of milliseconds a write: with every write validated, a few thousand pods
-    # (each with its events and status updates) kept the sandbox busy for minutes. Those files never change while
-    # it runs, so each is listed or parsed once; validate() itself is unchanged.
-    for _name in ("all_versions", "schema_contents"):
-        setattr(kubernetes_validate.utils, _name, functools.lru_cache(maxsize=None)(
-            getattr(kubernetes_validate.utils, _name)))
-
-try:
-    import jsonschema
-except ImportError:
-    jsonschema = None
-
-KUBE_VERSION = "1.32"
 
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 RANDOM = random.SystemRandom()
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 GENERATION_GROUPS = {"apps", "batch", "policy", "networking.k8s.io", "autoscaling", "apiextensions.k8s.io"}
-LABEL_NAME_KINDS = {"Namespace", "Service"}
 
 
 def now():
@@ -139,7 +113,7 @@ class Api(object):
         self.write_hooks = []  # callables(storage_key) run, under the lock, after each stored change
         self.token_key = secrets.token_bytes(32)  # signs ServiceAccount tokens (sandbox/tokens.py)
         self.ca_pem = None  # the cluster's CA certificate, given to token Secrets (the cluster process sets it)
-        # pod -> whether its containers outlast SIGTERM (the controllers' kubelet answers; sandbox/controllers.py)
+        # pod -> whether its containers outlast SIGTERM (the kubelet answers: sandbox/controllers/kubelet.py)
         self.stops_late = lambda pod: False
         self.next_ip = 10
         self.node_ports = set()
@@ -271,8 +245,8 @@ class Api(object):
             obj["apiVersion"] = kind.api_version
             obj["kind"] = kind.kind
             if kind.group in self.registry.builtin_groups:  # custom resources keep their JSON as given
-                decode_nulls(kind, obj)
-                drop_empty(kind, obj)
+                schemas.decode_nulls(kind, obj)
+                schemas.drop_empty(kind, obj)
             self._default(kind, obj, None)
             if kind.kind == "Pod" and kind.group == "":
                 self._admit_service_account(obj)
@@ -434,8 +408,8 @@ class Api(object):
         new["apiVersion"] = kind.api_version
         new["kind"] = kind.kind
         if kind.group in self.registry.builtin_groups:
-            decode_nulls(kind, new)
-            drop_empty(kind, new)
+            schemas.decode_nulls(kind, new)
+            schemas.drop_empty(kind, new)
         self._default(kind, new, old)
         for hook in self.admission:
             hook(self, kind, new, old, dry_run)
@@ -816,40 +790,15 @@ class Api(object):
         return port
 
     def _validate(self, kind, obj, old=None):
-        causes = []
-        name = obj["metadata"].get("name", "")
-        pattern = DNS_LABEL if kind.kind in LABEL_NAME_KINDS else DNS_SUBDOMAIN
-        if kind.group == "rbac.authorization.k8s.io":
-            # RBAC's names are path segments (pkg/apis/rbac/validation: path.ValidatePathSegmentName): anything but
-            # "." and ".." without "/" or "%" - system:discovery is one
-            if name in (".", "..") or "/" in name or "%" in name or not name:
-                causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": may not be \'.\' or '
-                                                                    "'..' and may not contain '/' or '%%'" % name})
-        elif kind.kind != "Event" and (len(name) > (63 if kind.kind in LABEL_NAME_KINDS else 253)
-                                       or not pattern.match(name)):
-            causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": a lowercase RFC 1123 %s must '
-                                                                'consist of lower case alphanumeric characters or '
-                                                                "'-'" % (name, "label" if pattern is DNS_LABEL
-                                                                         else "subdomain")})
-        for key, value in (obj["metadata"].get("labels") or {}).items():
-            if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
-                causes.append({"field": "metadata.labels", "message": 'Invalid value: "%s": a valid label must be an '
-                                                                      'empty string or consist of alphanumeric '
-                                                                      "characters, '-', '_' or '.'" % (value,)})
-        annotations = obj["metadata"].get("annotations") or {}
-        if sum(len(k) + len(str(v)) for k, v in annotations.items()) > 262144:
-            # apimachinery ValidateAnnotationsSize (TotalAnnotationSizeLimitB, 256 KiB): what a client-side apply of
-            # a big CRD meets, its last-applied-configuration annotation holding the whole object
-            causes.append({"field": "metadata.annotations", "message": "Too long: must have at most 262144 bytes"})
-        causes.extend(port_causes(obj))
-        if kind.group in self.registry.builtin_groups:
+        """The server's checks of a write (sandbox/validation.py), then the schema's (sandbox/schemas.py)."""
+        builtin = kind.group in self.registry.builtin_groups
+        causes = validation.metadata_causes(kind.group, kind.kind, obj) + validation.port_causes(obj)
+        if builtin:
             causes.extend(validation.causes_for(kind.kind, obj, old))
-        if not causes and kind.schema is not None and jsonschema is not None:
-            causes.extend(schema_causes(kind.schema, obj))
-        elif not causes and kind.group in self.registry.builtin_groups and kubernetes_validate is not None:
-            causes.extend(builtin_causes(kind, obj))
+        if not causes:
+            causes = schemas.causes(kind, obj, builtin)
         if causes:
-            raise invalid(kind, name, causes)
+            raise invalid(kind, obj["metadata"].get("name", ""), causes)
 
     # ------------------------------------------------------------ CRDs
 
@@ -930,183 +879,6 @@ def default_pod_spec(spec, restart="Always"):
                     if isinstance(probe.get("httpGet"), dict):
                         probe["httpGet"].setdefault("path", "/")
                         probe["httpGet"].setdefault("scheme", "HTTP")
-
-
-def port_causes(obj):
-    """Port ranges, which the API server checks beyond the OpenAPI schema."""
-    causes = []
-
-    def check(path, value):
-        if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 65535:
-            causes.append({"field": path, "message": "Invalid value: %d: must be between 1 and 65535, inclusive"
-                                                     % value})
-
-    spec = obj.get("spec") or {}
-    if obj.get("kind") == "Service":
-        for n, port in enumerate(spec.get("ports") or []):
-            if isinstance(port, dict):
-                check("spec.ports[%d].port" % n, port.get("port"))
-                check("spec.ports[%d].targetPort" % n, port.get("targetPort"))
-    pod_specs = [("spec", spec)] if obj.get("kind") == "Pod" else []
-    template = spec.get("template") if isinstance(spec, dict) else None
-    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
-        pod_specs.append(("spec.template.spec", template["spec"]))
-    for prefix, pod in pod_specs:
-        for field in ("containers", "initContainers"):
-            for n, container in enumerate(pod.get(field) or []):
-                for m, port in enumerate((container or {}).get("ports") or [] if isinstance(container, dict) else []):
-                    if isinstance(port, dict):
-                        check("%s.%s[%d].ports[%d].containerPort" % (prefix, field, n, m), port.get("containerPort"))
-    return causes
-
-
-def _builtin_schema(kind):
-    """(the kind's JSON schema, the shared definitions) as kubernetes_validate carries them, or (None, None)."""
-    if kubernetes_validate is None:
-        return None, None
-    version = [v for v in kubernetes_validate.utils.all_versions()
-               if kubernetes_validate.utils.major_minor(v) <= KUBE_VERSION][-1]
-    group = kind.group.split(".")[0] if kind.group else ""
-    base = "kubernetes-json-schema/v%s-local/" % version
-    try:
-        schema = kubernetes_validate.utils.schema_contents(
-            base + "%s-%s.json" % (kind.kind.lower(), "%s-%s" % (group, kind.version) if group else kind.version),
-            KUBE_VERSION)
-        definitions = kubernetes_validate.utils.schema_contents(base + "_definitions.json", KUBE_VERSION)["$defs"]
-    except (OSError, kubernetes_validate.utils.VersionNotSupportedError, KeyError):
-        return None, None
-    return schema, definitions
-
-
-# Fields of the typed objects that are tagged omitempty and that clients empty to remove what they held: an empty
-# list is not written out again (k8s.io/api core/v1 types.go NodeSpec: Taints []Taint `json:"taints,omitempty"`),
-# so `kubectl taint node N key-` on the last taint leaves a node without spec.taints.
-OMITTED_WHEN_EMPTY = {("", "Node"): (("spec", "taints"),)}
-
-
-def drop_empty(kind, obj):
-    for path in OMITTED_WHEN_EMPTY.get((kind.group, kind.kind), ()):
-        parent = obj
-        for key in path[:-1]:
-            parent = parent.get(key) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and parent.get(path[-1]) in ([], {}):
-            del parent[path[-1]]
-
-
-def decode_nulls(kind, obj):
-    """What decoding into the typed object does to JSON nulls (k8s.io/apimachinery's JSON serializer over
-    sigs.k8s.io/json, Go's encoding/json rules: decode.go literalStore/indirect): a struct field given null is left
-    unset, so it is not stored; a map entry given null holds the element's zero value - resource.Quantity's
-    UnmarshalJSON takes null as zero ("0", apimachinery pkg/api/resource/quantity.go), a string is "". So a merge
-    patch that
-    replaces a list of containers keeping ``memory: null`` (kubernetes.core's apply, dropping a field) is stored
-    with that request at 0, not refused."""
-    if not isinstance(obj, dict) or not _has_null(obj):
-        return
-    schema, definitions = _builtin_schema(kind)
-    if schema is not None:
-        _decode(obj, schema, definitions, 0)
-
-
-def _has_null(value):
-    if isinstance(value, dict):
-        return any(v is None or _has_null(v) for v in value.values())
-    if isinstance(value, list):
-        return any(v is None or _has_null(v) for v in value)
-    return False
-
-
-def _resolve(node, definitions):
-    while isinstance(node, dict) and "$ref" in node:
-        node = definitions.get(node["$ref"].rsplit("/", 1)[-1]) or {}
-    return node or {}
-
-
-def _zero(node, definitions):
-    node = _resolve(node, definitions)
-    kinds = [t for option in node.get("oneOf") or [node] for t in
-             (option.get("type") if isinstance(option.get("type"), list) else [option.get("type")])]
-    if "number" in kinds and "string" in kinds:
-        return "0"  # resource.Quantity
-    if kinds[:1] == ["string"]:
-        return ""
-    return None
-
-
-def _decode(value, node, definitions, depth):
-    node = _resolve(node, definitions)
-    if depth > 40:
-        return
-    if isinstance(value, dict):
-        properties = node.get("properties")
-        items = node.get("additionalProperties")
-        for key in list(value):
-            if value[key] is None:
-                zero = _zero(items, definitions) if isinstance(items, dict) and not properties else None
-                if zero is None:
-                    del value[key]
-                else:
-                    value[key] = zero
-            elif properties and key in properties:
-                _decode(value[key], properties[key], definitions, depth + 1)
-            elif isinstance(items, dict):
-                _decode(value[key], items, definitions, depth + 1)
-    elif isinstance(value, list) and isinstance(node.get("items"), dict):
-        for item in value:
-            _decode(item, node["items"], definitions, depth + 1)
-
-
-def builtin_causes(kind, obj):
-    body = {k: v for k, v in obj.items() if k != "status"}  # status is the controllers' to write
-    try:
-        kubernetes_validate.validate(body, KUBE_VERSION, strict=False)
-    except kubernetes_validate.ValidationError as exc:
-        # the OpenAPI schema calls a field without omitempty required where the server's own validation does not:
-        # a StatefulSet's spec.serviceName is optional (kubernetes/kubernetes#130233 marks it so: "This field is
-        # NOT required")
-        return [c for c in validation.schema_error_causes(exc)
-                if not (kind.kind == "StatefulSet" and c.get("field") == "spec.serviceName"
-                        and c.get("reason") == "FieldValueRequired")]
-    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError):
-        return []
-    return []
-
-
-def schema_causes(schema, obj):
-    cleaned = _schema_for_jsonschema(schema)
-    body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
-    props = dict(cleaned.get("properties") or {})
-    for key in ("metadata", "apiVersion", "kind"):
-        props.pop(key, None)
-    cleaned["properties"] = props
-    causes = []
-    for error in jsonschema.Draft4Validator(cleaned).iter_errors(body):
-        for cause in validation.schema_error_causes(error):
-            if cause not in causes:  # one "required" error per missing property, each naming them all
-                causes.append(cause)
-    return causes
-
-
-def _schema_for_jsonschema(schema):
-    """Kubernetes' structural schemas use x-kubernetes-* extensions; keep the rest."""
-    if isinstance(schema, dict):
-        out = {}
-        for key, value in schema.items():
-            if key == "x-kubernetes-int-or-string" and value:
-                out.pop("type", None)
-                out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-                continue
-            if key.startswith("x-kubernetes-"):
-                continue
-            if key == "nullable":
-                continue
-            out[key] = _schema_for_jsonschema(value)
-        if schema.get("x-kubernetes-int-or-string"):
-            out.pop("type", None)
-        return out
-    if isinstance(schema, list):
-        return [_schema_for_jsonschema(v) for v in schema]
-    return schema
 
 
 __all__ = ["Api", "ApiError", "Kind", "now", "resource_name"]

@@ -10,7 +10,7 @@ latter minAvailable, or the expected count minus maxUnavailable, a percentage ro
 import math
 
 from .api import ApiError
-from .controllers import _pod_ready as pod_ready
+from .controllers.common import pod_ready
 from .selection import label_matches, selector_from_match
 
 

@@ -219,3 +219,66 @@ def causes_for(kind, obj, old=None):
         causes.extend(revision_causes(obj, old))
     causes.extend(update_causes(kind, obj, old))
     return causes
+
+
+def port_causes(obj):
+    """Port ranges, which the API server checks beyond the OpenAPI schema."""
+    causes = []
+
+    def check(path, value):
+        if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 65535:
+            causes.append({"field": path, "message": "Invalid value: %d: must be between 1 and 65535, inclusive"
+                                                     % value})
+
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "Service":
+        for n, port in enumerate(spec.get("ports") or []):
+            if isinstance(port, dict):
+                check("spec.ports[%d].port" % n, port.get("port"))
+                check("spec.ports[%d].targetPort" % n, port.get("targetPort"))
+    pod_specs = [("spec", spec)] if obj.get("kind") == "Pod" else []
+    template = spec.get("template") if isinstance(spec, dict) else None
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        pod_specs.append(("spec.template.spec", template["spec"]))
+    for prefix, pod in pod_specs:
+        for field in ("containers", "initContainers"):
+            for n, container in enumerate(pod.get(field) or []):
+                for m, port in enumerate((container or {}).get("ports") or [] if isinstance(container, dict) else []):
+                    if isinstance(port, dict):
+                        check("%s.%s[%d].ports[%d].containerPort" % (prefix, field, n, m), port.get("containerPort"))
+    return causes
+
+
+# names of these kinds are DNS labels (at most 63 characters); others are DNS subdomains (253)
+LABEL_NAME_KINDS = {"Namespace", "Service"}
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def metadata_causes(group, kind, obj):
+    """The object's name, label values and annotation size (apimachinery's ObjectMeta validation)."""
+    causes = []
+    name = obj["metadata"].get("name", "")
+    pattern = DNS_LABEL if kind in LABEL_NAME_KINDS else DNS_SUBDOMAIN
+    if group == "rbac.authorization.k8s.io":
+        # RBAC's names are path segments (pkg/apis/rbac/validation: path.ValidatePathSegmentName): anything but
+        # "." and ".." without "/" or "%" - system:discovery is one
+        if name in (".", "..") or "/" in name or "%" in name or not name:
+            causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": may not be \'.\' or '
+                                                                "'..' and may not contain '/' or '%%'" % name})
+    elif kind != "Event" and (len(name) > (63 if kind in LABEL_NAME_KINDS else 253)
+                                   or not pattern.match(name)):
+        causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": a lowercase RFC 1123 %s must '
+                                                            'consist of lower case alphanumeric characters or '
+                                                            "'-'" % (name, "label" if pattern is DNS_LABEL
+                                                                     else "subdomain")})
+    for key, value in (obj["metadata"].get("labels") or {}).items():
+        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+            causes.append({"field": "metadata.labels", "message": 'Invalid value: "%s": a valid label must be an '
+                                                                  'empty string or consist of alphanumeric '
+                                                                  "characters, '-', '_' or '.'" % (value,)})
+    annotations = obj["metadata"].get("annotations") or {}
+    if sum(len(k) + len(str(v)) for k, v in annotations.items()) > 262144:
+        # apimachinery ValidateAnnotationsSize (TotalAnnotationSizeLimitB, 256 KiB): what a client-side apply of
+        # a big CRD meets, its last-applied-configuration annotation holding the whole object
+        causes.append({"field": "metadata.annotations", "message": "Too long: must have at most 262144 bytes"})
+    return causes

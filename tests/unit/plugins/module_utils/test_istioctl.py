@@ -7,7 +7,9 @@ import re
 import pytest
 import yaml
 
+from ansible_collections.istio_demo.mesh.plugins.module_utils import control_plane as cp
 from ansible_collections.istio_demo.mesh.plugins.module_utils import istioctl as ic
+from ansible_collections.istio_demo.mesh.plugins.module_utils import istioctl_run as run
 
 BASE = {"state": "present", "profile": "demo", "revision": None, "version": None, "set_values": {},
         "overlay_files": [], "wait_timeout": 300, "purge": False, "istio_namespace": "istio-system"}
@@ -44,7 +46,7 @@ def test_values_flatten_to_set_keys(values, flat):
     (dict(istio_namespace="Istio_System"), "istio_namespace='Istio_System'"),
 ])
 def test_bad_input_is_named(changes, expected):
-    with pytest.raises(ic.IstioctlError) as info:
+    with pytest.raises(run.IstioctlError) as info:
         ic.validate(params(**changes))
     assert expected in str(info.value)
 
@@ -52,12 +54,12 @@ def test_bad_input_is_named(changes, expected):
 def test_version_json_with_a_line_before_it():
     text = ('Istio is not present in the cluster: no running Istio pods in namespace "istio-system"\n'
             '{\n  "clientVersion": {"version": "1.24.2", "revision": "abc", "status": "Clean"}\n}\n')
-    assert ic.parse_version_json(text) == {"client": "1.24.2", "mesh": []}
+    assert run.parse_version_json(text) == {"client": "1.24.2", "mesh": []}
     mesh = '{"clientVersion": {"version": "1.27.3"}, "meshVersion": [{"Component": "istiod", ' \
            '"Info": {"version": "1.26.1"}}]}'
-    assert ic.parse_version_json(mesh) == {"client": "1.27.3", "mesh": ["1.26.1"]}
-    with pytest.raises(ic.IstioctlError):
-        ic.parse_version_json("command not found")
+    assert run.parse_version_json(mesh) == {"client": "1.27.3", "mesh": ["1.26.1"]}
+    with pytest.raises(run.IstioctlError):
+        run.parse_version_json("command not found")
 
 
 def test_precheck_findings_and_not_ready_components():
@@ -118,14 +120,14 @@ def test_inline_overlays_are_written_privately_passed_after_the_files_and_record
 
 def deployment(name, component, ready=1, desired=1, rev="default", image="docker.io/istio/pilot:1.27.3"):
     return {"metadata": {"name": name, "generation": 1,
-                         "labels": {ic.COMPONENT_LABEL: component, "istio.io/rev": rev}},
+                         "labels": {cp.COMPONENT_LABEL: component, "istio.io/rev": rev}},
             "spec": {"replicas": desired, "template": {"spec": {"containers": [{"image": image}]}}},
             "status": {"observedGeneration": 1, "readyReplicas": ready, "availableReplicas": ready}}
 
 
 def test_plan():
     desired = ic.desired_spec(params(), {}, "1.27.3")
-    healthy = ic.component_health([deployment("istiod", "Pilot"), deployment("istio-ingressgateway",
+    healthy = cp.component_health([deployment("istiod", "Pilot"), deployment("istio-ingressgateway",
                                                                              "IngressGateways")], "default")
     assert ic.plan(desired, None, [], [])[0] == "install"
     assert ic.plan(desired, None, [], healthy)[0] == "upgrade"
@@ -133,17 +135,17 @@ def test_plan():
     changed = dict(desired, profile="default")
     action, reasons = ic.plan(desired, changed, ["istiod"], healthy)
     assert action == "upgrade" and reasons == ["profile changed from 'default' to 'demo'"]
-    sick = ic.component_health([deployment("istiod", "Pilot", ready=0)], "default")
+    sick = cp.component_health([deployment("istiod", "Pilot", ready=0)], "default")
     action, reasons = ic.plan(desired, dict(desired), ["istiod", "istio-egressgateway"], sick)
     assert reasons == ["component istiod is not healthy (0/1 ready)", "component istio-egressgateway is missing"]
-    assert ic.control_plane_version([deployment("istiod", "Pilot")], "default") == "1.27.3"
+    assert cp.control_plane_version([deployment("istiod", "Pilot")], "default") == "1.27.3"
 
 
 def test_a_gateway_another_revision_took_over_is_installed_again():
     """A gateway is not revisioned: a canary revision's install takes it over in place, and installing the first
     revision again (a rollback) must give it back."""
     desired = ic.desired_spec(params(), {}, "1.27.3")
-    taken = ic.component_health([deployment("istiod", "Pilot"), deployment("istiod-canary", "Pilot", rev="canary"),
+    taken = cp.component_health([deployment("istiod", "Pilot"), deployment("istiod-canary", "Pilot", rev="canary"),
                                  deployment("istio-ingressgateway", "IngressGateways", rev="canary")], "default")
     assert [c["name"] for c in taken] == ["istio-ingressgateway", "istiod"]  # the other istiod is not this one's
     action, reasons = ic.plan(desired, dict(desired), ["istiod", "istio-ingressgateway"], taken)
@@ -208,9 +210,9 @@ def test_only_what_is_still_not_ready_is_named():
 def test_the_control_plane_namespace_reaches_istioctl():
     command = ic.install_command("istioctl", params(istio_namespace="istio-control"), {}, [], 60)
     assert "values.global.istioNamespace=istio-control" in command
-    assert ic.connection_flags(None, None, "istio-control") == ["--istioNamespace", "istio-control"]
-    assert ic.connection_flags(None, None, "istio-system") == []
-    with pytest.raises(ic.IstioctlError, match="values.global.istioNamespace='other' differs"):
+    assert run.connection_flags(None, None, "istio-control") == ["--istioNamespace", "istio-control"]
+    assert run.connection_flags(None, None, "istio-system") == []
+    with pytest.raises(run.IstioctlError, match="values.global.istioNamespace='other' differs"):
         ic.validate(params(istio_namespace="istio-control",
                            set_values={"values": {"global": {"istioNamespace": "other"}}}))
 
@@ -235,22 +237,22 @@ def _script(tmp_path, body):
 
 def test_runner_returns_what_istioctl_printed_and_its_exit_code(tmp_path):
     binary = _script(tmp_path, 'echo "out $1"; echo "err $2" >&2; exit 3')
-    rc, out, err = ic.IstioctlRunner(_module(), binary).run([binary, "install", "-y"], timeout=30)
+    rc, out, err = run.IstioctlRunner(_module(), binary).run([binary, "install", "-y"], timeout=30)
     assert (rc, out, err) == (3, "out install\n", "err -y\n")
 
 
 def test_runner_stops_an_istioctl_that_outlives_its_timeout(tmp_path):
     binary = _script(tmp_path, "echo started; exec sleep 60")
-    with pytest.raises(ic.IstioctlError) as failure:
-        ic.IstioctlRunner(_module(), binary).run([binary, "install"], timeout=1)
+    with pytest.raises(run.IstioctlError) as failure:
+        run.IstioctlRunner(_module(), binary).run([binary, "install"], timeout=1)
     assert "install did not finish within 1 s" in failure.value.args[0]
     assert failure.value.details["stdout_lines"] == ["started"]
 
 
 def test_runner_names_a_binary_that_cannot_run(tmp_path):
     missing = str(tmp_path / "istioctl")
-    with pytest.raises(ic.IstioctlError, match="cannot run .*istioctl.*download it from"):
-        ic.IstioctlRunner(_module(), missing).run([missing, "version"], timeout=30)
+    with pytest.raises(run.IstioctlError, match="cannot run .*istioctl.*download it from"):
+        run.IstioctlRunner(_module(), missing).run([missing, "version"], timeout=30)
 
 
 def test_istioctl_acts_as_the_identity_and_through_the_proxy_the_module_uses(tmp_path, monkeypatch):
@@ -259,15 +261,15 @@ def test_istioctl_acts_as_the_identity_and_through_the_proxy_the_module_uses(tmp
     module = _module(impersonate_user="mesh-operator", impersonate_groups=["platform", "auditors"],
                      proxy="http://proxy.internal:3128", no_proxy="169.254.169.254",
                      proxy_headers={"proxy_basic_auth": "alice:s3cret"})
-    assert ic.impersonation_flags(module.params) == ["--as", "mesh-operator", "--as-group", "platform",
+    assert run.impersonation_flags(module.params) == ["--as", "mesh-operator", "--as-group", "platform",
                                                      "--as-group", "auditors"]
     binary = _script(tmp_path, 'echo "$HTTPS_PROXY $NO_PROXY"')
-    rc, out, dummy = ic.IstioctlRunner(module, binary).run([binary, "version"], timeout=30)
+    rc, out, dummy = run.IstioctlRunner(module, binary).run([binary, "version"], timeout=30)
     assert rc == 0 and out == "http://alice:s3cret@proxy.internal:3128 169.254.169.254\n"
     # kubernetes.core's environment variables, when the options are not given
     monkeypatch.setenv("K8S_AUTH_IMPERSONATE_USER", "ci")
     monkeypatch.setenv("K8S_AUTH_IMPERSONATE_GROUPS", "a,b")
-    assert ic.impersonation_flags(_module().params) == ["--as", "ci", "--as-group", "a", "--as-group", "b"]
-    assert ic.proxy_environment(_module().params) == {}
-    with pytest.raises(ic.IstioctlError, match="proxy_headers.user_agent is not supported with istioctl"):
-        ic.proxy_environment(_module(proxy="http://p:1", proxy_headers={"user_agent": "x"}).params)
+    assert run.impersonation_flags(_module().params) == ["--as", "ci", "--as-group", "a", "--as-group", "b"]
+    assert run.proxy_environment(_module().params) == {}
+    with pytest.raises(run.IstioctlError, match="proxy_headers.user_agent is not supported with istioctl"):
+        run.proxy_environment(_module(proxy="http://p:1", proxy_headers={"user_agent": "x"}).params)

@@ -4,21 +4,17 @@ import os
 
 import pytest
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
-from ansible_collections.istio_demo.mesh.plugins.module_utils.traffic import (
-    ProbeInputError,
-    Sample,
-    percentile,
-    summarize,
-    validate_spec,
-)
+from ansible_collections.istio_demo.mesh.plugins.module_utils import http_target, traffic
+from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_report import failure_message, percentile, summarize
+from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_spec import ProbeInputError, validate_spec
+from ansible_collections.istio_demo.mesh.plugins.module_utils.traffic import Sample
 
 import httpservers
 
 
 def run(url, **options):
     spec = validate_spec(**options)
-    return traffic.probe(traffic.url_target(url, validate_certs=spec.validate_certs), spec)
+    return traffic.probe(http_target.url_target(url, validate_certs=spec.validate_certs), spec)
 
 
 # ---------------------------------------------------------------- bad input
@@ -58,7 +54,7 @@ def test_bad_load_shape_is_refused_with_option_value_and_expectation(options, na
 ])
 def test_bad_url_is_refused(url, expected):
     with pytest.raises(ProbeInputError) as info:
-        traffic.url_target(url)
+        http_target.url_target(url)
     assert "url=%r" % url in str(info.value)
     assert expected in str(info.value)
 
@@ -73,7 +69,7 @@ def test_bad_url_is_refused(url, expected):
 ])
 def test_bad_service_is_refused(service, option):
     with pytest.raises(ProbeInputError) as info:
-        traffic.validate_service(service)
+        http_target.validate_service(service)
     assert str(info.value).startswith(option + "=")
 
 
@@ -83,11 +79,11 @@ def test_default_bound_is_ten_requests():
 
 
 def test_service_proxy_path_follows_the_api_contract():
-    assert traffic.service_proxy_path("my-app", "nginx-svc", 80, "/v1") == \
+    assert http_target.service_proxy_path("my-app", "nginx-svc", 80, "/v1") == \
         "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/v1"
-    assert traffic.service_proxy_path("my-app", "web", "https-web", "/", "https") == \
+    assert http_target.service_proxy_path("my-app", "web", "https-web", "/", "https") == \
         "/api/v1/namespaces/my-app/services/https:web:https-web/proxy/"
-    target = traffic.service_target("https://api.example.com:6443/prefix", "ns", "svc", 8080, "/x")
+    target = http_target.service_target("https://api.example.com:6443/prefix", "ns", "svc", 8080, "/x")
     assert (target.scheme, target.host, target.port) == ("https", "api.example.com", 6443)
     assert target.path == "/prefix/api/v1/namespaces/ns/services/svc:8080/proxy/x"
 
@@ -130,7 +126,7 @@ def test_summary_counts_statuses_errors_and_latency():
     assert report["rps"] == 3.0
     assert report["passed"] is False
     assert report["first_errors"][0] == "HTTP 503 (expected 200, 204): no healthy upstream"
-    message = traffic.failure_message(report)
+    message = failure_message(report)
     for text in ("3 of 6", "success_ratio 0.5000", "200: 2", "503: 1", "connection_refused: 1",
                  "no healthy upstream"):
         assert text in message
@@ -174,7 +170,7 @@ def test_slow_server_latency_is_measured_and_timeouts_are_counted(server):
     assert timed_out["errors"] == {"timeout": 2}
     assert timed_out["success_ratio"] == 0.0
     assert timed_out["latency_ms"]["p50"] is None
-    assert "timeout" in traffic.failure_message(timed_out)
+    assert "timeout" in failure_message(timed_out)
 
 
 def test_refused_connection_is_counted_by_kind():
@@ -235,7 +231,7 @@ def test_a_failed_probe_process_fails_the_probe_naming_what_went_wrong(server, m
 
     monkeypatch.setattr(traffic, "run_probe", broken)  # inherited by the forked processes
     with pytest.raises(traffic.MeshError) as info:
-        traffic.run_probe_processes(traffic.url_target(url), validate_spec(requests=600, concurrency=2), 2)
+        traffic.run_probe_processes(http_target.url_target(url), validate_spec(requests=600, concurrency=2), 2)
     assert str(info.value) == ("traffic probe: 2 of 2 probe processes failed: RuntimeError: no sockets left; "
                                "RuntimeError: no sockets left")
     assert seen.count == 0
@@ -254,7 +250,7 @@ def test_a_probe_process_that_cannot_start_stops_the_ones_started(server, monkey
 
     monkeypatch.setattr(traffic.os, "fork", fork_once)
     with pytest.raises(traffic.MeshError) as info:
-        traffic.run_probe_processes(traffic.url_target(url), validate_spec(duration=30, concurrency=2), 2)
+        traffic.run_probe_processes(http_target.url_target(url), validate_spec(duration=30, concurrency=2), 2)
     assert str(info.value) == ("traffic probe: cannot start probe process 2 of 2: [Errno 11] Resource temporarily "
                                "unavailable")
     with pytest.raises(ChildProcessError):  # the first one was stopped and reaped, not left probing for 30 s
@@ -297,20 +293,20 @@ def test_a_target_that_answers_late_is_awaited_then_measured(server):
     # a fresh load balancer: 503 (targets not yet healthy) three times, then healthy
     answers = iter([503, 503, 503])
     url, seen = server(lambda handler: (next(answers, 200), "hello\n"))
-    spec = traffic.validate_spec(requests=5)
-    report = traffic.probe(traffic.url_target(url), spec, ready_timeout=30)
+    spec = validate_spec(requests=5)
+    report = traffic.probe(http_target.url_target(url), spec, ready_timeout=30)
     assert report["wait"]["ready"] is True and report["wait"]["attempts"] == 4
     assert report["status_codes"] == {"200": 5} and report["requests"] == 5 and report["passed"]
     assert seen.count == 4 + 5
 
 
 def test_a_target_that_never_answers_fails_naming_the_wait():
-    spec = traffic.validate_spec(requests=5, timeout=0.5)
+    spec = validate_spec(requests=5, timeout=0.5)
     # .invalid never resolves (RFC 2606): the wait sees dns errors until its timeout
-    report = traffic.probe(traffic.url_target("http://lb.invalid/v1"), spec, ready_timeout=1)
+    report = traffic.probe(http_target.url_target("http://lb.invalid/v1"), spec, ready_timeout=1)
     assert report["wait"]["ready"] is False and report["wait"]["attempts"] >= 2
     assert report["wait"]["last"].startswith("dns") and not report["passed"]
-    assert "ready_timeout" in traffic.failure_message(report)
+    assert "ready_timeout" in failure_message(report)
 
 
 def test_an_answer_from_the_service_itself_ends_the_wait_and_its_failure_is_measured(server):
@@ -320,8 +316,8 @@ def test_an_answer_from_the_service_itself_ends_the_wait_and_its_failure_is_meas
         handler.sys_version = ""
         return 503, "no healthy upstream\n"
     url, seen = server(answer)
-    spec = traffic.validate_spec(requests=3)
-    report = traffic.probe(traffic.url_target(url), spec, ready_timeout=30, ready_server="^istio-envoy$")
+    spec = validate_spec(requests=3)
+    report = traffic.probe(http_target.url_target(url), spec, ready_timeout=30, ready_server="^istio-envoy$")
     assert report["wait"] == {"ready": True, "waited_s": report["wait"]["waited_s"], "attempts": 1, "last": None}
     assert report["status_codes"] == {"503": 3} and not report["passed"]
 
@@ -351,7 +347,7 @@ def test_a_split_off_its_expected_shares_fails_naming_each_key(server):
     report = run(url, requests=200, count_by={"pattern": r"Version: (\S+)"},
                  expect_shares={"1.0.0": 0.9, "2.0.0": 0.1})
     assert report["success_ratio"] == 1.0 and not report["passed"]
-    message = traffic.failure_message(report)
+    message = failure_message(report)
     assert "1.0.0 measured 0.5000, expected 0.9000 +/- 0.0849" in message
     assert "2.0.0 measured 0.5000, expected 0.1000 +/- 0.0849" in message
 

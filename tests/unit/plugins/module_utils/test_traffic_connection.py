@@ -1,4 +1,4 @@
-"""traffic.Connection against canned answers: the framing a probe must get right."""
+"""http_target.Connection against canned answers: the framing a probe must get right."""
 
 import http.client
 import socket
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
+from ansible_collections.istio_demo.mesh.plugins.module_utils import http_target
 
 
 class Canned(object):
@@ -49,7 +49,7 @@ def canned():
     def make(*replies):
         server = Canned(replies)
         servers.append(server)
-        return traffic.Connection("127.0.0.1", server.port, 5), server
+        return http_target.Connection("127.0.0.1", server.port, 5), server
     yield make
     for server in servers:
         server.close()
@@ -93,18 +93,18 @@ def test_a_server_that_closes_without_answering_is_a_reset(canned):
     conn, _server = canned(None)
     with pytest.raises(http.client.RemoteDisconnected) as error:
         conn.exchange(REQUEST)
-    assert traffic.classify_error(error.value) == "connection_reset"
+    assert http_target.classify_error(error.value) == "connection_reset"
 
 
 def test_a_malformed_status_line_is_a_protocol_error(canned):
     conn, _server = canned(b"SSH-2.0-OpenSSH\r\n\r\n")
     with pytest.raises(http.client.HTTPException) as error:
         conn.exchange(REQUEST)
-    assert traffic.classify_error(error.value) == "protocol"
+    assert http_target.classify_error(error.value) == "protocol"
 
 
 def test_the_request_carries_host_headers_and_body_length():
-    target = traffic.url_target("http://example.test:8080/v1?x=1")
+    target = http_target.url_target("http://example.test:8080/v1?x=1")
     request = target.request_bytes("POST", {"X-Trace": "1"}, b"{}")
     head, body = request.split(b"\r\n\r\n")
     lines = head.split(b"\r\n")
