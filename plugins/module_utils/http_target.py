@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_1035_label, dns_label, port_name
 from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_spec import ProbeInputError, _bad
 
+
 class Target(object):
     """Where the probe sends its requests.
 

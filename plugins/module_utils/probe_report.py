@@ -12,6 +12,7 @@ import math
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.probe_spec import ERROR_KINDS, FIRST_ERRORS_KEPT, PERCENTILES
 
+
 def percentile(sorted_values, pct):
     """Exact nearest-rank percentile of already sorted values."""
     if not sorted_values:

@@ -250,6 +250,7 @@ def _stop(children):
             pass
         os.waitpid(pid, 0)
 
+
 def await_ready(target, spec, timeout, clock=time.monotonic, sleep=time.sleep, ready_server=None):
     """Before measuring: one request at a time until one gets an expected status - or, with ``ready_server`` (a
     regular expression), any answer whose Server header matches it (the service behind the load balancer itself
@@ -306,6 +307,7 @@ def probe(target, spec, ready_timeout=0, ready_server=None, processes=None):
 
 
 # ---------------------------------------------------------------- the traffic_probe module
+
 
 def _spec_from(params):
     return validate_spec(

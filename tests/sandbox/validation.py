@@ -265,8 +265,7 @@ def metadata_causes(group, kind, obj):
         if name in (".", "..") or "/" in name or "%" in name or not name:
             causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": may not be \'.\' or '
                                                                 "'..' and may not contain '/' or '%%'" % name})
-    elif kind != "Event" and (len(name) > (63 if kind in LABEL_NAME_KINDS else 253)
-                                   or not pattern.match(name)):
+    elif kind != "Event" and (len(name) > (63 if kind in LABEL_NAME_KINDS else 253) or not pattern.match(name)):
         causes.append({"field": "metadata.name", "message": 'Invalid value: "%s": a lowercase RFC 1123 %s must '
                                                             'consist of lower case alphanumeric characters or '
                                                             "'-'" % (name, "label" if pattern is DNS_LABEL

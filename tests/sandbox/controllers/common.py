@@ -153,7 +153,6 @@ class ControllerBase(object):
                 excess -= 1
 
 
-
 def owner_ref(obj):
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
             "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}

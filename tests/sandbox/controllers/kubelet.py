@@ -454,8 +454,8 @@ class Kubelet(ControllerBase):
         entry = next(c for c in status["containerStatuses"] if c["name"] == container)
         started = (entry.get("state") or {}).get("running", {}).get("startedAt", stamp)
         delay = back_off(entry, {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                                  "startedAt": started, "finishedAt": stamp, "containerID": entry["containerID"]},
-                          pod)
+                                 "startedAt": started, "finishedAt": stamp, "containerID": entry["containerID"]},
+                         pod)
         self._readiness(status, stamp)
         self.api.replace(pods, namespace, name, dict(pod, status=status), subresource="status")
         if delay:

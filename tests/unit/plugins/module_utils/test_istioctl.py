@@ -262,7 +262,7 @@ def test_istioctl_acts_as_the_identity_and_through_the_proxy_the_module_uses(tmp
                      proxy="http://proxy.internal:3128", no_proxy="169.254.169.254",
                      proxy_headers={"proxy_basic_auth": "alice:s3cret"})
     assert run.impersonation_flags(module.params) == ["--as", "mesh-operator", "--as-group", "platform",
-                                                     "--as-group", "auditors"]
+                                                      "--as-group", "auditors"]
     binary = _script(tmp_path, 'echo "$HTTPS_PROXY $NO_PROXY"')
     rc, out, dummy = run.IstioctlRunner(module, binary).run([binary, "version"], timeout=30)
     assert rc == 0 and out == "http://alice:s3cret@proxy.internal:3128 169.254.169.254\n"
