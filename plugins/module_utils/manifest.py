@@ -20,7 +20,13 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection imp
 from ansible_collections.kubernetes.core.plugins.module_utils.apply import annotate
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import ResourceTimeout
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import RESOURCE_PREDICATES, custom_condition, exists
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import (
+    RESOURCE_PREDICATES,
+    Waiter,
+    custom_condition,
+    exists,
+    resource_absent,
+)
 
 try:
     from kubernetes.dynamic.resource import ResourceInstance
@@ -288,6 +294,8 @@ def read_module(module):
     if params["wait"]:
         check_wait(params)
     service = K8sService(connect(module), module)
+    if params["wait"] and params.get("wait_for") == "absent":
+        return _wait_absent(service, params)
     try:
         found = service.find(params["kind"], params["api_version"], name=params["name"],
                              namespace=params["namespace"], label_selectors=params["label_selectors"],
@@ -297,6 +305,24 @@ def read_module(module):
     except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
         raise ManifestError("reading %s %s failed: %s" % (params["api_version"], _what(params), to_native(exc)))
     return dict(found, changed=False)
+
+
+def _wait_absent(service, params):
+    """Wait until nothing matches the name or the selectors (kubernetes.core's waiter, its absent predicate); the
+    objects still there when the wait ends are the result."""
+    try:
+        resource = service.find_resource(params["kind"], params["api_version"], fail=False)
+        if resource is None:
+            return dict(changed=False, api_found=False, resources=[], duration=0)
+        gone, last, duration = Waiter(service.client, resource, resource_absent).wait(
+            timeout=params["wait_timeout"], sleep=params["wait_sleep"], name=params["name"],
+            namespace=params["namespace"], label_selectors=params["label_selectors"],
+            field_selectors=params["field_selectors"])
+    except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
+        raise ManifestError("waiting until %s %s is gone failed: %s" % (params["api_version"], _what(params),
+                                                                           to_native(exc)))
+    remaining = [] if gone or not last else (last.get("items") if last.get("kind", "").endswith("List") else [last])
+    return dict(changed=False, api_found=True, resources=remaining or [], duration=duration)
 
 
 def _what(params):

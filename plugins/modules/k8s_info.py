@@ -47,6 +47,17 @@ options:
     type: list
     elements: str
     default: []
+  wait_for:
+    description:
+      - With O(wait=true), what to wait for. V(present) waits as M(kubernetes.core.k8s_info) does (the objects
+        exist, and meet O(wait_condition) when given).
+      - V(absent) waits until no object matches (O(name), or the selectors) - an object held by finalizers, or
+        removed by the garbage collector after its owner. The task does not fail when objects remain after
+        O(wait_timeout): RV(resources) lists them, so a play can say what holds them.
+    type: str
+    choices: [present, absent]
+    default: present
+    version_added: 0.4.0
 extends_documentation_fragment:
   - istio_demo.mesh.k8s
   - kubernetes.core.k8s_auth_options
@@ -83,6 +94,17 @@ EXAMPLES = r"""
     wait: true
     wait_timeout: 300
 
+- name: Wait up to 10 minutes until the Services a Gateway owned are gone (their load balancers deleted)
+  istio_demo.mesh.k8s_info:
+    kind: Service
+    namespace: my-app
+    label_selectors: [gateway.networking.k8s.io/gateway-name=my-gateway]
+    wait: true
+    wait_for: absent
+    wait_timeout: 600
+  register: left
+  # left.resources: what was still there after the wait
+
 - name: Nodes, for the security_group_rules module
   istio_demo.mesh.k8s_info:
     kind: Node
@@ -96,7 +118,9 @@ api_found:
   type: bool
   sample: true
 resources:
-  description: The objects found, as the API server returned them (empty when none, or when the kind is not served).
+  description:
+    - The objects found, as the API server returned them (empty when none, or when the kind is not served).
+    - With O(wait_for=absent), the objects still there when the wait ended (empty when all went).
   returned: always
   type: list
   elements: dict
@@ -136,6 +160,7 @@ def argument_spec():
         namespace=dict(type="str"),
         label_selectors=dict(type="list", elements="str", default=[]),
         field_selectors=dict(type="list", elements="str", default=[]),
+        wait_for=dict(type="str", choices=["present", "absent"], default="present"),
     )
     return spec
 

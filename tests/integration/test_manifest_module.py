@@ -184,3 +184,29 @@ def test_server_side_apply_takes_an_object_too_big_for_the_last_applied_annotati
     assert wrong.rc != 0 and "server_side_apply" in result["msg"] and "state=absent" in result["msg"]
     assert sandbox.requests(since) == []
     sandbox.kubectl("delete", "namespace", "mf-ssa", "--wait=false")
+
+
+def test_k8s_info_waits_until_objects_are_gone_and_names_what_stays(sandbox, tmp_path):
+    sandbox.kubectl("create", "namespace", "mf-gone")
+    sandbox.kubectl("apply", "-f", "-", stdin='{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", '
+                                              '"namespace": "mf-gone", "labels": {"app": "held"}, "finalizers": '
+                                              '["example.com/hold"]}}')
+    sandbox.kubectl("delete", "configmap", "held", "-n", "mf-gone", "--wait=false")
+    env = dict(sandbox.env, K8S_AUTH_KUBECONFIG=sandbox.kubeconfig)
+
+    def wait_gone(timeout):
+        task = {"name": "wait", "istio_demo.mesh.k8s_info": {
+            "kind": "ConfigMap", "namespace": "mf-gone", "label_selectors": ["app=held"], "wait": True,
+            "wait_for": "absent", "wait_timeout": timeout, "wait_sleep": 1}}
+        run = run_playbook(tmp_path, [task], env=env)
+        return run, run.results().get("wait", {})
+
+    held, result = wait_gone(2)
+    assert held.rc == 0, held.stdout[-2000:]  # what stays is the answer, not a failure
+    assert [o["metadata"]["name"] for o in result["resources"]] == ["held"]
+    assert result["resources"][0]["metadata"]["finalizers"] == ["example.com/hold"]
+    sandbox.kubectl("patch", "configmap", "held", "-n", "mf-gone", "--type", "merge", "-p",
+                    '{"metadata": {"finalizers": null}}')
+    gone, result = wait_gone(30)
+    assert gone.rc == 0 and result["resources"] == []
+    sandbox.kubectl("delete", "namespace", "mf-gone", "--wait=false")
