@@ -7,11 +7,11 @@ import os
 import jsonschema
 import pytest
 import yaml
-from ansible.parsing.dataloader import DataLoader
 from ansible_collections.istio_demo.mesh.plugins.filter.demo import app_routes
-from ansible.template import Templar, trust_as_template
 
+import roletemplates
 from conftest import load_all
+from roletemplates import plain_defaults, role_defaults
 
 RELEASE = "1.30.3"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,34 +29,15 @@ def schemas(path):
     return out
 
 
-def trusted(value):
-    """Defaults as Ansible holds a role's defaults file: its strings are templates (they read mesh_namespace, ...)."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return dict((k, trusted(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [trusted(v) for v in value]
-    return value
-
-
 def render(role, template, overrides=None):
-    # the role's defaults sit on the collection-wide ones it depends on; the routes are what app_routes makes of the
-    # demo's apps (the filter called here: a pytest worker's collection loader may already point elsewhere)
-    variables = {}
-    for source in ("mesh", role):
-        with open(os.path.join(ROOT, "roles", source, "defaults", "main.yml")) as handle:
-            variables.update(trusted(yaml.safe_load(handle)))
-    with open(os.path.join(ROOT, "roles", "mesh", "defaults", "main.yml")) as handle:
-        mesh = yaml.safe_load(handle)
+    # the routes are what app_routes makes of the demo's apps (the filter called here: a pytest worker's collection
+    # loader may already point elsewhere)
+    variables = role_defaults(role)
+    mesh = plain_defaults("mesh")
     for name in ("ingress_routes", "nginx_proxy_routes"):
         variables[name] = app_routes(mesh["mesh_apps"], mesh["mesh_app_port"])
     variables.update(overrides or {})
-    with open(os.path.join(ROOT, "roles", role, "templates", template)) as handle:
-        text = handle.read()
-    # a template file is trusted, as Ansible's template lookup trusts it
-    rendered = Templar(loader=DataLoader(), variables=variables).template(trust_as_template(text))
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+    return [doc for doc in yaml.safe_load_all(roletemplates.render(role, template, variables)) if doc]
 
 
 def strict(schema):

@@ -6,34 +6,20 @@ import os
 import pytest
 import yaml
 
-from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
-from ansible.template import Templar, trust_as_template
 from ansible_collections.istio_demo.mesh.plugins.module_utils import shift
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+from roletemplates import ROOT, plain_defaults, render, role_defaults
 
-
-def defaults():
-    values = {}
-    for role in ("mesh", "traffic_shift"):
-        with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as handle:
-            values.update(yaml.safe_load(handle))
-    values["traffic_shift_namespace"] = values["mesh_namespace"]
-    return values
-
-
-DEFAULTS = defaults()
+DEFAULTS = plain_defaults("traffic_shift")
 SUBSETS = DEFAULTS["traffic_shift_subsets"]
 
 
 def route(api, weights):
     """The route the role applies for ``weights``."""
     init_plugin_loader([os.path.join(ROOT, "build", "collections")])
-    with open(os.path.join(ROOT, "roles", "traffic_shift", "templates", "route.yml.j2")) as handle:
-        text = handle.read()
-    variables = dict(DEFAULTS, traffic_shift_api=api, traffic_shift_weights=weights)
-    return yaml.safe_load(Templar(loader=DataLoader(), variables=variables).template(trust_as_template(text)))
+    variables = dict(role_defaults("traffic_shift"), traffic_shift_api=api, traffic_shift_weights=weights)
+    return yaml.safe_load(render("traffic_shift", "route.yml.j2", variables))
 
 
 @pytest.mark.parametrize("api", shift.APIS)
