@@ -157,7 +157,7 @@ class Cluster(object):
     def istio_crds_present(self):
         crds = self.client.resource("CustomResourceDefinition", "apiextensions.k8s.io/v1")
         try:
-            self.client.get(crds, name="virtualservices.networking.istio.io")
+            read_json(self.client, crds, name="virtualservices.networking.istio.io")
             return True
         except NotFoundError:
             return False

@@ -96,6 +96,13 @@ def excess(admitted_by_port, allowed):
     return out
 
 
+@AWSRetry.jittered_backoff()
+def _listeners(elbv2, arn):
+    """Every listener of the load balancer: the paginated read retried as a whole on throttling, as amazon.aws's
+    own paginated helpers do (a paginator's page requests take no aws_retry)."""
+    return elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn).build_full_result()["Listeners"]
+
+
 def read(module, hostname):
     """The load balancer of this DNS name, or None when AWS has none of that name."""
     kind, name = parse_hostname(hostname)
@@ -115,8 +122,7 @@ def read(module, hostname):
     except is_boto3_error_code("LoadBalancerNotFound"):
         return None
     lb = found[0]
-    listeners = elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb["LoadBalancerArn"])
-    ports = sorted(set(entry["Port"] for page in listeners for entry in page["Listeners"]))
+    ports = sorted(set(entry["Port"] for entry in _listeners(elbv2, lb["LoadBalancerArn"])))
     return {"type": lb.get("Type"), "name": name, "scheme": lb.get("Scheme"), "dns_name": lb.get("DNSName"),
             "security_groups": list(lb.get("SecurityGroups") or []), "listener_ports": ports}
 
