@@ -54,6 +54,14 @@ class Kubelet(ControllerBase):
                 self.reconcile_job(meta["namespace"], ref["name"])
         self.reconcile_endpoints_in(meta["namespace"])
 
+    def _this_pod(self, namespace, name, uid):
+        """The pod a scheduled step was for, or None when it is gone, being deleted or made again under its name
+        (another uid): a kubelet's work for a pod ends with the pod."""
+        pod = self.api.find(self.kind("", "v1", "pods"), namespace, name)
+        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+            return None
+        return pod
+
     def refresh_readiness(self):
         """Readiness probes keep running: when the never_ready knob changes, pods follow it."""
         pods = self.kind("", "v1", "pods")
@@ -279,8 +287,8 @@ class Kubelet(ControllerBase):
         """The kubelet retries a failed pull with a back-off; the registries still do not hold the image, so the
         container waits in ImagePullBackOff (kubernetes.io/docs/concepts/containers/images/#imagepullbackoff)."""
         pods = self.kind("", "v1", "pods")
-        pod = self.api.find(pods, namespace, name)
-        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+        pod = self._this_pod(namespace, name, uid)
+        if pod is None:
             return
         status = copy.deepcopy(pod.get("status") or {})
         changed = False
@@ -333,8 +341,8 @@ class Kubelet(ControllerBase):
         """Start the next init container that has not ended with 0 (those the subset cannot run end at once);
         when none is left, the app containers start."""
         pods = self.kind("", "v1", "pods")
-        pod = self.api.find(pods, namespace, name)
-        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+        pod = self._this_pod(namespace, name, uid)
+        if pod is None:
             return
         spec = pod.get("spec") or {}
         status = copy.deepcopy(pod.get("status") or {})
@@ -371,8 +379,8 @@ class Kubelet(ControllerBase):
         """An init container's process has ended: with 0 the next one starts; otherwise the pod fails
         (restartPolicy Never) or the kubelet restarts it with its back-off (Init:CrashLoopBackOff)."""
         pods = self.kind("", "v1", "pods")
-        pod = self.api.find(pods, namespace, name)
-        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+        pod = self._this_pod(namespace, name, uid)
+        if pod is None:
             return
         status = copy.deepcopy(pod.get("status") or {})
         stamp = now()
@@ -435,8 +443,8 @@ class Kubelet(ControllerBase):
         the container with a back-off (10 s, doubled each time, at most 300 s; the first restart at once:
         kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-restarts)."""
         pods = self.kind("", "v1", "pods")
-        pod = self.api.find(pods, namespace, name)
-        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+        pod = self._this_pod(namespace, name, uid)
+        if pod is None:
             return
         spec = pod.get("spec") or {}
         status = copy.deepcopy(pod.get("status") or {})
@@ -465,8 +473,8 @@ class Kubelet(ControllerBase):
 
     def _restart(self, namespace, name, uid, container):
         pods = self.kind("", "v1", "pods")
-        pod = self.api.find(pods, namespace, name)
-        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+        pod = self._this_pod(namespace, name, uid)
+        if pod is None:
             return
         status = copy.deepcopy(pod.get("status") or {})
         stamp = now()
