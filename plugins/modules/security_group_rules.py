@@ -264,7 +264,7 @@ rules:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.istio_demo.mesh.plugins.module_utils import sg_rules
+from ansible_collections.istio_demo.mesh.plugins.module_utils import sg_aws, sg_rules
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import run_engine
 
 
@@ -289,7 +289,7 @@ def argument_spec():
 
 
 def main():
-    run_engine(AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True), sg_rules.run_module)
+    run_engine(AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True), sg_aws.run_module)
 
 
 if __name__ == "__main__":

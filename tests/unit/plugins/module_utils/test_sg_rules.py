@@ -5,7 +5,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils import sg_rules
+from ansible_collections.istio_demo.mesh.plugins.module_utils import sg_aws, sg_placement, sg_rules
 
 MARK = "istio_demo.mesh:demo:"
 CLUSTER = "sg-0c0000000000000c1"
@@ -44,11 +44,11 @@ def test_plan_touches_only_owned_rules_and_ignores_descriptions_for_identity():
                ("sg-b", ("tcp", 9090, 9090, "cidr", "10.0.0.0/16")): MARK + " prometheus"}
     desired = {("sg-a", ("tcp", 15017, 15017, "group", CLUSTER)): MARK + " istiod webhooks",
                ("sg-c", ("tcp", 15017, 15017, "group", CLUSTER)): MARK + " istiod webhooks"}
-    add, remove, describe = sg_rules.plan_groups(current, desired, MARK, "present")
+    add, remove, describe = sg_placement.plan_groups(current, desired, MARK, "present")
     assert list(add) == [("sg-c", ("tcp", 15017, 15017, "group", CLUSTER))]
     assert list(remove) == [("sg-b", ("tcp", 9090, 9090, "cidr", "10.0.0.0/16"))]
     assert list(describe) == [("sg-a", ("tcp", 15017, 15017, "group", CLUSTER))]
-    add, remove, describe = sg_rules.plan_groups(current, {}, MARK, "absent")
+    add, remove, describe = sg_placement.plan_groups(current, {}, MARK, "absent")
     assert sorted(k[0] for k in remove) == ["sg-a", "sg-b"] and not add and not describe
 
 
@@ -87,7 +87,7 @@ def test_world_is_allowed_by_name_and_narrow_ranges_always():
 ])
 def test_what_already_lets_the_webhook_in(existing, covered):
     rule = list(sg_rules.flatten([existing]))[0]
-    assert sg_rules.covers(rule, list(need())[0], {CLUSTER, CONTROL_PLANE}, VPC) is covered
+    assert sg_placement.covers(rule, list(need())[0], {CLUSTER, CONTROL_PLANE}, VPC) is covered
 
 
 def test_rules_go_only_where_nodes_need_them_on_as_few_groups_as_cover_them():
@@ -98,7 +98,7 @@ def test_rules_go_only_where_nodes_need_them_on_as_few_groups_as_cover_them():
                  {"id": "i-3", "groups": ["sg-karpenter"]}]
     foreign = {CLUSTER: sg_rules.flatten([perm("-1", None, group=CLUSTER)]),
                "sg-karpenter": sg_rules.flatten([perm("tcp", (443, 443), group=CLUSTER)])}
-    placement, report = sg_rules.place(needs, instances, foreign, {}, CLUSTER, {CLUSTER}, VPC)
+    placement, report = sg_placement.place(needs, instances, foreign, {}, CLUSTER, {CLUSTER}, VPC)
     assert placement == {("sg-karpenter", webhook): MARK + " istiod webhooks"}
     assert report[webhook]["i-1"].startswith("allowed by " + CLUSTER)
     assert report[webhook]["i-2"] == report[webhook]["i-3"] == "rule on sg-karpenter"
@@ -108,20 +108,20 @@ def test_a_rerun_keeps_the_rule_where_it_is():
     needs = need()
     webhook = list(needs)[0]
     instances = [{"id": "i-1", "groups": ["sg-a", "sg-b"]}]
-    first, dummy = sg_rules.place(needs, instances, {}, {}, CLUSTER, {CLUSTER}, VPC)
-    again, dummy = sg_rules.place(needs, instances, {}, {"sg-b": {webhook}}, CLUSTER, {CLUSTER}, VPC)
+    first, dummy = sg_placement.place(needs, instances, {}, {}, CLUSTER, {CLUSTER}, VPC)
+    again, dummy = sg_placement.place(needs, instances, {}, {"sg-b": {webhook}}, CLUSTER, {CLUSTER}, VPC)
     assert list(first) == [("sg-a", webhook)] and list(again) == [("sg-b", webhook)]
 
 
 def test_the_cluster_group_is_the_last_choice():
     instances = [{"id": "i-1", "groups": [CLUSTER, "sg-z"]}]
-    placement, dummy = sg_rules.place(need(), instances, {}, {}, CLUSTER, {CLUSTER}, VPC)
+    placement, dummy = sg_placement.place(need(), instances, {}, {}, CLUSTER, {CLUSTER}, VPC)
     assert [k[0] for k in placement] == ["sg-z"]
 
 
 def test_explicit_groups_get_the_rule_unless_they_allow_it_already():
     foreign = {"sg-a": sg_rules.flatten([perm("tcp", (15000, 15100), group=CLUSTER)])}
-    placement = sg_rules.place_on_groups(need(), ["sg-a", "sg-b"], foreign, {CLUSTER}, VPC)
+    placement = sg_placement.place_on_groups(need(), ["sg-a", "sg-b"], foreign, {CLUSTER}, VPC)
     assert [k[0] for k in placement] == ["sg-b"]
 
 
@@ -133,7 +133,7 @@ def test_explicit_groups_get_the_rule_unless_they_allow_it_already():
     ("", None),
 ])
 def test_instances_come_from_provider_ids(provider_id, instance):
-    assert sg_rules.instance_id(provider_id) == instance
+    assert sg_placement.instance_id(provider_id) == instance
 
 
 @pytest.mark.parametrize("description, marker, owned", [
@@ -171,7 +171,7 @@ V6_VPC = ["192.168.0.0/16", "2600:1f18:abcd:1200::/56"]
 def test_only_rules_of_the_clusters_ip_family_count(existing, family, covered):
     rule = list(sg_rules.flatten([existing]))[0]
     need = list(sg_rules.resolve(WEBHOOK, MARK, CLUSTER, V6_VPC, family))[0]
-    assert sg_rules.covers(rule, need, {CLUSTER}, V6_VPC, family) is covered
+    assert sg_placement.covers(rule, need, {CLUSTER}, V6_VPC, family) is covered
 
 
 def test_vpc_means_the_blocks_of_the_clusters_family():
@@ -188,7 +188,7 @@ def test_a_group_of_another_account_counts_but_gets_no_rule():
                  {"id": "i-3", "groups": ["sg-shared-open"]}]
     foreign = {"sg-shared-open": sg_rules.flatten([perm("-1", None, group=CLUSTER)])}
     locked = {"sg-shared": "210987654321", "sg-shared-open": "210987654321"}
-    placement, report = sg_rules.place(needs, instances, foreign, {}, CLUSTER, {CLUSTER}, VPC, locked=locked)
+    placement, report = sg_placement.place(needs, instances, foreign, {}, CLUSTER, {CLUSTER}, VPC, locked=locked)
     assert placement == {("sg-own", webhook): MARK + " istiod webhooks"}
     assert report[webhook]["i-1"].startswith("needs a rule on sg-shared, owned by account 210987654321")
     assert report[webhook]["i-2"] == "rule on sg-own"
@@ -208,7 +208,7 @@ def eni(index, groups, card=0):
     ("primary", {"SecurityGroups": [{"GroupId": "sg-old"}]}, ["sg-old"]),
 ])
 def test_the_interfaces_that_carry_pods_give_the_groups(interfaces, found, groups):
-    assert sg_rules.pod_groups(found, interfaces) == groups
+    assert sg_placement.pod_groups(found, interfaces) == groups
 
 
 @pytest.mark.parametrize("provider_id, words", [
@@ -218,7 +218,7 @@ def test_the_interfaces_that_carry_pods_give_the_groups(interfaces, found, group
     ("kind://docker/kind/kind-control-plane", "not an EC2 instance (kind)"),
 ])
 def test_a_node_without_an_instance_says_why(provider_id, words):
-    assert words in sg_rules.not_ec2_because(provider_id)
+    assert words in sg_placement.not_ec2_because(provider_id)
 
 
 def test_instances_are_read_in_batches_ec2_accepts_and_unknown_ones_are_skipped():
@@ -240,7 +240,7 @@ def test_instances_are_read_in_batches_ec2_accepts_and_unknown_ones_are_skipped(
                   "groups": []} for n, i in enumerate(made)]
         nodes.append({"id": "i-0fedcba9876543210", "node": "gone", "provider_id": "i-0fedcba9876543210", "groups": []})
         skipped = []
-        running, owner, vpc_id = sg_rules.read_instances(ec2, nodes, skipped, "primary", "us-east-1")
+        running, owner, vpc_id = sg_aws.read_instances(ec2, nodes, skipped, "primary", "us-east-1")
     assert sorted(asked) == [51, 200, 200]
     assert len(running) == 450 and all(n["groups"] == [group] for n in running)
     assert vpc_id == vpc and owner == "123456789012"
