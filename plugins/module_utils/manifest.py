@@ -319,8 +319,8 @@ def _wait_absent(service, params):
             namespace=params["namespace"], label_selectors=params["label_selectors"],
             field_selectors=params["field_selectors"])
     except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
-        raise ManifestError("waiting until %s %s is gone failed: %s" % (params["api_version"], _what(params),
-                                                                           to_native(exc)))
+        raise ManifestError("waiting until %s %s is gone failed: %s" % (
+            params["api_version"], _what(params), to_native(exc)))
     remaining = [] if gone or not last else (last.get("items") if last.get("kind", "").endswith("List") else [last])
     return dict(changed=False, api_found=True, resources=remaining or [], duration=duration)
 

@@ -53,7 +53,7 @@ options:
         exist, and meet O(wait_condition) when given).
       - V(absent) waits until no object matches (O(name), or the selectors) - an object held by finalizers, or
         removed by the garbage collector after its owner. The task does not fail when objects remain after
-        O(wait_timeout): RV(resources) lists them, so a play can say what holds them.
+        O(wait_timeout); RV(resources) lists them, so a play can say what holds them.
     type: str
     choices: [present, absent]
     default: present

@@ -110,6 +110,8 @@ def _retarget(value, hub, tag, old_ns):
             # Services, subjects, names (istio-reader-clusterrole-NS) and addresses (istiod.NS.svc:15012)
             value = re.sub(r"(?<![A-Za-z0-9-])%s(?![A-Za-z0-9-])" % re.escape(old_ns), common.NAMESPACE, value)
     return value
+
+
 REVISIONED = ("istiod", "istio", "istio-sidecar-injector", "values")
 
 

@@ -75,6 +75,8 @@ def build_parser():
     status.add_argument("pod", nargs="?", default=None)
     status.add_argument("-n", "--namespace")
     return parser
+
+
 GLOBAL_FLAGS = {"--kubeconfig": "kubeconfig", "-c": "kubeconfig", "--context": "context",
                 "--istioNamespace": "istioNamespace", "-i": "istioNamespace", "--vklog": "vklog", "--as": "as_user",
                 "--as-group": "as_group", "--as-uid": "as_uid"}

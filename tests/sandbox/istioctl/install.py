@@ -30,6 +30,8 @@ def split_path(key):
             current += char
     parts.append(current)
     return parts
+
+
 GATEWAY_PATHS = (["components", "ingressGateways[0]", "k8s"],
                  ["components", "ingressGateways[name:istio-ingressgateway]", "k8s"])
 
@@ -192,6 +194,8 @@ def _seconds(text):
             total += float(number or 0) * {"h": 3600, "m": 60, "s": 1}.get(ch, 1)
             number = ""
     return total + float(number or 0)
+
+
 # What `istioctl uninstall` prunes (operator/pkg/uninstall/prune.go, 1.30.3): these kinds, listed across all
 # namespaces, in this order; the cluster-scoped ones after the namespaced ones, CRDs and NetworkAttachmentDefinitions
 # only on --purge.
@@ -200,12 +204,18 @@ PRUNED_NAMESPACED = [("/apis/apps/v1", "Deployment"), ("/apis/apps/v1", "DaemonS
                      ("/apis/rbac.authorization.k8s.io/v1", "RoleBinding"), ("/apis/rbac.authorization.k8s.io/v1", "Role"),
                      ("/apis/policy/v1", "PodDisruptionBudget"), ("/apis/autoscaling/v2", "HorizontalPodAutoscaler"),
                      ("/apis/networking.istio.io/v1alpha3", "EnvoyFilter")]
+
+
 PRUNED_CLUSTER = [("/apis/admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
                   ("/apis/admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
                   ("/apis/rbac.authorization.k8s.io/v1", "ClusterRole"),
                   ("/apis/rbac.authorization.k8s.io/v1", "ClusterRoleBinding")]
+
+
 PRUNED_ON_PURGE = [("/apis/apiextensions.k8s.io/v1", "CustomResourceDefinition"),
                    ("/apis/k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition")]
+
+
 # a revision's uninstall keeps the base (CRDs, the reader role) and components it does not know
 PRUNED_COMPONENTS = ("Pilot", "IngressGateways", "EgressGateways", "Cni", "Ztunnel")
 

@@ -161,6 +161,8 @@ class Kube(object):
                 return json.loads(response.read())
         except (urllib.error.URLError, OSError, ValueError):
             return {}
+
+
 PLURALS = {"CustomResourceDefinition": "customresourcedefinitions", "MutatingWebhookConfiguration":
            "mutatingwebhookconfigurations", "ValidatingWebhookConfiguration": "validatingwebhookconfigurations",
            "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings", "Namespace": "namespaces",
@@ -169,6 +171,8 @@ PLURALS = {"CustomResourceDefinition": "customresourcedefinitions", "MutatingWeb
            "PodDisruptionBudget": "poddisruptionbudgets", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
            "DaemonSet": "daemonsets", "Pod": "pods", "Secret": "secrets", "EnvoyFilter": "envoyfilters",
            "NetworkAttachmentDefinition": "network-attachment-definitions"}
+
+
 CLUSTER_SCOPED = {"CustomResourceDefinition", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
                   "ClusterRole", "ClusterRoleBinding", "Namespace"}
 

@@ -78,6 +78,8 @@ def cmd_version(args, kube):
             counts = ["%s (%d proxies)" % (v, sum(1 for p in planes if p["IstioVersion"] == v)) for v in versions]
             print("data plane version: %s" % (", ".join(counts) or "none"))
     return 0
+
+
 # The Kubernetes minimum `istioctl x precheck` enforces, by Istio minor release (finding IST0142, an Error): the
 # constant MinK8SVersion of each release's source (istioctl/pkg/install/k8sversion/version.go) - 29 at 1.27
 # (../shared/upstream/README.md), 30 at 1.28.10 and at 1.29.6, 32 at 1.30.3. It is a floor only: istio.io's

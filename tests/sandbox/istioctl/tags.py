@@ -20,6 +20,8 @@ def deactivate_default_injector(kube):
             hook["objectSelector"] = dict(NEVER_MATCH)
         config.update(apiVersion="admissionregistration.k8s.io/v1", kind="MutatingWebhookConfiguration")
         kube.request("PUT", object_path(config), body=config)
+
+
 WEBHOOKS = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 NEVER_MATCH = {"matchLabels": {"istio.io/deactivated": "never-match"}}  # istioctl/pkg/util/common.go
 
@@ -30,7 +32,7 @@ def webhooks_with_revision(kube, revision):
 
 def _services_with_revision(kube, revision):
     return list_items(kube, "/api/v1/namespaces/%s/services" % common.NAMESPACE,
-                  labelSelector="istio.io/rev=%s,!istio.io/tag,app=istiod" % revision)
+                      labelSelector="istio.io/rev=%s,!istio.io/tag,app=istiod" % revision)
 
 
 def _tag_objects(kube, tag):
