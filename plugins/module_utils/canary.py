@@ -10,7 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.control_plane import deployment_version
+from ansible_collections.istio_demo.mesh.plugins.module_utils.releases import deployment_version
 
 BLANK = {"previous_revision": "", "previous_version": "", "rolled_back_from_revision": "",
          "rolled_back_from_version": ""}

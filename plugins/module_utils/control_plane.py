@@ -13,7 +13,7 @@ import time
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl_run import IstioctlError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import read_json
-from ansible_collections.istio_demo.mesh.plugins.module_utils.names import image_tag
+from ansible_collections.istio_demo.mesh.plugins.module_utils.releases import deployment_version
 
 try:
     from kubernetes.dynamic.exceptions import NotFoundError
@@ -57,16 +57,6 @@ def component_health(deployments, revision):
                     "ready": ready, "healthy": current and available >= desired and ready >= desired,
                     "revision": dep_rev})
     return sorted(out, key=lambda c: c["name"])
-
-
-def deployment_version(deployment):
-    """The release a Deployment runs: the tag of its first container image that has one."""
-    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
-    for container in containers:
-        tag = image_tag(container.get("image", ""))
-        if tag:
-            return tag
-    return None
 
 
 def control_plane_version(deployments, revision):

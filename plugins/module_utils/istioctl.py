@@ -35,11 +35,11 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl_run impor
 )
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import K8sConnectionError, connect
 from ansible_collections.istio_demo.mesh.plugins.module_utils.names import dns_label
+from ansible_collections.istio_demo.mesh.plugins.module_utils.releases import VERSION_RE
 
 PROFILES = ("ambient", "default", "demo", "empty", "minimal", "openshift", "openshift-ambient", "preview", "remote",
             "stable")
 SECRET_WORDS = re.compile(r"(password|passwd|secret|token|credential|private|apikey|api_key|key$)", re.I)
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 # a --set path: names joined by dots; a name may hold escaped dots (\.), '-' and '/' (an annotation name such as
 # service\.beta\.kubernetes\.io/aws-load-balancer-scheme), and end in a list index
 SET_NAME = r"(?:[A-Za-z0-9_/-]|\\\.)+(?:\[(?:\d+|[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+)\])?"

@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils.istioctl import VERSION_RE
+from ansible_collections.istio_demo.mesh.plugins.module_utils.releases import VERSION_RE
 
 
 def istio_release(value):
