@@ -16,7 +16,7 @@ REQUIRED = ("entry", "istiods", "tag")
 
 def canary_plan(reads):
     """The plan from ``reads``: entry, tag, istiods / tag_hooks / default_tag_hooks / record (k8s_info results or
-    their resources), namespace_reads (the results of a k8s_info loop over the namespaces), version, revision,
+    their resources), namespace_reads (one k8s_info result a namespace: of its queries, or of a loop), version, revision,
     remove_previous, record_name."""
     if not isinstance(reads, dict) or any(key not in reads for key in REQUIRED):
         raise AnsibleFilterError("canary_plan expects a dict with %s, got %r" % (", ".join(REQUIRED), reads))
@@ -27,10 +27,11 @@ def canary_plan(reads):
         return (value or {}).get("resources") or [] if isinstance(value, dict) else list(value or [])
     namespaces, wanted = {}, []
     for read in reads.get("namespace_reads") or []:
-        wanted.append(read.get("item"))
+        name = (read.get("query") or {}).get("name") if "query" in read else read.get("item")
+        wanted.append(name)
         found = read.get("resources") or []
         if found:
-            namespaces[read["item"]] = (found[0].get("metadata") or {}).get("labels") or {}
+            namespaces[name] = (found[0].get("metadata") or {}).get("labels") or {}
     record = resources(reads.get("record"))
     return plan(reads["entry"], resources(reads["istiods"]), reads["tag"], resources(reads.get("tag_hooks")),
                 resources(reads.get("default_tag_hooks")), namespaces, (record[0].get("data") or {}) if record else {},

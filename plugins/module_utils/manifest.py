@@ -288,23 +288,37 @@ def run_module(module):
 
 # ---------------------------------------------------------------- the k8s_info module: kubernetes.core's find
 
+QUERY_KEYS = ("kind", "api_version", "name", "namespace", "label_selectors", "field_selectors")
+
+
 def read_module(module):
-    """The k8s_info module's result: kubernetes.core's find (its wait included) through the retrying client."""
+    """The k8s_info module's result: kubernetes.core's find (its wait included) through the retrying client - for
+    the one query of the options, or for each of ``queries`` in one process (``results``, in their order)."""
     params = module.params
     if params["wait"]:
         check_wait(params)
     service = K8sService(connect(module), module)
+    if not params.get("queries"):
+        return dict(_read(service, params), changed=False)
+    results = []
+    for query in params["queries"]:
+        one = dict(params)
+        one.update((key, query[key]) for key in QUERY_KEYS)
+        results.append(dict(_read(service, one), query=dict((key, query[key]) for key in QUERY_KEYS)))
+    return dict(changed=False, results=results)
+
+
+def _read(service, params):
     if params["wait"] and params.get("wait_for") == "absent":
         return _wait_absent(service, params)
     try:
-        found = service.find(params["kind"], params["api_version"], name=params["name"],
-                             namespace=params["namespace"], label_selectors=params["label_selectors"],
-                             field_selectors=params["field_selectors"], wait=params["wait"],
-                             wait_sleep=params["wait_sleep"], wait_timeout=params["wait_timeout"],
-                             condition=params["wait_condition"])
+        return service.find(params["kind"], params["api_version"], name=params["name"],
+                            namespace=params["namespace"], label_selectors=params["label_selectors"],
+                            field_selectors=params["field_selectors"], wait=params["wait"],
+                            wait_sleep=params["wait_sleep"], wait_timeout=params["wait_timeout"],
+                            condition=params["wait_condition"])
     except Exception as exc:  # kubernetes.core raises CoreException and the client's ApiException
         raise ManifestError("reading %s %s failed: %s" % (params["api_version"], _what(params), to_native(exc)))
-    return dict(found, changed=False)
 
 
 def _wait_absent(service, params):
@@ -313,7 +327,7 @@ def _wait_absent(service, params):
     try:
         resource = service.find_resource(params["kind"], params["api_version"], fail=False)
         if resource is None:
-            return dict(changed=False, api_found=False, resources=[], duration=0)
+            return dict(api_found=False, resources=[], duration=0)
         gone, last, duration = Waiter(service.client, resource, resource_absent).wait(
             timeout=params["wait_timeout"], sleep=params["wait_sleep"], name=params["name"],
             namespace=params["namespace"], label_selectors=params["label_selectors"],
@@ -322,7 +336,7 @@ def _wait_absent(service, params):
         raise ManifestError("waiting until %s %s is gone failed: %s" % (
             params["api_version"], _what(params), to_native(exc)))
     remaining = [] if gone or not last else (last.get("items") if last.get("kind", "").endswith("List") else [last])
-    return dict(changed=False, api_found=True, resources=remaining or [], duration=duration)
+    return dict(api_found=True, resources=remaining or [], duration=duration)
 
 
 def _what(params):

@@ -24,9 +24,10 @@ description:
     and a failure it reports is one that retrying did not cure.
 options:
   kind:
-    description: The kind of object, such as C(Service) or C(CustomResourceDefinition).
+    description:
+      - The kind of object, such as C(Service) or C(CustomResourceDefinition).
+      - Required unless O(queries) is given.
     type: str
-    required: true
   api_version:
     description: The API group and version of O(kind), such as C(v1) or C(apps/v1).
     type: str
@@ -47,6 +48,41 @@ options:
     type: list
     elements: str
     default: []
+  queries:
+    description:
+      - Several reads in one task, in this order, each with the options of one read (O(kind), O(api_version),
+        O(name), O(namespace), O(label_selectors), O(field_selectors)); the wait options apply to each.
+      - One module run instead of a loop of them (a loop starts one module process an item, about half a second
+        each before any request); the result is RV(results), shaped as a loop's registered result.
+      - Mutually exclusive with O(kind).
+    type: list
+    elements: dict
+    version_added: 0.4.0
+    suboptions:
+      kind:
+        description: The kind of object.
+        type: str
+        required: true
+      api_version:
+        description: Its API group and version.
+        type: str
+        default: v1
+      name:
+        description: One object by name; every object of the kind when unset.
+        type: str
+      namespace:
+        description: The namespace of namespaced kinds; all namespaces when unset.
+        type: str
+      label_selectors:
+        description: Only objects matching all these label selectors.
+        type: list
+        elements: str
+        default: []
+      field_selectors:
+        description: Only objects matching all these field selectors.
+        type: list
+        elements: str
+        default: []
   wait_for:
     description:
       - With O(wait=true), what to wait for. V(present) waits as M(kubernetes.core.k8s_info) does (the objects
@@ -105,6 +141,17 @@ EXAMPLES = r"""
   register: left
   # left.resources: what was still there after the wait
 
+- name: Read the webhooks and the Auto Mode CRD in one task (one module run, not a loop of two)
+  istio_demo.mesh.k8s_info:
+    queries:
+      - api_version: admissionregistration.k8s.io/v1
+        kind: MutatingWebhookConfiguration
+      - api_version: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        name: nodeclasses.eks.amazonaws.com
+  register: class_givers
+  # class_givers.results[1].resources: the CRD, when the cluster has it
+
 - name: Nodes, for the security_group_rules module
   istio_demo.mesh.k8s_info:
     kind: Node
@@ -114,17 +161,38 @@ EXAMPLES = r"""
 RETURN = r"""
 api_found:
   description: Whether the cluster serves O(kind) at O(api_version).
-  returned: always
+  returned: without O(queries)
   type: bool
   sample: true
 resources:
   description:
     - The objects found, as the API server returned them (empty when none, or when the kind is not served).
     - With O(wait_for=absent), the objects still there when the wait ended (empty when all went).
-  returned: always
+  returned: without O(queries)
   type: list
   elements: dict
   sample: [{apiVersion: v1, kind: Service, metadata: {name: istio-ingressgateway, namespace: istio-system}}]
+results:
+  description: With O(queries), one read's result for each query, in their order.
+  returned: with O(queries)
+  type: list
+  elements: dict
+  contains:
+    query:
+      description: The query, its defaults filled in.
+      type: dict
+    api_found:
+      description: Whether the cluster serves the query's kind at its API version.
+      type: bool
+    resources:
+      description: The objects found (the objects still there, with O(wait_for=absent)).
+      type: list
+      elements: dict
+  sample:
+    - query: {kind: CustomResourceDefinition, api_version: apiextensions.k8s.io/v1, name: nodeclasses.eks.amazonaws.com,
+              namespace: null, label_selectors: [], field_selectors: []}
+      api_found: true
+      resources: []
 api_retries:
   description: Every request that was retried, with the reason.
   returned: always
@@ -154,19 +222,28 @@ def argument_spec():
     """The module's own options (k8s_module adds the connection and retry options)."""
     spec = copy.deepcopy(WAIT_ARG_SPEC)
     spec.update(
-        kind=dict(type="str", required=True),
+        kind=dict(type="str"),
         api_version=dict(type="str", default="v1"),
         name=dict(type="str"),
         namespace=dict(type="str"),
         label_selectors=dict(type="list", elements="str", default=[]),
         field_selectors=dict(type="list", elements="str", default=[]),
         wait_for=dict(type="str", choices=["present", "absent"], default="present"),
+        queries=dict(type="list", elements="dict", options=dict(
+            kind=dict(type="str", required=True),
+            api_version=dict(type="str", default="v1"),
+            name=dict(type="str"),
+            namespace=dict(type="str"),
+            label_selectors=dict(type="list", elements="str", default=[]),
+            field_selectors=dict(type="list", elements="str", default=[]),
+        )),
     )
     return spec
 
 
 def main():
-    run_k8s_module(argument_spec(), manifest.read_module)
+    run_k8s_module(argument_spec(), manifest.read_module, mutually_exclusive=[("kind", "queries")],
+                   required_one_of=[("kind", "queries")])
 
 
 if __name__ == "__main__":

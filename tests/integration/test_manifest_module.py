@@ -210,3 +210,37 @@ def test_k8s_info_waits_until_objects_are_gone_and_names_what_stays(sandbox, tmp
     gone, result = wait_gone(30)
     assert gone.rc == 0 and result["resources"] == []
     sandbox.kubectl("delete", "namespace", "mf-gone", "--wait=false")
+
+
+def test_k8s_info_queries_read_in_one_run_what_single_reads_return(sandbox, tmp_path):
+    sandbox.kubectl("create", "namespace", "mf-queries")
+    sandbox.kubectl("create", "configmap", "one", "-n", "mf-queries")
+    sandbox.kubectl("label", "configmap", "one", "-n", "mf-queries", "app=q")
+    env = dict(sandbox.env, K8S_AUTH_KUBECONFIG=sandbox.kubeconfig)
+    queries = [{"kind": "Namespace", "name": "mf-queries"},
+               {"kind": "ConfigMap", "namespace": "mf-queries", "label_selectors": ["app=q"]},
+               {"kind": "ConfigMap", "namespace": "mf-queries", "name": "nothing"},
+               {"kind": "Widget", "api_version": "example.com/v1"}]
+    tasks = [{"name": "all", "istio_demo.mesh.k8s_info": {"queries": queries}}]
+    tasks += [{"name": "single %d" % i, "istio_demo.mesh.k8s_info": query} for i, query in enumerate(queries)]
+    run = run_playbook(tmp_path, tasks, env=env)
+    assert run.rc == 0, run.outline()
+    together = run.result("all")
+    assert [r["query"]["kind"] for r in together["results"]] == ["Namespace", "ConfigMap", "ConfigMap", "Widget"]
+    assert together["results"][1]["query"]["api_version"] == "v1"  # the defaults filled in, as for a single read
+    for i, result in enumerate(together["results"]):
+        single = run.result("single %d" % i)
+        assert result["api_found"] == single["api_found"], (i, result, single)
+        assert [o["metadata"]["uid"] for o in result["resources"]] == [
+            o["metadata"]["uid"] for o in single["resources"]], i
+    assert [len(r["resources"]) for r in together["results"]] == [1, 1, 0, 0]
+    assert together["results"][3]["api_found"] is False
+
+    bad = run_playbook(tmp_path, [{"name": "both", "istio_demo.mesh.k8s_info": {"kind": "Namespace", "queries": queries}},
+                                  ], env=env)
+    assert bad.rc != 0 and "mutually exclusive: kind|queries" in bad.result("both")["msg"], bad.outline()
+    bad = run_playbook(tmp_path, [{"name": "no kind", "istio_demo.mesh.k8s_info": {"queries": [{"name": "x"}]}}],
+                       env=env)
+    assert bad.rc != 0 and "kind" in bad.result("no kind")["msg"] and "queries" in bad.result("no kind")["msg"], \
+        bad.outline()
+    sandbox.kubectl("delete", "namespace", "mf-queries", "--wait=false")

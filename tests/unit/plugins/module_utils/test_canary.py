@@ -26,10 +26,11 @@ def default_tag(revision):
 
 
 def namespace_read(name, labels):
-    """One result of the role's k8s_info loop over canary_upgrade_namespaces."""
+    """One of the results of the role's k8s_info read (its queries: one a namespace of canary_upgrade_namespaces)."""
     found = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}] \
         if labels is not None else []
-    return {"item": name, "resources": found, "changed": False, "failed": False}
+    return {"query": {"kind": "Namespace", "api_version": "v1", "name": name, "namespace": None, "label_selectors": [],
+                      "field_selectors": []}, "api_found": True, "resources": found}
 
 
 def reads(entry="upgrade", istiods=(OLD_ISTIOD,), tag_hooks=(), default_hooks=(), namespaces=None, record=None,
@@ -122,3 +123,14 @@ def test_a_missing_namespace_and_a_rollback_with_nothing_recorded_are_refused():
 def test_input_that_is_not_the_roles_reads_is_refused(value):
     with pytest.raises(AnsibleFilterError, match="canary_plan"):
         canary_plan(value)
+
+
+def test_namespace_reads_of_a_loop_plan_as_those_of_queries():
+    """A play that reads the namespaces with a loop of k8s_info (each result naming its item) gets the same plan."""
+    queried = reads(default_hooks=[default_tag("default")], namespaces={"my-app": {"istio-injection": "enabled"},
+                                                                        "gone": None})
+    looped = copy.deepcopy(queried)
+    looped["namespace_reads"] = [{"item": r["query"]["name"], "resources": r["resources"], "changed": False}
+                                 for r in queried["namespace_reads"]]
+    assert canary_plan(looped) == canary_plan(queried)
+    assert canary_plan(queried)["relabel"] == ["my-app"]
