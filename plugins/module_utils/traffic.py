@@ -21,6 +21,7 @@ import re
 import signal
 import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.http_target import (
@@ -319,11 +320,18 @@ def _spec_from(params):
         until_file=params["until_file"])
 
 
-def _target(module, spec):
+def _target(module, spec, extra_path=None):
+    """The target of the options; ``extra_path`` (one of ``paths``) appended to the url's or the Service's path."""
     params = module.params
     if params["url"]:  # the argument spec asks for exactly one of url and service
-        return url_target(params["url"], validate_certs=spec.validate_certs)
+        url = params["url"]
+        if extra_path is not None:
+            parts = urlsplit(url)
+            url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + extra_path, parts.query, ""))
+        return url_target(url, validate_certs=spec.validate_certs)
     namespace, name, port, path, scheme = validate_service(params["service"])
+    if extra_path is not None:
+        path = path.rstrip("/") + extra_path
     client = connect(module)  # its K8sConnectionError is a MeshError, reported as it is
     host, headers, tls, proxy = request_settings(client)
     if proxy:
@@ -336,10 +344,24 @@ def _target(module, spec):
                           ssl_context=context)
 
 
+def _paths(value):
+    """The ``paths`` option, checked: None, or paths each starting with '/'."""
+    if value is None:
+        return None
+    if not value:
+        raise ProbeInputError("paths=[] is invalid: expected at least one path such as /v1 (or leave paths unset)")
+    for index, path in enumerate(value):
+        if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in " #"):
+            raise ProbeInputError("paths[%d]=%r is invalid: expected a URL path starting with '/', such as /v1"
+                                  % (index, path))
+    return list(value)
+
+
 def probe_module(module):
-    """Validate everything, then probe; return the report, or raise MeshError with it when the probe failed."""
+    """Validate everything, then probe (each of ``paths`` in turn, when given); return the report, or raise MeshError
+    with it when the probe failed."""
     spec = _spec_from(module.params)
-    target = _target(module, spec)
+    paths = _paths(module.params.get("paths"))
     ready_timeout = module.params["ready_timeout"]
     if ready_timeout < 0:
         raise ProbeInputError("ready_timeout=%r is invalid: expected seconds >= 0 (0: measure at once)" % ready_timeout)
@@ -349,8 +371,24 @@ def probe_module(module):
             re.compile(ready_server)
         except re.error as exc:
             raise ProbeInputError("ready_server=%r is invalid: expected a regular expression (%s)" % (ready_server, exc))
-    report = probe(target, spec, ready_timeout=ready_timeout, ready_server=ready_server)
-    if not report["passed"]:
-        raise MeshError(failure_message(report), **report)
-    return dict(report, changed=False,
-                msg="%d of %d requests to %s succeeded" % (report["succeeded"], report["requests"], report["url"]))
+    if paths is None:
+        report = probe(_target(module, spec), spec, ready_timeout=ready_timeout, ready_server=ready_server)
+        if not report["passed"]:
+            raise MeshError(failure_message(report), **report)
+        return dict(report, changed=False, msg=_answered(report))
+    targets = [_target(module, spec, path) for path in paths]  # every path checked before the first request
+    results = []
+    for path, target in zip(paths, targets):
+        report = probe(target, spec, ready_timeout=ready_timeout, ready_server=ready_server)
+        results.append(dict(report, path=path, failed=not report["passed"],
+                            msg=_answered(report) if report["passed"] else failure_message(report)))
+    failed = [r for r in results if r["failed"]]
+    if failed:
+        raise MeshError("%d of %d paths failed: %s" % (len(failed), len(results), " | ".join(
+            "%s: %s" % (r["path"], r["msg"]) for r in failed)), results=results)
+    return dict(changed=False, results=results, msg="every path answered: %s" % "; ".join(
+        "%s %d/%d" % (r["path"], r["succeeded"], r["requests"]) for r in results))
+
+
+def _answered(report):
+    return "%d of %d requests to %s succeeded" % (report["succeeded"], report["requests"], report["url"])

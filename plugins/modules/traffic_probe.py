@@ -117,6 +117,16 @@ options:
         errors count as failures.
     type: float
     default: 1.0
+  paths:
+    description:
+      - Probe each of these paths in turn, in one module run, with the same options - each appended to the path of
+        O(url) or of O(service.path) (a trailing C(/) dropped). The routes of one entry point, checked without a
+        loop that starts a module process a route (about half a second each before any request).
+      - Every path is checked before the first request. The result is RV(results), one report a path; the task
+        fails when any path fails, naming each.
+    type: list
+    elements: str
+    version_added: 0.4.0
   ready_timeout:
     description:
       - Seconds to wait, before measuring, until the target answers one request with an expected status (one
@@ -202,6 +212,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Probe both routes of the ingress gateway in one task
+  istio_demo.mesh.traffic_probe:
+    url: "http://{{ ingress_host }}"
+    paths: [/v1, /v2]
+    requests: 20
+  register: probes
+  # probes.results[1].path == "/v2", probes.results[1].succeeded == 20
+
 - name: Probe the ingress gateway's /v1 route
   istio_demo.mesh.traffic_probe:
     url: "http://{{ ingress_host }}/v1"
@@ -271,42 +289,42 @@ EXAMPLES = r"""
 RETURN = r"""
 url:
   description: Where the requests went (credentials removed).
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: str
   sample: http://a1b2c3-123456.us-east-1.elb.amazonaws.com/v1
 method:
   description: HTTP method used.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: str
   sample: GET
 requests:
   description: Number of requests sent.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: int
   sample: 20
 succeeded:
   description: Number of requests answered with one of O(expect_status).
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: int
   sample: 20
 status_codes:
   description: Histogram of the HTTP status codes received, keyed by code.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: dict
   sample: {"200": 19, "503": 1}
 success_ratio:
   description: RV(succeeded) divided by RV(requests).
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: float
   sample: 0.95
 min_success_ratio:
   description: The ratio the run had to reach.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: float
   sample: 1.0
 latency_ms:
   description: Latency in milliseconds of the requests that got an answer; null values when none did.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: dict
   contains:
     min:
@@ -330,22 +348,22 @@ latency_ms:
   sample: {"min": 1.2, "mean": 2.9, "p50": 2.4, "p90": 4.8, "p99": 9.7, "max": 11.0}
 rps:
   description: Requests completed per second over the whole run.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: float
   sample: 49.8
 duration_s:
   description: Wall time of the run in seconds.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: float
   sample: 30.02
 qps:
   description: The requested rate (0 = as fast as possible).
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: float
   sample: 50.0
 concurrency:
   description: Number of workers.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: int
   sample: 4
 processes:
@@ -353,7 +371,7 @@ processes:
     - How many processes ran the workers - more than one only as fast as possible (O(qps=0)) over 500
       requests or more or a O(duration), one per CPU core and at most one per worker; C(0) when the target
       was not ready and nothing was measured.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: int
   sample: 2
   version_added: 0.3.0
@@ -361,18 +379,18 @@ errors:
   description:
     - Transport failures counted by kind - C(timeout), C(connection_refused), C(dns), C(tls),
       C(connection_reset), C(protocol), C(other). Kinds that did not occur are left out.
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: dict
   sample: {"connection_refused": 2}
 first_errors:
   description: The first few failures in words (transport errors and unexpected status codes).
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: list
   elements: str
   sample: ["HTTP 503 (expected 200): no healthy upstream"]
 wait:
   description: How the wait for readiness went (with O(ready_timeout)).
-  returned: when O(ready_timeout) is set
+  returned: when O(ready_timeout) is set (with O(paths), in each of RV(results))
   type: dict
   contains:
     ready:
@@ -390,25 +408,25 @@ wait:
   sample: {ready: true, waited_s: 42.5, attempts: 9, last: null}
 counts:
   description: With O(count_by), the answers with an expected status by key.
-  returned: when O(count_by) is set
+  returned: when O(count_by) is set (with O(paths), in each of RV(results))
   type: dict
   version_added: 0.3.0
   sample: {"1.0.0": 362, "2.0.0": 38}
 shares:
   description: With O(count_by), each key's share of the answers with an expected status.
-  returned: when O(count_by) is set
+  returned: when O(count_by) is set (with O(paths), in each of RV(results))
   type: dict
   version_added: 0.3.0
   sample: {"1.0.0": 0.905, "2.0.0": 0.095}
 uncounted:
   description: With O(count_by), answers with an expected status that carried no key.
-  returned: when O(count_by) is set
+  returned: when O(count_by) is set (with O(paths), in each of RV(results))
   type: int
   version_added: 0.3.0
   sample: 0
 share_checks:
   description: With O(expect_shares), each key's measured share beside the expected one and its tolerance.
-  returned: when O(count_by) is set
+  returned: when O(count_by) is set (with O(paths), in each of RV(results))
   type: list
   elements: dict
   version_added: 0.3.0
@@ -431,7 +449,7 @@ share_checks:
   sample: [{key: "2.0.0", expected: 0.1, measured: 0.095, tolerance: 0.06, passed: true}]
 passed:
   description: Whether the run met O(min_success_ratio) (and O(expect_shares), when given).
-  returned: always
+  returned: without O(paths); with it, in each of RV(results)
   type: bool
   sample: true
 api_retries:
@@ -450,6 +468,14 @@ api_retries:
       description: C(HTTP 503), C(ProtocolError) (dropped connection) and so on.
       type: str
   sample: []
+results:
+  description:
+    - With O(paths), one report a path in their order - the fields above, with C(path) (the path probed),
+      C(failed) (whether its verdict failed) and C(msg); RV(api_retries) stays at the top.
+  returned: with O(paths)
+  type: list
+  elements: dict
+  sample: [{path: /v1, url: "http://a1b2.elb.amazonaws.com/v1", requests: 20, succeeded: 20, failed: false}]
 """
 
 from ansible_collections.istio_demo.mesh.plugins.module_utils import traffic
@@ -486,6 +512,7 @@ def argument_spec():
         until_file=dict(type="path"),
         ready_timeout=dict(type="float", default=0.0),
         ready_server=dict(type="str"),
+        paths=dict(type="list", elements="str"),
     )
     return spec
 

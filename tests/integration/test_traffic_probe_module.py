@@ -75,6 +75,35 @@ def test_bad_input_fails_before_any_request(server, tmp_path, options, expected)
     assert seen.count == 0
 
 
+def test_paths_are_probed_in_one_run_each_with_its_report_and_a_failing_one_is_named(server, tmp_path):
+    url, seen = server(lambda handler: (503 if handler.path == "/base/v2" else 200, "from %s\n" % handler.path))
+    run = run_playbook(tmp_path, [probe_task(url=url + "/base/", paths=["/v1", "/v2", "/v3"], requests=3,
+                                             ignore_errors=True)])
+    result = run.result("probe")
+    assert result["failed"] is True
+    assert [(r["path"], r["url"][len(url):], r["status_codes"], r["failed"]) for r in result["results"]] == [
+        ("/v1", "/base/v1", {"200": 3}, False), ("/v2", "/base/v2", {"503": 3}, True),
+        ("/v3", "/base/v3", {"200": 3}, False)]
+    assert result["msg"].startswith("1 of 3 paths failed: /v2: traffic probe of %s/base/v2 failed" % url)
+    assert seen.paths == ["/base/v1"] * 3 + ["/base/v2"] * 3 + ["/base/v3"] * 3
+
+    run = run_playbook(tmp_path, [probe_task(url=url, paths=["/v1", "/v3"], requests=2)])
+    assert run.rc == 0, run.stdout
+    assert [r["succeeded"] for r in run.result("probe")["results"]] == [2, 2]
+    assert run.result("probe")["msg"] == "every path answered: /v1 2/2; /v3 2/2"
+
+
+@pytest.mark.parametrize("paths, expected", [
+    (["/v1", "v2"], "paths[1]='v2' is invalid: expected a URL path starting with '/'"),
+    ([], "paths=[] is invalid"),
+])
+def test_bad_paths_fail_before_any_request(server, tmp_path, paths, expected):
+    url, seen = server(httpservers.ok_answer)
+    run = run_playbook(tmp_path, [probe_task(url=url, paths=paths, requests=1)])
+    assert run.rc != 0 and expected in run.result("probe")["msg"], run.result("probe")["msg"]
+    assert seen.count == 0
+
+
 def test_header_values_never_reach_the_output(server, tmp_path):
     url, seen = server(httpservers.ok_answer)
     run = run_playbook(tmp_path, [probe_task(url=url, requests=1, headers={"Authorization": "Bearer t0ps3cret"})],
@@ -130,6 +159,15 @@ def test_service_target_goes_through_the_api_server_proxy_with_kubeconfig_auth(s
     proxied = [p for p in seen.paths if "/proxy/" in p]
     assert proxied == ["/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/v2"] * 5
     assert token not in run.stdout + run.stderr
+
+    task = probe_task(service={"namespace": "my-app", "name": "nginx-svc", "port": 80}, paths=["/v1", "/v2"],
+                      requests=2, kubeconfig=kubeconfig)
+    run = run_playbook(tmp_path, [task])
+    assert run.rc == 0, run.stdout
+    assert [r["url"].split("/proxy", 1)[1] for r in run.result("probe")["results"]] == ["/v1", "/v2"]
+    assert [p for p in seen.paths if "/proxy/" in p][5:] == [
+        "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/v1"] * 2 + [
+        "/api/v1/namespaces/my-app/services/nginx-svc:80/proxy/v2"] * 2
 
 
 def test_service_that_does_not_answer_fails_with_the_api_servers_words(server, tmp_path):
