@@ -47,7 +47,7 @@ def task(name, **options):
 
 def test_injected_and_uninjected_namespaces(sandbox, tmp_path, mesh):
     before = time.time()
-    run = run_playbook(tmp_path, [task("info", namespace=["si-mesh", "si-plain"],
+    run = run_playbook(tmp_path, [task("info", namespace=["si-mesh", "si-plain"], pods_reported="all",
                                        require=["injected", "ready", "labels", "init"])],
                        extra_args=["--check"], env=sandbox.env)
     assert run.rc == 0, run.stdout[-3000:]
@@ -66,9 +66,9 @@ def test_injected_and_uninjected_namespaces(sandbox, tmp_path, mesh):
     assert not [e for e in sandbox.requests(before) if e["verb"] != "GET"]
 
 
-def test_pods_reported_violating_lists_only_the_pods_that_need_attention(sandbox, tmp_path, mesh):
+def test_by_default_only_the_pods_that_need_attention_are_listed(sandbox, tmp_path, mesh):
     options = dict(namespace=["si-mesh", "si-plain"], require=["injected", "ready"])
-    run = run_playbook(tmp_path, [task("every", **options), task("needed", pods_reported="violating", **options)],
+    run = run_playbook(tmp_path, [task("every", pods_reported="all", **options), task("needed", **options)],
                        env=sandbox.env)
     assert run.rc == 0, run.stdout[-3000:]
     every, needed = run.result("every"), run.result("needed")
