@@ -13,7 +13,7 @@ import secrets
 import threading
 import uuid
 
-import yaml
+from . import yamlio as yaml
 
 from . import fieldmanager, tokens
 from . import patch as patching

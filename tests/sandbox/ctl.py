@@ -34,7 +34,7 @@ DEFAULT_STATE = os.path.join(ROOT, ".sandbox")
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-import yaml  # noqa: E402  pylint: disable=wrong-import-position
+from sandbox import yamlio as yaml  # noqa: E402  pylint: disable=wrong-import-position
 
 from sandbox import cloud, eks, eksauth, gatewayapi, upstream  # noqa: E402  pylint: disable=wrong-import-position
 REGION = eks.REGION
@@ -103,13 +103,21 @@ def _port(path):
 
 
 def _alive(pid):
+    """Whether ``pid`` still runs. A process that has exited but not yet been reaped (a zombie: the sandbox's
+    processes are reparented to PID 1 once ``up`` exits, and an init may reap only every few seconds) has stopped
+    serving and holds nothing but its table entry, so it counts as gone (proc(5): state ``Z`` in /proc/PID/stat)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            # the state follows the command name in parentheses, which may itself hold spaces or parentheses
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class State(object):
@@ -182,6 +190,10 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
         pids["moto"] = moto.pid
         aws_url = "http://127.0.0.1:%d" % moto_port
         state.write({"pids": pids, "state_dir": state.dir})
+        # the addon files need no AWS: written while moto starts
+        for directory in [state] if clusters == 1 else \
+                [State(state.path("clusters", "%s-%d" % (CLUSTER, number))) for number in range(1, clusters + 1)]:
+            _write_addons(directory)
         _wait_until(lambda: _answers(aws_url + "/moto-api/"), "moto's AWS server", proc=moto)
         if clusters == 1:
             data = _start_cluster(state, CLUSTER, "sandbox", aws_url, dict(env, **keys), pids, "cluster", **options)
@@ -199,8 +211,7 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
                 state.write({"pids": pids, "state_dir": state.dir, "clusters": members})
             state.write({"pids": pids, "aws_endpoint": aws_url, "state_dir": state.dir, "clusters": members})
     except Exception:
-        for pid in pids.values():
-            _stop_pid(pid)
+        _stop_pids(list(pids.values()))
         raise
     names = sorted(state.read().get("clusters") or {})
     print("sandbox up (%s, Kubernetes %s, load balancers: %s, storage: %s): AWS %s, %s"
@@ -245,7 +256,6 @@ def _start_cluster(state, name, context, aws_url, env, pids, pid_name, faults=No
     _wait_until(lambda: _answers(api_url + "/readyz", context=context_ssl), "the API server of %s" % name,
                 proc=cluster)
     _write_files(state, api_url, aws_url, aws, istio_version, context)
-    _write_addons(state)
     return {"pids": dict(pids), "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir, "aws": aws,
             "kubernetes_version": k8s_version, "storage": storage, "istio_version": istio_version,
             "context": context}
@@ -341,24 +351,28 @@ def _write_files(state, api_url, aws_url, aws, istio_version, context="sandbox")
         handle.write("export PATH=%s:\"$PATH\"\n" % json.dumps(state.path("bin")))
 
 
-def _stop_pid(pid, timeout=10.0):
-    if not _alive(pid):
-        return
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
+def _stop_pids(pids, timeout=10.0):
+    """SIGTERM each process group at once, then wait for all of them together (bounded; SIGKILL what is left)."""
+    running = [pid for pid in pids if _alive(pid)]
+    for pid in running:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
     deadline = time.time() + timeout
-    while time.time() < deadline and _alive(pid):
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)  # polling for the process to exit, bounded
-    if _alive(pid):
+    while running and time.time() < deadline:
+        for pid in running:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        running = [pid for pid in running if _alive(pid)]
+        if running:
+            time.sleep(0.02)  # polling for the processes to exit, bounded by the deadline
+    for pid in running:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -367,8 +381,7 @@ def _stop_pid(pid, timeout=10.0):
 
 def down(state, quiet=False):
     data = state.read() or {}
-    for pid in (data.get("pids") or {}).values():
-        _stop_pid(pid)
+    _stop_pids(list((data.get("pids") or {}).values()))
     if os.path.isdir(state.dir):
         shutil.rmtree(state.dir, ignore_errors=True)
     if not quiet:

@@ -34,7 +34,7 @@ injection template):
 import copy
 import re
 
-import yaml
+from . import yamlio as yaml
 
 from . import meshconfig
 from .api import now

@@ -8,7 +8,7 @@ Always - when the cluster runs Kubernetes 1.33 or newer."""
 
 import json
 
-import yaml
+from . import yamlio as yaml
 
 from .api import ApiError
 from .selection import label_matches, selector_from_match

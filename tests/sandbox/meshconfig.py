@@ -7,7 +7,7 @@ otherwise (manifest generate's pilot_default golden: an install into istio-contr
 `rootNamespace: istio-control`; istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/ "rootNamespace").
 """
 
-import yaml
+from . import yamlio as yaml
 
 DEFAULT = "istio-system"
 

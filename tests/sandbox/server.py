@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.parse
 
-import yaml
+from . import yamlio as yaml
 
 from . import containers, eksauth, eviction, execstream, protobuf, rbac, reviews
 from .api import ApiError, query_bool

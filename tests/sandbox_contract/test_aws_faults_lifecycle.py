@@ -110,11 +110,10 @@ def _pids(state_dir):
 
 
 def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether ps(1) shows ``pid`` running: an exited process that PID 1 has not yet reaped shows as defunct
+    (state Z) and runs nothing."""
+    shown = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True, check=False)
+    return shown.returncode == 0 and not shown.stdout.strip().startswith("Z")
 
 
 def test_up_is_idempotent_stale_state_is_replaced_and_down_leaves_nothing(tmp_path):

@@ -4,7 +4,7 @@ profile, revision, hub, tag and namespace asked, its components wired as the cha
 import json
 import re
 
-import yaml
+from .. import yamlio as yaml
 
 from .. import upstream
 from . import common

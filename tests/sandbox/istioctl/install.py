@@ -3,7 +3,7 @@
 import sys
 import time
 
-import yaml
+from .. import yamlio as yaml
 
 from . import common
 from .charts import MARKS, component_of, manifests, profile_components

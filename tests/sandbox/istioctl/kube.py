@@ -12,7 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import yaml
+from .. import yamlio as yaml
 
 from . import common
 from .common import FIELD_MANAGER, Failure, VERSION

@@ -3,7 +3,7 @@
 import json
 import sys
 
-import yaml
+from .. import yamlio as yaml
 
 from . import common
 from .common import ANALYZE_FAILED, Failure, VERSION

@@ -4,7 +4,7 @@ make them."""
 import json
 import sys
 
-import yaml
+from .. import yamlio as yaml
 
 from . import common
 from .common import Failure, TAG_FIELD_MANAGER, VERSION
