@@ -27,7 +27,7 @@ export ANSIBLE_NOCOLOR := 1
 
 SANDBOX := $(BIN)/python tests/sandbox/ctl.py
 
-.PHONY: k8s-core-targets docs suites fidelity graphviz reliability sandbox-up sandbox-down sandbox-status fleet-up fleet-down demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
+.PHONY: checks k8s-core-targets docs suites fidelity graphviz reliability sandbox-up sandbox-down sandbox-status fleet-up fleet-down demo-traffic demo-down help setup collection lint yamllint ansible-lint sanity unit integration molecule test demo bench build clean
 
 help:
 	@echo "make demo      bootstrap, then run the mesh demo (see README)"
@@ -134,7 +134,15 @@ molecule: setup graphviz
 suites: setup graphviz
 	pytest -q $(PARALLEL) tests/sandbox_contract tests/fidelity tests/integration tests/reliability
 
-test: lint sanity unit suites molecule
+# lint, sanity and unit side by side (each is mostly one process, and there are two cores; each one's output is
+# printed whole when it ends), then the suites, then Molecule: any failure stops make test.
+checks: setup
+	@$(MAKE) --no-print-directory --output-sync=target -j2 lint sanity unit
+
+test: setup graphviz
+	@$(MAKE) --no-print-directory checks
+	@$(MAKE) --no-print-directory suites
+	@$(MAKE) --no-print-directory molecule
 
 PLAYBOOK := SANDBOX_STATE_DIR=$(CURDIR)/.sandbox ansible-playbook -i inventories/sandbox
 

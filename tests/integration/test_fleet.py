@@ -8,14 +8,12 @@ cluster's name) fail before any change, naming the host and the variable.
 
 import json
 import os
-import subprocess
-import sys
 import urllib.parse
 
 import pytest
 
 import sandboxrun
-from playbook import PlaybookRun, playbook_invocation
+from playbook import fleet_playbook
 
 pytestmark = pytest.mark.minutes(4)
 
@@ -29,21 +27,17 @@ CHECK = "Check the fleet has one host per cluster"
 def fleet(tmp_path_factory):
     """Three independent sandbox clusters in one AWS account: {host: its sandbox}, and the fleet's directory."""
     state_dir = str(tmp_path_factory.mktemp("fleet") / "state")
-    subprocess.run([sys.executable, sandboxrun.CTL, "--state-dir", state_dir, "up", "--clusters", "3"], check=True,
-                   timeout=300)
+    clusters = sandboxrun.start_fleet(state_dir, len(HOSTS))
     try:
-        yield state_dir, {name: sandboxrun.Running(os.path.join(state_dir, "clusters", name)) for name in HOSTS}
+        assert sorted(clusters) == sorted(HOSTS)
+        yield state_dir, clusters
     finally:
         sandboxrun.stop(state_dir)
 
 
 def run(inventory, tmp_path, name, *extra, env=None):
     """ansible-playbook NAME across the inventory's hosts with forks 3, its reports under tmp_path."""
-    argv, run_env = playbook_invocation(name, inventory, "--forks", "3",
-                                        "-e", "mesh_fleet_summary_dir=%s" % tmp_path,
-                                        "-e", "mesh_report_dir=%s/{{ inventory_hostname }}" % tmp_path, *extra, env=env)
-    return PlaybookRun(subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=1200, check=False,
-                                      cwd=str(tmp_path)))
+    return fleet_playbook(inventory, tmp_path, name, *extra, env=env)
 
 
 def summary(tmp_path, playbook):

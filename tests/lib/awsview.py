@@ -7,6 +7,12 @@ import boto3
 MARKER = "istio_demo.mesh:demo:"
 
 
+def marker(sandbox):
+    """The description prefix of the collection's rules for the sandbox's EKS cluster (aws_security_groups_marker's
+    default names the cluster: a fleet's clusters in one account keep their rules apart)."""
+    return "istio_demo.mesh:%s:" % sandbox.state["aws"]["cluster"]
+
+
 def ec2_of(sandbox):
     return boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.env["AWS_ENDPOINT_URL"],
                         aws_access_key_id=sandbox.state["aws"]["access_key"],
@@ -31,7 +37,7 @@ def ours(sandbox):
     for group in groups(sandbox):
         for perm in group["IpPermissions"]:
             for pair in perm.get("UserIdGroupPairs", []) + perm.get("IpRanges", []):
-                if pair.get("Description", "").startswith(MARKER):
+                if pair.get("Description", "").startswith(marker(sandbox)):
                     out.setdefault(group["GroupId"], []).append(
                         (perm["IpProtocol"], perm.get("FromPort"), pair.get("GroupId") or pair.get("CidrIp")))
     return out

@@ -119,3 +119,13 @@ def verify_report(sandbox, tmp_path, *extra):
         with open(report) as handle:
             text = handle.read()
     return rc, text, PlaybookRun(proc)
+
+
+def fleet_playbook(inventory, tmp_path, name, *extra, env=None, forks=3):
+    """ansible-playbook NAME across ``inventory``'s hosts (one per cluster) with ``forks``, its fleet summary and each
+    cluster's report under ``tmp_path``; return the PlaybookRun."""
+    argv, run_env = playbook_invocation(name, inventory, "--forks", str(forks),
+                                        "-e", "mesh_fleet_summary_dir=%s" % tmp_path,
+                                        "-e", "mesh_report_dir=%s/{{ inventory_hostname }}" % tmp_path, *extra, env=env)
+    return PlaybookRun(subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=1200, check=False,
+                                      cwd=str(tmp_path)))

@@ -22,6 +22,14 @@ def start(state_dir, *options):
     return Running(state_dir)
 
 
+def start_fleet(state_dir, clusters, *options):
+    """A fleet of ``clusters`` sandbox clusters in one AWS account: {cluster name: Running}, demo-1 .. demo-N."""
+    subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "up", "--clusters", str(clusters)] + list(options),
+                   check=True, timeout=300)
+    return dict(("demo-%d" % number, Running(os.path.join(state_dir, "clusters", "demo-%d" % number)))
+                for number in range(1, clusters + 1))
+
+
 def stop(state_dir):
     subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "down"], check=False, timeout=60)
 

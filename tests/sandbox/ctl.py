@@ -167,7 +167,11 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
 
     One cluster (``demo``) lives in the state directory itself; ``clusters`` > 1 starts a fleet of independent
     clusters ``demo-1`` .. ``demo-N`` in one AWS account (one moto), each with its own API server, process and state
-    directory ``clusters/NAME`` (kubeconfig with context NAME, faults, env), as a platform team's EKS clusters are."""
+    directory ``clusters/NAME`` (kubeconfig with context NAME, faults, env), as a platform team's EKS clusters are;
+    ``flavour`` is one for every cluster or a list of one per cluster."""
+    flavours = list(flavour) if isinstance(flavour, (list, tuple)) else [flavour] * clusters
+    if len(flavours) != clusters:
+        raise ValueError("%d flavours for %d clusters: expected one, or one per cluster" % (len(flavours), clusters))
     if state.healthy():
         print("sandbox already up: source %s" % state.path("env"))
         return 0
@@ -177,7 +181,7 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
     python = sys.executable
     env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
     pids = {}
-    options = dict(faults=faults, istio_version=istio_version, flavour=flavour, lb_mode=lb_mode,
+    options = dict(faults=faults, istio_version=istio_version, lb_mode=lb_mode,
                    k8s_version=k8s_version, storage=storage, plain_http=plain_http, lbc_version=lbc_version)
     try:
         moto_port = _free_port()
@@ -196,26 +200,31 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
             _write_addons(directory)
         _wait_until(lambda: _answers(aws_url + "/moto-api/"), "moto's AWS server", proc=moto)
         if clusters == 1:
-            data = _start_cluster(state, CLUSTER, "sandbox", aws_url, dict(env, **keys), pids, "cluster", **options)
+            data = _start_cluster(state, CLUSTER, "sandbox", aws_url, dict(env, **keys), pids, "cluster",
+                                  flavour=flavours[0], **options)()
             state.write(data)
         else:
-            members = {}
+            # every member seeded and started first, then each awaited: their processes start side by side
+            started = {}
             for number in range(1, clusters + 1):
                 name = "%s-%d" % (CLUSTER, number)
                 member = State(state.path("clusters", name))
+                started[name] = (member, _start_cluster(member, name, name, aws_url, dict(env, **keys), pids,
+                                                        "cluster-" + name,
+                                                        flavour=flavours[number - 1], **options))
+                state.write({"pids": pids, "state_dir": state.dir})
+            members = {}
+            for name, (member, finish) in started.items():
                 # a member's own state.json names only its own process: the fleet's (this one) stops them all
-                data = _start_cluster(member, name, name, aws_url, dict(env, **keys), pids, "cluster-" + name,
-                                      **options)
-                member.write(dict(data, pids={"cluster": pids["cluster-" + name]}))
+                member.write(dict(finish(), pids={"cluster": pids["cluster-" + name]}))
                 members[name] = member.dir
-                state.write({"pids": pids, "state_dir": state.dir, "clusters": members})
             state.write({"pids": pids, "aws_endpoint": aws_url, "state_dir": state.dir, "clusters": members})
     except Exception:
         _stop_pids(list(pids.values()))
         raise
     names = sorted(state.read().get("clusters") or {})
     print("sandbox up (%s, Kubernetes %s, load balancers: %s, storage: %s): AWS %s, %s"
-          % (flavour, k8s_version, lb_mode, storage, aws_url,
+          % (",".join(flavours), k8s_version, lb_mode, storage, aws_url,
              "clusters %s under %s" % (", ".join(names), state.path("clusters")) if names
              else "API %s\nuse it: source %s" % (state.read()["apiserver"], state.path("env"))))
     return 0
@@ -224,7 +233,8 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
 def _start_cluster(state, name, context, aws_url, env, pids, pid_name, faults=None, istio_version=None,
                    flavour="terraform", lb_mode="in-tree", k8s_version=K8S_DEFAULT, storage="ebs-csi",
                    plain_http=False, lbc_version=None):
-    """Seed one EKS cluster ``name`` in moto and start its process in ``state``'s directory; return its state."""
+    """Seed one EKS cluster ``name`` in moto and start its process in ``state``'s directory; return a function that
+    waits until its API server answers and returns its state."""
     python = sys.executable
     os.makedirs(state.path("bin"), exist_ok=True)
     aws = eks.seed(aws_url, env["SANDBOX_AWS_ACCESS_KEY"], env["SANDBOX_AWS_SECRET_KEY"], flavour=flavour,
@@ -250,15 +260,18 @@ def _start_cluster(state, name, context, aws_url, env, pids, pid_name, faults=No
                       "--k8s-version", k8s_version, "--storage", storage, "--address", address] + tls,
                      state.path("cluster.log"), env)
     pids[pid_name] = cluster.pid
-    _wait_until(lambda: _port(state.path("apiserver.port")), "the API server of %s" % name, proc=cluster)
-    api_url = "%s://%s:%s" % ("http" if plain_http else "https", address, _port(state.path("apiserver.port")))
-    context_ssl = tls_context(state.dir)
-    _wait_until(lambda: _answers(api_url + "/readyz", context=context_ssl), "the API server of %s" % name,
-                proc=cluster)
-    _write_files(state, api_url, aws_url, aws, istio_version, context)
-    return {"pids": dict(pids), "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir, "aws": aws,
-            "kubernetes_version": k8s_version, "storage": storage, "istio_version": istio_version,
-            "context": context}
+
+    def finish():
+        _wait_until(lambda: _port(state.path("apiserver.port")), "the API server of %s" % name, proc=cluster)
+        api_url = "%s://%s:%s" % ("http" if plain_http else "https", address, _port(state.path("apiserver.port")))
+        context_ssl = tls_context(state.dir)
+        _wait_until(lambda: _answers(api_url + "/readyz", context=context_ssl), "the API server of %s" % name,
+                    proc=cluster)
+        _write_files(state, api_url, aws_url, aws, istio_version, context)
+        return {"pids": dict(pids), "apiserver": api_url, "aws_endpoint": aws_url, "state_dir": state.dir,
+                "aws": aws, "kubernetes_version": k8s_version, "storage": storage, "istio_version": istio_version,
+                "context": context}
+    return finish
 
 
 def _write_addons(state):
@@ -421,6 +434,15 @@ def _clusters(value):
     return number
 
 
+def _flavours(value):
+    names = value.split(",")
+    unknown = [name for name in names if name not in eks.FLAVOURS]
+    if unknown:
+        raise argparse.ArgumentTypeError("flavour %s: expected one of %s"
+                                         % (", ".join(unknown), ", ".join(eks.FLAVOURS)))
+    return names
+
+
 def _cluster_options(parser):
     parser.add_argument("--clusters", type=_clusters, default=1,
                         help="N > 1: a fleet of N independent clusters demo-1..demo-N in one AWS account, each in "
@@ -428,8 +450,10 @@ def _cluster_options(parser):
     parser.add_argument("--faults", default="{}", help="initial fault knobs, JSON")
     parser.add_argument("--istio-version", default=os.environ.get("SANDBOX_ISTIO_VERSION", upstream.TESTED[-1]),
                         help="version the istioctl stand-in reports and installs")
-    parser.add_argument("--flavour", default=os.environ.get("SANDBOX_FLAVOUR", "terraform"), choices=eks.FLAVOURS,
-                        help="how the EKS cluster's nodes and security groups were made (see sandbox/eks.py)")
+    parser.add_argument("--flavour", default=os.environ.get("SANDBOX_FLAVOUR", "terraform"), type=_flavours,
+                        help="how the EKS cluster's nodes and security groups were made (see sandbox/eks.py): one "
+                             "of %s; for a fleet, one for every cluster or one per cluster, comma-separated in "
+                             "order (a platform team's clusters made different ways)" % ", ".join(eks.FLAVOURS))
     parser.add_argument("--lb-mode", default=os.environ.get("SANDBOX_LB_MODE", "in-tree"), choices=cloud.MODES,
                         help="which controller makes LoadBalancer Services' load balancers (see sandbox/cloud.py)")
     parser.add_argument("--lbc-version", default=os.environ.get("SANDBOX_LBC_VERSION", cloud.LBC_VERSION),
@@ -460,7 +484,11 @@ def main(argv=None):
     if args.command in ("up", "reset"):
         if args.command == "reset":
             down(state, quiet=True)
-        return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode, args.k8s_version,
+        flavours = args.flavour * args.clusters if len(args.flavour) == 1 else args.flavour
+        if len(flavours) != args.clusters:
+            parser.error("--flavour names %d flavours for --clusters %d: expected one, or one per cluster"
+                         % (len(flavours), args.clusters))
+        return up(state, json.loads(args.faults), args.istio_version, flavours, args.lb_mode, args.k8s_version,
                   args.storage, args.plain_http, args.clusters, args.lbc_version)
     if args.command == "down":
         return down(state)
