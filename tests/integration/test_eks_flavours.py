@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from awsview import MARKER, ec2_of, groups, load_balancer_services, ours
+from awsview import ec2_of, groups, load_balancer_services, marker, ours
 from playbook import collection_playbook as playbook
 from playbook import run_playbook
 
@@ -109,7 +109,7 @@ def test_the_report_shows_the_rules_as_the_module_returned_them(cluster, tmp_pat
         {"name": "nodes", "register": "nodes",
          "kubernetes.core.k8s_info": {"kind": "Node", "kubeconfig": cluster.kubeconfig}},
         {"name": "rules", "register": "rules", "istio_demo.mesh.security_group_rules": dict(
-            aws, cluster_name="demo", marker=MARKER, nodes="{{ nodes.resources }}",
+            aws, cluster_name="demo", marker=marker(cluster), nodes="{{ nodes.resources }}",
             rules=[{"port": 15017, "sources": ["cluster_security_group"], "description": "istiod webhooks"}])},
         {"name": "report", "istio_demo.mesh.mesh_report": {
             "output_dir": report_dir, "formats": ["md"], "security_group": "{{ rules }}"}},

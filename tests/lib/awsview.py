@@ -4,8 +4,6 @@ import json
 
 import boto3
 
-MARKER = "istio_demo.mesh:demo:"
-
 
 def marker(sandbox):
     """The description prefix of the collection's rules for the sandbox's EKS cluster (aws_security_groups_marker's

@@ -23,11 +23,12 @@ def start(state_dir, *options):
 
 
 def start_fleet(state_dir, clusters, *options):
-    """A fleet of ``clusters`` sandbox clusters in one AWS account: {cluster name: Running}, demo-1 .. demo-N."""
+    """A fleet of ``clusters`` sandbox clusters in one AWS account: {cluster name: Running}, as its state says."""
     subprocess.run([sys.executable, CTL, "--state-dir", state_dir, "up", "--clusters", str(clusters)] + list(options),
                    check=True, timeout=300)
-    return dict(("demo-%d" % number, Running(os.path.join(state_dir, "clusters", "demo-%d" % number)))
-                for number in range(1, clusters + 1))
+    with open(os.path.join(state_dir, "state.json")) as handle:
+        members = json.load(handle)["clusters"]
+    return dict((name, Running(directory)) for name, directory in members.items())
 
 
 def stop(state_dir):

@@ -169,7 +169,9 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
     clusters ``demo-1`` .. ``demo-N`` in one AWS account (one moto), each with its own API server, process and state
     directory ``clusters/NAME`` (kubeconfig with context NAME, faults, env), as a platform team's EKS clusters are;
     ``flavour`` is one for every cluster or a list of one per cluster."""
-    flavours = list(flavour) if isinstance(flavour, (list, tuple)) else [flavour] * clusters
+    flavours = list(flavour) if isinstance(flavour, (list, tuple)) else [flavour]
+    if len(flavours) == 1:
+        flavours *= clusters
     if len(flavours) != clusters:
         raise ValueError("%d flavours for %d clusters: expected one, or one per cluster" % (len(flavours), clusters))
     if state.healthy():
@@ -194,9 +196,12 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
         pids["moto"] = moto.pid
         aws_url = "http://127.0.0.1:%d" % moto_port
         state.write({"pids": pids, "state_dir": state.dir})
+        # a fleet's members are demo-1 .. demo-N, each in its own state directory
+        members = [(CLUSTER, state)] if clusters == 1 else \
+            [("%s-%d" % (CLUSTER, number), State(state.path("clusters", "%s-%d" % (CLUSTER, number))))
+             for number in range(1, clusters + 1)]
         # the addon files need no AWS: written while moto starts
-        for directory in [state] if clusters == 1 else \
-                [State(state.path("clusters", "%s-%d" % (CLUSTER, number))) for number in range(1, clusters + 1)]:
+        for dummy_name, directory in members:
             _write_addons(directory)
         _wait_until(lambda: _answers(aws_url + "/moto-api/"), "moto's AWS server", proc=moto)
         if clusters == 1:
@@ -205,20 +210,16 @@ def up(state, faults=None, istio_version=upstream.TESTED[-1], flavour="terraform
             state.write(data)
         else:
             # every member seeded and started first, then each awaited: their processes start side by side
-            started = {}
-            for number in range(1, clusters + 1):
-                name = "%s-%d" % (CLUSTER, number)
-                member = State(state.path("clusters", name))
-                started[name] = (member, _start_cluster(member, name, name, aws_url, dict(env, **keys), pids,
-                                                        "cluster-" + name,
-                                                        flavour=flavours[number - 1], **options))
+            finishers = []
+            for (name, member), member_flavour in zip(members, flavours):
+                finishers.append(_start_cluster(member, name, name, aws_url, dict(env, **keys), pids,
+                                                "cluster-" + name, flavour=member_flavour, **options))
                 state.write({"pids": pids, "state_dir": state.dir})
-            members = {}
-            for name, (member, finish) in started.items():
+            for (name, member), finish in zip(members, finishers):
                 # a member's own state.json names only its own process: the fleet's (this one) stops them all
                 member.write(dict(finish(), pids={"cluster": pids["cluster-" + name]}))
-                members[name] = member.dir
-            state.write({"pids": pids, "aws_endpoint": aws_url, "state_dir": state.dir, "clusters": members})
+            state.write({"pids": pids, "aws_endpoint": aws_url, "state_dir": state.dir,
+                         "clusters": dict((name, member.dir) for name, member in members)})
     except Exception:
         _stop_pids(list(pids.values()))
         raise
@@ -484,11 +485,7 @@ def main(argv=None):
     if args.command in ("up", "reset"):
         if args.command == "reset":
             down(state, quiet=True)
-        flavours = args.flavour * args.clusters if len(args.flavour) == 1 else args.flavour
-        if len(flavours) != args.clusters:
-            parser.error("--flavour names %d flavours for --clusters %d: expected one, or one per cluster"
-                         % (len(flavours), args.clusters))
-        return up(state, json.loads(args.faults), args.istio_version, flavours, args.lb_mode, args.k8s_version,
+        return up(state, json.loads(args.faults), args.istio_version, args.flavour, args.lb_mode, args.k8s_version,
                   args.storage, args.plain_http, args.clusters, args.lbc_version)
     if args.command == "down":
         return down(state)
