@@ -343,9 +343,14 @@ def _items(client, resource, **params):
 
 
 def inspect_cluster(module):
-    """The result; raises InspectionInputError or K8sConnectionError, or MeshError with the result when pods violate
-    the requirements and fail_on_violation is set."""
-    params = module.params
+    """The sidecar_info module's result: inspect() with the module's options."""
+    return inspect(module, module.params)
+
+
+def inspect(module, params):
+    """The result of judging the pods ``params`` select (sidecar_info's options) through ``module``'s connection;
+    raises InspectionInputError or K8sConnectionError, or MeshError with the result when pods violate the
+    requirements and fail_on_violation is set. The manifest module proves what it applied with it too."""
     namespaces = list(dict.fromkeys(params["namespace"] or []))
     validate_inputs(namespaces, params.get("label_selector"), params.get("field_selector"))
     require = params["require"] or ["injected"]

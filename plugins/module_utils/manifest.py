@@ -241,11 +241,36 @@ def check_apply(params):
                             "as the fields' owner, such as istio_demo.mesh" % (ssa.get("field_manager"),))
 
 
+def check_prove(params):
+    """prove judges what was applied and awaited: it has no meaning where nothing is."""
+    prove = params.get("prove")
+    if prove is not None and (params["state"] != "present" or not params["wait"]):
+        raise ManifestError("prove is invalid with state=%s, wait=%s: expected state=present and wait=true (the pods "
+                            "are judged once what was applied has rolled out)" % (params["state"], params["wait"]))
+
+
+def prove(module, options, result):
+    """The pods of ``options`` (the prove option: sidecar_info's options) judged in this same process, once the
+    objects rolled out; raises ManifestError with the result and the proof when a pod violates the requirements
+    and options.fail_on_violation is set."""
+    # imported here: only a run that proves needs the judge
+    from ansible_collections.istio_demo.mesh.plugins.module_utils import inspection
+    try:
+        return inspection.inspect(module, dict(options, field_selector=None))
+    except MeshError as exc:
+        if "violations" in exc.details:
+            raise ManifestError(exc.message, proof=dict(exc.details, changed=False), **result)
+        # a selector sidecar_info refuses, or the API's answer to the pods' LIST
+        raise ManifestError("proving the pods (prove) failed after the objects were applied: %s" % exc.message,
+                            **result)
+
+
 def run_module(module):
     """The result; raises ManifestError (with the result so far when an object failed)."""
     params = module.params
     check_wait(params)
     check_apply(params)
+    check_prove(params)
     objects = objects_of(params["definition"])
     client = connect(module)
     service = K8sService(client, module)
@@ -280,6 +305,8 @@ def run_module(module):
     )
     if error:
         raise ManifestError(error, **result)
+    if params.get("prove") is not None and not module.check_mode:
+        result["proof"] = prove(module, params["prove"], result)
     if prediction.reasons:
         result["msg"] = prediction.summary()
         module.warn(result["msg"])  # a person running --check sees what the API server did not validate

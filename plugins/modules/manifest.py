@@ -74,6 +74,40 @@ options:
             the task with the API server's conflict, naming the manager.
         type: bool
         default: false
+  prove:
+    description:
+      - Once every object is applied and has rolled out (O(state=present), O(wait=true)), judge the pods these
+        options select as M(istio_demo.mesh.sidecar_info) does, in the same module run - so that applying an app
+        and proving its pods joined the mesh costs one module process, not two. The judgement is RV(proof).
+      - Not in check mode, where nothing rolled out. Refused with another O(state) or without O(wait).
+    type: dict
+    version_added: 0.5.0
+    suboptions:
+      namespace:
+        description: Namespace or namespaces of the pods. All namespaces when empty.
+        type: list
+        elements: str
+        default: []
+      label_selector:
+        description: Only pods matching this label selector.
+        type: str
+      require:
+        description: What each pod must show, as M(istio_demo.mesh.sidecar_info)'s O(istio_demo.mesh.sidecar_info#module:require).
+        type: list
+        elements: str
+        choices: [injected, ready, labels, init, ambient]
+        default: [injected]
+      pods_reported:
+        description: Which pods RV(proof.pods) lists - C(violating) or C(all).
+        type: str
+        choices: [all, violating]
+        default: violating
+      fail_on_violation:
+        description:
+          - Fail, listing every violation, when a pod misses a requirement or a namespace does not exist; the
+            failed result still holds RV(proof) and what was applied.
+        type: bool
+        default: true
 extends_documentation_fragment:
   - istio_demo.mesh.k8s
   - kubernetes.core.k8s_auth_options
@@ -125,6 +159,16 @@ EXAMPLES = r"""
     wait_condition:
       type: Established
       status: "True"
+
+- name: Apply the demo apps, wait for them, and prove every pod joined the mesh - one module run
+  istio_demo.mesh.manifest:
+    definition: "{{ lookup('ansible.builtin.template', 'apps.yml.j2') }}"
+    wait: true
+    prove:
+      namespace: [my-app]
+      label_selector: app in (my-app-v1,my-app-v2)
+      require: [injected, init, labels, ready]
+  register: apps
 
 - name: Remove a namespace and everything in it
   istio_demo.mesh.manifest:
@@ -200,6 +244,38 @@ msg:
   returned: when check mode could not dry-run an object
   type: str
   version_added: 0.3.0
+proof:
+  description:
+    - The judgement of the pods O(prove) selects - what M(istio_demo.mesh.sidecar_info) returns (RV(proof.pods),
+      RV(proof.summary), RV(proof.violations), RV(proof.missing_namespaces), RV(proof.injector_present)).
+  returned: when O(prove) is set, not in check mode, and the objects rolled out
+  type: dict
+  version_added: 0.5.0
+  contains:
+    pods:
+      description: One report per pod (with O(prove.pods_reported=violating), only those with a violation).
+      type: list
+      elements: dict
+    summary:
+      description: Counts over the pods.
+      type: dict
+    violations:
+      description: Every violation of every pod, and namespaces that do not exist.
+      type: list
+      elements: str
+    missing_namespaces:
+      description: Requested namespaces that do not exist.
+      type: list
+      elements: str
+    injector_present:
+      description: Whether an Istio sidecar-injector webhook configuration exists.
+      type: bool
+  sample:
+    pods: []
+    summary: {total: 4, injected: 4, ambient: 0, in_mesh: 4, ready: 4, violating_pods: 0, violations: 0}
+    violations: []
+    missing_namespaces: []
+    injector_present: true
 objects:
   description: C(Kind/namespace/name) of every object, in order.
   returned: always
@@ -242,6 +318,14 @@ def argument_spec():
         server_side_apply=dict(type="dict", options=dict(
             field_manager=dict(type="str", required=True),
             force_conflicts=dict(type="bool", default=False),
+        )),
+        prove=dict(type="dict", options=dict(
+            namespace=dict(type="list", elements="str", default=[]),
+            label_selector=dict(type="str"),
+            require=dict(type="list", elements="str", choices=["injected", "ready", "labels", "init", "ambient"],
+                         default=["injected"]),
+            pods_reported=dict(type="str", choices=["all", "violating"], default="violating"),
+            fail_on_violation=dict(type="bool", default=True),
         )),
     )
     return spec

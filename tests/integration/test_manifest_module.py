@@ -244,3 +244,39 @@ def test_k8s_info_queries_read_in_one_run_what_single_reads_return(sandbox, tmp_
     assert bad.rc != 0 and "kind" in bad.result("no kind")["msg"] and "queries" in bad.result("no kind")["msg"], \
         bad.outline()
     sandbox.kubectl("delete", "namespace", "mf-queries", "--wait=false")
+
+
+PROVED = [
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mf-proof"}},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+     "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+              "template": {"metadata": {"labels": {"app": "web"}},
+                           "spec": {"containers": [{"name": "hello", "ports": [{"containerPort": 8080}],
+                                                    "image": "us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0"}]}}}},
+]
+
+
+def test_prove_judges_the_rolled_out_pods_in_the_same_run_as_sidecar_info_does(sandbox, tmp_path):
+    options = {"definition": PROVED, "namespace": "mf-proof", "wait": True}
+    selection = {"namespace": ["mf-proof"], "label_selector": "app=web"}
+    tasks = [
+        {"name": "ready",
+         "istio_demo.mesh.manifest": dict(options, prove=dict(selection, require=["ready"], pods_reported="all"))},
+        {"name": "judge", "istio_demo.mesh.sidecar_info": dict(selection, require=["ready"], pods_reported="all")},
+        # no Istio on this cluster: no pod has a sidecar, and the proof fails naming each one
+        {"name": "injected", "istio_demo.mesh.manifest": dict(options, prove=dict(selection, require=["injected"])),
+         "ignore_errors": True},
+        {"name": "remove", "istio_demo.mesh.manifest": {"definition": PROVED[0], "state": "absent", "wait": True}},
+    ]
+    run = run_playbook(tmp_path, tasks, env=dict(sandbox.env, K8S_AUTH_KUBECONFIG=sandbox.kubeconfig))
+    results = run.results()
+    ready, judge, injected = results["ready"], results["judge"], results["injected"]
+    assert run.rc == 0 and not ready.get("failed"), run.stdout[-2000:]
+    assert ready["objects"] == ["Namespace//mf-proof", "Deployment/mf-proof/web"]
+    assert ready["proof"]["summary"] == judge["summary"] and ready["proof"]["summary"]["ready"] == 2
+    assert sorted(p["name"] for p in ready["proof"]["pods"]) == sorted(p["name"] for p in judge["pods"])
+    assert injected["failed"] and not injected["changed"]  # applied before, unchanged; only the proof failed
+    assert injected["msg"].startswith("2 of 2 pods violate the mesh requirements (injected): "), injected["msg"]
+    assert injected["proof"]["summary"]["violating_pods"] == 2 and len(injected["proof"]["pods"]) == 2
+    assert injected["objects"] == ready["objects"]  # what was applied is still reported
+    assert not results["remove"].get("failed")

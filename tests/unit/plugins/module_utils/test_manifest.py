@@ -60,3 +60,23 @@ def test_a_null_in_the_definition_is_met_by_the_field_the_server_dropped():
 def test_any_difference_means_the_object_is_applied(wanted):
     live = {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80, "protocol": "TCP"}]}}
     assert not manifest.contains(live, wanted)
+
+
+@pytest.mark.parametrize("state, wait", [("absent", True), ("patched", True), ("present", False)])
+def test_prove_is_refused_where_nothing_rolls_out(state, wait):
+    with pytest.raises(manifest.ManifestError) as error:
+        manifest.check_prove({"state": state, "wait": wait, "prove": {"namespace": ["my-app"]}})
+    assert "prove is invalid with state=%s, wait=%s" % (state, wait) in error.value.message
+    manifest.check_prove({"state": state, "wait": wait, "prove": None})  # without prove, nothing to refuse
+
+
+def test_prove_takes_sidecar_info_options_as_sidecar_info_defines_them():
+    from ansible_collections.istio_demo.mesh.plugins.modules import manifest as manifest_module
+    from ansible_collections.istio_demo.mesh.plugins.modules import sidecar_info
+    proof = manifest_module.argument_spec()["prove"]["options"]
+    judge = sidecar_info.argument_spec()
+    for name, spec in proof.items():
+        if name == "fail_on_violation":  # the rollout's proof fails by default; sidecar_info only reports
+            assert spec["default"] is True and judge[name]["default"] is False
+        else:
+            assert spec == judge[name], name
