@@ -280,3 +280,23 @@ def test_prove_judges_the_rolled_out_pods_in_the_same_run_as_sidecar_info_does(s
     assert injected["proof"]["summary"]["violating_pods"] == 2 and len(injected["proof"]["pods"]) == 2
     assert injected["objects"] == ready["objects"]  # what was applied is still reported
     assert not results["remove"].get("failed")
+
+
+def test_the_demo_apps_rollout_fails_with_the_proof_when_its_pods_are_not_in_the_mesh(sandbox, tmp_path):
+    # the role alone, on this file's cluster without Istio: the pods roll out, uninjected; the apply's own proof
+    # fails, and the role says so in the proof's words - not as a rollout that timed out
+    tasks = [
+        {"name": "apps",
+         "block": [{"name": "roll out", "ansible.builtin.include_role": {"name": "istio_demo.mesh.demo_apps"},
+                    "vars": {"demo_apps_namespace": "mf-apps", "demo_apps_replicas": 1}}],
+         "rescue": [{"name": "refused", "ansible.builtin.set_fact": {"refusal": "{{ ansible_failed_result.msg }}"}}]},
+        {"name": "remove", "istio_demo.mesh.manifest": {"state": "absent", "wait": True, "definition": {
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mf-apps"}}}},
+        {"name": "say", "ansible.builtin.debug": {"var": "refusal"}},
+    ]
+    run = run_playbook(tmp_path, tasks, env=dict(sandbox.env, K8S_AUTH_KUBECONFIG=sandbox.kubeconfig))
+    refusal = run.results()["say"].get("refusal", "")
+    assert run.rc == 0, run.stdout[-2000:]
+    assert refusal.startswith("2 of 2 pods violate the mesh requirements (injected, init, labels, ready): "), refusal
+    assert "in mf-apps has no istio-proxy" in refusal and "did not roll out" not in refusal
+    assert sandbox.kubectl("get", "namespace", "mf-apps", check=False).returncode != 0
