@@ -77,6 +77,9 @@ def probe_report(run):
 
 def assert_moved(cluster, run, release, revision):
     report = probe_report(run)
+    # the probes' stop file, and the private file it is named after, are gone with the move
+    made = [r["path"] for name, r in run.results().items() if name.endswith("Make the file the stop file is named after")]
+    assert made and not [p for p in made + [m + ".stop" for m in made] if os.path.exists(p)], made
     assert sorted(p["url"].rsplit("/", 1)[1] for p in report) == ["v1", "v2"]
     # the routes kept answering all through the move: every request of every probe
     assert all(p["requests"] > 20 and p["failed"] == 0 for p in report), report
