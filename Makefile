@@ -80,7 +80,9 @@ yamllint: setup
 ansible-lint: setup
 	ansible-lint --profile production
 
+# shellcheck: ansible-test's shellcheck sanity test skips the shell scripts without it
 sanity: setup
+	@bash tools/system_deps.sh shellcheck=shellcheck
 	@rm -rf $(BUILD)/sanity && mkdir -p $(SANITY_TREE)
 	@git ls-files --cached --others --exclude-standard -z | xargs -0 -I{} cp --parents {} $(SANITY_TREE)/ 2>/dev/null || true
 	@SITE=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \

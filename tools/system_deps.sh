@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages some targets need beyond the venv, installed when missing:
 #   tools/system_deps.sh COMMAND=PACKAGE...   e.g. dot=graphviz nginx=nginx-light
-# dot (Graphviz) draws the mesh report's graph; nginx, hey and wrk serve and
+# dot (Graphviz) draws the mesh report's graph; shellcheck is what ansible-test
+# sanity checks shell scripts with; nginx, hey and wrk serve and
 # load the traffic_probe benchmark.
 set -euo pipefail
 missing=()
