@@ -16,6 +16,20 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection imp
 
 ISTIO_LABELS = ("security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision")
 REQUIREMENTS = ("injected", "ready", "labels", "init", "ambient")
+
+
+def judge_spec(fail_on_violation):
+    """The options that say which pods to judge and how, as sidecar_info and manifest's prove take them (each with
+    its own default for fail_on_violation)."""
+    return dict(
+        namespace=dict(type="list", elements="str", default=[]),
+        label_selector=dict(type="str"),
+        require=dict(type="list", elements="str", choices=list(REQUIREMENTS), default=["injected"]),
+        pods_reported=dict(type="str", choices=["all", "violating"], default="violating"),
+        fail_on_violation=dict(type="bool", default=fail_on_violation),
+    )
+
+
 # ambient mode (istio.io/latest/docs/ambient/): the namespace (or pod) label that enrols pods, and the annotation
 # Istio's CNI node agent sets once it redirected a pod to its node's ztunnel (istio cni/pkg/util/podutil.go)
 DATAPLANE_MODE = "istio.io/dataplane-mode"

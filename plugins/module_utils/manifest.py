@@ -15,6 +15,7 @@ from functools import partial
 
 from ansible.module_utils.common.dict_transformations import dict_merge
 from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.istio_demo.mesh.plugins.module_utils import inspection
 from ansible_collections.istio_demo.mesh.plugins.module_utils.errors import MeshError
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_connection import connect
 from ansible_collections.kubernetes.core.plugins.module_utils.apply import annotate
@@ -253,8 +254,6 @@ def prove(module, options, result):
     """The pods of ``options`` (the prove option: sidecar_info's options) judged in this same process, once the
     objects rolled out; raises ManifestError with the result and the proof when a pod violates the requirements
     and options.fail_on_violation is set."""
-    # imported here: only a run that proves needs the judge
-    from ansible_collections.istio_demo.mesh.plugins.module_utils import inspection
     try:
         return inspection.inspect(module, dict(options, field_selector=None))
     except MeshError as exc:

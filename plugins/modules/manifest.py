@@ -302,7 +302,7 @@ api_retries:
 
 import copy
 
-from ansible_collections.istio_demo.mesh.plugins.module_utils import manifest
+from ansible_collections.istio_demo.mesh.plugins.module_utils import inspection, manifest
 from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import run_k8s_module
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import WAIT_ARG_SPEC
 
@@ -319,14 +319,8 @@ def argument_spec():
             field_manager=dict(type="str", required=True),
             force_conflicts=dict(type="bool", default=False),
         )),
-        prove=dict(type="dict", options=dict(
-            namespace=dict(type="list", elements="str", default=[]),
-            label_selector=dict(type="str"),
-            require=dict(type="list", elements="str", choices=["injected", "ready", "labels", "init", "ambient"],
-                         default=["injected"]),
-            pods_reported=dict(type="str", choices=["all", "violating"], default="violating"),
-            fail_on_violation=dict(type="bool", default=True),
-        )),
+        # sidecar_info's options, but a rollout's proof fails by default
+        prove=dict(type="dict", options=inspection.judge_spec(fail_on_violation=True)),
     )
     return spec
 

@@ -280,14 +280,8 @@ from ansible_collections.istio_demo.mesh.plugins.module_utils.k8s_module import 
 
 def argument_spec():
     """The module's own options (k8s_module adds the connection and retry options)."""
-    spec = dict(
-        namespace=dict(type="list", elements="str", default=[]),
-        label_selector=dict(type="str"),
-        field_selector=dict(type="str"),
-        require=dict(type="list", elements="str", choices=list(inspection.REQUIREMENTS), default=["injected"]),
-        fail_on_violation=dict(type="bool", default=False),
-        pods_reported=dict(type="str", choices=["all", "violating"], default="violating"),
-    )
+    spec = inspection.judge_spec(fail_on_violation=False)
+    spec.update(field_selector=dict(type="str"))
     return spec
 
 
