@@ -112,6 +112,8 @@ def test_sidecars_with_a_gateway_api_ingress_on_crds_the_user_installed(cluster,
     cluster.kubectl("apply", "--server-side", "-f", os.path.join(UPSTREAM, "crds", "gateway-api-crd.yaml"))
     before = gateway_api_crds(cluster)
     assert before and not any(before.values())
+    # its kinds are served once Established (kubernetes/kubernetes#57042): wait as a user would
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *("crd/" + name for name in before))
     try:
         rc, stats, run = play(cluster, tmp_path, "site.yml", "sidecar", "gateway-api")
         assert rc == 0, run.outline()

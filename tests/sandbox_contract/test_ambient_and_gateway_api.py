@@ -177,7 +177,13 @@ def test_strict_mtls_through_ztunnel_refuses_plaintext_and_admits_ambient_caller
 
 @pytest.fixture(scope="module")
 def gateway(ambient):
-    apply(ambient, open(os.path.join(UPSTREAM, "crds", "gateway-api-crd.yaml")).read(), "--server-side")
+    crds = os.path.join(UPSTREAM, "crds", "gateway-api-crd.yaml")
+    apply(ambient, open(crds).read(), "--server-side")
+    # a CRD's kinds are served once it is Established, not when its create returns: creating objects of a kind
+    # right after its CRD races with the establishment (kubernetes/kubernetes#57042), so wait as a user would
+    ambient.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                    *("crd/" + d["metadata"]["name"] for d in yaml.safe_load_all(open(crds))
+                      if d and d["kind"] == "CustomResourceDefinition"))
     apply(ambient, GATEWAY)
     ambient.kubectl("wait", "--for=condition=Programmed", "gateways.gateway.networking.k8s.io/web", "-n", "amb",
                     "--timeout=60s")
