@@ -133,8 +133,14 @@ molecule: setup graphviz
 
 # The four sandbox suites in one run, so that two workers share them to the end (no worker idles while another
 # finishes a suite's last file); each target above runs one of them alone.
+# What each suite and the costliest files took is printed after the run (tools/suite_costs.py, from the JUnit report
+# build/suites.xml), whether or not a test failed.
 suites: setup graphviz
-	pytest -q $(PARALLEL) tests/sandbox_contract tests/fidelity tests/integration tests/reliability
+	@rm -f $(BUILD)/suites.xml; rc=0; \
+	  pytest -q $(PARALLEL) --junitxml=$(BUILD)/suites.xml tests/sandbox_contract tests/fidelity tests/integration \
+	    tests/reliability || rc=$$?; \
+	  if [ -f $(BUILD)/suites.xml ]; then $(BIN)/python tools/suite_costs.py $(BUILD)/suites.xml 20 || true; fi; \
+	  exit $$rc
 
 # lint, sanity and unit side by side (each is mostly one process, and there are two cores; each one's output is
 # printed whole when it ends), then the suites, then Molecule: any failure stops make test.
