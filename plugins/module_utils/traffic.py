@@ -357,11 +357,40 @@ def _paths(value):
     return list(value)
 
 
+def probe_side_by_side(targets, spec, ready_timeout=0, ready_server=None):
+    """Probe every target at the same time, each in threads of this process with its own ``spec.concurrency``
+    workers (never forked: a fork beside running threads is unsafe), for the same bound or until ``spec.until_file``
+    exists; return their reports in the targets' order. A probe that raised raises here, once all have ended."""
+    reports = [None] * len(targets)
+    errors = []
+
+    def run(index, target):
+        try:
+            reports[index] = probe(target, spec, ready_timeout=ready_timeout, ready_server=ready_server, processes=1)
+        except Exception as exc:  # pylint: disable=broad-except  # re-raised below, after every probe has ended
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index, target), name="path-%d" % index)
+               for index, target in enumerate(targets)]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return reports
+
+
 def probe_module(module):
-    """Validate everything, then probe (each of ``paths`` in turn, when given); return the report, or raise MeshError
-    with it when the probe failed."""
+    """Validate everything, then probe (each of ``paths`` in turn, or side by side, when given); return the report,
+    or raise MeshError with it when the probe failed."""
     spec = _spec_from(module.params)
     paths = _paths(module.params.get("paths"))
+    side_by_side = module.params.get("paths_mode") == "side_by_side"
+    if side_by_side and paths is None:
+        raise ProbeInputError("paths_mode=side_by_side needs paths: expected the paths to probe at the same time, "
+                              "such as [/v1, /v2] (or leave paths_mode at in_turn)")
     ready_timeout = module.params["ready_timeout"]
     if ready_timeout < 0:
         raise ProbeInputError("ready_timeout=%r is invalid: expected seconds >= 0 (0: measure at once)" % ready_timeout)
@@ -377,9 +406,12 @@ def probe_module(module):
             raise MeshError(failure_message(report), **report)
         return dict(report, changed=False, msg=_answered(report))
     targets = [_target(module, spec, path) for path in paths]  # every path checked before the first request
+    if side_by_side:
+        reports = probe_side_by_side(targets, spec, ready_timeout=ready_timeout, ready_server=ready_server)
+    else:
+        reports = (probe(target, spec, ready_timeout=ready_timeout, ready_server=ready_server) for target in targets)
     results = []
-    for path, target in zip(paths, targets):
-        report = probe(target, spec, ready_timeout=ready_timeout, ready_server=ready_server)
+    for path, report in zip(paths, reports):
         results.append(dict(report, path=path, failed=not report["passed"],
                             msg=_answered(report) if report["passed"] else failure_message(report)))
     failed = [r for r in results if r["failed"]]

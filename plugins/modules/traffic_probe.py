@@ -127,6 +127,18 @@ options:
     type: list
     elements: str
     version_added: 0.4.0
+  paths_mode:
+    description:
+      - How O(paths) are probed. V(in_turn) probes one path after the other.
+      - V(side_by_side) probes every path at the same time, each with its own O(concurrency) workers, for the same
+        O(requests) or O(duration), and all end once O(until_file) exists - several routes watched in the
+        background (C(async)) during an upgrade by one module process instead of one a route. The workers then
+        stay in this module's process (RV(processes) is 1), whatever O(qps).
+      - V(side_by_side) needs O(paths).
+    type: str
+    choices: [in_turn, side_by_side]
+    default: in_turn
+    version_added: 0.5.0
   ready_timeout:
     description:
       - Seconds to wait, before measuring, until the target answers one request with an expected status (one
@@ -258,6 +270,18 @@ EXAMPLES = r"""
       pattern: 'Version: (\S+)'
     expect_shares: {"1.0.0": 0.9, "2.0.0": 0.1}
 
+- name: Watch both routes at the same time, in the background, until /tmp/stop-probing exists
+  istio_demo.mesh.traffic_probe:
+    url: "http://{{ ingress_host }}"
+    paths: [/v1, /v2]
+    paths_mode: side_by_side
+    duration: 1800
+    qps: 5
+    min_success_ratio: 0
+    until_file: /tmp/stop-probing
+  async: 1900
+  poll: 0
+  register: watch
 - name: Probe in the background while something else happens (at most 30 minutes)
   istio_demo.mesh.traffic_probe:
     url: "http://{{ ingress_host }}/v1"
@@ -513,6 +537,7 @@ def argument_spec():
         ready_timeout=dict(type="float", default=0.0),
         ready_server=dict(type="str"),
         paths=dict(type="list", elements="str"),
+        paths_mode=dict(type="str", choices=["in_turn", "side_by_side"], default="in_turn"),
     )
     return spec
 

@@ -81,6 +81,9 @@ def assert_moved(cluster, run, release, revision):
     made = [r["path"] for name, r in run.results().items() if name.endswith("Make the file the stop file is named after")]
     assert made and not [p for p in made + [m + ".stop" for m in made] if os.path.exists(p)], made
     assert sorted(p["url"].rsplit("/", 1)[1] for p in report) == ["v1", "v2"]
+    # both routes watched by one background probe (one module process), side by side
+    jobs = [r for name, r in run.results().items() if name.endswith("Probe the routes in the background")]
+    assert jobs and [len(j["results"]) for j in jobs] == [1] * len(jobs), jobs
     # the routes kept answering all through the move: every request of every probe
     assert all(p["requests"] > 20 and p["failed"] == 0 for p in report), report
     assert proxies(cluster, "my-app") == {release}

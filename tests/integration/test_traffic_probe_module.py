@@ -93,6 +93,20 @@ def test_paths_are_probed_in_one_run_each_with_its_report_and_a_failing_one_is_n
     assert run.result("probe")["msg"] == "every path answered: /v1 2/2; /v3 2/2"
 
 
+def test_paths_side_by_side_are_probed_at_once_in_one_task_each_with_its_report(server, tmp_path):
+    url, seen = server(httpservers.slow_answer(0.2))
+    run = run_playbook(tmp_path, [probe_task(url=url, paths=["/v1", "/v2"], requests=2, paths_mode="side_by_side"),
+                                  probe_task(name="in turn", url=url, paths=["/v1", "/v2"], requests=2)])
+    assert run.rc == 0, run.stdout
+    assert [(r["path"], r["succeeded"], r["processes"]) for r in run.result("probe")["results"]] == [
+        ("/v1", 2, 1), ("/v2", 2, 1)]
+    # side by side, /v1 and /v2 were both in flight (one worker each); then in turn, /v1's requests all came first
+    assert seen.paths[:4].count("/v1") == 2 and seen.paths[4:] == ["/v1", "/v1", "/v2", "/v2"]
+    assert seen.peak == 2
+    run = run_playbook(tmp_path, [probe_task(url=url, requests=1, paths_mode="side_by_side")])
+    assert run.rc != 0 and "paths_mode=side_by_side needs paths" in run.result("probe")["msg"]
+
+
 @pytest.mark.parametrize("paths, expected", [
     (["/v1", "v2"], "paths[1]='v2' is invalid: expected a URL path starting with '/'"),
     ([], "paths=[] is invalid"),

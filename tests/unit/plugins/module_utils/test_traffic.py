@@ -204,6 +204,44 @@ def test_concurrency_is_real(server):
     assert seen.peak == 4
 
 
+def test_paths_side_by_side_are_probed_at_the_same_time_in_this_process_each_with_its_report(server):
+    url, seen = server(httpservers.slow_answer(0.1))
+    # as fast as possible for a duration: alone, such a probe forks a process per core
+    spec = validate_spec(duration=0.5, concurrency=2)
+    targets = [http_target.url_target(url + path, validate_certs=True) for path in ("/v1", "/v2", "/v3")]
+    reports = traffic.probe_side_by_side(targets, spec)
+    assert [r["url"] for r in reports] == [url + "/v1", url + "/v2", url + "/v3"]
+    assert all(r["requests"] >= 2 and r["status_codes"] == {"200": r["requests"]} for r in reports), reports
+    assert [r["processes"] for r in reports] == [1, 1, 1]  # beside threads, never forked
+    assert seen.peak == 6  # two workers a path, all three paths at once
+    assert sorted(set(seen.paths)) == ["/v1", "/v2", "/v3"]
+
+
+def test_paths_side_by_side_all_end_once_the_stop_file_exists(server, tmp_path):
+    url, seen = server(httpservers.ok_answer)
+    stop = tmp_path / "stop"
+    stop.write_text("")
+    targets = [http_target.url_target(url + path, validate_certs=True) for path in ("/v1", "/v2")]
+    reports = traffic.probe_side_by_side(targets, validate_spec(duration=600, qps=5, until_file=str(stop)))
+    assert [r["requests"] for r in reports] == [0, 0] and seen.count == 0
+
+
+def test_a_path_whose_probe_raises_raises_once_every_path_ended(server, monkeypatch):
+    url, seen = server(httpservers.ok_answer)
+    real = traffic.probe
+
+    def probe(target, spec, **kwargs):
+        if target.display_url.endswith("/v2"):
+            raise traffic.MeshError("traffic probe: broken for %s" % target.display_url)
+        return real(target, spec, **kwargs)
+
+    monkeypatch.setattr(traffic, "probe", probe)
+    targets = [http_target.url_target(url + path, validate_certs=True) for path in ("/v1", "/v2")]
+    with pytest.raises(traffic.MeshError, match="broken for .*/v2"):
+        traffic.probe_side_by_side(targets, validate_spec(requests=4))
+    assert seen.paths == ["/v1"] * 4  # the other path ran to its end
+
+
 def test_as_fast_as_possible_the_workers_share_the_cores_and_every_request_is_counted_once(server):
     url, seen = server(httpservers.slow_answer(0.01))
     report = run(url, requests=600, concurrency=4)
