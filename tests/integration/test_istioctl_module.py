@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from playbook import run_playbook
+from playbook import option_ids, run_cases, run_playbook
 from sandbox import upstream
 
 pytestmark = pytest.mark.minutes(3)
@@ -148,7 +148,7 @@ def test_istioctl_acts_as_the_identity_the_module_impersonates(sandbox, tmp_path
     assert all(e["impersonated_user"] == "mesh-admin" for e in requests if e["path"].startswith("/api"))
 
 
-@pytest.mark.parametrize("options, expected", [
+BAD_INPUT = [
     (dict(version="1.20.0"), ["version %s" % RELEASE, "version=1.20.0"]),
     (dict(istioctl_path="/nonexistent/istioctl"), ["istioctl_path='/nonexistent/istioctl' does not exist",
                                                    "istio_install role"]),
@@ -158,15 +158,26 @@ def test_istioctl_acts_as_the_identity_the_module_impersonates(sandbox, tmp_path
     (dict(overlay_files=["/nonexistent/overlay.yaml"]), ["overlay_files entry '/nonexistent/overlay.yaml'"]),
     (dict(version="latest"), ["version='latest'", RELEASE]),
     (dict(wait_timeout=0), ["wait_timeout=0"]),
-])
-def test_bad_input_is_refused_before_anything_runs(sandbox, tmp_path, options, expected):
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_outcomes(sandbox, tmp_path_factory):
+    """Every BAD_INPUT case in one play (run_cases): (outcomes, run, the API server's writes meanwhile)."""
     before = time.time()
-    failed = play(sandbox, tmp_path, [task("bad", **options)])
-    assert failed.rc != 0
-    message = failed.result("bad")["msg"]
-    for text in expected:
-        assert text in message, message
-    assert writes(sandbox, before) == []
+    outcomes, run = run_cases(tmp_path_factory.mktemp("bad-input"), [task("bad", **o) for o, dummy in BAD_INPUT],
+                              env=dict(sandbox.env))
+    return outcomes, run, writes(sandbox, before)
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUT)), ids=option_ids(BAD_INPUT))
+def test_bad_input_is_refused_before_anything_runs(bad_input_outcomes, index):
+    outcomes, run, written = bad_input_outcomes
+    failed = outcomes[index]
+    assert failed and failed.get("failed"), failed or run.stdout[-2000:]
+    for text in BAD_INPUT[index][1]:
+        assert text in failed["msg"], failed["msg"]
+    assert written == []  # no case wrote anything
 
 
 def test_unreachable_cluster_is_named(sandbox, tmp_path):

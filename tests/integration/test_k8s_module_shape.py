@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from playbook import run_playbook
+from playbook import run_cases, run_playbook
 
 HELLO = "us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0"
 MODULES = {
@@ -78,16 +78,32 @@ def test_traffic_probe_returns_its_api_retries_empty(sandbox, tmp_path, app):
     assert done.result("case")["api_retries"] == [] and done.result("case")["succeeded"] == 3
 
 
-@pytest.mark.parametrize("module", sorted(MODULES))
-@pytest.mark.parametrize("option, value, words", [
+BAD_RETRY_OPTIONS = [
     ("api_retries", -1, "api_retries=-1 is invalid: expected 0 or more retries"),
     ("api_backoff", -0.5, "api_backoff=-0.5 is invalid: expected 0 or more seconds"),
-])
-def test_bad_retry_options_are_refused_before_any_request(sandbox, tmp_path, module, option, value, words):
+]
+BAD_RETRY_CASES = [(module, option, value, words) for module in sorted(MODULES)
+                   for option, value, words in BAD_RETRY_OPTIONS]
+
+
+@pytest.fixture(scope="module")
+def bad_retry_outcomes(sandbox, tmp_path_factory):
+    """Every module with each bad retry option, in one play (run_cases): (outcomes, run, the requests meanwhile)."""
     start = time.time()
-    done = run(sandbox, tmp_path, module, **{option: value})
-    assert done.rc != 0 and done.result("case")["msg"] == words
-    assert sandbox.requests(start) == []
+    tasks = [{"istio_demo.mesh." + module: dict(MODULES[module], **{option: value})}
+             for module, option, value, dummy in BAD_RETRY_CASES]
+    outcomes, run = run_cases(tmp_path_factory.mktemp("bad-retry"), tasks, env=sandbox.env)
+    return outcomes, run, sandbox.requests(start)
+
+
+@pytest.mark.parametrize("index", range(len(BAD_RETRY_CASES)),
+                         ids=["%s-%s" % (module, option) for module, option, dummy, dummy in BAD_RETRY_CASES])
+def test_bad_retry_options_are_refused_before_any_request(bad_retry_outcomes, index):
+    outcomes, run, requests = bad_retry_outcomes
+    failed = outcomes[index]
+    assert failed and failed.get("failed"), failed or run.stdout[-2000:]
+    assert failed["msg"] == BAD_RETRY_CASES[index][3]
+    assert requests == []  # no case sent a request
 
 
 def test_k8s_info_returns_what_kubernetes_core_k8s_info_returns(sandbox, tmp_path, app):

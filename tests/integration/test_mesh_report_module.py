@@ -4,14 +4,14 @@ import os
 
 import pytest
 
-from playbook import run_playbook
+from playbook import option_ids, run_cases, run_playbook
 
 
 def report_task(**options):
     return {"name": "report", "istio_demo.mesh.mesh_report": options}
 
 
-@pytest.mark.parametrize("options, expected", [
+BAD_INPUT = [
     (dict(routes="x"), ["option 'routes' is of type str", "unable to convert to dict"]),
     (dict(control_plane=["x"]), ["'control_plane' is of type list", "unable to convert to dict"]),
     (dict(formats=["pdf"]), ["value of formats must be one or more of: md, html, svg, png", "pdf"]),
@@ -19,15 +19,28 @@ def report_task(**options):
     (dict(addons=[{"ready": True}]), ["addons[0] is invalid", "expected name"]),
     (dict(formats=["svg"], dot_path="/no/such/dot"),
      ["formats=svg needs Graphviz's dot", "dot_path=/no/such/dot is not an executable"]),
-])
-def test_bad_input_fails_naming_the_option_and_writes_nothing(tmp_path, options, expected):
-    out = tmp_path / "reports"
-    run = run_playbook(tmp_path, [report_task(output_dir=str(out), **options)])
-    assert run.rc != 0
-    message = run.result("report")["msg"]
-    for text in expected:
-        assert text in message, message
-    assert not out.exists()
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_outcomes(tmp_path_factory):
+    """Every BAD_INPUT case in one play (run_cases), each with an output directory of its own: (outcomes, run,
+    whether each case's directory exists afterwards)."""
+    base = tmp_path_factory.mktemp("bad-input")
+    outs = [base / ("reports-%d" % index) for index in range(len(BAD_INPUT))]
+    outcomes, run = run_cases(base, [report_task(output_dir=str(out), **options)
+                                     for out, (options, dummy) in zip(outs, BAD_INPUT)])
+    return outcomes, run, [out.exists() for out in outs]
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUT)), ids=option_ids(BAD_INPUT))
+def test_bad_input_fails_naming_the_option_and_writes_nothing(bad_input_outcomes, index):
+    outcomes, run, written = bad_input_outcomes
+    failed = outcomes[index]
+    assert failed and failed.get("failed"), failed or run.stdout[-2000:]
+    for text in BAD_INPUT[index][1]:
+        assert text in failed["msg"], failed["msg"]
+    assert not written[index]
 
 
 def test_an_output_dir_that_is_a_file_is_refused(tmp_path):

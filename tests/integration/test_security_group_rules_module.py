@@ -9,7 +9,7 @@ import boto3
 import pytest
 import sandboxrun
 
-from playbook import run_playbook
+from playbook import option_ids, run_cases, run_playbook
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_all_traffic_rules_are_stable_across_runs(sandbox, tmp_path):
     assert len(run.result("remove")["removed"]) == 1
 
 
-@pytest.mark.parametrize("options, expected", [
+BAD_INPUT = [
     (dict(cluster_name="demo", group_ids=["sg-0123456789abcdef0"],
           rules=[{"port": 9090, "sources": ["0.0.0.0/0"], "description": "prometheus"}]),
      ["0.0.0.0/0", "allow_world_open", "aws_security_groups_allow_world_open"]),
@@ -164,19 +164,35 @@ def test_all_traffic_rules_are_stable_across_runs(sandbox, tmp_path):
      ["rules[0].description=", "255", "268"]),
     (dict(cluster_name="demo", nodes="{{ nodes.resources }}", rules=RULES, profile="no-such-profile"),
      ["profile=no-such-profile does not exist"]),
-])
-def test_bad_input_changes_nothing(sandbox, tmp_path, options, expected):
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_outcomes(sandbox, tmp_path_factory):
+    """The Nodes read, then every BAD_INPUT case, in one play (run_cases): (outcomes of the cases, run, the VPC's
+    inbound rules before and after)."""
     ec2 = ec2_of(sandbox)
     before = inbound(ec2, sandbox.state["aws"]["vpc_id"])
-    bad = task(sandbox, "bad", **options)
-    if "profile" in options:
-        for key in ("access_key", "secret_key"):
-            bad["istio_demo.mesh.security_group_rules"].pop(key)
-    run = run_playbook(tmp_path, [read_nodes(sandbox), bad], env=sandbox.env)
-    assert run.rc != 0
-    for text in expected:
-        assert text in run.result("bad")["msg"]
-    assert inbound(ec2, sandbox.state["aws"]["vpc_id"]) == before
+    cases = []
+    for options, dummy in BAD_INPUT:
+        bad = task(sandbox, "bad", **dict(options))
+        if "profile" in options:
+            for key in ("access_key", "secret_key"):
+                bad["istio_demo.mesh.security_group_rules"].pop(key)
+        cases.append(bad)
+    outcomes, run = run_cases(tmp_path_factory.mktemp("bad-input"), [read_nodes(sandbox)] + cases, env=sandbox.env)
+    assert outcomes[0] and not outcomes[0].get("failed"), outcomes[0] or run.stdout[-2000:]
+    return outcomes[1:], run, before, inbound(ec2, sandbox.state["aws"]["vpc_id"])
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUT)), ids=option_ids(BAD_INPUT))
+def test_bad_input_changes_nothing(bad_input_outcomes, index):
+    outcomes, run, before, after = bad_input_outcomes
+    failed = outcomes[index]
+    assert failed and failed.get("failed"), failed or run.stdout[-2000:]
+    for text in BAD_INPUT[index][1]:
+        assert text in failed["msg"], failed["msg"]
+    assert after == before  # no case changed a rule
 
 
 def test_nodes_without_a_running_instance_are_skipped_with_the_reason(sandbox, tmp_path):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from playbook import run_playbook
+from playbook import option_ids, run_cases, run_playbook
 
 APPS = """
 apiVersion: v1
@@ -103,16 +103,28 @@ def test_fail_on_violation_lists_every_violating_pod(sandbox, tmp_path, mesh):
     assert result["missing_namespaces"] == ["si-ghost"]
 
 
-@pytest.mark.parametrize("options, expected", [
+BAD_INPUT = [
     (dict(namespace="Bad_NS"), "namespace='Bad_NS' is invalid"),
     (dict(label_selector="app in (x"), "label_selector='app in (x' is invalid"),
     (dict(field_selector="spec.image=x"), "uses 'spec.image'"),
     (dict(require=["sidecar"]), "require"),
     (dict(pods_reported="some"), "pods_reported must be one of: all, violating, got: some"),
-])
-def test_bad_input_fails_before_any_request(sandbox, tmp_path, options, expected):
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_outcomes(sandbox, tmp_path_factory):
+    """Every BAD_INPUT case in one play (run_cases): (outcomes, run, the API requests made meanwhile)."""
     before = time.time()
-    run = run_playbook(tmp_path, [task("bad", **options)], env=sandbox.env)
-    assert run.rc != 0
-    assert expected in run.result("bad")["msg"]
-    assert sandbox.requests(before) == []
+    outcomes, run = run_cases(tmp_path_factory.mktemp("bad-input"), [task("bad", **o) for o, dummy in BAD_INPUT],
+                              env=sandbox.env)
+    return outcomes, run, sandbox.requests(before)
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUT)), ids=option_ids(BAD_INPUT))
+def test_bad_input_fails_before_any_request(bad_input_outcomes, index):
+    outcomes, run, requests = bad_input_outcomes
+    failed = outcomes[index]
+    assert failed and failed.get("failed"), failed or run.stdout[-2000:]
+    assert BAD_INPUT[index][1] in failed["msg"], failed["msg"]
+    assert requests == []  # no case made a request

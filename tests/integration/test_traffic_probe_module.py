@@ -6,7 +6,7 @@ import os
 import pytest
 
 import httpservers
-from playbook import run_playbook
+from playbook import option_ids, run_cases, run_playbook
 
 
 def probe_task(name="probe", ignore_errors=False, **options):
@@ -43,7 +43,7 @@ def test_failed_verdict_fails_the_task_with_the_report(server, tmp_path):
         assert text in result["msg"]
 
 
-@pytest.mark.parametrize("options, expected", [
+BAD_INPUT = [
     (dict(url="example.com/v1"), ["url='example.com/v1'", "http:// or https://"]),
     (dict(url="URL", service={"name": "web", "port": 80}), ["mutually exclusive: url|service"]),
     (dict(requests=3), ["one of the following is required: url, service"]),
@@ -62,17 +62,30 @@ def test_failed_verdict_fails_the_task_with_the_report(server, tmp_path):
      ["parameters are mutually exclusive: pattern|header found in count_by"]),
     (dict(url="URL", count_by={}), ["one of the following is required: pattern, header found in count_by"]),
     (dict(url="URL", count_by={"header": "x-version"}, expect_shares={"a": 0.5}), ["sums to 0.500"]),
-])
-def test_bad_input_fails_before_any_request(server, tmp_path, options, expected):
-    url, seen = server(httpservers.ok_answer)
-    if options.get("url") == "URL":
-        options["url"] = url
-    run = run_playbook(tmp_path, [probe_task(**options)])
-    assert run.rc != 0
-    message = run.result("probe")["msg"]
-    for text in expected:
-        assert text in message, message
-    assert seen.count == 0
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_outcomes(tmp_path_factory):
+    """Every BAD_INPUT case in one play (run_cases), against one server: (outcomes, run, requests it got)."""
+    url, seen, stop = httpservers.serve(httpservers.ok_answer)
+    try:
+        tasks = [probe_task(**dict(options, url=url) if options.get("url") == "URL" else options)
+                 for options, dummy in BAD_INPUT]
+        outcomes, run = run_cases(tmp_path_factory.mktemp("bad-input"), tasks)
+        return outcomes, run, seen.count
+    finally:
+        stop()
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUT)), ids=option_ids(BAD_INPUT))
+def test_bad_input_fails_before_any_request(bad_input_outcomes, index):
+    outcomes, run, requests = bad_input_outcomes
+    failed = outcomes[index]
+    assert failed and failed.get("failed"), failed or run.stdout[-2000:]
+    for text in BAD_INPUT[index][1]:
+        assert text in failed["msg"], failed["msg"]
+    assert requests == 0  # no case sent a request
 
 
 def test_paths_are_probed_in_one_run_each_with_its_report_and_a_failing_one_is_named(server, tmp_path):

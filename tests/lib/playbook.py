@@ -89,6 +89,34 @@ def run_playbook(tmp_path, tasks, extra_args=(), env=None, collections_path=None
     return PlaybookRun(proc)
 
 
+def run_cases(tmp_path, tasks, **kwargs):
+    """Run independent ``tasks`` (each one task, a "case") in one play - one ansible-playbook run instead of one a
+    case - each in a block whose rescue keeps the failed task's result, so a case that fails ends only itself (what
+    the failed task's role or block would have done next does not run, as in a play of its own). ``kwargs`` as
+    run_playbook's. Returns ([each case's result, in order: the failed task's with "failed": true, the task's own
+    when it passed, None when it did not run], the PlaybookRun)."""
+    play = []
+    for index, task in enumerate(tasks):
+        play.append({"name": "case %d" % index, "block": [dict(task, name="case %d" % index)],
+                     "rescue": [{"name": "case %d failed" % index, "ansible.builtin.set_fact": {
+                         "case_failure_%d" % index: "{{ ansible_failed_result }}"}}]})
+    run = run_playbook(tmp_path, play, **kwargs)
+    results = run.results()
+    outcomes = []
+    for index in range(len(tasks)):
+        rescued = results.get("case %d failed" % index)
+        if rescued is not None:
+            outcomes.append(dict(rescued["ansible_facts"]["case_failure_%d" % index], failed=True))
+        else:
+            outcomes.append(results.get("case %d" % index))
+    return outcomes, run
+
+
+def option_ids(cases):
+    """Test ids for (options, expected) cases: the options each case sets, such as ``url+requests``."""
+    return ["+".join(options) or "none" for options, dummy in cases]
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
