@@ -282,6 +282,7 @@ EXAMPLES = r"""
   async: 1900
   poll: 0
   register: watch
+
 - name: Probe in the background while something else happens (at most 30 minutes)
   istio_demo.mesh.traffic_probe:
     url: "http://{{ ingress_host }}/v1"
