@@ -8,6 +8,7 @@ from . import common
 from .common import Failure
 from .install import cmd_install, cmd_manifest_generate, cmd_uninstall
 from .kube import Kube
+from .remote import add_parser as add_remote_secret_parser, cmd_create_remote_secret
 from .status import cmd_analyze, cmd_precheck, cmd_proxy_config, cmd_proxy_status, cmd_version
 from .tags import cmd_tag_list, cmd_tag_remove, cmd_tag_set
 
@@ -71,6 +72,7 @@ def build_parser():
     routes.add_argument("-n", "--namespace")
     routes.add_argument("-o", "--output", default="short", choices=["json", "yaml", "short"])
     routes.add_argument("--name", default="")
+    add_remote_secret_parser(sub)
     status = sub.add_parser("proxy-status", aliases=["ps"])
     status.add_argument("pod", nargs="?", default=None)
     status.add_argument("-n", "--namespace")
@@ -128,6 +130,8 @@ def main(argv=None):
             return cmd_analyze(args, kube)
         if args.command == "tag":
             return {"list": cmd_tag_list, "set": cmd_tag_set, "remove": cmd_tag_remove}[args.tcommand](args, kube)
+        if args.command == "create-remote-secret":
+            return cmd_create_remote_secret(args, kube)
         if args.command in ("proxy-config", "pc"):
             return cmd_proxy_config(args, kube)
         return cmd_proxy_status(args, kube)
