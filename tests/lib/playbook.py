@@ -112,6 +112,16 @@ def run_cases(tmp_path, tasks, **kwargs):
     return outcomes, run
 
 
+def refusal(outcomes, run, index, case=None):
+    """The message of case ``index`` of run_cases' ``outcomes``, asserting the case failed: the failed task's msg,
+    then those of its failed loop items."""
+    failed = outcomes[index]
+    assert failed and failed.get("failed"), "%s was not refused: %s" % (
+        case or "case %d" % index, failed or run.stdout[-2000:])
+    items = [i.get("msg", "") for i in failed.get("results", []) if i.get("failed")]
+    return " ".join([failed.get("msg", "")] + items)
+
+
 def option_ids(cases):
     """Test ids for (options, expected) cases: the options each case sets, such as ``url+requests``."""
     return ["+".join(options) or "none" for options, dummy in cases]
